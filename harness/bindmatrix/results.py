@@ -1,0 +1,194 @@
+"""Load a results .jsonl file written by bindmatrix-runner.
+
+Every line is checked against harness/schema/results-1.schema.json (the definition its
+`record` names), then the file's structure: a run record first, an end record last whose
+counts match, case ids unique, step labels unique within a case, schema version 1 only.
+Any problem raises ResultsError naming the file, the line and the field.
+"""
+
+import copy
+import json
+import os
+from dataclasses import dataclass, field
+
+import jsonschema
+
+from . import SCHEMA_VERSION
+
+SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "schema", "results-1.schema.json")
+RECORD_KINDS = ("run", "case", "end")
+
+
+class ResultsError(Exception):
+    """A results file that cannot be used; str() is 'file:line: message'."""
+
+    def __init__(self, path, line, message):
+        self.path = path
+        self.line = line
+        self.message = message
+        where = "%s:%d" % (path, line) if line else str(path)
+        super().__init__("%s: %s" % (where, message))
+
+
+@dataclass
+class ResultSet:
+    path: str
+    run: dict
+    cases: list
+    end: dict
+    by_id: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.by_id:
+            self.by_id = {c["id"]: c for c in self.cases}
+
+
+_validators = None
+
+
+def _load_validators():
+    """One Draft 2020-12 validator per record kind, each rooted in the full schema so the
+    $defs references resolve; dispatching on `record` gives precise errors (oneOf does not)."""
+    global _validators
+    if _validators is None:
+        with open(SCHEMA_PATH, encoding="utf-8") as f:
+            schema = json.load(f)
+        jsonschema.Draft202012Validator.check_schema(schema)
+        _validators = {}
+        for kind in RECORD_KINDS:
+            variant = copy.deepcopy(schema)
+            variant.pop("oneOf", None)
+            # The schema's relative $id gives the resolver no base to resolve "#/..." from.
+            variant["$id"] = "urn:bindmatrix:results-1:" + kind
+            variant["$ref"] = "#/$defs/" + kind
+            _validators[kind] = jsonschema.Draft202012Validator(variant)
+    return _validators
+
+
+def field_path(parts):
+    """['steps', 0, 'result'] -> 'steps[0].result'."""
+    out = ""
+    for p in parts:
+        if isinstance(p, int):
+            out += "[%d]" % p
+        else:
+            out += ("." if out else "") + str(p)
+    return out
+
+
+def _describe(error):
+    """(field, message) for a jsonschema ValidationError."""
+    parts = list(error.absolute_path)
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [r for r in error.validator_value if r not in error.instance]
+        if missing:
+            return field_path(parts + [missing[0]]), "is required"
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(k for k in error.instance if k not in allowed)
+        if extra:
+            return field_path(parts + [extra[0]]), "is not a known field"
+    return field_path(parts) or "(record)", error.message
+
+
+def _check_record(path, lineno, record, validators):
+    if not isinstance(record, dict):
+        raise ResultsError(path, lineno, "not a JSON object but %s" % type(record).__name__)
+    kind = record.get("record")
+    if kind not in RECORD_KINDS:
+        raise ResultsError(path, lineno, "field 'record': %r is not one of %s"
+                           % (kind, ", ".join(RECORD_KINDS)))
+    errors = sorted(validators[kind].iter_errors(record),
+                    key=lambda e: (list(map(str, e.absolute_path)), str(e.validator)))
+    if errors:
+        where, message = _describe(errors[0])
+        more = " (and %d more problem%s)" % (len(errors) - 1, "s" if len(errors) > 2 else "") \
+            if len(errors) > 1 else ""
+        raise ResultsError(path, lineno, "field '%s': %s%s" % (where, message, more))
+
+
+def _read_lines(path):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ResultsError(path, 0, "cannot read: %s" % (e.strerror or e)) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise ResultsError(path, line, "not UTF-8: %s" % e.reason) from None
+    if not text:
+        raise ResultsError(path, 0, "empty file: no run record")
+    complete = text.endswith("\n")
+    lines = text.split("\n")
+    if complete:
+        lines.pop()
+    return lines, complete
+
+
+def load_results(path):
+    """Read and check a results file; returns a ResultSet or raises ResultsError."""
+    path = str(path)
+    validators = _load_validators()
+    lines, complete = _read_lines(path)
+    run = end = None
+    end_line = 0
+    cases = []
+    seen = {}
+    for lineno, line in enumerate(lines, 1):
+        if end is not None:
+            raise ResultsError(path, lineno, "a record after the end record (line %d)" % end_line)
+        if not line.strip():
+            raise ResultsError(path, lineno, "empty line")
+        try:
+            record = json.loads(line)
+        except ValueError as e:
+            if lineno == len(lines) and not complete:
+                raise ResultsError(path, lineno, "truncated: the last line is incomplete JSON "
+                                   "(%s); the runner did not finish" % e) from None
+            raise ResultsError(path, lineno, "not JSON: %s" % e) from None
+        if lineno == 1:
+            if not isinstance(record, dict) or record.get("record") != "run":
+                raise ResultsError(path, 1, "field 'record': the first line must be the run "
+                                   "record, not %r" % (record.get("record")
+                                                       if isinstance(record, dict) else record))
+            if record.get("schema") != SCHEMA_VERSION:
+                raise ResultsError(path, 1, "field 'schema': unsupported results schema version "
+                                   "%r (this harness reads version %d)"
+                                   % (record.get("schema"), SCHEMA_VERSION))
+        _check_record(path, lineno, record, validators)
+        kind = record["record"]
+        if kind == "run":
+            if lineno != 1:
+                raise ResultsError(path, lineno, "field 'record': a second run record "
+                                   "(only line 1 may be one)")
+            run = record
+        elif kind == "case":
+            cid = record["id"]
+            if cid in seen:
+                raise ResultsError(path, lineno, "field 'id': duplicate case id %r (first on "
+                                   "line %d)" % (cid, seen[cid]))
+            seen[cid] = lineno
+            labels = set()
+            for i, step in enumerate(record["steps"]):
+                if step["label"] in labels:
+                    raise ResultsError(path, lineno, "field 'steps[%d].label': duplicate step "
+                                       "label %r" % (i, step["label"]))
+                labels.add(step["label"])
+            cases.append(record)
+        else:
+            end, end_line = record, lineno
+    if end is None:
+        last = lines[-1] if lines else ""
+        raise ResultsError(path, len(lines), "truncated: no end record (the runner did not "
+                           "finish%s)" % ("" if last else ", or the file is empty"))
+    counts = {"cases": len(cases)}
+    for status in ("observed", "skipped", "error"):
+        counts[status] = sum(1 for c in cases if c["status"] == status)
+    for key, n in counts.items():
+        if end[key] != n:
+            raise ResultsError(path, end_line, "field '%s': end record says %d, the file has %d"
+                               % (key, end[key], n))
+    return ResultSet(path=path, run=run, cases=cases, end=end)

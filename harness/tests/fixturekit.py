@@ -1,0 +1,64 @@
+"""Builders for results records and files used by the harness self-tests."""
+
+import json
+import os
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+SAMPLE_RESULTS = os.path.join(DATA, "linux-sample.jsonl")
+SAMPLE_CASES = os.path.join(DATA, "cases")
+HARNESS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_record(**over):
+    run = {"record": "run", "schema": 1, "runner_version": "0.1.0", "os": "linux",
+           "os_release": "6.1.0-18-amd64", "arch": "x86_64", "privileged": True,
+           "isolation": "netns", "sysctls": {"net.ipv4.ip_autobind_reuse": "0"},
+           "options": {"reuseaddr": True, "reuseport": True},
+           "started": "2024-03-01T12:00:00Z"}
+    run.update(over)
+    return run
+
+
+def step(label, result, op=None, **extra):
+    s = {"label": label, "op": op or label.split(".")[-1].rstrip("0123456789"),
+         "result": result}
+    s.update(extra)
+    return s
+
+
+def case_record(cid, steps=None, status="observed", axes=None, **extra):
+    scenario = cid.split("[", 1)[0]
+    c = {"record": "case", "id": cid, "scenario": scenario,
+         "axes": axes if axes is not None else {}, "status": status,
+         "steps": steps if steps is not None else []}
+    c.update(extra)
+    return c
+
+
+def end_record(cases, **over):
+    end = {"record": "end", "cases": len(cases),
+           "observed": sum(c["status"] == "observed" for c in cases),
+           "skipped": sum(c["status"] == "skipped" for c in cases),
+           "error": sum(c["status"] == "error" for c in cases), "duration_ms": 1}
+    end.update(over)
+    return end
+
+
+def write_lines(path, lines):
+    """Write raw lines (str) or records (dict) as a .jsonl file; returns the path."""
+    with open(path, "w", encoding="utf-8") as f:
+        for line in lines:
+            f.write((line if isinstance(line, str) else json.dumps(line)) + "\n")
+    return str(path)
+
+
+def write_results(path, cases, run=None, end=None):
+    return write_lines(path, [run or run_record()] + list(cases)
+                       + [end if end is not None else end_record(cases)])
+
+
+def write_file(path, text):
+    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return str(path)

@@ -1,0 +1,262 @@
+import textwrap
+
+import pytest
+
+from bindmatrix.expectations import (ExpectationError, ExpectationStore, find_rule, load_all,
+                                     load_rules)
+from fixturekit import SAMPLE_CASES, case_record, run_record, step, write_file
+
+CASE_YAML = """\
+title: t
+ref: r
+axes: {proto: tcp}
+matrix:
+  family: [ipv4, ipv6]
+  a_opts: [none, reuseaddr, reuseport]
+derive:
+  a_opts:
+    none: {mode: plain}
+sockets:
+  a: {proto: tcp, family: $family, options: $a_opts}
+steps:
+  - {op: bind, socket: a, addr: loopback, port: P1}
+"""
+
+
+def rules_file(tmp_path, text, name="linux.yaml", case_yaml=CASE_YAML):
+    if case_yaml is not None:
+        write_file(tmp_path / "s" / "case.yaml", case_yaml)
+    return write_file(tmp_path / "s" / name, textwrap.dedent(text))
+
+
+def rule_text(**fields):
+    base = {"expect": "{a.bind: ok}", "provenance": "observed", "seen_on": '"6.1.0"',
+            "why": "because"}
+    base.update(fields)
+    return "\n".join(("- " if i == 0 else "  ") + "%s: %s" % (k, v)
+                     for i, (k, v) in enumerate((k, v) for k, v in base.items() if v is not None)) + "\n"
+
+
+def case(axes=None, sysctl=None, **kw):
+    c = case_record("s[x]", steps=[step("a.bind", "ok")], axes=axes or {}, **kw)
+    if sysctl is not None:
+        c["sysctl"] = sysctl
+    return c
+
+
+# ---- loading ---------------------------------------------------------------------------
+
+def test_sample_files_load():
+    loaded = load_all(SAMPLE_CASES)
+    assert len(loaded) == 3
+    linux = [r for p, r in loaded.items() if p.endswith("second-listener/linux.yaml")][0]
+    assert [r.line for r in linux] == [2, 9]
+    assert linux[1].when == {} and linux[1].expect == {"b.bind": "EADDRINUSE",
+                                                       "b.listen": "not-run"}
+    assert linux[1].why.startswith("A listening socket holds")
+
+
+def test_rule_fields(tmp_path):
+    path = rules_file(tmp_path, """\
+        # comment
+        - when: {family: ipv4, a_opts: [none, reuseaddr]}
+          kernel: ">=4.6,<6.1"
+          sysctl: {net.ipv4.ip_autobind_reuse: 1}
+          expect:
+            a.bind: EADDRINUSE
+            deliver: {a: all, b: none, c: 3}
+          provenance: observed
+          seen_on: ["6.1.0-18-amd64", "5.10.0"]
+          why: >
+            folded
+            text
+          source: "socket(7)"
+        """)
+    [rule] = load_rules(path)
+    assert rule.line == 2 and rule.location == path + ":2"
+    assert rule.when == {"family": ["ipv4"], "a_opts": ["none", "reuseaddr"]}
+    assert rule.kernel.text == ">=4.6,<6.1"
+    assert rule.sysctl == {"net.ipv4.ip_autobind_reuse": ["1"]}
+    assert rule.expect == {"a.bind": "EADDRINUSE", "deliver": {"a": "all", "b": "none", "c": 3}}
+    assert rule.seen_on == ["6.1.0-18-amd64", "5.10.0"]
+    assert rule.why == "folded text"
+
+
+def test_empty_file_has_no_rules(tmp_path):
+    assert load_rules(rules_file(tmp_path, "")) == []
+
+
+def test_status_skipped(tmp_path):
+    path = rules_file(tmp_path, rule_text(expect="{status: skipped}"), name="linux.yaml")
+    [rule] = load_rules(path)
+    assert rule.expects_skip
+
+
+def problems(path):
+    with pytest.raises(ExpectationError) as e:
+        load_rules(path)
+    return str(e.value)
+
+
+@pytest.mark.parametrize("fields, line, field, fragment", [
+    ({"colour": "red"}, 5, "colour", "unknown key"),
+    ({"kernel": '"=>4.6"'}, 5, "kernel", "must start with one of"),
+    ({"kernel": '">=4.x"'}, 5, "kernel", "not a dotted version"),
+    ({"kernel": "4.6"}, 5, "kernel", "must be a string"),
+    ({"seen_on": None}, 2, "seen_on", "provenance observed needs seen_on"),
+    ({"seen_on": "6.1"}, 3, "seen_on", "must be a release string"),
+    ({"provenance": "guessed"}, 2, "provenance", "'guessed' is not one of"),
+    ({"provenance": None}, 1, "provenance", "is required"),
+    ({"why": None}, 1, "why", "is required"),
+    ({"why": '""'}, 4, "why", "non-empty text"),
+    ({"expect": None}, 1, "expect", "is required"),
+    ({"expect": "[a.bind]"}, 1, "expect", "non-empty mapping"),
+    ({"expect": "{a.bind: EADDR-INUSE}"}, 1, "expect.a.bind", "'EADDR-INUSE'"),
+    ({"expect": "{a.bind: 3}"}, 1, "expect.a.bind", "a step's result is"),
+    ({"expect": '{a.bind: "?"}'}, 1, "expect.a.bind", "only for documented rules"),
+    ({"expect": "{deliver: {a: most}}"}, 1, "expect.deliver.a", "all, none, some"),
+    ({"expect": "{deliver: {a: -1}}"}, 1, "expect.deliver.a", "all, none, some"),
+    ({"expect": "{status: error}"}, 1, "expect.status", "only status"),
+    ({"expect": "{status: skipped, a.bind: ok}"}, 1, "expect.status", "stands alone"),
+    ({"when": "{family: [ipv4, [ipv6]]}"}, 5, "when.family", "must be scalars"),
+    ({"when": "{family: []}"}, 5, "when.family", "empty list"),
+    ({"when": "[family]"}, 5, "when", "must be a mapping"),
+    ({"when": "{famly: ipv4}"}, 5, "when.famly", "case.yaml has no axis 'famly'"),
+    ({"when": "{family: ipv5}"}, 5, "when.family", "'ipv5' is not a value of axis family"),
+    ({"sysctl": "{net.x: {a: 1}}"}, 5, "sysctl.net.x", "must be a value or a list"),
+])
+def test_rule_errors_name_file_line_field(tmp_path, fields, line, field, fragment):
+    path = rules_file(tmp_path, rule_text(**fields))
+    msg = problems(path)
+    assert "%s:%d: field '%s': " % (path, line, field) in msg, msg
+    assert fragment in msg, msg
+
+
+def test_when_accepts_derived_and_fixed_axes(tmp_path):
+    path = rules_file(tmp_path, rule_text(when="{proto: tcp, mode: plain, a_opts: reuseport}"))
+    assert load_rules(path)[0].when["mode"] == ["plain"]
+
+
+def test_when_unchecked_without_case_yaml(tmp_path):
+    path = rules_file(tmp_path, rule_text(when="{anything: goes}"), case_yaml=None)
+    assert load_rules(path)[0].when == {"anything": ["goes"]}
+
+
+def test_documented_needs_source(tmp_path):
+    path = rules_file(tmp_path, rule_text(provenance="documented", seen_on=None),
+                      name="freebsd.yaml")
+    msg = problems(path)
+    assert "freebsd.yaml:2: field 'source': provenance documented needs a source" in msg
+
+
+def test_documented_may_use_unknown(tmp_path):
+    path = rules_file(tmp_path, rule_text(provenance="documented", seen_on=None,
+                                          source='"setsockopt(2)"',
+                                          expect='{a.bind: "?", deliver: {a: "?"}}'),
+                      name="openbsd.yaml")
+    assert load_rules(path)[0].expect == {"a.bind": "?", "deliver": {"a": "?"}}
+
+
+def test_linux_rules_are_observed(tmp_path):
+    path = rules_file(tmp_path, rule_text(provenance="documented", seen_on=None,
+                                          source="x"))
+    assert "linux.yaml:2: field 'provenance': Linux expectations are always observed" \
+        in problems(path)
+
+
+def test_every_problem_reported(tmp_path):
+    path = rules_file(tmp_path, rule_text(colour="red") + rule_text(kernel='"6"'))
+    msg = problems(path)
+    assert ":5: field 'colour'" in msg and ":10: field 'kernel'" in msg
+
+
+def test_not_a_list(tmp_path):
+    path = rules_file(tmp_path, "when: {a: b}\n")
+    assert "linux.yaml:1: the file must be a list of rules" in problems(path)
+
+
+def test_yaml_syntax_error_has_line(tmp_path):
+    path = rules_file(tmp_path, "- expect: {a.bind: ok}\n  kernel: >=4.6\n  why: x\n")
+    msg = problems(path)
+    assert path + ":" in msg and "YAML syntax" in msg and "quoted" in msg
+
+
+def test_duplicate_key(tmp_path):
+    path = rules_file(tmp_path, "- why: a\n  why: b\n")
+    assert "linux.yaml:2: YAML syntax" in problems(path) and "duplicate key" in problems(path)
+
+
+def test_load_all_rejects_unknown_os_file(tmp_path):
+    write_file(tmp_path / "s" / "case.yaml", CASE_YAML)
+    write_file(tmp_path / "s" / "windows.yaml", "[]\n")
+    with pytest.raises(ExpectationError, match="windows.yaml: not an expectation file name"):
+        load_all(tmp_path)
+
+
+def test_yes_no_on_off_stay_strings(tmp_path):
+    path = rules_file(tmp_path, rule_text(when="{flag: on, other: no}"), case_yaml=None)
+    assert load_rules(path)[0].when == {"flag": ["on"], "other": ["no"]}
+
+
+# ---- matching --------------------------------------------------------------------------
+
+def load(tmp_path, text):
+    return load_rules(rules_file(tmp_path, text, case_yaml=None))
+
+
+def test_first_match_wins(tmp_path):
+    rules = load(tmp_path, rule_text(when="{family: ipv4}", why="first")
+                 + rule_text(why="second") + rule_text(why="third"))
+    run = run_record()
+    assert find_rule(rules, case({"family": "ipv4"}), run).why == "first"
+    assert find_rule(rules, case({"family": "ipv6"}), run).why == "second"
+
+
+def test_list_values_match_any(tmp_path):
+    rules = load(tmp_path, rule_text(when="{opts: [reuseaddr, both], n: [1, 2]}"))
+    run = run_record()
+    assert find_rule(rules, case({"opts": "both", "n": 2}), run)
+    assert find_rule(rules, case({"opts": "reuseaddr", "n": "1"}), run)
+    assert find_rule(rules, case({"opts": "none", "n": 1}), run) is None
+    assert find_rule(rules, case({"n": 1}), run) is None     # axis absent: no match
+
+
+def test_boolean_axis_values(tmp_path):
+    rules = load(tmp_path, rule_text(when="{v6only: true}"))
+    assert find_rule(rules, case({"v6only": True}), run_record())
+    assert find_rule(rules, case({"v6only": "true"}), run_record())
+    assert find_rule(rules, case({"v6only": False}), run_record()) is None
+
+
+def test_kernel_range(tmp_path):
+    rules = load(tmp_path, rule_text(kernel='">=4.6,<6.1"', why="old")
+                 + rule_text(why="new"))
+    c = case()
+    assert find_rule(rules, c, run_record(os_release="5.10.0-28-amd64")).why == "old"
+    assert find_rule(rules, c, run_record(os_release="6.1.0-18-amd64")).why == "new"
+    assert find_rule(rules, c, run_record(os_release="4.5.0")).why == "new"
+    assert find_rule(rules, c, run_record(os_release="weird")).why == "new"
+
+
+def test_sysctl_overlay(tmp_path):
+    rules = load(tmp_path, rule_text(sysctl="{net.ipv4.ip_autobind_reuse: 1}", why="on")
+                 + rule_text(sysctl='{net.ipv4.ip_autobind_reuse: "0"}', why="off")
+                 + rule_text(why="fallback"))
+    run = run_record(sysctls={"net.ipv4.ip_autobind_reuse": "0"})
+    # the run's value applies unless the case set its own
+    assert find_rule(rules, case(), run).why == "off"
+    assert find_rule(rules, case(sysctl={"net.ipv4.ip_autobind_reuse": "1"}), run).why == "on"
+    # a sysctl neither records: the conditions on it do not hold
+    assert find_rule(rules, case(), run_record(sysctls={})).why == "fallback"
+
+
+def test_store_caches_and_reports_errors(tmp_path):
+    write_file(tmp_path / "tcp" / "x" / "linux.yaml", rule_text())
+    write_file(tmp_path / "tcp" / "bad" / "linux.yaml", rule_text(colour="red"))
+    store = ExpectationStore(tmp_path, "linux")
+    assert len(store.rules_for("tcp/x")) == 1
+    assert store.rules_for("tcp/x") is store.rules_for("tcp/x")
+    assert store.rules_for("tcp/none") == []
+    with pytest.raises(ExpectationError, match="field 'colour'"):
+        store.rules_for("tcp/bad")
+    assert ExpectationStore(tmp_path, "unknown").path_for("tcp/x") is None

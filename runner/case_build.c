@@ -1,0 +1,506 @@
+#include "case_build.h"
+#include "sockopts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *binding_get(const struct bm_binding *b, const char *name)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (strcmp(b->vars[i].key, name) == 0)
+            return b->vars[i].value;
+    return NULL;
+}
+
+int binding_set(struct bm_binding *b, const char *name, const char *value)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (strcmp(b->vars[i].key, name) == 0) {
+            snprintf(b->vars[i].value, sizeof b->vars[i].value, "%s", value);
+            return 0;
+        }
+    if (b->n == sizeof b->vars / sizeof b->vars[0])
+        return -1;
+    snprintf(b->vars[b->n].key, sizeof b->vars[b->n].key, "%s", name);
+    snprintf(b->vars[b->n].value, sizeof b->vars[b->n].value, "%s", value);
+    b->n++;
+    return 0;
+}
+
+/* Everything case_build needs while it walks one template. */
+struct build {
+    const struct bm_template *t;
+    const struct bm_binding *b;
+    struct bm_case *c;
+    struct bm_error *err;
+};
+
+/* The scalar at n, with a leading "$name" replaced by its value. */
+static int scalar(struct build *x, yaml_node_t *n, const char *field, const char **out)
+{
+    const char *s;
+
+    if (!n || n->type != YAML_SCALAR_NODE)
+        return bm_fail(x->err, x->t->file, node_line(n), field, "must be a single value");
+    s = (const char *)n->data.scalar.value;
+    if (s[0] == '$') {
+        const char *v = binding_get(x->b, s + 1);
+        if (!v)
+            return bm_fail(x->err, x->t->file, node_line(n), field,
+                           "unknown variable '%s' (define it under matrix: or derive:)", s);
+        s = v;
+    }
+    *out = s;
+    return 0;
+}
+
+/* Picks s from a NULL-terminated list of names; fails listing them. */
+static int choose(struct build *x, yaml_node_t *n, const char *field, const char *s,
+                  const char *const *names, int *out)
+{
+    char known[256] = "";
+
+    for (int i = 0; names[i]; i++) {
+        if (strcmp(names[i], s) == 0) {
+            *out = i;
+            return 0;
+        }
+        strncat(known, names[i], sizeof known - strlen(known) - 3);
+        if (names[i + 1])
+            strncat(known, ", ", sizeof known - strlen(known) - 1);
+    }
+    return bm_fail(x->err, x->t->file, node_line(n), field, "unknown value '%s' (known: %s)", s, known);
+}
+
+static int choose_node(struct build *x, yaml_node_t *n, const char *field,
+                       const char *const *names, int *out)
+{
+    const char *s;
+    return scalar(x, n, field, &s) || choose(x, n, field, s, names, out);
+}
+
+/* One option word: "none", "both", "name" or "name=value". */
+static int add_option_word(struct build *x, yaml_node_t *n, const char *field, const char *word,
+                           struct bm_opt *opts, size_t *nopts)
+{
+    char name[BM_NAME_LEN];
+    const char *eq = strchr(word, '=');
+    int value = 1;
+
+    if (strcmp(word, "none") == 0)
+        return 0;
+    if (strcmp(word, "both") == 0)
+        return add_option_word(x, n, field, "reuseaddr", opts, nopts) ||
+               add_option_word(x, n, field, "reuseport", opts, nopts);
+    snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - word) : (int)strlen(word), word);
+    if (eq) {
+        char *end;
+        value = (int)strtol(eq + 1, &end, 10);
+        if (!eq[1] || *end)
+            return bm_fail(x->err, x->t->file, node_line(n), field,
+                           "option '%s': value must be an integer", word);
+    }
+    if (!sockopt_known(name))
+        return bm_fail(x->err, x->t->file, node_line(n), field,
+                       "unknown option '%s' (see cases/README.md: reuseaddr, reuseport, both, "
+                       "reuseport_lb, reuseshareuid, v6only, freebind, bindany, broadcast, "
+                       "multicast_all, none)", name);
+    for (size_t i = 0; i < *nopts; i++)
+        if (strcmp(opts[i].name, name) == 0)
+            return bm_fail(x->err, x->t->file, node_line(n), field, "option '%s' given twice", name);
+    if (*nopts == BM_MAX_OPTS)
+        return bm_fail(x->err, x->t->file, node_line(n), field, "more than %d options", BM_MAX_OPTS);
+    snprintf(opts[*nopts].name, sizeof opts[*nopts].name, "%s", name);
+    opts[(*nopts)++].value = value;
+    return 0;
+}
+
+static int build_options(struct build *x, yaml_node_t *n, const char *field, struct bm_opt *opts,
+                         size_t *nopts)
+{
+    const char *s;
+
+    *nopts = 0;
+    if (!n)
+        return 0;
+    if (n->type != YAML_SEQUENCE_NODE)
+        return scalar(x, n, field, &s) || add_option_word(x, n, field, s, opts, nopts);
+    for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
+        yaml_node_t *item = yaml_node(x->t, *i);
+        if (scalar(x, item, field, &s) || add_option_word(x, item, field, s, opts, nopts))
+            return -1;
+    }
+    return 0;
+}
+
+static int build_sockets(struct build *x)
+{
+    static const char *const keys[] = {"proto", "family", "options", "user", NULL};
+    static const char *const protos[] = {"tcp", "udp", NULL};
+    static const char *const families[] = {"ipv4", "ipv6", NULL};
+    static const char *const users[] = {"same", "other", NULL};
+    yaml_node_t *socks = yaml_node(x->t, x->t->sockets_node);
+
+    for (yaml_node_pair_t *p = socks->data.mapping.pairs.start; p < socks->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_node(x->t, p->key), *v = yaml_node(x->t, p->value);
+        const char *name = (const char *)k->data.scalar.value;
+        struct bm_socket *s;
+        char where[96], field[128];
+        int proto = 0, family = 0, user = 0;
+
+        snprintf(where, sizeof where, "sockets.%s", name);
+        if (x->c->nsockets == BM_MAX_SOCKETS)
+            return bm_fail(x->err, x->t->file, node_line(k), "sockets", "more than %d sockets", BM_MAX_SOCKETS);
+        if (!*name || strlen(name) >= 16 || strpbrk(name, ". $[]"))
+            return bm_fail(x->err, x->t->file, node_line(k), where, "socket names are short words");
+        if (v->type != YAML_MAPPING_NODE)
+            return bm_fail(x->err, x->t->file, node_line(v), where, "must be a mapping {proto:, family:, options:}");
+        if (map_check_keys(x->t, v, where, keys, x->err))
+            return -1;
+        s = &x->c->sockets[x->c->nsockets++];
+        snprintf(s->name, sizeof s->name, "%s", name);
+#define FIELD(key) (snprintf(field, sizeof field, "%s.%s", where, key), field)
+        if (!map_get(x->t, v, "proto") || !map_get(x->t, v, "family"))
+            return bm_fail(x->err, x->t->file, node_line(v), where, "needs proto: and family:");
+        if (choose_node(x, map_get(x->t, v, "proto"), FIELD("proto"), protos, &proto) ||
+            choose_node(x, map_get(x->t, v, "family"), FIELD("family"), families, &family) ||
+            (map_get(x->t, v, "user") &&
+             choose_node(x, map_get(x->t, v, "user"), FIELD("user"), users, &user)) ||
+            build_options(x, map_get(x->t, v, "options"), FIELD("options"), s->opts, &s->nopts))
+            return -1;
+#undef FIELD
+        s->proto = (enum bm_proto)proto;
+        s->family = (enum bm_family)family;
+        s->user = (enum bm_user)user;
+    }
+    if (x->c->nsockets == 0)
+        return bm_fail(x->err, x->t->file, node_line(socks), "sockets", "no sockets");
+    return 0;
+}
+
+static int find_socket(struct build *x, yaml_node_t *n, const char *field, int *out)
+{
+    const char *s;
+
+    if (scalar(x, n, field, &s))
+        return -1;
+    for (size_t i = 0; i < x->c->nsockets; i++)
+        if (strcmp(x->c->sockets[i].name, s) == 0) {
+            *out = (int)i;
+            return 0;
+        }
+    return bm_fail(x->err, x->t->file, node_line(n), field, "no socket named '%s' under sockets:", s);
+}
+
+static int build_port(struct build *x, yaml_node_t *n, const char *field, struct bm_port *port)
+{
+    const char *s;
+    char *end;
+    long idx;
+
+    if (scalar(x, n, field, &s))
+        return -1;
+    if (strcmp(s, "0") == 0) {
+        port->kind = BM_PORT_ZERO;
+        port->index = 0;
+        return 0;
+    }
+    if (s[0] == 'P') {
+        port->kind = BM_PORT_FRESH;
+        idx = strtol(s + 1, &end, 10);
+    } else if (strncmp(s, "privileged", 10) == 0) {
+        port->kind = BM_PORT_PRIVILEGED;
+        idx = strtol(s + 10, &end, 10);
+    } else {
+        idx = 0;
+        end = (char *)s;
+    }
+    if (idx < 1 || idx > 9 || *end)
+        return bm_fail(x->err, x->t->file, node_line(n), field,
+                       "port must be P1..P9, privileged1..privileged9 or 0, not '%s' "
+                       "(fixed port numbers would collide between cases)", s);
+    port->index = (int)idx;
+    return 0;
+}
+
+static const char *const address_names[] = {"loopback", "local2", "wildcard", "mapped-loopback",
+                                             "mapped-wildcard", "group", "broadcast", "nonlocal",
+                                             "peer", NULL};
+
+static int build_addr(struct build *x, yaml_node_t *n, const char *field, enum bm_family fam,
+                      bool allow_peer, char *out)
+{
+    const char *s;
+    int which;
+
+    if (scalar(x, n, field, &s) || choose(x, n, field, s, address_names, &which))
+        return -1;
+    if (strncmp(s, "mapped-", 7) == 0 && fam != BM_FAMILY_IPV6)
+        return bm_fail(x->err, x->t->file, node_line(n), field, "'%s' needs an ipv6 socket", s);
+    if (strcmp(s, "broadcast") == 0 && fam != BM_FAMILY_IPV4)
+        return bm_fail(x->err, x->t->file, node_line(n), field, "'broadcast' needs an ipv4 socket");
+    if (strcmp(s, "peer") == 0 && !allow_peer)
+        return bm_fail(x->err, x->t->file, node_line(n), field, "'peer' is only a connect target");
+    snprintf(out, BM_NAME_LEN, "%s", s);
+    return 0;
+}
+
+static const char *const op_names[] = {"state", "setsockopt", "bind", "listen", "connect",
+                                       "accept", "close", "join", "deliver", NULL};
+static const char *const state_names[] = {"bound", "listening", "connected", "time-wait-client",
+                                          "time-wait-server", "established-child", "closed", NULL};
+
+/* Keys each op takes besides op/label/precondition (NULL-terminated rows). */
+static const char *const *op_keys(enum bm_op op)
+{
+    static const char *const state[] = {"op", "label", "precondition", "socket", "state", "addr", "port", NULL};
+    static const char *const addr[] = {"op", "label", "precondition", "socket", "addr", "port", NULL};
+    static const char *const sock[] = {"op", "label", "precondition", "socket", NULL};
+    static const char *const opts[] = {"op", "label", "precondition", "socket", "options", NULL};
+    static const char *const deliver[] = {"op", "label", "precondition", "addr", "port", "count",
+                                          "receivers", "from", "family", NULL};
+    switch (op) {
+    case BM_OP_STATE: return state;
+    case BM_OP_BIND: case BM_OP_CONNECT: return addr;
+    case BM_OP_SETSOCKOPT: return opts;
+    case BM_OP_DELIVER: return deliver;
+    default: return sock;
+    }
+}
+
+static int build_deliver(struct build *x, yaml_node_t *v, const char *where, struct bm_step *st)
+{
+    static const char *const families[] = {"ipv4", "ipv6", NULL};
+    static const char *const froms[] = {"fresh", "peer", NULL};
+    yaml_node_t *recv = map_get(x->t, v, "receivers"), *n;
+    char field[128];
+    const char *s;
+    int which;
+
+#define FIELD(key) (snprintf(field, sizeof field, "%s.%s", where, key), field)
+    if (recv && recv->type != YAML_SEQUENCE_NODE)
+        return bm_fail(x->err, x->t->file, node_line(recv), FIELD("receivers"), "must be a list of socket names");
+    if (recv) {
+        for (yaml_node_item_t *i = recv->data.sequence.items.start; i < recv->data.sequence.items.top; i++) {
+            int idx;
+            if (find_socket(x, yaml_node(x->t, *i), FIELD("receivers"), &idx))
+                return -1;
+            st->receivers[st->nreceivers++] = idx;
+        }
+    } else {
+        for (size_t i = 0; i < x->c->nsockets; i++)
+            st->receivers[st->nreceivers++] = (int)i;
+    }
+    if (st->nreceivers == 0)
+        return bm_fail(x->err, x->t->file, node_line(v), FIELD("receivers"), "no receivers");
+    st->family = x->c->sockets[st->receivers[0]].family;
+    st->proto = x->c->sockets[st->receivers[0]].proto;
+    for (size_t i = 1; i < st->nreceivers; i++)
+        if (x->c->sockets[st->receivers[i]].proto != st->proto)
+            return bm_fail(x->err, x->t->file, node_line(v), FIELD("receivers"), "receivers mix tcp and udp");
+    if ((n = map_get(x->t, v, "family"))) {
+        if (choose_node(x, n, FIELD("family"), families, &which))
+            return -1;
+        st->family = (enum bm_family)which;
+    }
+    st->count = 16;
+    if ((n = map_get(x->t, v, "count"))) {
+        char *end;
+        if (scalar(x, n, FIELD("count"), &s))
+            return -1;
+        st->count = (int)strtol(s, &end, 10);
+        if (*end || st->count < 1 || st->count > 1000)
+            return bm_fail(x->err, x->t->file, node_line(n), FIELD("count"), "must be 1..1000, not '%s'", s);
+    }
+    snprintf(st->from, sizeof st->from, "fresh");
+    if ((n = map_get(x->t, v, "from"))) {
+        if (choose_node(x, n, FIELD("from"), froms, &which))
+            return -1;
+        snprintf(st->from, sizeof st->from, "%s", froms[which]);
+    }
+    if (!map_get(x->t, v, "addr") || !map_get(x->t, v, "port"))
+        return bm_fail(x->err, x->t->file, node_line(v), where, "deliver needs addr: and port:");
+#undef FIELD
+    return 0;
+}
+
+/* Default labels "<socket>.<op>", numbered from the second use on: "b.bind2". */
+static void default_label(struct build *x, struct bm_step *st)
+{
+    char base[BM_NAME_LEN];
+    int seen = 0;
+
+    if (st->op == BM_OP_DELIVER)
+        snprintf(base, sizeof base, "deliver");
+    else
+        snprintf(base, sizeof base, "%.15s.%.12s", x->c->sockets[st->sock].name, op_names[st->op]);
+    for (size_t i = 0; i < x->c->nsteps; i++) {
+        const char *l = x->c->steps[i].label;
+        if (strncmp(l, base, strlen(base)) == 0 &&
+            (l[strlen(base)] == '\0' || (l[strlen(base)] >= '2' && l[strlen(base)] <= '9')))
+            seen++;
+    }
+    if (seen)
+        snprintf(st->label, sizeof st->label, "%.28s%u", base, (unsigned)(seen + 1) % 100u);
+    else
+        snprintf(st->label, sizeof st->label, "%s", base);
+}
+
+static int build_step(struct build *x, yaml_node_t *v, int index)
+{
+    struct bm_step *st = &x->c->steps[x->c->nsteps];
+    char where[64], field[128];
+    yaml_node_t *n;
+    const char *s;
+    int which;
+
+    snprintf(where, sizeof where, "steps[%d]", index);
+#define FIELD(key) (snprintf(field, sizeof field, "%s.%s", where, key), field)
+    memset(st, 0, sizeof *st);
+    st->sock = -1;
+    st->line = node_line(v);
+    if (v->type != YAML_MAPPING_NODE)
+        return bm_fail(x->err, x->t->file, node_line(v), where, "a step is a mapping {op: ..., socket: ...}");
+    if (!(n = map_get(x->t, v, "op")))
+        return bm_fail(x->err, x->t->file, node_line(v), FIELD("op"), "missing");
+    if (choose_node(x, n, FIELD("op"), op_names, &which))
+        return -1;
+    st->op = (enum bm_op)which;
+    if (map_check_keys(x->t, v, where, op_keys(st->op), x->err))
+        return -1;
+    if (st->op != BM_OP_DELIVER) {
+        if (!(n = map_get(x->t, v, "socket")))
+            return bm_fail(x->err, x->t->file, node_line(v), FIELD("socket"), "missing");
+        if (find_socket(x, n, FIELD("socket"), &st->sock))
+            return -1;
+    }
+    if (st->op == BM_OP_DELIVER && build_deliver(x, v, where, st))
+        return -1;
+    if (st->op == BM_OP_STATE) {
+        st->precondition = true;
+        if (!(n = map_get(x->t, v, "state")))
+            return bm_fail(x->err, x->t->file, node_line(v), FIELD("state"), "missing");
+        if (choose_node(x, n, FIELD("state"), state_names, &which))
+            return -1;
+        st->state = (enum bm_state)which;
+        if (x->c->sockets[st->sock].proto == BM_PROTO_UDP &&
+            st->state != BM_STATE_BOUND && st->state != BM_STATE_CONNECTED && st->state != BM_STATE_CLOSED)
+            return bm_fail(x->err, x->t->file, node_line(n), field, "state '%s' needs a tcp socket", state_names[which]);
+    }
+    if (st->op == BM_OP_STATE || st->op == BM_OP_BIND || st->op == BM_OP_DELIVER ||
+        (st->op == BM_OP_CONNECT && map_get(x->t, v, "addr"))) {
+        enum bm_family fam = st->op == BM_OP_DELIVER ? st->family : x->c->sockets[st->sock].family;
+        bool connect_peer = false;
+
+        if (!(n = map_get(x->t, v, "addr")))
+            return bm_fail(x->err, x->t->file, node_line(v), FIELD("addr"), "missing");
+        if (build_addr(x, n, FIELD("addr"), fam, st->op == BM_OP_CONNECT, st->addr))
+            return -1;
+        connect_peer = st->op == BM_OP_CONNECT && strcmp(st->addr, "peer") == 0;
+        if ((n = map_get(x->t, v, "port"))) {
+            if (connect_peer)
+                return bm_fail(x->err, x->t->file, node_line(n), FIELD("port"), "the peer has its own port");
+            if (build_port(x, n, FIELD("port"), &st->port))
+                return -1;
+            st->has_port = true;
+        } else if (!connect_peer) {
+            return bm_fail(x->err, x->t->file, node_line(v), FIELD("port"), "missing");
+        }
+    } else if (st->op == BM_OP_CONNECT) {
+        snprintf(st->addr, sizeof st->addr, "peer");
+    }
+    if (st->op == BM_OP_SETSOCKOPT) {
+        if (!map_get(x->t, v, "options"))
+            return bm_fail(x->err, x->t->file, node_line(v), FIELD("options"), "missing");
+        if (build_options(x, map_get(x->t, v, "options"), FIELD("options"), st->opts, &st->nopts))
+            return -1;
+    }
+    if ((n = map_get(x->t, v, "precondition"))) {
+        static const char *const bools[] = {"false", "true", NULL};
+        if (choose_node(x, n, FIELD("precondition"), bools, &which))
+            return -1;
+        st->precondition = st->precondition || which;
+    }
+    if ((n = map_get(x->t, v, "label"))) {
+        if (scalar(x, n, FIELD("label"), &s))
+            return -1;
+        if (!*s || strlen(s) >= BM_NAME_LEN || strpbrk(s, " $[]"))
+            return bm_fail(x->err, x->t->file, node_line(n), field, "labels are short words");
+        snprintf(st->label, sizeof st->label, "%s", s);
+    } else {
+        default_label(x, st);
+    }
+    for (size_t i = 0; i < x->c->nsteps; i++)
+        if (strcmp(x->c->steps[i].label, st->label) == 0)
+            return bm_fail(x->err, x->t->file, node_line(v), where, "label '%s' used twice", st->label);
+#undef FIELD
+    x->c->nsteps++;
+    return 0;
+}
+
+static int build_steps(struct build *x)
+{
+    yaml_node_t *steps = yaml_node(x->t, x->t->steps_node);
+    int index = 0;
+
+    for (yaml_node_item_t *i = steps->data.sequence.items.start; i < steps->data.sequence.items.top; i++) {
+        if (x->c->nsteps == BM_MAX_STEPS)
+            return bm_fail(x->err, x->t->file, node_line(yaml_node(x->t, *i)), "steps",
+                           "more than %d steps", BM_MAX_STEPS);
+        if (build_step(x, yaml_node(x->t, *i), index++))
+            return -1;
+    }
+    if (x->c->nsteps == 0)
+        return bm_fail(x->err, x->t->file, node_line(steps), "steps", "no steps");
+    return 0;
+}
+
+/* Flat "name: value" mappings: fixed axes and sysctls. */
+static int build_pairs(struct build *x, int node, const char *where, struct bm_kv *out,
+                       size_t *n, size_t max)
+{
+    yaml_node_t *m = yaml_node(x->t, node);
+    char field[128];
+
+    if (!m)
+        return 0;
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_node(x->t, p->key), *v = yaml_node(x->t, p->value);
+        const char *s;
+
+        snprintf(field, sizeof field, "%s.%s", where, (char *)k->data.scalar.value);
+        if (*n == max)
+            return bm_fail(x->err, x->t->file, node_line(k), where, "more than %zu entries", max);
+        if (scalar(x, v, field, &s))
+            return -1;
+        snprintf(out[*n].key, sizeof out[*n].key, "%s", (char *)k->data.scalar.value);
+        snprintf(out[*n].value, sizeof out[*n].value, "%s", s);
+        (*n)++;
+    }
+    return 0;
+}
+
+static int check_sysctls(struct build *x)
+{
+    yaml_node_t *m = yaml_node(x->t, x->t->sysctl_node);
+
+    for (size_t i = 0; i < x->c->nsysctls; i++) {
+        const char *k = x->c->sysctls[i].key;
+        if (strncmp(k, "net.", 4) != 0 || strstr(k, "..") || strchr(k, '/'))
+            return bm_fail(x->err, x->t->file, node_line(m), "sysctl",
+                           "'%s': only net.* sysctls, which live in the runner's namespace", k);
+    }
+    return 0;
+}
+
+int case_build(const struct bm_template *t, const struct bm_binding *b, struct bm_case *c,
+               struct bm_error *err)
+{
+    struct build x = {t, b, c, err};
+
+    snprintf(c->scenario, sizeof c->scenario, "%s", t->scenario);
+    return build_pairs(&x, t->axes_node, "axes", c->axes, &c->naxes, BM_MAX_AXES) ||
+           build_pairs(&x, t->sysctl_node, "sysctl", c->sysctls, &c->nsysctls, BM_MAX_SYSCTLS) ||
+           check_sysctls(&x) || build_sockets(&x) || build_steps(&x);
+}

@@ -1,0 +1,20 @@
+/* case_build.h — turn a template plus one set of axis values into a concrete bm_case. */
+#ifndef BM_CASE_BUILD_H
+#define BM_CASE_BUILD_H
+
+#include "case_parse.h"
+
+/* Variables visible as "$name": matrix coordinates and what `derive` defines from them. */
+struct bm_binding {
+    size_t n;
+    struct bm_kv vars[BM_MAX_AXES * 4];
+};
+
+const char *binding_get(const struct bm_binding *b, const char *name);
+int binding_set(struct bm_binding *b, const char *name, const char *value);
+
+/* Fills c (id, matrix axes, file, title and ref excepted: expand sets those) from t under b. */
+int case_build(const struct bm_template *t, const struct bm_binding *b, struct bm_case *c,
+               struct bm_error *err);
+
+#endif

@@ -1,0 +1,51 @@
+/* case_parse.h — read one case.yaml into a template: the YAML tree plus its matrix axes.
+ *
+ * The template keeps the libyaml document so that expansion can substitute "$axis" values
+ * node by node and still report errors at the line where the value was written.
+ */
+#ifndef BM_CASE_PARSE_H
+#define BM_CASE_PARSE_H
+
+#include "diag.h"
+#include "model.h"
+
+#include <yaml.h>
+
+#define BM_MAX_VALUES 32
+
+struct bm_axis {
+    char name[BM_NAME_LEN];
+    size_t nvalues;
+    char values[BM_MAX_VALUES][BM_NAME_LEN];
+    int line;
+};
+
+struct bm_template {
+    char file[BM_TEXT_LEN];
+    char scenario[BM_TEXT_LEN];   /* folder of case.yaml relative to the cases root */
+    yaml_document_t doc;
+    char title[BM_TEXT_LEN];
+    char ref[BM_TEXT_LEN];
+    /* node ids in doc (0 when the key is absent) */
+    int axes_node, sysctl_node, sockets_node, steps_node, exclude_node, derive_node;
+    size_t naxes;
+    struct bm_axis axes[BM_MAX_AXES]; /* the matrix, in written order */
+};
+
+/* Parses path; scenario is the id prefix for its cases.  Returns 0, or -1 with err set. */
+int case_parse_file(const char *path, const char *scenario, struct bm_template *t,
+                    struct bm_error *err);
+/* Same, from a string (used by tests); `file` is only used in messages. */
+int case_parse_string(const char *text, const char *file, const char *scenario,
+                      struct bm_template *t, struct bm_error *err);
+void case_template_free(struct bm_template *t);
+
+/* Small accessors over the template's YAML tree, shared with case_build. */
+yaml_node_t *yaml_node(const struct bm_template *t, int id);
+yaml_node_t *map_get(const struct bm_template *t, yaml_node_t *map, const char *key);
+int node_line(const yaml_node_t *n);
+/* Fails naming the first key of map that is not in allowed (NULL-terminated). */
+int map_check_keys(const struct bm_template *t, yaml_node_t *map, const char *where,
+                   const char *const *allowed, struct bm_error *err);
+
+#endif

@@ -1,0 +1,188 @@
+#include "casefiles.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define CASE_FILE "case.yaml"
+
+struct found {
+    char **paths;
+    char **bases;   /* the command-line folder each was found under */
+    size_t n, cap;
+};
+
+static int add_found(struct found *f, const char *path, const char *base)
+{
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 32;
+        char **p = realloc(f->paths, cap * sizeof *p), **b;
+        if (!p)
+            return -1;
+        f->paths = p;
+        b = realloc(f->bases, cap * sizeof *b);
+        if (!b)
+            return -1;
+        f->bases = b;
+        f->cap = cap;
+    }
+    f->paths[f->n] = strdup(path);
+    f->bases[f->n] = strdup(base);
+    if (!f->paths[f->n] || !f->bases[f->n])
+        return -1;
+    f->n++;
+    return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int walk(const char *dir, const char *base, struct found *f, struct bm_error *err)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+
+    if (!d)
+        return bm_fail(err, dir, 0, "", "cannot read folder: %s", strerror(errno));
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nn = realloc(names, cap * sizeof *nn);
+            if (!nn) {
+                rc = bm_fail(err, dir, 0, "", "out of memory");
+                break;
+            }
+            names = nn;
+        }
+        names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    if (names)
+        qsort(names, n, sizeof *names, by_name);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char path[PATH_MAX];
+        struct stat st;
+
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (stat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode))
+            rc = walk(path, base, f, err);
+        else if (strcmp(names[i], CASE_FILE) == 0 && add_found(f, path, base))
+            rc = bm_fail(err, path, 0, "", "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
+/* Strips trailing slashes and "./" so ids do not depend on how a path was typed. */
+static void tidy(const char *in, char *out, size_t len)
+{
+    size_t n;
+
+    while (in[0] == '.' && in[1] == '/')
+        in += 2;
+    snprintf(out, len, "%s", in);
+    n = strlen(out);
+    while (n > 1 && out[n - 1] == '/')
+        out[--n] = '\0';
+}
+
+int casefiles_scenario(const char *case_file, const char *base, const char *root, char *out,
+                       size_t len)
+{
+    char dir[PATH_MAX], anchor[PATH_MAX] = "";
+    char *slash;
+
+    tidy(case_file, dir, sizeof dir);
+    slash = strrchr(dir, '/');
+    if (!slash)
+        return -1; /* a bare case.yaml has no folder to be named after */
+    *slash = '\0';
+    if (root) {
+        tidy(root, anchor, sizeof anchor);
+    } else {
+        /* nearest ancestor folder named "cases" */
+        const char *hit = NULL;
+        for (const char *q = dir; (q = strstr(q, "cases/")) != NULL; q++)
+            if (q == dir || q[-1] == '/')
+                hit = q;
+        if (hit)
+            snprintf(anchor, sizeof anchor, "%.*s", (int)(hit - dir) + 5, dir);
+        if (!anchor[0] && base)
+            tidy(base, anchor, sizeof anchor);
+    }
+    if (anchor[0] && strncmp(dir, anchor, strlen(anchor)) == 0 && dir[strlen(anchor)] == '/') {
+        snprintf(out, len, "%s", dir + strlen(anchor) + 1);
+        return 0;
+    }
+    slash = strrchr(dir, '/');
+    snprintf(out, len, "%s", slash ? slash + 1 : dir);
+    return 0;
+}
+
+static int check_unique(const struct bm_case_list *list, struct bm_error *err)
+{
+    const struct bm_case **sorted = malloc((list->n ? list->n : 1) * sizeof *sorted);
+    int rc = 0;
+
+    if (!sorted)
+        return bm_fail(err, "", 0, "", "out of memory");
+    for (size_t i = 0; i < list->n; i++)
+        sorted[i] = &list->items[i];
+    qsort(sorted, list->n, sizeof *sorted, by_name); /* id is the first member */
+    for (size_t i = 1; i < list->n && rc == 0; i++)
+        if (strcmp(sorted[i]->id, sorted[i - 1]->id) == 0)
+            rc = bm_fail(err, sorted[i]->file, 0, "", "case id '%s' also comes from %s",
+                         sorted[i]->id, sorted[i - 1]->file);
+    free(sorted);
+    return rc;
+}
+
+int casefiles_load(const char *const *paths, size_t npaths, const char *root,
+                   struct bm_case_list *list, struct bm_error *err)
+{
+    struct found f = {0};
+    int rc = 0;
+
+    for (size_t i = 0; i < npaths && rc == 0; i++) {
+        struct stat st;
+        if (stat(paths[i], &st) != 0)
+            rc = bm_fail(err, paths[i], 0, "", "cannot read: %s", strerror(errno));
+        else if (S_ISDIR(st.st_mode))
+            rc = walk(paths[i], paths[i], &f, err);
+        else if (add_found(&f, paths[i], "."))
+            rc = bm_fail(err, paths[i], 0, "", "out of memory");
+    }
+    if (rc == 0 && f.n == 0)
+        rc = bm_fail(err, npaths ? paths[0] : "", 0, "", "no %s files found", CASE_FILE);
+    for (size_t i = 0; i < f.n && rc == 0; i++) {
+        char scenario[BM_TEXT_LEN];
+        if (casefiles_scenario(f.paths[i], f.bases[i], root, scenario, sizeof scenario))
+            rc = bm_fail(err, f.paths[i], 0, "", "a case file must sit in its scenario's folder");
+        else
+            rc = expand_file(f.paths[i], scenario, list, err);
+    }
+    if (rc == 0)
+        rc = check_unique(list, err);
+    for (size_t i = 0; i < f.n; i++) {
+        free(f.paths[i]);
+        free(f.bases[i]);
+    }
+    free(f.paths);
+    free(f.bases);
+    return rc;
+}

@@ -1,0 +1,33 @@
+/* delivery.h — the deliver probe: send datagrams or connections, count who received them. */
+#ifndef BM_DELIVERY_H
+#define BM_DELIVERY_H
+
+#include "exec.h"
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* Waits until everything this process already sent on loopback has been processed by the
+ * kernel: sends one datagram to a fresh sentinel socket on loopback (family fam) and waits
+ * for it.  Sound because the worker is pinned to one CPU, where the softirq backlog is one
+ * FIFO (tests/test_delivery.c checks this).  0, or errno with why. */
+int delivery_settle(int fam, const struct bm_env *env, char *why, size_t whylen);
+
+/* UDP: sends count datagrams to dst, each from a new socket bound to port 0 (from_fd < 0)
+ * or all from from_fd; settles; then drains every receiver rx[i] (-1 = none) without
+ * blocking and stores how many of this probe's datagrams it got in received[i].
+ * Multicast destinations go out on env's multicast interface, broadcast with SO_BROADCAST
+ * from its IPv4 address.  *sent counts sendto() calls that succeeded.
+ * Returns 0, or errno with why when the probe itself could not run. */
+int delivery_udp(const struct sockaddr_storage *dst, socklen_t dstlen, int count, int from_fd,
+                 const struct bm_env *env, const int *rx, size_t nrx, int *received, int *sent,
+                 char *why, size_t whylen);
+
+/* TCP: opens count connections to dst from fresh client sockets, waits until each either
+ * connected or failed, settles, then accepts (without blocking) from every listening
+ * receiver, counting per receiver.  Accepted children and clients are closed.
+ * *sent counts connections that did not fail at once. */
+int delivery_tcp(const struct sockaddr_storage *dst, socklen_t dstlen, int count,
+                 const struct bm_env *env, const int *rx, size_t nrx, int *received, int *sent,
+                 char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,527 @@
+/* exec.c — runs one expanded case: checks what the host lacks (skipped), allocates ports,
+ * sets sysctls, runs the steps on lazily created sockets, records what the kernel said,
+ * and closes everything it opened. */
+#include "exec.h"
+#include "addr.h"
+#include "delivery.h"
+#include "errnames.h"
+#include "helpers.h"
+#include "sandbox.h"
+#include "sockio.h"
+#include "sockopts.h"
+#include "state.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+struct run {
+    const struct bm_case *c;
+    struct bm_env *env;
+    struct bm_outcome *out;
+    int fd[BM_MAX_SOCKETS];
+    bool created[BM_MAX_SOCKETS];
+    bool failed[BM_MAX_SOCKETS];   /* a step on it failed: later ones are not-run */
+    int fresh[10], priv[10];       /* placeholder index -> port, 0 = not allocated */
+    struct bm_helpers helpers;
+    char old_sysctl[BM_MAX_SYSCTLS][128];
+    size_t nsysctl_set;
+};
+
+static void set_status(struct run *r, enum bm_status st, const char *fmt, ...)
+{
+    r->out->status = st;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->out->reason, sizeof r->out->reason, fmt, ap);
+    va_end(ap);
+}
+
+static int af_of(enum bm_family f)
+{
+    return f == BM_FAMILY_IPV6 ? AF_INET6 : AF_INET;
+}
+
+static bool is_peer_addr(const char *a)
+{
+    return a[0] == '\0' || strcmp(a, "peer") == 0;
+}
+
+/* The family and protocol a deliver step sends in (the parser defaults them to those of the
+ * first receiver; a case may ask for another family, e.g. IPv4 into a dual-stack socket). */
+static enum bm_family deliver_family(const struct bm_case *c, const struct bm_step *s)
+{
+    (void)c;
+    return s->family;
+}
+
+static enum bm_proto deliver_proto(const struct bm_case *c, const struct bm_step *s)
+{
+    (void)c;
+    return s->proto;
+}
+
+/* Everything that makes a case skipped (host lacks it) or an error (the case cannot mean
+ * anything anywhere), decided before any socket exists.  false when the case stops. */
+static bool precheck(struct run *r)
+{
+    const struct bm_case *c = r->c;
+    for (size_t i = 0; i < c->nsockets; i++) {
+        const struct bm_socket *s = &c->sockets[i];
+        for (size_t j = 0; j < s->nopts; j++) {
+            if (!sockopt_known(s->opts[j].name)) {
+                set_status(r, BM_STATUS_ERROR, "unknown option %s", s->opts[j].name);
+                return false;
+            }
+            if (!sockopt_available(s->opts[j].name)) {
+                set_status(r, BM_STATUS_SKIPPED, "option %s is not defined on this OS",
+                           s->opts[j].name);
+                return false;
+            }
+        }
+        if (s->user == BM_USER_OTHER && !r->env->can_switch_user) {
+            set_status(r, BM_STATUS_SKIPPED, "needs root to act as a second user");
+            return false;
+        }
+    }
+    if (c->nsysctls > 0 && !r->env->isolated) {
+        set_status(r, BM_STATUS_SKIPPED, "sysctl cases need a private network namespace");
+        return false;
+    }
+    for (size_t k = 0; k < c->nsteps; k++) {
+        const struct bm_step *st = &c->steps[k];
+        if (st->op != BM_OP_DELIVER && (st->sock < 0 || (size_t)st->sock >= c->nsockets)) {
+            set_status(r, BM_STATUS_ERROR, "step %s has no socket", st->label);
+            return false;
+        }
+        for (size_t j = 0; j < st->nopts; j++) {
+            if (!sockopt_available(st->opts[j].name)) {
+                set_status(r, BM_STATUS_SKIPPED, "option %s is not defined on this OS",
+                           st->opts[j].name);
+                return false;
+            }
+        }
+        enum bm_family fam = st->op == BM_OP_DELIVER ? deliver_family(c, st)
+                                                     : c->sockets[st->sock].family;
+        const char *addr = st->addr;
+        if (st->op == BM_OP_JOIN) {
+            addr = "group";
+        } else if (st->op == BM_OP_CONNECT && is_peer_addr(addr)) {
+            continue;
+        } else if (st->op != BM_OP_BIND && st->op != BM_OP_STATE && st->op != BM_OP_CONNECT &&
+                   st->op != BM_OP_DELIVER) {
+            continue;
+        }
+        if (!addr[0]) {
+            set_status(r, BM_STATUS_ERROR, "step %s has no address", st->label);
+            return false;
+        }
+        struct sockaddr_storage ss;
+        socklen_t len;
+        const char *why = addr_resolve(addr, fam, 0, r->env, &ss, &len);
+        if (why) {
+            /* mapped-* on IPv4, broadcast on IPv6, unknown names: the case file is wrong. */
+            bool file_error = !addr_known(addr) || strncmp(why, "mapped", 6) == 0 ||
+                              strncmp(why, "broadcast needs", 15) == 0;
+            set_status(r, file_error ? BM_STATUS_ERROR : BM_STATUS_SKIPPED, "%s: %s",
+                       st->label, why);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Fresh ports for every placeholder the case uses; they never repeat in this namespace. */
+static bool allocate_ports(struct run *r)
+{
+    for (size_t k = 0; k < r->c->nsteps; k++) {
+        const struct bm_step *st = &r->c->steps[k];
+        if (!st->has_port || st->port.kind == BM_PORT_ZERO)
+            continue;
+        int i = st->port.index;
+        if (i < 1 || i > 9) {
+            set_status(r, BM_STATUS_ERROR, "step %s: port placeholder %d out of 1..9",
+                       st->label, i);
+            return false;
+        }
+        if (st->port.kind == BM_PORT_FRESH && !r->fresh[i]) {
+            if (r->env->next_port > r->env->port_hi) {
+                set_status(r, BM_STATUS_ERROR, "fresh port range exhausted");
+                return false;
+            }
+            r->fresh[i] = r->env->next_port++;
+        } else if (st->port.kind == BM_PORT_PRIVILEGED && !r->priv[i]) {
+            if (r->env->next_priv_port > r->env->priv_port_hi) {
+                set_status(r, BM_STATUS_ERROR, "privileged port range exhausted");
+                return false;
+            }
+            r->priv[i] = r->env->next_priv_port++;
+        }
+    }
+    return true;
+}
+
+static int port_of_step(const struct run *r, const struct bm_step *st)
+{
+    if (!st->has_port || st->port.kind == BM_PORT_ZERO)
+        return 0;
+    return st->port.kind == BM_PORT_FRESH ? r->fresh[st->port.index] : r->priv[st->port.index];
+}
+
+static bool set_sysctls(struct run *r)
+{
+    for (size_t i = 0; i < r->c->nsysctls; i++) {
+        char err[256];
+        const struct bm_kv *kv = &r->c->sysctls[i];
+        if (sandbox_set_sysctl(kv->key, kv->value, r->old_sysctl[i], sizeof r->old_sysctl[i],
+                               err, sizeof err)) {
+            set_status(r, BM_STATUS_SKIPPED, "%s", err);
+            return false;
+        }
+        r->nsysctl_set = i + 1;
+    }
+    return true;
+}
+
+static void restore_sysctls(struct run *r)
+{
+    while (r->nsysctl_set > 0) {
+        size_t i = --r->nsysctl_set;
+        char err[256];
+        if (sandbox_set_sysctl(r->c->sysctls[i].key, r->old_sysctl[i], NULL, 0, err, sizeof err))
+            fprintf(stderr, "bindmatrix: restoring %s\n", err);
+    }
+}
+
+/* user=other: the socket's syscalls run with the other user's effective ids. */
+struct ids { uid_t euid; gid_t egid; bool switched; };
+
+static int become(const struct run *r, int sock, struct ids *saved)
+{
+    saved->switched = false;
+    saved->euid = geteuid();
+    saved->egid = getegid();
+    if (sock < 0 || r->c->sockets[sock].user != BM_USER_OTHER)
+        return 0;
+    if (setegid(r->env->other_gid) < 0)
+        return errno;
+    if (seteuid(r->env->other_uid) < 0) {
+        int e = errno;
+        (void)setegid(saved->egid);
+        return e;
+    }
+    saved->switched = true;
+    return 0;
+}
+
+static void unbecome(const struct ids *saved)
+{
+    if (!saved->switched)
+        return;
+    /* Back to root first: only root may set the group back. */
+    if (seteuid(saved->euid) < 0 || setegid(saved->egid) < 0) {
+        perror("bindmatrix: cannot return to the runner's own user");
+        _exit(70); /* continuing as the wrong user would corrupt every later result */
+    }
+}
+
+/* socket() + the socket's options, at its first step. */
+static int create_socket(struct run *r, int i, char *why, size_t whylen)
+{
+    const struct bm_socket *s = &r->c->sockets[i];
+    int fd = socket(af_of(s->family), s->proto == BM_PROTO_TCP ? SOCK_STREAM : SOCK_DGRAM, 0);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(why, whylen, "socket() for %s failed with %s", s->name, errno_name(e));
+        return e;
+    }
+    for (size_t j = 0; j < s->nopts; j++) {
+        int e = sockopt_apply(fd, s->family, &s->opts[j]);
+        if (e) {
+            snprintf(why, whylen, "option %s=%d on socket %s failed with %s", s->opts[j].name,
+                     s->opts[j].value, s->name, errno_name(e));
+            close(fd);
+            return e;
+        }
+    }
+    r->fd[i] = fd;
+    r->created[i] = true;
+    return 0;
+}
+
+static void record_addr(struct bm_step_result *res, const struct sockaddr_storage *ss)
+{
+    addr_format((const struct sockaddr *)ss, res->addr, sizeof res->addr, &res->port);
+}
+
+static void record_local(struct bm_step_result *res, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+        record_addr(res, &ss);
+}
+
+/* The per-case helper peer a `connect` to peer reaches, made on first use. */
+static int peer_for(struct run *r, int fd, enum bm_proto proto, enum bm_family fam,
+                    struct sockaddr_storage *target, socklen_t *tlen)
+{
+    struct sockaddr_storage local;
+    socklen_t ll = sizeof local;
+    memset(&local, 0, sizeof local);
+    if (getsockname(fd, (struct sockaddr *)&local, &ll) < 0)
+        local.ss_family = AF_UNSPEC;
+    int hfd = helpers_peer_for(&r->helpers, proto == BM_PROTO_TCP ? SOCK_STREAM : SOCK_DGRAM,
+                               af_of(fam), &local, target, tlen);
+    return hfd < 0 ? -hfd : 0;
+}
+
+static int do_join(struct run *r, int fd, enum bm_family fam)
+{
+    struct sockaddr_storage g;
+    socklen_t gl;
+    if (addr_resolve("group", fam, 0, r->env, &g, &gl))
+        return EADDRNOTAVAIL;
+    if (fam == BM_FAMILY_IPV4) {
+        struct ip_mreq m;
+        memset(&m, 0, sizeof m);
+        m.imr_multiaddr = ((struct sockaddr_in *)&g)->sin_addr;
+        struct sockaddr_storage ifa;
+        socklen_t il;
+        if (!addr_from_numeric(r->env->mc_addr_v4, BM_FAMILY_IPV4, 0, &ifa, &il))
+            return EADDRNOTAVAIL;
+        m.imr_interface = ((struct sockaddr_in *)&ifa)->sin_addr;
+        return setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) < 0 ? errno : 0;
+    }
+    struct ipv6_mreq m;
+    memset(&m, 0, sizeof m);
+    m.ipv6mr_multiaddr = ((struct sockaddr_in6 *)&g)->sin6_addr;
+    m.ipv6mr_interface = r->env->mc_ifindex;
+    return setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &m, sizeof m) < 0 ? errno : 0;
+}
+
+static int do_deliver(struct run *r, const struct bm_step *st, struct bm_step_result *res,
+                      char *why, size_t whylen)
+{
+    const struct bm_case *c = r->c;
+    enum bm_family fam = deliver_family(c, st);
+    enum bm_proto proto = deliver_proto(c, st);
+    struct sockaddr_storage dst;
+    socklen_t dl;
+    const char *e = addr_resolve(st->addr, fam, port_of_step(r, st), r->env, &dst, &dl);
+    if (e) {
+        snprintf(why, whylen, "%s", e);
+        return EADDRNOTAVAIL;
+    }
+    int rx[BM_MAX_RECEIVERS];
+    size_t nrx = st->nreceivers < BM_MAX_RECEIVERS ? st->nreceivers : BM_MAX_RECEIVERS;
+    for (size_t i = 0; i < nrx; i++) {
+        int s = st->receivers[i];
+        rx[i] = (s >= 0 && (size_t)s < c->nsockets) ? r->fd[s] : -1;
+    }
+    res->has_delivery = true;
+    struct bm_delivery *d = &res->delivery;
+    d->nreceivers = nrx;
+    addr_format((struct sockaddr *)&dst, d->to, sizeof d->to, NULL);
+    record_addr(res, &dst);
+    if (proto == BM_PROTO_TCP)
+        return delivery_tcp(&dst, dl, st->count, r->env, rx, nrx, d->received, &d->sent,
+                            why, whylen);
+    int from = -1;
+    if (strcmp(st->from, "peer") == 0) {
+        /* The UDP helper peer of the destination's family; made here if no step did. */
+        struct sockaddr_storage t;
+        socklen_t tl;
+        from = helpers_peer_for(&r->helpers, SOCK_DGRAM, af_of(fam), NULL, &t, &tl);
+        if (from < 0) {
+            snprintf(why, whylen, "helper peer failed with %s", errno_name(-from));
+            return -from;
+        }
+    }
+    return delivery_udp(&dst, dl, st->count, from, r->env, rx, nrx, d->received, &d->sent,
+                        why, whylen);
+}
+
+/* Runs one step on an existing socket; returns 0 or the errno the kernel gave.  why is
+ * set for failures that are not the kernel's answer to the observed call. */
+static int run_op(struct run *r, const struct bm_step *st, struct bm_step_result *res,
+                  char *why, size_t whylen)
+{
+    const struct bm_socket *s = &r->c->sockets[st->sock];
+    int *fd = &r->fd[st->sock];
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int port = port_of_step(r, st);
+
+    if (*fd < 0 && st->op != BM_OP_STATE)
+        return EBADF; /* closed by an earlier step or state: the kernel would say so too */
+
+    switch (st->op) {
+    case BM_OP_STATE: {
+        if (addr_resolve(st->addr, s->family, port, r->env, &ss, &len))
+            return EADDRNOTAVAIL;
+        struct sockaddr_storage bound;
+        int rc = state_build(fd, st->state, (struct sockaddr *)&ss, len, r->env, &r->helpers,
+                             &bound, why, whylen);
+        if (rc == 0)
+            record_addr(res, &bound);
+        else
+            record_addr(res, &ss);
+        return rc;
+    }
+    case BM_OP_SETSOCKOPT:
+        for (size_t j = 0; j < st->nopts; j++) {
+            int rc = sockopt_apply(*fd, s->family, &st->opts[j]);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    case BM_OP_BIND:
+        if (addr_resolve(st->addr, s->family, port, r->env, &ss, &len))
+            return EADDRNOTAVAIL;
+        record_addr(res, &ss);
+        if (bind(*fd, (struct sockaddr *)&ss, len) < 0)
+            return errno;
+        record_local(res, *fd); /* port 0: the kernel's choice */
+        return 0;
+    case BM_OP_LISTEN:
+        return listen(*fd, SOMAXCONN) < 0 ? errno : 0;
+    case BM_OP_CONNECT: {
+        if (is_peer_addr(st->addr)) {
+            int rc = peer_for(r, *fd, s->proto, s->family, &ss, &len);
+            if (rc) {
+                snprintf(why, whylen, "helper peer failed with %s", errno_name(rc));
+                return rc;
+            }
+        } else if (addr_resolve(st->addr, s->family, port, r->env, &ss, &len)) {
+            return EADDRNOTAVAIL;
+        }
+        record_addr(res, &ss);
+        return sockio_connect(*fd, (struct sockaddr *)&ss, len, r->env->timeout_ms);
+    }
+    case BM_OP_ACCEPT: {
+        int child;
+        int rc = sockio_accept(*fd, r->env->timeout_ms, &child);
+        if (rc == 0) {
+            record_local(res, child);
+            helpers_add(&r->helpers, child);
+        }
+        return rc;
+    }
+    case BM_OP_CLOSE:
+        record_local(res, *fd);
+        close(*fd);
+        *fd = -1;
+        return 0;
+    case BM_OP_JOIN:
+        return do_join(r, *fd, s->family);
+    case BM_OP_DELIVER:
+        break;
+    }
+    return EINVAL;
+}
+
+static void run_steps(struct run *r)
+{
+    const struct bm_case *c = r->c;
+    for (size_t k = 0; k < c->nsteps; k++) {
+        const struct bm_step *st = &c->steps[k];
+        struct bm_step_result *res = &r->out->steps[k];
+        char why[BM_TEXT_LEN / 2] = "";
+        int rc;
+
+        if (st->op == BM_OP_DELIVER) {
+            rc = do_deliver(r, st, res, why, sizeof why);
+            snprintf(res->result, sizeof res->result, "%s", rc ? errno_name(rc) : "ok");
+            if (rc) {
+                /* A probe that could not run is not an observation. */
+                set_status(r, BM_STATUS_ERROR, "%s: %s", st->label, why);
+                return;
+            }
+            continue;
+        }
+        if (r->failed[st->sock])
+            continue; /* stays "not-run" */
+
+        struct ids saved;
+        if ((rc = become(r, st->sock, &saved))) {
+            set_status(r, BM_STATUS_ERROR, "cannot act as uid %u: %s",
+                       (unsigned)r->env->other_uid, errno_name(rc));
+            return;
+        }
+        rc = 0;
+        if (!r->created[st->sock])
+            rc = create_socket(r, st->sock, why, sizeof why);
+        if (rc) {
+            unbecome(&saved);
+            set_status(r, BM_STATUS_ERROR, "%s: %s", st->label, why);
+            return;
+        }
+        rc = run_op(r, st, res, why, sizeof why);
+        unbecome(&saved);
+
+        snprintf(res->result, sizeof res->result, "%s", rc ? errno_name(rc) : "ok");
+        if (!rc)
+            continue;
+        r->failed[st->sock] = true;
+        if (st->op == BM_OP_STATE) {
+            set_status(r, BM_STATUS_ERROR, "precondition: state %s not reached: %s",
+                       state_name(st->state), why[0] ? why : errno_name(rc));
+            return;
+        }
+        if (st->precondition) {
+            set_status(r, BM_STATUS_ERROR, "precondition: %s failed with %s%s%s", st->label,
+                       errno_name(rc), why[0] ? ": " : "", why);
+            return;
+        }
+    }
+}
+
+static long elapsed_us(const struct timeval *t0)
+{
+    struct timeval t1;
+    gettimeofday(&t1, NULL);
+    return (long)((t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_usec - t0->tv_usec));
+}
+
+void exec_case(const struct bm_case *c, struct bm_env *env, struct bm_outcome *out)
+{
+    struct timeval t0;
+    gettimeofday(&t0, NULL);
+    memset(out, 0, sizeof *out);
+    struct run r;
+    memset(&r, 0, sizeof r);
+    r.c = c;
+    r.env = env;
+    r.out = out;
+    helpers_init(&r.helpers);
+    for (int i = 0; i < BM_MAX_SOCKETS; i++)
+        r.fd[i] = -1;
+    out->status = BM_STATUS_OBSERVED;
+
+    if (c->nsockets > BM_MAX_SOCKETS || c->nsteps > BM_MAX_STEPS) {
+        set_status(&r, BM_STATUS_ERROR, "case exceeds the runner's limits");
+        goto done;
+    }
+    if (!precheck(&r) || !allocate_ports(&r) || !set_sysctls(&r))
+        goto done;
+
+    out->nsteps = c->nsteps;
+    for (size_t k = 0; k < c->nsteps; k++)
+        snprintf(out->steps[k].result, sizeof out->steps[k].result, "not-run");
+    run_steps(&r);
+
+done:
+    for (int i = 0; i < BM_MAX_SOCKETS; i++)
+        if (r.fd[i] >= 0)
+            close(r.fd[i]);
+    helpers_close(&r.helpers);
+    if (out->status == BM_STATUS_SKIPPED)
+        out->nsteps = 0;
+    restore_sysctls(&r);
+    out->duration_us = elapsed_us(&t0);
+}

@@ -1,0 +1,509 @@
+/* bindmatrix-runner — expand the case files, run every case on this kernel, write results.
+ *
+ * The parent parses and expands, then forks one worker per CPU.  Each worker enters its own
+ * network namespace (so workers never see each other's ports), pins itself to one CPU (so
+ * loopback delivery is processed in order), runs its share of the cases in-process and
+ * streams one JSON line per case back through a pipe.  A worker that dies or hangs costs
+ * only the case it was running: that case becomes `error` and a new worker takes the rest.
+ * The parent writes the results file in case order, atomically.
+ */
+#include "casefiles.h"
+#include "exec.h"
+#include "expand.h"
+#include "results.h"
+#include "sandbox.h"
+#include "sysinfo.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct options {
+    const char *output;
+    const char *host_label;
+    const char *root;
+    int workers;
+    int timeout_ms;
+    long other_uid;
+    bool list, print_host, quiet;
+    const char *filters[32];
+    size_t nfilters;
+};
+
+struct worker {
+    pid_t pid;
+    int fd;                 /* read end of its pipe, -1 when closed */
+    size_t *todo;           /* case indexes, in the order it runs them */
+    size_t ntodo, done;     /* results received so far */
+    char buf[1 << 16];
+    size_t buflen;
+};
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bindmatrix-runner [options] [PATH...]\n"
+            "Runs the bind scenarios in PATH (case.yaml files or folders of them; default: cases)\n"
+            "on this kernel and writes the results as JSON Lines.\n\n"
+            "  -o, --output FILE      results file (default: <os>-<release>.jsonl)\n"
+            "  -j, --jobs N           parallel workers (default: one per CPU)\n"
+            "  -f, --filter TEXT      only cases whose id contains TEXT (repeatable: any of them)\n"
+            "      --list             print the expanded case ids and exit\n"
+            "      --print-host       print <os>-<release> and exit\n"
+            "      --host-label TEXT  host name recorded in the run record\n"
+            "      --root DIR         folder that case ids are relative to (default: the\n"
+            "                         nearest folder named 'cases' above each case file)\n"
+            "      --timeout-ms N     bound on every wait inside a case (default 2000)\n"
+            "      --other-uid N      uid for sockets with user: other (default 65534)\n"
+            "  -q, --quiet            no progress line\n"
+            "  -h, --help             this text\n");
+}
+
+static int parse_int(const char *s, const char *what, long lo, long hi, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi) {
+        fprintf(stderr, "bindmatrix-runner: %s must be a number from %ld to %ld, not '%s'\n", what, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+    enum { LIST = 256, PRINT_HOST, HOST_LABEL, ROOT, TIMEOUT, OTHER_UID };
+    static const struct option longopts[] = {
+        {"output", required_argument, 0, 'o'}, {"jobs", required_argument, 0, 'j'},
+        {"filter", required_argument, 0, 'f'}, {"list", no_argument, 0, LIST},
+        {"print-host", no_argument, 0, PRINT_HOST}, {"host-label", required_argument, 0, HOST_LABEL},
+        {"root", required_argument, 0, ROOT}, {"timeout-ms", required_argument, 0, TIMEOUT},
+        {"other-uid", required_argument, 0, OTHER_UID}, {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    long v;
+    int c;
+
+    o->timeout_ms = 2000;
+    o->other_uid = 65534;
+    while ((c = getopt_long(argc, argv, "o:j:f:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o': o->output = optarg; break;
+        case 'j':
+            if (parse_int(optarg, "--jobs", 1, 256, &v))
+                return -1;
+            o->workers = (int)v;
+            break;
+        case 'f':
+            if (o->nfilters == sizeof o->filters / sizeof o->filters[0]) {
+                fprintf(stderr, "bindmatrix-runner: too many --filter options\n");
+                return -1;
+            }
+            o->filters[o->nfilters++] = optarg;
+            break;
+        case LIST: o->list = true; break;
+        case PRINT_HOST: o->print_host = true; break;
+        case HOST_LABEL: o->host_label = optarg; break;
+        case ROOT: o->root = optarg; break;
+        case TIMEOUT:
+            if (parse_int(optarg, "--timeout-ms", 10, 600000, &v))
+                return -1;
+            o->timeout_ms = (int)v;
+            break;
+        case OTHER_UID:
+            if (parse_int(optarg, "--other-uid", 1, 2147483647L, &v))
+                return -1;
+            o->other_uid = v;
+            break;
+        case 'q': o->quiet = true; break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return -1;
+        }
+    }
+    return 0;
+}
+
+static bool wanted(const struct options *o, const struct bm_case *c)
+{
+    if (!o->nfilters)
+        return true;
+    for (size_t i = 0; i < o->nfilters; i++)
+        if (strstr(c->id, o->filters[i]))
+            return true;
+    return false;
+}
+
+/* ---- worker side ---------------------------------------------------------------------- */
+
+static int write_all(int fd, const char *s, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, s, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void enter_sandbox_or_die(struct bm_env *env, const struct options *o)
+{
+    char err[512];
+
+    if (sandbox_enter(env, err, sizeof err) != 0) {
+        fprintf(stderr, "bindmatrix-runner: worker %ld: cannot build its sandbox: %s\n", (long)getpid(), err);
+        _exit(3);
+    }
+    env->timeout_ms = o->timeout_ms;
+    env->other_uid = (uid_t)o->other_uid;
+    env->other_gid = (gid_t)o->other_uid;
+}
+
+/* Runs cases todo[0..n) and writes "<index> <json>\n" for each to fd. */
+static void worker_main(const struct bm_case *cases, const size_t *todo, size_t n, int fd,
+                        int cpu, const struct options *o)
+{
+    /* a case that hangs past every internal timeout is killed by this watchdog */
+    unsigned watchdog = (unsigned)(o->timeout_ms * 10 / 1000 + 5);
+    struct bm_env env;
+
+    signal(SIGPIPE, SIG_DFL);
+    enter_sandbox_or_die(&env, o);
+    sandbox_pin_cpu(cpu);
+    for (size_t i = 0; i < n; i++) {
+        const struct bm_case *c = &cases[todo[i]];
+        struct bm_outcome out;
+        char head[32];
+        char *line;
+
+        /* a fresh namespace when this one runs out of unused ports */
+        if (env.next_port + 4 * BM_MAX_STEPS > env.port_hi || env.next_priv_port + BM_MAX_STEPS > env.priv_port_hi)
+            enter_sandbox_or_die(&env, o);
+        memset(&out, 0, sizeof out);
+        alarm(watchdog);
+        exec_case(c, &env, &out);
+        alarm(0);
+        line = results_case_line(c, &out);
+        snprintf(head, sizeof head, "%zu %d ", todo[i], (int)out.status);
+        if (!line || write_all(fd, head, strlen(head)) || write_all(fd, line, strlen(line)) ||
+            write_all(fd, "\n", 1))
+            _exit(4);
+        free(line);
+    }
+    _exit(0);
+}
+
+/* ---- parent side ---------------------------------------------------------------------- */
+
+struct run {
+    const struct options *o;
+    const struct bm_case *cases;
+    size_t ncases;
+    char **lines;           /* per case: its JSON line, once received */
+    int *status;
+    size_t received;
+    struct worker *workers;
+    size_t nworkers, ncpu;
+};
+
+static int start_worker(struct run *r, struct worker *w, size_t *todo, size_t ntodo, int cpu)
+{
+    int fds[2];
+
+    if (pipe(fds) != 0)
+        return -1;
+    fflush(NULL);
+    w->pid = fork();
+    if (w->pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (w->pid == 0) {
+        close(fds[0]);
+        for (size_t i = 0; i < r->nworkers; i++)
+            if (r->workers[i].fd >= 0)
+                close(r->workers[i].fd);
+        worker_main(r->cases, todo, ntodo, fds[1], cpu, r->o);
+    }
+    close(fds[1]);
+    w->fd = fds[0];
+    w->todo = todo;
+    w->ntodo = ntodo;
+    w->done = 0;
+    w->buflen = 0;
+    return 0;
+}
+
+static int take_line(struct run *r, struct worker *w, char *line)
+{
+    char *json;
+    unsigned long idx = strtoul(line, &json, 10);
+    int status = (int)strtol(json, &json, 10);
+
+    if (*json != ' ' || idx >= r->ncases || r->lines[idx] || w->done >= w->ntodo || w->todo[w->done] != idx) {
+        fprintf(stderr, "bindmatrix-runner: garbled line from a worker\n");
+        return -1;
+    }
+    r->lines[idx] = strdup(json + 1);
+    r->status[idx] = status;
+    w->done++;
+    r->received++;
+    return r->lines[idx] ? 0 : -1;
+}
+
+static int drain(struct run *r, struct worker *w)
+{
+    ssize_t n = read(w->fd, w->buf + w->buflen, sizeof w->buf - w->buflen - 1);
+    char *start, *nl;
+
+    if (n < 0)
+        return errno == EINTR ? 0 : -1;
+    if (n == 0) {
+        close(w->fd);
+        w->fd = -1;
+        return 0;
+    }
+    w->buflen += (size_t)n;
+    w->buf[w->buflen] = '\0';
+    start = w->buf;
+    while ((nl = memchr(start, '\n', w->buflen - (size_t)(start - w->buf)))) {
+        *nl = '\0';
+        if (take_line(r, w, start))
+            return -1;
+        start = nl + 1;
+    }
+    w->buflen -= (size_t)(start - w->buf);
+    memmove(w->buf, start, w->buflen);
+    if (w->buflen == sizeof w->buf - 1) {
+        fprintf(stderr, "bindmatrix-runner: a result line longer than %zu bytes\n", sizeof w->buf);
+        return -1;
+    }
+    return 0;
+}
+
+/* The worker has gone: if it left cases behind, the one it was running failed. */
+static int reap(struct run *r, struct worker *w, int cpu)
+{
+    int wstatus = 0;
+    char reason[256];
+
+    while (waitpid(w->pid, &wstatus, 0) < 0 && errno == EINTR)
+        ;
+    if (w->done == w->ntodo)
+        return 0;
+    if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGALRM)
+        snprintf(reason, sizeof reason, "timed out: no result within the watchdog (%d s)",
+                 r->o->timeout_ms * 10 / 1000 + 5);
+    else if (WIFSIGNALED(wstatus))
+        snprintf(reason, sizeof reason, "the runner's worker died on signal %d (%s) during this case",
+                 WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)));
+    else
+        snprintf(reason, sizeof reason, "the runner's worker exited with status %d during this case",
+                 WEXITSTATUS(wstatus));
+    if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 3) {
+        fprintf(stderr, "bindmatrix-runner: a worker could not build its sandbox; stopping\n");
+        return -1;
+    }
+    {
+        size_t idx = w->todo[w->done];
+        r->lines[idx] = results_error_line(&r->cases[idx], reason);
+        r->status[idx] = BM_STATUS_ERROR;
+        r->received++;
+        w->done++;
+    }
+    if (w->done < w->ntodo)
+        return start_worker(r, w, w->todo + w->done, w->ntodo - w->done, cpu);
+    return 0;
+}
+
+static void progress(const struct run *r, long *last, bool final)
+{
+    long t = now_ms();
+
+    if (r->o->quiet || !isatty(STDERR_FILENO) || (!final && t - *last < 100))
+        return;
+    *last = t;
+    fprintf(stderr, "\r  running cases %zu/%zu", r->received, r->ncases);
+    if (final)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static int run_all(struct run *r)
+{
+    size_t *order = malloc((r->ncases ? r->ncases : 1) * sizeof *order), pos = 0;
+    long last = 0;
+    int rc = 0;
+
+    if (!order)
+        return -1;
+    /* worker w runs cases w, w+W, w+2W, ...: each gets a mix of every scenario */
+    for (size_t w = 0; w < r->nworkers; w++) {
+        size_t start = pos;
+        for (size_t i = w; i < r->ncases; i += r->nworkers)
+            order[pos++] = i;
+        r->workers[w].fd = -1;
+        if (start_worker(r, &r->workers[w], order + start, pos - start, (int)(w % r->ncpu))) {
+            perror("bindmatrix-runner: fork");
+            free(order);
+            return -1;
+        }
+    }
+    while (rc == 0) {
+        struct pollfd pfd[256];
+        size_t map[256], n = 0;
+
+        for (size_t w = 0; w < r->nworkers; w++)
+            if (r->workers[w].fd >= 0) {
+                pfd[n].fd = r->workers[w].fd;
+                pfd[n].events = POLLIN;
+                map[n++] = w;
+            }
+        if (n == 0)
+            break;
+        if (poll(pfd, n, 200) < 0 && errno != EINTR) {
+            rc = -1;
+            break;
+        }
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            struct worker *w = &r->workers[map[i]];
+            if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            rc = drain(r, w);
+            if (rc == 0 && w->fd < 0)
+                rc = reap(r, w, (int)(map[i] % r->ncpu));
+        }
+        progress(r, &last, false);
+    }
+    progress(r, &last, true);
+    if (rc != 0)
+        for (size_t w = 0; w < r->nworkers; w++)
+            if (r->workers[w].fd >= 0) {
+                kill(r->workers[w].pid, SIGKILL);
+                waitpid(r->workers[w].pid, NULL, 0);
+            }
+    free(order);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {0};
+    struct bm_case_list chosen = {0};
+    struct bm_error err;
+    struct bm_env env;
+    char host[300], output[512], msg[1200], sandbox_err[512];
+    const char *default_paths[] = {"cases"};
+    struct run r = {0};
+    long t0 = now_ms(), counts[3] = {0, 0, 0};
+    int rc;
+
+    if (parse_options(argc, argv, &o))
+        return 2;
+    sysinfo_host(host, sizeof host);
+    if (o.print_host) {
+        printf("%s\n", host);
+        return 0;
+    }
+    if (casefiles_load(optind < argc ? (const char *const *)argv + optind : default_paths,
+                       optind < argc ? (size_t)(argc - optind) : 1, o.root, &chosen, &err)) {
+        bm_error_format(&err, msg, sizeof msg);
+        fprintf(stderr, "bindmatrix-runner: %s\n", msg);
+        return 2;
+    }
+    {
+        size_t kept = 0;
+        for (size_t i = 0; i < chosen.n; i++)
+            if (wanted(&o, &chosen.items[i]))
+                chosen.items[kept++] = chosen.items[i];
+        chosen.n = kept;
+    }
+    if (o.list) {
+        for (size_t i = 0; i < chosen.n; i++)
+            printf("%s\n", chosen.items[i].id);
+        case_list_free(&chosen);
+        return 0;
+    }
+    if (chosen.n == 0) {
+        fprintf(stderr, "bindmatrix-runner: no case matches\n");
+        case_list_free(&chosen);
+        return 2;
+    }
+
+    /* the run record describes a namespace like the workers' own */
+    if (sandbox_enter(&env, sandbox_err, sizeof sandbox_err) != 0) {
+        fprintf(stderr, "bindmatrix-runner: cannot build the sandbox: %s\n", sandbox_err);
+        case_list_free(&chosen);
+        return 1;
+    }
+    env.other_uid = (uid_t)o.other_uid;
+    env.other_gid = (gid_t)o.other_uid;
+    {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        r.ncpu = ncpu > 0 ? (size_t)ncpu : 1;
+    }
+    r.nworkers = o.workers ? (size_t)o.workers : r.ncpu;
+    if (r.nworkers > chosen.n)
+        r.nworkers = chosen.n;
+    if (r.nworkers > 256)
+        r.nworkers = 256;
+    snprintf(output, sizeof output, "%s", o.output ? o.output : host);
+    if (!o.output)
+        strncat(output, ".jsonl", sizeof output - strlen(output) - 1);
+
+    r.o = &o;
+    r.cases = chosen.items;
+    r.ncases = chosen.n;
+    r.lines = calloc(chosen.n, sizeof *r.lines);
+    r.status = calloc(chosen.n, sizeof *r.status);
+    r.workers = calloc(r.nworkers, sizeof *r.workers);
+    if (!r.lines || !r.status || !r.workers) {
+        fprintf(stderr, "bindmatrix-runner: out of memory\n");
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    rc = run_all(&r);
+    if (rc == 0 && r.received != r.ncases) {
+        fprintf(stderr, "bindmatrix-runner: only %zu of %zu results arrived\n", r.received, r.ncases);
+        rc = -1;
+    }
+    if (rc == 0) {
+        json_t *run = sysinfo_run_record(&env, o.host_label ? o.host_label : host, (int)r.nworkers,
+                                         o.root ? o.root : "cases");
+        for (size_t i = 0; i < r.ncases; i++)
+            counts[r.status[i]]++;
+        if (results_write(output, run, r.lines, r.ncases, counts, now_ms() - t0) != 0) {
+            fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", output, strerror(errno));
+            rc = -1;
+        }
+        json_decref(run);
+    }
+    if (rc == 0 && !o.quiet)
+        fprintf(stderr, "bindmatrix-runner: %zu cases (%ld observed, %ld skipped, %ld error) in %ld ms -> %s\n",
+                r.ncases, counts[0], counts[1], counts[2], now_ms() - t0, output);
+    for (size_t i = 0; i < r.ncases; i++)
+        free(r.lines[i]);
+    free(r.lines);
+    free(r.status);
+    free(r.workers);
+    case_list_free(&chosen);
+    return rc == 0 ? 0 : 1;
+}

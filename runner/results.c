@@ -1,0 +1,148 @@
+#include "results.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const op_names[] = {"state", "setsockopt", "bind", "listen", "connect",
+                                       "accept", "close", "join", "deliver"};
+static const char *const state_names[] = {"bound", "listening", "connected", "time-wait-client",
+                                          "time-wait-server", "established-child", "closed"};
+static const char *const status_names[] = {"observed", "skipped", "error"};
+
+static json_t *kv_object(const struct bm_kv *kv, size_t n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, kv[i].key, json_string(kv[i].value));
+    return o;
+}
+
+static json_t *delivery_json(const struct bm_case *c, const struct bm_step *st,
+                             const struct bm_delivery *d)
+{
+    json_t *o = json_object(), *recv = json_object();
+
+    json_object_set_new(o, "sent", json_integer(d->sent));
+    if (d->to[0])
+        json_object_set_new(o, "to", json_string(d->to));
+    for (size_t i = 0; i < d->nreceivers && i < st->nreceivers; i++)
+        json_object_set_new(recv, c->sockets[st->receivers[i]].name, json_integer(d->received[i]));
+    json_object_set_new(o, "received", recv);
+    return o;
+}
+
+static json_t *case_json(const struct bm_case *c)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "record", json_string("case"));
+    json_object_set_new(o, "id", json_string(c->id));
+    json_object_set_new(o, "scenario", json_string(c->scenario));
+    json_object_set_new(o, "title", json_string(c->title));
+    json_object_set_new(o, "ref", json_string(c->ref));
+    json_object_set_new(o, "axes", kv_object(c->axes, c->naxes));
+    if (c->nsysctls)
+        json_object_set_new(o, "sysctl", kv_object(c->sysctls, c->nsysctls));
+    return o;
+}
+
+static char *dump(json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    json_decref(o);
+    return s;
+}
+
+char *results_case_line(const struct bm_case *c, const struct bm_outcome *o)
+{
+    json_t *root = case_json(c), *steps = json_array(), *deliveries = json_object();
+
+    json_object_set_new(root, "status", json_string(status_names[o->status]));
+    if (o->status != BM_STATUS_OBSERVED)
+        json_object_set_new(root, "reason", json_string(o->reason[0] ? o->reason : "no reason given"));
+    for (size_t i = 0; i < o->nsteps && i < c->nsteps; i++) {
+        const struct bm_step *st = &c->steps[i];
+        const struct bm_step_result *r = &o->steps[i];
+        json_t *s = json_object();
+
+        json_object_set_new(s, "label", json_string(st->label));
+        json_object_set_new(s, "op", json_string(op_names[st->op]));
+        if (st->sock >= 0)
+            json_object_set_new(s, "socket", json_string(c->sockets[st->sock].name));
+        if (st->op == BM_OP_STATE)
+            json_object_set_new(s, "state", json_string(state_names[st->state]));
+        if (r->addr[0])
+            json_object_set_new(s, "addr", json_string(r->addr));
+        if (r->port)
+            json_object_set_new(s, "port", json_integer(r->port));
+        json_object_set_new(s, "result", json_string(r->result[0] ? r->result : "not-run"));
+        if (r->has_delivery) {
+            json_object_set_new(s, "delivery", delivery_json(c, st, &r->delivery));
+            json_object_set_new(deliveries, st->label, delivery_json(c, st, &r->delivery));
+        }
+        json_array_append_new(steps, s);
+    }
+    json_object_set_new(root, "steps", steps);
+    if (json_object_size(deliveries))
+        json_object_set_new(root, "delivery", deliveries);
+    else
+        json_decref(deliveries);
+    json_object_set_new(root, "duration_us", json_integer(o->duration_us > 0 ? o->duration_us : 0));
+    return dump(root);
+}
+
+char *results_error_line(const struct bm_case *c, const char *reason)
+{
+    json_t *root = case_json(c);
+
+    json_object_set_new(root, "status", json_string("error"));
+    json_object_set_new(root, "reason", json_string(reason));
+    json_object_set_new(root, "steps", json_array());
+    return dump(root);
+}
+
+int results_write(const char *path, json_t *run, char *const *lines, size_t n,
+                  const long counts[3], long duration_ms)
+{
+    char tmp[4096];
+    json_t *end;
+    char *s;
+    FILE *f;
+    int saved;
+
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    s = json_dumps(run, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    fprintf(f, "%s\n", s);
+    free(s);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s\n", lines[i]);
+    end = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "record", "end", "cases", (json_int_t)n,
+                    "observed", (json_int_t)counts[0], "skipped", (json_int_t)counts[1],
+                    "error", (json_int_t)counts[2], "duration_ms", (json_int_t)duration_ms);
+    s = dump(end);
+    fprintf(f, "%s\n", s);
+    free(s);
+    if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
+        saved = errno;
+        fclose(f);
+        unlink(tmp);
+        errno = saved;
+        return -1;
+    }
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        saved = errno;
+        unlink(tmp);
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,25 @@
+/* results.h — the JSON Lines results file: run record, one line per case, end record.
+ * The schema is harness/schema/results-1.schema.json; bump BM_RESULTS_SCHEMA on any
+ * incompatible change. */
+#ifndef BM_RESULTS_H
+#define BM_RESULTS_H
+
+#include "model.h"
+
+#include <jansson.h>
+
+#define BM_RESULTS_SCHEMA 1
+
+/* One case as a compact JSON line (no newline); the caller frees it. */
+char *results_case_line(const struct bm_case *c, const struct bm_outcome *o);
+
+/* A case that never ran to its end (worker crashed or timed out), as an `error` line. */
+char *results_error_line(const struct bm_case *c, const char *reason);
+
+/* Writes run record, lines[0..n) and an end record (counts: observed, skipped, error) to path atomically (a temporary file in
+ * the same directory, renamed at the end): a reader never sees half a file.  Returns 0 or
+ * -1 with errno set. */
+int results_write(const char *path, json_t *run, char *const *lines, size_t n,
+                  const long counts[3], long duration_ms);
+
+#endif

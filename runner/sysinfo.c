@@ -1,0 +1,142 @@
+#include "sysinfo.h"
+#include "config.h"
+#include "results.h"
+#include "sockopts.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef HAVE_SYSCTLBYNAME
+#include <sys/sysctl.h>
+#endif
+
+/* Sysctls that change what bind() answers (see shared reference, section B). */
+static const char *const bind_sysctls[] = {
+    /* Linux, per network namespace */
+    "net.ipv6.bindv6only", "net.ipv4.ip_autobind_reuse", "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.ip_local_port_range", "net.ipv4.ip_local_reserved_ports", "net.ipv4.tcp_tw_reuse",
+    "net.ipv4.ip_nonlocal_bind", "net.ipv6.ip_nonlocal_bind", "net.ipv4.tcp_max_tw_buckets",
+    /* FreeBSD / macOS / OpenBSD */
+    "net.inet6.ip6.v6only", "net.inet.ip.portrange.reservedhigh", "net.inet.ip.portrange.first",
+    "net.inet.ip.portrange.last", "net.inet.ip.portrange.lowlast", "net.inet.tcp.msl",
+    NULL};
+
+const char *sysinfo_os(void)
+{
+    static char os[72];
+    struct utsname u;
+
+    if (uname(&u) != 0)
+        return "unknown";
+    if (strcmp(u.sysname, "Darwin") == 0)
+        return "macos";
+    if (strcmp(u.sysname, "DragonFly") == 0)
+        return "dragonfly";
+    snprintf(os, sizeof os, "%s", u.sysname);
+    for (char *p = os; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    if (strcmp(os, "linux") && strcmp(os, "freebsd") && strcmp(os, "openbsd") && strcmp(os, "netbsd"))
+        return "unknown";
+    return os;
+}
+
+void sysinfo_host(char *buf, size_t len)
+{
+    struct utsname u;
+
+    if (uname(&u) != 0)
+        snprintf(u.release, sizeof u.release, "unknown");
+    snprintf(buf, len, "%s-%s", sysinfo_os(), u.release);
+}
+
+/* The sysctl's value as text, whitespace folded to single spaces; 0 if it does not exist. */
+static int read_sysctl(const char *dotted, char *out, size_t len)
+{
+    char path[256], buf[256];
+    FILE *f;
+    size_t n, j = 0;
+
+    snprintf(path, sizeof path, "/proc/sys/%s", dotted);
+    for (char *p = path + 10; *p; p++)
+        if (*p == '.')
+            *p = '/';
+    f = fopen(path, "r");
+    if (f) {
+        n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        for (size_t i = 0; i < n && j + 1 < len; i++) {
+            bool space = isspace((unsigned char)buf[i]);
+            if (space && (j == 0 || out[j - 1] == ' '))
+                continue;
+            out[j++] = space ? ' ' : buf[i];
+        }
+        while (j > 0 && out[j - 1] == ' ')
+            j--;
+        out[j] = '\0';
+        return 1;
+    }
+#ifdef HAVE_SYSCTLBYNAME
+    {
+        int v;
+        size_t vlen = sizeof v;
+        if (sysctlbyname(dotted, &v, &vlen, NULL, 0) == 0 && vlen == sizeof v) {
+            snprintf(out, len, "%d", v);
+            return 1;
+        }
+    }
+#endif
+    return 0;
+}
+
+static void add_option(const char *name, bool available, void *ctx)
+{
+    json_object_set_new((json_t *)ctx, name, json_boolean(available));
+}
+
+json_t *sysinfo_run_record(const struct bm_env *env, const char *host_label, int workers,
+                           const char *cases_dir)
+{
+    json_t *run = json_object(), *sysctls = json_object(), *opts = json_object(), *caps = json_object();
+    struct utsname u;
+    char value[256], when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+
+    if (uname(&u) != 0)
+        memset(&u, 0, sizeof u);
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    for (const char *const *s = bind_sysctls; *s; s++)
+        if (read_sysctl(*s, value, sizeof value))
+            json_object_set_new(sysctls, *s, json_string(value));
+    sockopt_each(add_option, opts);
+    json_object_set_new(caps, "local2", json_boolean(env->local2_v4[0] && env->local2_v6[0]));
+    json_object_set_new(caps, "multicast_v4", json_boolean(env->has_mc_v4));
+    json_object_set_new(caps, "multicast_v6", json_boolean(env->has_mc_v6));
+    json_object_set_new(caps, "broadcast", json_boolean(env->has_broadcast));
+    json_object_set_new(caps, "other_user", json_boolean(env->can_switch_user));
+
+    json_object_set_new(run, "record", json_string("run"));
+    json_object_set_new(run, "schema", json_integer(BM_RESULTS_SCHEMA));
+    json_object_set_new(run, "runner_version", json_string(BINDMATRIX_VERSION));
+    json_object_set_new(run, "os", json_string(sysinfo_os()));
+    json_object_set_new(run, "os_release", json_string(u.release));
+    json_object_set_new(run, "os_version", json_string(u.version));
+    json_object_set_new(run, "arch", json_string(u.machine));
+    json_object_set_new(run, "host", json_string(host_label));
+    json_object_set_new(run, "privileged", json_boolean(env->privileged));
+    json_object_set_new(run, "isolation", json_string(!env->isolated ? "none"
+                                                      : env->privileged ? "netns" : "userns+netns"));
+    json_object_set_new(run, "sysctls", sysctls);
+    json_object_set_new(run, "options", opts);
+    json_object_set_new(run, "capabilities", caps);
+    json_object_set_new(run, "started", json_string(when));
+    json_object_set_new(run, "workers", json_integer(workers));
+    json_object_set_new(run, "cases_dir", json_string(cases_dir));
+    return run;
+}

@@ -1,0 +1,116 @@
+/* tcpdiag.c — TCP_INFO (Linux tcpi_state / FreeBSD TCPS_*) and NETLINK_SOCK_DIAG. */
+#include "tcpdiag.h"
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#if defined(__FreeBSD__)
+#include <netinet/tcp_fsm.h>
+#endif
+
+int tcpdiag_state(int fd, enum bm_tcpstate *st)
+{
+#if defined(TCP_INFO) && defined(__linux__)
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+        return errno;
+    *st = ti.tcpi_state == TCP_ESTABLISHED ? BM_TCP_ESTABLISHED
+        : ti.tcpi_state == TCP_CLOSE       ? BM_TCP_CLOSED
+                                           : BM_TCP_OTHER;
+    return 0;
+#elif defined(TCP_INFO) && defined(TCPS_CLOSED)
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+        return errno;
+    *st = ti.tcpi_state == TCPS_ESTABLISHED ? BM_TCP_ESTABLISHED
+        : ti.tcpi_state == TCPS_CLOSED      ? BM_TCP_CLOSED
+                                            : BM_TCP_OTHER;
+    return 0;
+#else
+    (void)fd, (void)st;
+    return ENOTSUP;
+#endif
+}
+
+#if defined(HAVE_LINUX_INET_DIAG_H)
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+
+#ifndef TCP_TIME_WAIT_STATE
+#define TCP_TIME_WAIT_STATE 6 /* include/net/tcp_states.h: TCP_TIME_WAIT */
+#endif
+
+int tcpdiag_timewait_on_port(int family, int port, bool *found)
+{
+    *found = false;
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0)
+        return errno;
+    struct {
+        struct nlmsghdr h;
+        struct inet_diag_req_v2 r;
+    } req;
+    memset(&req, 0, sizeof req);
+    req.h.nlmsg_len = sizeof req;
+    req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.h.nlmsg_seq = 1;
+    req.r.sdiag_family = (unsigned char)family;
+    req.r.sdiag_protocol = IPPROTO_TCP;
+    req.r.idiag_states = 1u << TCP_TIME_WAIT_STATE;
+    struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+    int rc = 0;
+    if (sendto(fd, &req, sizeof req, 0, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        rc = errno;
+        goto out;
+    }
+    for (;;) {
+        long buf[8192 / sizeof(long)];
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = errno;
+            goto out;
+        }
+        if (n == 0)
+            goto out;
+        for (struct nlmsghdr *m = (struct nlmsghdr *)buf; NLMSG_OK(m, (unsigned)n);
+             m = NLMSG_NEXT(m, n)) {
+            if (m->nlmsg_type == NLMSG_DONE)
+                goto out;
+            if (m->nlmsg_type == NLMSG_ERROR) {
+                struct nlmsgerr *e = NLMSG_DATA(m);
+                rc = -e->error;
+                goto out;
+            }
+            struct inet_diag_msg *d = NLMSG_DATA(m);
+            if (d->idiag_state == TCP_TIME_WAIT_STATE && ntohs(d->id.idiag_sport) == port)
+                *found = true; /* keep reading to the end so the dump is consumed */
+        }
+    }
+out:
+    close(fd);
+    return rc;
+}
+
+#else
+
+int tcpdiag_timewait_on_port(int family, int port, bool *found)
+{
+    (void)family, (void)port;
+    *found = false;
+    return ENOTSUP;
+}
+
+#endif

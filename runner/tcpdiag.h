@@ -1,0 +1,17 @@
+/* tcpdiag.h — what state is a TCP socket in: TCP_INFO for our own sockets, sock_diag for
+ * sockets that have no descriptor any more (TIME_WAIT). */
+#ifndef BM_TCPDIAG_H
+#define BM_TCPDIAG_H
+
+#include <stdbool.h>
+
+enum bm_tcpstate { BM_TCP_OTHER, BM_TCP_ESTABLISHED, BM_TCP_CLOSED };
+
+/* The TCP state of fd, normalised; 0 or errno (ENOTSUP where TCP_INFO has no state). */
+int tcpdiag_state(int fd, enum bm_tcpstate *st);
+
+/* Whether a TIME_WAIT socket with local port `port` exists (family AF_INET or AF_INET6).
+ * 0 with *found set, or errno; ENOTSUP off Linux (callers then rely on TCP_INFO alone). */
+int tcpdiag_timewait_on_port(int family, int port, bool *found);
+
+#endif

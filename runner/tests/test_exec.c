@@ -1,0 +1,334 @@
+#include "bm_testenv.h"
+#include "exec.h"
+#include "sockio.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct bm_env env;
+
+static void setup(void)
+{
+    bm_test_sandbox(&env);
+}
+
+TestSuite(exec, .init = setup);
+
+/* ---- building cases by hand ---- */
+
+static int add_socket(struct bm_case *c, const char *name, enum bm_proto p, enum bm_family f,
+                      const char *opt)
+{
+    struct bm_socket *s = &c->sockets[c->nsockets];
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->proto = p;
+    s->family = f;
+    if (opt) {
+        snprintf(s->opts[0].name, sizeof s->opts[0].name, "%s", opt);
+        s->opts[0].value = 1;
+        s->nopts = 1;
+    }
+    return (int)c->nsockets++;
+}
+
+static struct bm_step *add_step(struct bm_case *c, enum bm_op op, int sock, const char *label,
+                                const char *addr, int port)
+{
+    struct bm_step *st = &c->steps[c->nsteps++];
+    st->op = op;
+    st->sock = sock;
+    snprintf(st->label, sizeof st->label, "%s", label);
+    if (addr)
+        snprintf(st->addr, sizeof st->addr, "%s", addr);
+    if (port >= 0) {
+        st->has_port = true;
+        st->port.kind = port == 0 ? BM_PORT_ZERO : BM_PORT_FRESH;
+        st->port.index = port;
+    }
+    return st;
+}
+
+static void run(const struct bm_case *given, struct bm_outcome *out)
+{
+    static struct bm_case c;
+
+    /* deliver steps send in the first receiver's family and protocol, as the parser defaults */
+    c = *given;
+    for (size_t i = 0; i < c.nsteps; i++)
+        if (c.steps[i].op == BM_OP_DELIVER && c.steps[i].nreceivers > 0) {
+            c.steps[i].family = c.sockets[c.steps[i].receivers[0]].family;
+            c.steps[i].proto = c.sockets[c.steps[i].receivers[0]].proto;
+        }
+    exec_case(&c, &env, out);
+    if (out->status != BM_STATUS_OBSERVED)
+        fprintf(stderr, "%s: %s\n", c.id, out->reason);
+}
+
+/* ---- tests ---- */
+
+Test(exec, second_tcp_listener_without_options)
+{
+    static struct bm_case c;
+    int a = add_socket(&c, "a", BM_PROTO_TCP, BM_FAMILY_IPV4, NULL);
+    int b = add_socket(&c, "b", BM_PROTO_TCP, BM_FAMILY_IPV4, NULL);
+    add_step(&c, BM_OP_STATE, a, "a.state", "loopback", 1)->state = BM_STATE_LISTENING;
+    add_step(&c, BM_OP_BIND, b, "b.bind", "loopback", 1);
+    add_step(&c, BM_OP_LISTEN, b, "b.listen", NULL, -1);
+    static struct bm_outcome out;
+    run(&c, &out);
+    cr_assert_eq(out.status, BM_STATUS_OBSERVED, "%s", out.reason);
+    cr_assert_eq(out.nsteps, 3);
+    cr_assert_str_eq(out.steps[0].result, "ok");
+    cr_assert_str_eq(out.steps[0].addr, "127.0.0.1");
+    cr_assert_eq(out.steps[0].port, 10000);
+    cr_assert_str_eq(out.steps[1].result, "EADDRINUSE");
+    cr_assert_eq(out.steps[1].port, 10000);
+    cr_assert_str_eq(out.steps[2].result, "not-run");
+    cr_assert_eq(env.next_port, 10001, "one fresh port per placeholder");
+}
+
+Test(exec, reuseport_pair_and_udp_delivery)
+{
+    static struct bm_case c;
+    int a = add_socket(&c, "a", BM_PROTO_UDP, BM_FAMILY_IPV6, "reuseport");
+    int b = add_socket(&c, "b", BM_PROTO_UDP, BM_FAMILY_IPV6, "reuseport");
+    add_step(&c, BM_OP_STATE, a, "a.state", "loopback", 1)->state = BM_STATE_BOUND;
+    add_step(&c, BM_OP_BIND, b, "b.bind", "loopback", 1);
+    struct bm_step *d = add_step(&c, BM_OP_DELIVER, -1, "deliver", "loopback", 1);
+    d->count = 40;
+    strcpy(d->from, "fresh");
+    d->nreceivers = 2;
+    d->receivers[0] = a;
+    d->receivers[1] = b;
+    static struct bm_outcome out;
+    run(&c, &out);
+    cr_assert_eq(out.status, BM_STATUS_OBSERVED, "%s", out.reason);
+    cr_assert_str_eq(out.steps[1].result, "ok");
+    cr_assert_str_eq(out.steps[2].result, "ok");
+    const struct bm_delivery *dv = &out.steps[2].delivery;
+    cr_assert(out.steps[2].has_delivery);
+    cr_assert_eq(dv->sent, 40);
+    cr_assert_str_eq(dv->to, "::1");
+    cr_assert_eq(dv->nreceivers, 2);
+    cr_assert_eq(dv->received[0] + dv->received[1], 40);
+    cr_assert_gt(dv->received[0], 0, "reuseport spreads fresh source ports");
+    cr_assert_gt(dv->received[1], 0);
+}
+
+Test(exec, tcp_delivery_connect_accept_and_port_zero)
+{
+    static struct bm_case c;
+    int a = add_socket(&c, "a", BM_PROTO_TCP, BM_FAMILY_IPV4, "reuseaddr");
+    int b = add_socket(&c, "b", BM_PROTO_TCP, BM_FAMILY_IPV4, NULL);
+    int u = add_socket(&c, "u", BM_PROTO_UDP, BM_FAMILY_IPV6, NULL);
+    add_step(&c, BM_OP_STATE, a, "a.state", "wildcard", 1)->state = BM_STATE_LISTENING;
+    struct bm_step *d = add_step(&c, BM_OP_DELIVER, -1, "deliver", "loopback", 1);
+    d->count = 3;
+    d->nreceivers = 1;
+    d->receivers[0] = a;
+    add_step(&c, BM_OP_BIND, b, "b.bind", "loopback", 0);
+    add_step(&c, BM_OP_CONNECT, b, "b.connect", "peer", -1);
+    add_step(&c, BM_OP_CONNECT, u, "u.connect", "", -1);
+    add_step(&c, BM_OP_ACCEPT, a, "a.accept", NULL, -1);
+    static struct bm_outcome out;
+    run(&c, &out);
+    cr_assert_eq(out.status, BM_STATUS_OBSERVED, "%s", out.reason);
+    cr_assert_eq(out.steps[1].delivery.received[0], 3);
+    cr_assert_str_eq(out.steps[2].result, "ok");
+    cr_assert_gt(out.steps[2].port, 0, "port 0 is recorded as the kernel's choice");
+    cr_assert_str_eq(out.steps[3].result, "ok");
+    cr_assert_str_eq(out.steps[3].addr, "127.0.0.1");
+    cr_assert_str_eq(out.steps[4].result, "ok");
+    cr_assert_str_eq(out.steps[4].addr, "::1");
+    /* All three delivered connections were accepted by the probe: nothing is pending. */
+    cr_assert_str_eq(out.steps[5].result, "EAGAIN");
+}
+
+Test(exec, no_descriptor_leaks)
+{
+    static struct bm_case c;
+    int a = add_socket(&c, "a", BM_PROTO_TCP, BM_FAMILY_IPV6, "reuseaddr");
+    int b = add_socket(&c, "b", BM_PROTO_TCP, BM_FAMILY_IPV6, "reuseaddr");
+    int u = add_socket(&c, "u", BM_PROTO_UDP, BM_FAMILY_IPV4, NULL);
+    int e = add_socket(&c, "e", BM_PROTO_TCP, BM_FAMILY_IPV4, NULL);
+    add_step(&c, BM_OP_STATE, a, "a.state", "loopback", 1)->state = BM_STATE_TIME_WAIT_SERVER;
+    add_step(&c, BM_OP_STATE, b, "b.state", "loopback", 2)->state = BM_STATE_LISTENING;
+    add_step(&c, BM_OP_STATE, e, "e.state", "loopback", 3)->state = BM_STATE_ESTABLISHED_CHILD;
+    add_step(&c, BM_OP_STATE, u, "u.state", "loopback", 4)->state = BM_STATE_CONNECTED;
+    add_step(&c, BM_OP_JOIN, u, "u.join", NULL, -1);
+    struct bm_step *d = add_step(&c, BM_OP_DELIVER, -1, "deliver", "loopback", 2);
+    d->count = 4;
+    d->nreceivers = 1;
+    d->receivers[0] = b;
+    d = add_step(&c, BM_OP_DELIVER, -1, "deliver2", "loopback", 4);
+    d->count = 4;
+    strcpy(d->from, "peer");
+    d->nreceivers = 1;
+    d->receivers[0] = u;
+    int before = sockio_count_fds();
+    static struct bm_outcome out;
+    for (int i = 0; i < 5; i++) {
+        run(&c, &out);
+        cr_assert_eq(out.status, BM_STATUS_OBSERVED, "%s", out.reason);
+    }
+    cr_assert_eq(out.steps[5].delivery.received[0], 4);
+    /* u is connected to its helper peer, and deliver2 came from that peer. */
+    cr_assert_eq(out.steps[6].delivery.received[0], 4);
+    cr_assert_eq(sockio_count_fds(), before);
+
+    /* ... and after an error half way. */
+    static struct bm_case bad;
+    int x = add_socket(&bad, "x", BM_PROTO_TCP, BM_FAMILY_IPV4, NULL);
+    add_step(&bad, BM_OP_STATE, x, "x.state", "loopback", 1)->state = BM_STATE_LISTENING;
+    add_step(&bad, BM_OP_STATE, x, "x.state2", "loopback", 1)->state = BM_STATE_LISTENING;
+    run(&bad, &out);
+    cr_assert_eq(out.status, BM_STATUS_ERROR);
+    cr_assert_eq(sockio_count_fds(), before);
+}
+
+Test(exec, unavailable_option_is_skipped)
+{
+    static struct bm_case c;
+    int a = add_socket(&c, "a", BM_PROTO_TCP, BM_FAMILY_IPV4, "reuseport_lb");
+    add_step(&c, BM_OP_BIND, a, "a.bind", "loopback", 1);
+    static struct bm_outcome out;
+    run(&c, &out);
+#ifndef SO_REUSEPORT_LB
+    cr_assert_eq(out.status, BM_STATUS_SKIPPED);
+    cr_assert_not_null(strstr(out.reason, "reuseport_lb"), "%s", out.reason);
+    cr_assert_eq(out.nsteps, 0);
+#else
+    cr_assert_eq(out.status, BM_STATUS_OBSERVED);
+#endif
+}
+
+Test(exec, other_user_without_root_is_skipped)
+{
+    static struct bm_case c;
+    int a = add_socket(&c, "a", BM_PROTO_TCP, BM_FAMILY_IPV4, NULL);
+    c.sockets[a].user = BM_USER_OTHER;
+    add_step(&c, BM_OP_BIND, a, "a.bind", "loopback", 1);
+    env.can_switch_user = false;
+    static struct bm_outcome out;
+    run(&c, &out);
+    cr_assert_eq(out.status, BM_STATUS_SKIPPED);
+    cr_assert_str_eq(out.reason, "needs root to act as a second user");
+}
+
+Test(exec, reuseport_across_users_is_refused)
+{
+    if (!env.can_switch_user)
+        cr_skip_test("needs root");
+    static struct bm_case c;
+    int a = add_socket(&c, "a", BM_PROTO_TCP, BM_FAMILY_IPV4, "reuseport");
+    int b = add_socket(&c, "b", BM_PROTO_TCP, BM_FAMILY_IPV4, "reuseport");
+    c.sockets[b].user = BM_USER_OTHER;
+    add_step(&c, BM_OP_STATE, a, "a.state", "loopback", 1)->state = BM_STATE_LISTENING;
+    add_step(&c, BM_OP_BIND, b, "b.bind", "loopback", 1);
+    add_step(&c, BM_OP_BIND, a, "a.bind", "loopback", 2); /* back as ourselves */
+    static struct bm_outcome out;
+    run(&c, &out);
+    cr_assert_eq(out.status, BM_STATUS_OBSERVED, "%s", out.reason);
+    cr_assert_str_eq(out.steps[1].result, "EADDRINUSE");
+    cr_assert_eq(geteuid(), 0, "the runner is itself again");
+    cr_assert_eq(getegid(), 0);
+    /* a.bind on a bound socket: EINVAL, the kernel's answer, recorded as observed. */
+    cr_assert_str_eq(out.steps[2].result, "EINVAL");
+}
+
+Test(exec, unreachable_state_is_an_error)
+{
+    static struct bm_case c;
+    int a = add_socket(&c, "a", BM_PROTO_TCP, BM_FAMILY_IPV4, NULL);
+    add_step(&c, BM_OP_STATE, a, "a.state", "nonlocal", 1)->state = BM_STATE_TIME_WAIT_CLIENT;
+    add_step(&c, BM_OP_LISTEN, a, "a.listen", NULL, -1);
+    static struct bm_outcome out;
+    run(&c, &out);
+    cr_assert_eq(out.status, BM_STATUS_ERROR);
+    cr_assert_str_eq(out.reason,
+                     "precondition: state time-wait-client not reached: bind failed with "
+                     "EADDRNOTAVAIL");
+}
+
+Test(exec, failed_precondition_step_is_an_error)
+{
+    static struct bm_case c;
+    int a = add_socket(&c, "a", BM_PROTO_TCP, BM_FAMILY_IPV4, NULL);
+    add_step(&c, BM_OP_CONNECT, a, "a.connect", "loopback", 1)->precondition = true;
+    static struct bm_outcome out;
+    run(&c, &out);
+    cr_assert_eq(out.status, BM_STATUS_ERROR);
+    cr_assert_str_eq(out.reason, "precondition: a.connect failed with ECONNREFUSED");
+}
+
+Test(exec, address_checks)
+{
+    static struct bm_case c;
+    int a = add_socket(&c, "a", BM_PROTO_UDP, BM_FAMILY_IPV4, NULL);
+    add_step(&c, BM_OP_BIND, a, "a.bind", "mapped-loopback", 1);
+    static struct bm_outcome out;
+    run(&c, &out);
+    cr_assert_eq(out.status, BM_STATUS_ERROR, "a case-file mistake, not a host limit");
+
+    env.local2_v6[0] = '\0';
+    static struct bm_case c2;
+    a = add_socket(&c2, "a", BM_PROTO_UDP, BM_FAMILY_IPV6, NULL);
+    add_step(&c2, BM_OP_BIND, a, "a.bind", "local2", 1);
+    run(&c2, &out);
+    cr_assert_eq(out.status, BM_STATUS_SKIPPED);
+    cr_assert_not_null(strstr(out.reason, "local2"));
+}
+
+Test(exec, freebind_and_sysctl)
+{
+    static struct bm_case c;
+    int a = add_socket(&c, "a", BM_PROTO_TCP, BM_FAMILY_IPV6, "freebind");
+    int b = add_socket(&c, "b", BM_PROTO_TCP, BM_FAMILY_IPV6, NULL);
+    add_step(&c, BM_OP_BIND, a, "a.bind", "nonlocal", 1);
+    add_step(&c, BM_OP_BIND, b, "b.bind", "nonlocal", 2);
+    c.nsysctls = 1;
+    strcpy(c.sysctls[0].key, "net.ipv4.ip_autobind_reuse");
+    strcpy(c.sysctls[0].value, "1");
+    static struct bm_outcome out;
+    run(&c, &out);
+    cr_assert_eq(out.status, BM_STATUS_OBSERVED, "%s", out.reason);
+    cr_assert_str_eq(out.steps[0].result, "ok");
+    cr_assert_str_eq(out.steps[0].addr, "2001:db8:1::1");
+    cr_assert_str_eq(out.steps[1].result, "EADDRNOTAVAIL");
+    char buf[8] = "";
+    int fd = open("/proc/sys/net/ipv4/ip_autobind_reuse", O_RDONLY);
+    cr_assert_gt(read(fd, buf, sizeof buf - 1), 0);
+    close(fd);
+    cr_assert_eq(buf[0], '0', "the sysctl was restored");
+
+    strcpy(c.sysctls[0].key, "net.ipv4.no_such_sysctl");
+    run(&c, &out);
+    cr_assert_eq(out.status, BM_STATUS_SKIPPED);
+}
+
+Test(exec, multicast_join_and_deliver)
+{
+    static struct bm_case c;
+    int a = add_socket(&c, "a", BM_PROTO_UDP, BM_FAMILY_IPV6, "reuseaddr");
+    int b = add_socket(&c, "b", BM_PROTO_UDP, BM_FAMILY_IPV6, "reuseaddr");
+    add_step(&c, BM_OP_BIND, a, "a.bind", "wildcard", 1);
+    add_step(&c, BM_OP_JOIN, a, "a.join", NULL, -1);
+    add_step(&c, BM_OP_BIND, b, "b.bind", "group", 1);
+    add_step(&c, BM_OP_JOIN, b, "b.join", NULL, -1);
+    struct bm_step *d = add_step(&c, BM_OP_DELIVER, -1, "deliver", "group", 1);
+    d->count = 6;
+    d->nreceivers = 2;
+    d->receivers[0] = a;
+    d->receivers[1] = b;
+    static struct bm_outcome out;
+    run(&c, &out);
+    cr_assert_eq(out.status, BM_STATUS_OBSERVED, "%s", out.reason);
+    for (int i = 0; i < 4; i++)
+        cr_assert_str_eq(out.steps[i].result, "ok", "step %d", i);
+    cr_assert_str_eq(out.steps[4].delivery.to, "ff05::db8:0:1");
+    cr_assert_eq(out.steps[4].delivery.received[0], 6);
+    cr_assert_eq(out.steps[4].delivery.received[1], 6);
+}

@@ -1,0 +1,241 @@
+#include "bm_testenv.h"
+#include "addr.h"
+#include "sockopts.h"
+#include "state.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static struct bm_env env;
+static struct bm_helpers helpers;
+
+static void setup(void)
+{
+    bm_test_sandbox(&env);
+    helpers_init(&helpers);
+}
+
+static void teardown(void)
+{
+    helpers_close(&helpers);
+}
+
+TestSuite(state, .init = setup, .fini = teardown);
+
+static int new_socket(enum bm_family fam, int type, bool reuseaddr)
+{
+    int fd = socket(fam == BM_FAMILY_IPV6 ? AF_INET6 : AF_INET, type, 0);
+    cr_assert_geq(fd, 0);
+    if (reuseaddr) {
+        struct bm_opt o = { "reuseaddr", 1 };
+        cr_assert_eq(sockopt_apply(fd, fam, &o), 0);
+    }
+    return fd;
+}
+
+/* Builds st on a fresh socket at name:port; returns the (possibly replaced) fd. */
+static int build(enum bm_state st, enum bm_family fam, int type, const char *name, int port,
+                 bool reuseaddr)
+{
+    int fd = new_socket(fam, type, reuseaddr);
+    struct sockaddr_storage ss, bound;
+    socklen_t len;
+    cr_assert_null(addr_resolve(name, fam, port, &env, &ss, &len));
+    char why[256];
+    int rc = state_build(&fd, st, (struct sockaddr *)&ss, len, &env, &helpers, &bound, why,
+                         sizeof why);
+    cr_assert_eq(rc, 0, "state %s: %s", state_name(st), why);
+    return fd;
+}
+
+/* What a second socket's bind on name:port says. */
+static int try_bind(enum bm_family fam, int type, const char *name, int port, bool reuseaddr)
+{
+    int fd = new_socket(fam, type, reuseaddr);
+    struct sockaddr_storage ss;
+    socklen_t len;
+    cr_assert_null(addr_resolve(name, fam, port, &env, &ss, &len));
+    int rc = bind(fd, (struct sockaddr *)&ss, len) < 0 ? errno : 0;
+    close(fd);
+    return rc;
+}
+
+Test(state, bound_and_port_zero)
+{
+    int fd = build(BM_STATE_BOUND, BM_FAMILY_IPV4, SOCK_STREAM, "loopback", 0, false);
+    struct sockaddr_storage ss;
+    socklen_t l = sizeof ss;
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&ss, &l), 0);
+    cr_assert_neq(((struct sockaddr_in *)&ss)->sin_port, 0);
+    close(fd);
+}
+
+Test(state, listening)
+{
+    int fd = build(BM_STATE_LISTENING, BM_FAMILY_IPV6, SOCK_STREAM, "loopback", 10001, false);
+    cr_assert_eq(try_bind(BM_FAMILY_IPV6, SOCK_STREAM, "loopback", 10001, true), EADDRINUSE);
+    close(fd);
+}
+
+Test(state, listening_udp_is_an_error)
+{
+    int fd = new_socket(BM_FAMILY_IPV4, SOCK_DGRAM, false);
+    struct sockaddr_storage ss, bound;
+    socklen_t len;
+    addr_resolve("loopback", BM_FAMILY_IPV4, 10002, &env, &ss, &len);
+    char why[256];
+    int rc = state_build(&fd, BM_STATE_LISTENING, (struct sockaddr *)&ss, len, &env, &helpers,
+                         &bound, why, sizeof why);
+    cr_assert_eq(rc, EOPNOTSUPP);
+    cr_assert_str_eq(why, "listen failed with EOPNOTSUPP");
+    close(fd);
+}
+
+Test(state, bind_failure_names_the_sub_step)
+{
+    int fd = new_socket(BM_FAMILY_IPV4, SOCK_STREAM, false);
+    struct sockaddr_storage ss, bound;
+    socklen_t len;
+    addr_resolve("nonlocal", BM_FAMILY_IPV4, 10003, &env, &ss, &len);
+    char why[256];
+    int rc = state_build(&fd, BM_STATE_BOUND, (struct sockaddr *)&ss, len, &env, &helpers,
+                         &bound, why, sizeof why);
+    cr_assert_eq(rc, EADDRNOTAVAIL);
+    cr_assert_str_eq(why, "bind failed with EADDRNOTAVAIL");
+    close(fd);
+}
+
+Test(state, connected_tcp_and_udp)
+{
+    for (int f = 0; f < 2; f++) {
+        enum bm_family fam = f ? BM_FAMILY_IPV6 : BM_FAMILY_IPV4;
+        int t = build(BM_STATE_CONNECTED, fam, SOCK_STREAM, "loopback", 10010 + f, false);
+        int u = build(BM_STATE_CONNECTED, fam, SOCK_DGRAM, "local2", 10020 + f, false);
+        struct sockaddr_storage pa;
+        socklen_t pl = sizeof pa;
+        cr_assert_eq(getpeername(t, (struct sockaddr *)&pa, &pl), 0);
+        pl = sizeof pa;
+        cr_assert_eq(getpeername(u, (struct sockaddr *)&pa, &pl), 0);
+        close(t);
+        close(u);
+    }
+}
+
+Test(state, connected_on_mapped_address)
+{
+    int fd = build(BM_STATE_CONNECTED, BM_FAMILY_IPV6, SOCK_STREAM, "mapped-loopback", 10030,
+                   false);
+    close(fd);
+}
+
+Test(state, time_wait_client)
+{
+    for (int f = 0; f < 2; f++) {
+        enum bm_family fam = f ? BM_FAMILY_IPV6 : BM_FAMILY_IPV4;
+        int port = 10100 + f;
+        /* Linux lets a new bind share the port with a TIME_WAIT socket only when both
+         * sockets set SO_REUSEADDR: the TIME_WAIT socket keeps its owner's flag. */
+        int fd = build(BM_STATE_TIME_WAIT_CLIENT, fam, SOCK_STREAM, "loopback", port, true);
+        cr_assert_eq(fd, -1);
+        cr_assert_eq(try_bind(fam, SOCK_STREAM, "loopback", port, false), EADDRINUSE);
+        cr_assert_eq(try_bind(fam, SOCK_STREAM, "loopback", port, true), 0);
+#ifdef __linux__
+        fd = build(BM_STATE_TIME_WAIT_CLIENT, fam, SOCK_STREAM, "loopback", port + 10, false);
+        cr_assert_eq(try_bind(fam, SOCK_STREAM, "loopback", port + 10, true), EADDRINUSE);
+#endif
+    }
+}
+
+Test(state, time_wait_server)
+{
+    for (int f = 0; f < 2; f++) {
+        enum bm_family fam = f ? BM_FAMILY_IPV6 : BM_FAMILY_IPV4;
+        int port = 10200 + f;
+        /* Linux lets a new bind share the port with a TIME_WAIT socket only when both
+         * sockets set SO_REUSEADDR: the TIME_WAIT socket keeps its owner's flag. */
+        int fd = build(BM_STATE_TIME_WAIT_SERVER, fam, SOCK_STREAM, "loopback", port, true);
+        cr_assert_eq(fd, -1);
+        cr_assert_eq(try_bind(fam, SOCK_STREAM, "loopback", port, false), EADDRINUSE);
+        cr_assert_eq(try_bind(fam, SOCK_STREAM, "loopback", port, true), 0);
+#ifdef __linux__
+        fd = build(BM_STATE_TIME_WAIT_SERVER, fam, SOCK_STREAM, "loopback", port + 10, false);
+        cr_assert_eq(try_bind(fam, SOCK_STREAM, "loopback", port + 10, true), EADDRINUSE);
+#endif
+    }
+}
+
+Test(state, time_wait_client_on_mapped_address)
+{
+    int fd = build(BM_STATE_TIME_WAIT_CLIENT, BM_FAMILY_IPV6, SOCK_STREAM, "mapped-loopback",
+                   10300, false);
+    cr_assert_eq(fd, -1);
+    cr_assert_eq(try_bind(BM_FAMILY_IPV4, SOCK_STREAM, "loopback", 10300, false), EADDRINUSE);
+}
+
+Test(state, time_wait_needs_tcp)
+{
+    int fd = new_socket(BM_FAMILY_IPV4, SOCK_DGRAM, false);
+    struct sockaddr_storage ss, bound;
+    socklen_t len;
+    addr_resolve("loopback", BM_FAMILY_IPV4, 10301, &env, &ss, &len);
+    char why[256];
+    cr_assert_neq(state_build(&fd, BM_STATE_TIME_WAIT_CLIENT, (struct sockaddr *)&ss, len, &env,
+                              &helpers, &bound, why, sizeof why), 0);
+    if (fd >= 0)
+        close(fd);
+}
+
+Test(state, established_child)
+{
+    int port = 10400;
+    int fd = build(BM_STATE_ESTABLISHED_CHILD, BM_FAMILY_IPV4, SOCK_STREAM, "wildcard", port,
+                   true);
+    cr_assert_geq(fd, 0);
+    int on = 1;
+    socklen_t l = sizeof on;
+    cr_assert_eq(getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &l), 0);
+    cr_assert_eq(on, 0, "the case socket is now the child, not a listener");
+    /* The child holds the port: a bind without SO_REUSEADDR fails, with it succeeds. */
+    cr_assert_eq(try_bind(BM_FAMILY_IPV4, SOCK_STREAM, "wildcard", port, false), EADDRINUSE);
+    cr_assert_eq(try_bind(BM_FAMILY_IPV4, SOCK_STREAM, "wildcard", port, true), 0);
+    close(fd);
+}
+
+Test(state, closed_frees_the_port)
+{
+    int fd = build(BM_STATE_CLOSED, BM_FAMILY_IPV6, SOCK_STREAM, "loopback", 10500, false);
+    cr_assert_eq(fd, -1);
+    cr_assert_eq(try_bind(BM_FAMILY_IPV6, SOCK_STREAM, "loopback", 10500, false), 0);
+}
+
+#include "tcpdiag.h"
+
+Test(state, sock_diag_sees_time_wait)
+{
+    bool found = true;
+#ifdef __linux__
+    cr_assert_eq(tcpdiag_timewait_on_port(AF_INET, 10600, &found), 0);
+    cr_assert_not(found);
+    build(BM_STATE_TIME_WAIT_CLIENT, BM_FAMILY_IPV4, SOCK_STREAM, "loopback", 10600, false);
+    cr_assert_eq(tcpdiag_timewait_on_port(AF_INET, 10600, &found), 0);
+    cr_assert(found);
+#else
+    (void)found;
+#endif
+}
+
+Test(state, tcp_info_state)
+{
+    int fd = build(BM_STATE_CONNECTED, BM_FAMILY_IPV4, SOCK_STREAM, "loopback", 10601, false);
+    enum bm_tcpstate st;
+    int rc = tcpdiag_state(fd, &st);
+    if (rc != ENOTSUP) {
+        cr_assert_eq(rc, 0);
+        cr_assert_eq(st, BM_TCP_ESTABLISHED);
+    }
+    close(fd);
+}
