@@ -254,11 +254,11 @@ static const char *const state_names[] = {"bound", "listening", "connected", "ti
 /* Keys each op takes besides op/label/precondition (NULL-terminated rows). */
 static const char *const *op_keys(enum bm_op op)
 {
-    static const char *const state[] = {"op", "label", "precondition", "socket", "state", "addr", "port", NULL};
-    static const char *const addr[] = {"op", "label", "precondition", "socket", "addr", "port", NULL};
-    static const char *const sock[] = {"op", "label", "precondition", "socket", NULL};
-    static const char *const opts[] = {"op", "label", "precondition", "socket", "options", NULL};
-    static const char *const deliver[] = {"op", "label", "precondition", "addr", "port", "count",
+    static const char *const state[] = {"op", "label", "precondition", "when", "socket", "state", "addr", "port", NULL};
+    static const char *const addr[] = {"op", "label", "precondition", "when", "socket", "addr", "port", NULL};
+    static const char *const sock[] = {"op", "label", "precondition", "when", "socket", NULL};
+    static const char *const opts[] = {"op", "label", "precondition", "when", "socket", "options", NULL};
+    static const char *const deliver[] = {"op", "label", "precondition", "when", "addr", "port", "count",
                                           "receivers", "from", "family", NULL};
     switch (op) {
     case BM_OP_STATE: return state;
@@ -439,12 +439,58 @@ static int build_step(struct build *x, yaml_node_t *v, int index)
     return 0;
 }
 
+/* A step's `when: {var: value | [values]}`: it is part of the case only where every variable
+ * (matrix axis or derived) has that value. */
+static int step_applies(struct build *x, yaml_node_t *step, const char *where, bool *applies)
+{
+    yaml_node_t *when = step->type == YAML_MAPPING_NODE ? map_get(x->t, step, "when") : NULL;
+    char field[96];
+
+    *applies = true;
+    if (!when)
+        return 0;
+    snprintf(field, sizeof field, "%s.when", where);
+    if (when->type != YAML_MAPPING_NODE)
+        return bm_fail(x->err, x->t->file, node_line(when), field, "must be a mapping {axis: value}");
+    for (yaml_node_pair_t *p = when->data.mapping.pairs.start; p < when->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_node(x->t, p->key), *v = yaml_node(x->t, p->value);
+        const char *have = binding_get(x->b, (char *)k->data.scalar.value);
+        bool any = false;
+
+        if (!have)
+            return bm_fail(x->err, x->t->file, node_line(k), field,
+                           "'%s' is not a matrix axis or derived variable", (char *)k->data.scalar.value);
+        if (v->type == YAML_SCALAR_NODE) {
+            any = strcmp((char *)v->data.scalar.value, have) == 0;
+        } else if (v->type == YAML_SEQUENCE_NODE) {
+            for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++) {
+                yaml_node_t *item = yaml_node(x->t, *i);
+                any = any || (item->type == YAML_SCALAR_NODE && strcmp((char *)item->data.scalar.value, have) == 0);
+            }
+        } else {
+            return bm_fail(x->err, x->t->file, node_line(v), field, "values are scalars or lists of them");
+        }
+        *applies = *applies && any;
+    }
+    return 0;
+}
+
 static int build_steps(struct build *x)
 {
     yaml_node_t *steps = yaml_node(x->t, x->t->steps_node);
     int index = 0;
 
     for (yaml_node_item_t *i = steps->data.sequence.items.start; i < steps->data.sequence.items.top; i++) {
+        char where[32];
+        bool applies;
+
+        snprintf(where, sizeof where, "steps[%d]", index);
+        if (step_applies(x, yaml_node(x->t, *i), where, &applies))
+            return -1;
+        if (!applies) {
+            index++;
+            continue;
+        }
         if (x->c->nsteps == BM_MAX_STEPS)
             return bm_fail(x->err, x->t->file, node_line(yaml_node(x->t, *i)), "steps",
                            "more than %d steps", BM_MAX_STEPS);

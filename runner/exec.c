@@ -172,12 +172,44 @@ static int port_of_step(const struct run *r, const struct bm_step *st)
     return st->port.kind == BM_PORT_FRESH ? r->fresh[st->port.index] : r->priv[st->port.index];
 }
 
+/* A sysctl value with port placeholders ("P1 P1") made concrete, so a case can, e.g., pin
+ * ip_local_port_range to one fresh port that no earlier case has touched. */
+static bool sysctl_value(struct run *r, const char *in, char *out, size_t len)
+{
+    size_t n = 0;
+
+    out[0] = '\0';
+    while (*in) {
+        size_t w = strcspn(in, " \t");
+        char word[64];
+
+        snprintf(word, sizeof word, "%.*s", (int)w, in);
+        if (w == 2 && word[0] == 'P' && word[1] >= '1' && word[1] <= '9') {
+            int i = word[1] - '0';
+            if (!r->fresh[i]) {
+                if (r->env->next_port > r->env->port_hi) {
+                    set_status(r, BM_STATUS_ERROR, "fresh port range exhausted");
+                    return false;
+                }
+                r->fresh[i] = r->env->next_port++;
+            }
+            snprintf(word, sizeof word, "%d", r->fresh[i]);
+        }
+        n += (size_t)snprintf(out + n, n < len ? len - n : 0, "%s%s", n ? " " : "", word);
+        in += w;
+        in += strspn(in, " \t");
+    }
+    return n < len;
+}
+
 static bool set_sysctls(struct run *r)
 {
     for (size_t i = 0; i < r->c->nsysctls; i++) {
-        char err[256];
+        char err[256], value[128];
         const struct bm_kv *kv = &r->c->sysctls[i];
-        if (sandbox_set_sysctl(kv->key, kv->value, r->old_sysctl[i], sizeof r->old_sysctl[i],
+        if (!sysctl_value(r, kv->value, value, sizeof value))
+            return false;
+        if (sandbox_set_sysctl(kv->key, value, r->old_sysctl[i], sizeof r->old_sysctl[i],
                                err, sizeof err)) {
             set_status(r, BM_STATUS_SKIPPED, "%s", err);
             return false;

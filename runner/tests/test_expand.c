@@ -210,3 +210,24 @@ Test(casefiles, shipped_cases_all_expand_with_unique_ids)
         cr_assert_neq(l.items[i].title[0], '\0', "%s has no title", l.items[i].id);
     case_list_free(&l);
 }
+
+Test(expand, step_when_keeps_a_step_only_for_matching_values)
+{
+    struct bm_case_list l;
+
+    expand_text("title: t\nref: r\nmatrix: {proto: [tcp, udp]}\n"
+                "derive: {proto: {tcp: {kind: stream}, udp: {kind: dgram}}}\n"
+                "sockets: {a: {proto: $proto, family: ipv4}}\n"
+                "steps:\n  - {op: bind, socket: a, addr: loopback, port: P1}\n"
+                "  - {op: listen, socket: a, when: {proto: tcp}}\n"
+                "  - {op: close, socket: a, when: {kind: [dgram, other]}}\n", &l);
+    cr_assert_eq(l.n, 2);
+    cr_assert_eq(l.items[0].nsteps, 2);
+    cr_assert_str_eq(l.items[0].steps[1].label, "a.listen");
+    cr_assert_eq(l.items[1].nsteps, 2);
+    cr_assert_str_eq(l.items[1].steps[1].label, "a.close");
+    case_list_free(&l);
+    expect_error("title: t\nref: r\nsockets: {a: {proto: tcp, family: ipv4}}\n"
+                 "steps:\n  - {op: listen, socket: a, when: {colour: red}}\n",
+                 "mem.yaml:5: field 'steps[0].when': 'colour' is not a matrix axis");
+}
