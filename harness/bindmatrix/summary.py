@@ -1,0 +1,174 @@
+"""The measured summary: pivot tables of one host's observed outcomes, per axis.
+
+What the well-known SO_REUSEADDR / SO_REUSEPORT comparison tables show from documentation,
+generated from a results file instead. The tables are data (cases/summary.yaml); besides
+them the summary lists, per scenario, which axes change the outcome at all.
+"""
+
+import itertools
+import os
+from collections import OrderedDict, defaultdict
+
+import yaml
+
+from . import outcome
+from .atomic import write_all
+
+VIEW_KEYS = {"title", "scenario", "where", "rows", "columns", "show"}
+
+
+class SummaryError(Exception):
+    pass
+
+
+def load_views(path):
+    """The table definitions, checked: a typo must not silently produce an empty table."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            views = yaml.safe_load(f) or []
+    except (OSError, yaml.YAMLError) as e:
+        raise SummaryError("%s: %s" % (path, e))
+    if not isinstance(views, list):
+        raise SummaryError("%s: a list of tables is expected" % path)
+    for i, v in enumerate(views):
+        where = "%s: table %d" % (path, i + 1)
+        if not isinstance(v, dict):
+            raise SummaryError("%s: must be a mapping" % where)
+        unknown = set(v) - VIEW_KEYS
+        missing = {"title", "scenario", "rows", "columns"} - set(v)
+        if unknown or missing:
+            raise SummaryError("%s: %s" % (where, "unknown keys %s" % sorted(unknown) if unknown
+                                           else "missing %s" % sorted(missing)))
+    return views
+
+
+def _cell_text(case, show):
+    """The shown steps' results ("EADDRINUSE", "a:none b:all"), '-' for a step the case
+    does not have; skipped and error cases say so."""
+    if case["status"] != "observed":
+        return case["status"]
+    shown = dict(outcome.steps(case))
+    return " / ".join(shown.get(label, "-") for label in show)
+
+
+def _values(cases, axis):
+    """Axis values in first-seen order (the case file's order)."""
+    return list(OrderedDict.fromkeys(c["axes"].get(axis) for c in cases))
+
+
+def pivot(cases, view):
+    """{title, rows: [(row_key, [cell...])], columns: [...]}; a cell is a list of
+    (text, folded coordinates) when the folded axes disagree."""
+    chosen = [c for c in cases if c["scenario"] == view["scenario"] and
+              all(str(c["axes"].get(k)) == str(v) for k, v in (view.get("where") or {}).items())]
+    if not chosen:
+        return None
+    rows, cols = view["rows"], view["columns"]
+    show = view.get("show") or [label for label, _ in outcome.steps(chosen[0])]
+    folded = [a for a in chosen[0]["axes"] if a not in rows + cols and a not in (view.get("where") or {})
+              and len(_values(chosen, a)) > 1]
+    cells = defaultdict(lambda: defaultdict(list))
+    for c in chosen:
+        rk = tuple(c["axes"].get(a) for a in rows)
+        ck = tuple(c["axes"].get(a) for a in cols)
+        cells[rk][ck].append(c)
+    row_keys = list(itertools.product(*[_values(chosen, a) for a in rows]))
+    col_keys = list(itertools.product(*[_values(chosen, a) for a in cols]))
+    table = []
+    for rk in row_keys:
+        if rk not in cells:
+            continue
+        line = []
+        for ck in col_keys:
+            group = cells[rk].get(ck, [])
+            texts = OrderedDict()
+            for c in group:
+                texts.setdefault(_cell_text(c, show), []).append(
+                    ",".join("%s=%s" % (a, c["axes"][a]) for a in folded))
+            if not texts:
+                line.append("")
+            elif len(texts) == 1:
+                line.append(next(iter(texts)))
+            else:
+                line.append("; ".join("%s (%s)" % (t, " | ".join(w)) for t, w in texts.items()))
+        table.append((" / ".join(map(str, rk)), line))
+    return {"title": view["title"], "scenario": view["scenario"], "where": view.get("where") or {},
+            "row_header": " / ".join(rows), "columns": [" / ".join(map(str, k)) for k in col_keys],
+            "column_header": " / ".join(cols), "show": show, "rows": table, "folded": folded}
+
+
+def axis_influence(cases):
+    """Per scenario: for each varying axis, in how many groups of cases that differ only in
+    that axis the outcome changes. 0 means the axis never matters on this host."""
+    by_scenario = defaultdict(list)
+    for c in cases:
+        if c["status"] == "observed":
+            by_scenario[c["scenario"]].append(c)
+    out = []
+    for scenario, group in sorted(by_scenario.items()):
+        axes = [a for a in group[0]["axes"] if len(_values(group, a)) > 1]
+        rows = []
+        for axis in axes:
+            buckets = defaultdict(set)
+            for c in group:
+                key = tuple((a, c["axes"][a]) for a in axes if a != axis)
+                buckets[key].add(outcome.signature(c))
+            changed = sum(1 for s in buckets.values() if len(s) > 1)
+            rows.append((axis, changed, len(buckets)))
+        out.append((scenario, len(group), rows))
+    return out
+
+
+def render(results, views, env):
+    tables = [t for t in (pivot(results.cases, v) for v in views) if t]
+    counts = defaultdict(int)
+    for c in results.cases:
+        counts[c["status"]] += 1
+    return env.get_template("summary.md.j2").render(
+        run=results.run, counts=counts, total=len(results.cases), tables=tables,
+        influence=axis_influence(results.cases), source=os.path.basename(results.path))
+
+
+def write(results, views, env, path):
+    write_all({path: render(results, views, env)})
+
+
+def main(argv=None):
+    import argparse
+    import sys
+
+    import jinja2
+
+    from .results import ResultsError, load_results as load
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    top = os.path.dirname(here)
+    ap = argparse.ArgumentParser(prog="bindmatrix summary",
+                                 description="Markdown tables of one host's measured outcomes, per axis.")
+    ap.add_argument("results", help="a results .jsonl file")
+    ap.add_argument("-o", "--output", help="Markdown file to write (default: beside RESULTS, .summary.md)")
+    ap.add_argument("--views", default=os.path.join(top, "cases", "summary.yaml"),
+                    help="table definitions (default: cases/summary.yaml)")
+    args = ap.parse_args(argv)
+    try:
+        results = load(args.results)
+        views = load_views(args.views)
+    except (ResultsError, SummaryError) as e:
+        print("bindmatrix summary: %s" % e, file=sys.stderr)
+        return 2
+    out = args.output or (args.results[:-len(".jsonl")] if args.results.endswith(".jsonl")
+                          else args.results) + ".summary.md"
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(here, "templates")),
+                             autoescape=False, keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined)
+    try:
+        write(results, views, env, out)
+    except OSError as e:
+        print("bindmatrix summary: cannot write %s: %s" % (out, e), file=sys.stderr)
+        return 2
+    print("summary: %s" % os.path.relpath(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
