@@ -546,6 +546,7 @@ int case_build(const struct bm_template *t, const struct bm_binding *b, struct b
     struct build x = {t, b, c, err};
 
     snprintf(c->scenario, sizeof c->scenario, "%s", t->scenario);
+    c->capture = t->capture;
     return build_pairs(&x, t->axes_node, "axes", c->axes, &c->naxes, BM_MAX_AXES) ||
            build_pairs(&x, t->sysctl_node, "sysctl", c->sysctls, &c->nsysctls, BM_MAX_SYSCTLS) ||
            check_sysctls(&x) || build_sockets(&x) || build_steps(&x);

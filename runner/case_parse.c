@@ -130,7 +130,7 @@ static int parse_matrix(struct bm_template *t, yaml_node_t *m, struct bm_error *
 static int parse_document(struct bm_template *t, yaml_parser_t *parser, struct bm_error *err)
 {
     static const char *const top_keys[] = {"title", "ref", "why", "axes", "matrix", "exclude",
-                                            "derive", "sysctl", "sockets", "steps", NULL};
+                                            "derive", "sysctl", "sockets", "steps", "capture", NULL};
     yaml_node_t *root;
     int matrix_id;
 
@@ -159,6 +159,15 @@ static int parse_document(struct bm_template *t, yaml_parser_t *parser, struct b
         return -1;
     if (matrix_id && parse_matrix(t, yaml_node(t, matrix_id), err))
         return -1;
+    {
+        yaml_node_t *cap = map_get(t, root, "capture");
+        if (cap) {
+            const char *v = cap->type == YAML_SCALAR_NODE ? (char *)cap->data.scalar.value : "";
+            if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0)
+                return bm_fail(err, t->file, node_line(cap), "capture", "must be true or false");
+            t->capture = strcmp(v, "true") == 0;
+        }
+    }
     return 0;
 }
 

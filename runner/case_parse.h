@@ -26,6 +26,7 @@ struct bm_template {
     yaml_document_t doc;
     char title[BM_TEXT_LEN];
     char ref[BM_TEXT_LEN];
+    bool capture;                 /* capture: true */
     /* node ids in doc (0 when the key is absent) */
     int axes_node, sysctl_node, sockets_node, steps_node, exclude_node, derive_node;
     size_t naxes;

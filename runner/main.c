@@ -7,6 +7,7 @@
  * only the case it was running: that case becomes `error` and a new worker takes the rest.
  * The parent writes the results file in case order, atomically.
  */
+#include "capture.h"
 #include "casefiles.h"
 #include "exec.h"
 #include "expand.h"
@@ -14,13 +15,16 @@
 #include "sandbox.h"
 #include "sysinfo.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,7 +36,8 @@ struct options {
     int workers;
     int timeout_ms;
     long other_uid;
-    bool list, print_host, quiet;
+    bool list, print_host, quiet, capture;
+    char evidence_dir[512];     /* <results stem>.evidence, with --capture */
     const char *filters[32];
     size_t nfilters;
 };
@@ -69,6 +74,9 @@ static void usage(FILE *f)
             "                         nearest folder named 'cases' above each case file)\n"
             "      --timeout-ms N     bound on every wait inside a case (default 2000)\n"
             "      --other-uid N      uid for sockets with user: other (default 65534)\n"
+            "      --capture          run tcpdump in each worker's namespace and keep, for the\n"
+            "                         cases marked capture: true, a pcap of their packets in\n"
+            "                         <results stem>.evidence/ (needs tcpdump and libpcap)\n"
             "  -q, --quiet            no progress line\n"
             "  -h, --help             this text\n");
 }
@@ -87,13 +95,14 @@ static int parse_int(const char *s, const char *what, long lo, long hi, long *ou
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
-    enum { LIST = 256, PRINT_HOST, HOST_LABEL, ROOT, TIMEOUT, OTHER_UID };
+    enum { LIST = 256, PRINT_HOST, HOST_LABEL, ROOT, TIMEOUT, OTHER_UID, CAPTURE };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"jobs", required_argument, 0, 'j'},
         {"filter", required_argument, 0, 'f'}, {"list", no_argument, 0, LIST},
         {"print-host", no_argument, 0, PRINT_HOST}, {"host-label", required_argument, 0, HOST_LABEL},
         {"root", required_argument, 0, ROOT}, {"timeout-ms", required_argument, 0, TIMEOUT},
         {"other-uid", required_argument, 0, OTHER_UID}, {"quiet", no_argument, 0, 'q'},
+        {"capture", no_argument, 0, CAPTURE},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     long v;
     int c;
@@ -130,6 +139,7 @@ static int parse_options(int argc, char **argv, struct options *o)
             o->other_uid = v;
             break;
         case 'q': o->quiet = true; break;
+        case CAPTURE: o->capture = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -176,17 +186,40 @@ static void enter_sandbox_or_die(struct bm_env *env, const struct options *o)
     env->other_gid = (gid_t)o->other_uid;
 }
 
+/* The raw capture of one worker's namespace: <evidence>/.raw/<pid>-<generation>.pcap */
+static void raw_capture_path(const struct options *o, long pid, int gen, char *out, size_t len)
+{
+    snprintf(out, len, "%s/.raw/%ld-%d.pcap", o->evidence_dir, pid, gen);
+}
+
+/* Starts tcpdump for this namespace; the generation number, or -1 (no evidence) with a
+ * warning when it cannot. */
+static int start_capture(struct bm_capture *cap, const struct options *o, int gen)
+{
+    char path[1024], why[256];
+
+    raw_capture_path(o, (long)getpid(), gen, path, sizeof path);
+    if (capture_start(cap, path, 5000, why, sizeof why) == 0)
+        return gen;
+    fprintf(stderr, "bindmatrix-runner: worker %ld: no packet evidence: %s\n", (long)getpid(), why);
+    return -1;
+}
+
 /* Runs cases todo[0..n) and writes "<index> <json>\n" for each to fd. */
 static void worker_main(const struct bm_case *cases, const size_t *todo, size_t n, int fd,
                         int cpu, const struct options *o)
 {
     /* a case that hangs past every internal timeout is killed by this watchdog */
     unsigned watchdog = (unsigned)(o->timeout_ms * 10 / 1000 + 5);
+    struct bm_capture cap = {0};
     struct bm_env env;
+    int gen = -1, generations = 0;
 
     signal(SIGPIPE, SIG_DFL);
     enter_sandbox_or_die(&env, o);
     sandbox_pin_cpu(cpu);
+    if (o->capture)
+        gen = start_capture(&cap, o, generations++);
     for (size_t i = 0; i < n; i++) {
         const struct bm_case *c = &cases[todo[i]];
         struct bm_outcome out;
@@ -194,19 +227,24 @@ static void worker_main(const struct bm_case *cases, const size_t *todo, size_t 
         char *line;
 
         /* a fresh namespace when this one runs out of unused ports */
-        if (env.next_port + 4 * BM_MAX_STEPS > env.port_hi || env.next_priv_port + BM_MAX_STEPS > env.priv_port_hi)
+        if (env.next_port + 4 * BM_MAX_STEPS > env.port_hi || env.next_priv_port + BM_MAX_STEPS > env.priv_port_hi) {
+            capture_stop(&cap, o->timeout_ms);
             enter_sandbox_or_die(&env, o);
+            if (o->capture)
+                gen = start_capture(&cap, o, generations++);
+        }
         memset(&out, 0, sizeof out);
         alarm(watchdog);
         exec_case(c, &env, &out);
         alarm(0);
         line = results_case_line(c, &out);
-        snprintf(head, sizeof head, "%zu %d ", todo[i], (int)out.status);
+        snprintf(head, sizeof head, "%zu %d %d ", todo[i], (int)out.status, c->capture ? gen : -1);
         if (!line || write_all(fd, head, strlen(head)) || write_all(fd, line, strlen(line)) ||
             write_all(fd, "\n", 1))
             _exit(4);
         free(line);
     }
+    capture_stop(&cap, o->timeout_ms);
     _exit(0);
 }
 
@@ -218,6 +256,8 @@ struct run {
     size_t ncases;
     char **lines;           /* per case: its JSON line, once received */
     int *status;
+    int *capture_gen;       /* per case: capture generation of the worker that ran it, -1 none */
+    long *capture_pid;
     size_t received;
     struct worker *workers;
     size_t nworkers, ncpu;
@@ -257,6 +297,7 @@ static int take_line(struct run *r, struct worker *w, char *line)
     char *json;
     unsigned long idx = strtoul(line, &json, 10);
     int status = (int)strtol(json, &json, 10);
+    int gen = (int)strtol(json, &json, 10);
 
     if (*json != ' ' || idx >= r->ncases || r->lines[idx] || w->done >= w->ntodo || w->todo[w->done] != idx) {
         fprintf(stderr, "bindmatrix-runner: garbled line from a worker\n");
@@ -264,6 +305,8 @@ static int take_line(struct run *r, struct worker *w, char *line)
     }
     r->lines[idx] = strdup(json + 1);
     r->status[idx] = status;
+    r->capture_gen[idx] = gen;
+    r->capture_pid[idx] = (long)w->pid;
     w->done++;
     r->received++;
     return r->lines[idx] ? 0 : -1;
@@ -324,6 +367,7 @@ static int reap(struct run *r, struct worker *w, int cpu)
     }
     {
         size_t idx = w->todo[w->done];
+        r->capture_gen[idx] = -1;
         r->lines[idx] = results_error_line(&r->cases[idx], reason);
         r->status[idx] = BM_STATUS_ERROR;
         r->received++;
@@ -332,6 +376,109 @@ static int reap(struct run *r, struct worker *w, int cpu)
     if (w->done < w->ntodo)
         return start_worker(r, w, w->todo + w->done, w->ntodo - w->done, cpu);
     return 0;
+}
+
+/* "tcp/x[a=b,c=d]" -> "tcp_x_a=b_c=d_": a file name that keeps the id readable. */
+static void slug(const char *id, char *out, size_t len)
+{
+    size_t i = 0;
+    for (; *id && i + 1 < len; id++)
+        out[i++] = (isalnum((unsigned char)*id) || strchr("._=-", *id)) ? *id : '_';
+    out[i] = '\0';
+}
+
+/* For each case that asked for packet evidence: its slice of its worker's capture (the
+ * packets to or from the ports it used, unique within that namespace), recorded in the
+ * case's `evidence`.  A slice that cannot be made is left out, with a warning. */
+static void attach_evidence(struct run *r)
+{
+    const char *base = strrchr(r->o->evidence_dir, '/');
+
+    base = base ? base + 1 : r->o->evidence_dir;
+    for (size_t i = 0; i < r->ncases; i++) {
+        char filter[512] = "", ports[256] = "", raw[1024], name[600], dst[1200], why[256];
+        json_t *line, *steps, *ev;
+        size_t k;
+        json_t *step;
+        long n;
+
+        if (r->capture_gen[i] < 0 || !r->lines[i])
+            continue;
+        line = json_loads(r->lines[i], 0, NULL);
+        if (!line)
+            continue;
+        steps = json_object_get(line, "steps");
+        json_array_foreach(steps, k, step) {
+            json_int_t port = json_integer_value(json_object_get(step, "port"));
+            char one[16];
+            snprintf(one, sizeof one, "%lld", (long long)port);
+            if (port <= 0 || strstr(ports, one))
+                continue;
+            snprintf(filter + strlen(filter), sizeof filter - strlen(filter), "%sport %s",
+                     filter[0] ? " or " : "", one);
+            snprintf(ports + strlen(ports), sizeof ports - strlen(ports), "%s%s", ports[0] ? ", " : "", one);
+        }
+        slug(r->cases[i].id, name, sizeof name);
+        snprintf(dst, sizeof dst, "%s/%s.pcap", r->o->evidence_dir, name);
+        raw_capture_path(r->o, r->capture_pid[i], r->capture_gen[i], raw, sizeof raw);
+        n = filter[0] ? capture_slice(raw, dst, filter, why, sizeof why) : -1;
+        if (!filter[0])
+            snprintf(why, sizeof why, "the case used no port");
+        if (n < 0) {
+            fprintf(stderr, "bindmatrix-runner: %s: no packet evidence: %s\n", r->cases[i].id, why);
+            json_decref(line);
+            continue;
+        }
+        snprintf(raw, sizeof raw, "%.400s/%.600s.pcap", base, name);
+        snprintf(why, sizeof why, "%ld packets to or from port %s, captured by tcpdump -i any "
+                 "in the runner's network namespace", n, ports);
+        ev = json_pack("[{s:s, s:s, s:s}]", "kind", "pcap", "path", raw, "note", why);
+        json_object_set_new(line, "evidence", ev);
+        free(r->lines[i]);
+        r->lines[i] = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+        json_decref(line);
+    }
+}
+
+/* Removes the .pcap files in dir; 0, or -1 if dir cannot be read. */
+static int remove_pcaps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    if (!d)
+        return -1;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        char path[1400];
+        if (len > 5 && strcmp(e->d_name + len - 5, ".pcap") == 0) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+    return 0;
+}
+
+/* Makes <evidence>/ and <evidence>/.raw/, emptied of an earlier run's captures. */
+static int prepare_evidence_dir(const char *dir)
+{
+    char raw[1024];
+
+    snprintf(raw, sizeof raw, "%s/.raw", dir);
+    if ((mkdir(dir, 0755) != 0 && errno != EEXIST) || (mkdir(raw, 0755) != 0 && errno != EEXIST))
+        return -1;
+    return remove_pcaps(dir) || remove_pcaps(raw) ? -1 : 0;
+}
+
+/* The raw captures are only the material the slices were cut from. */
+static void remove_raw_captures(const char *dir)
+{
+    char raw[1024];
+
+    snprintf(raw, sizeof raw, "%s/.raw", dir);
+    remove_pcaps(raw);
+    rmdir(raw);
 }
 
 static void progress(const struct run *r, long *last, bool final)
@@ -468,14 +615,30 @@ int main(int argc, char **argv)
     snprintf(output, sizeof output, "%s", o.output ? o.output : host);
     if (!o.output)
         strncat(output, ".jsonl", sizeof output - strlen(output) - 1);
+    if (o.capture && !capture_supported()) {
+        fprintf(stderr, "bindmatrix-runner: --capture: this runner was built without libpcap; no packet evidence\n");
+        o.capture = false;
+    }
+    if (o.capture) {
+        size_t stem = strlen(output);
+        if (stem > 6 && strcmp(output + stem - 6, ".jsonl") == 0)
+            stem -= 6;
+        snprintf(o.evidence_dir, sizeof o.evidence_dir, "%.*s.evidence", (int)stem, output);
+        if (prepare_evidence_dir(o.evidence_dir) != 0) {
+            fprintf(stderr, "bindmatrix-runner: cannot prepare %s: %s\n", o.evidence_dir, strerror(errno));
+            return 1;
+        }
+    }
 
     r.o = &o;
     r.cases = chosen.items;
     r.ncases = chosen.n;
     r.lines = calloc(chosen.n, sizeof *r.lines);
     r.status = calloc(chosen.n, sizeof *r.status);
+    r.capture_gen = calloc(chosen.n, sizeof *r.capture_gen);
+    r.capture_pid = calloc(chosen.n, sizeof *r.capture_pid);
     r.workers = calloc(r.nworkers, sizeof *r.workers);
-    if (!r.lines || !r.status || !r.workers) {
+    if (!r.lines || !r.status || !r.workers || !r.capture_gen || !r.capture_pid) {
         fprintf(stderr, "bindmatrix-runner: out of memory\n");
         return 1;
     }
@@ -485,9 +648,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "bindmatrix-runner: only %zu of %zu results arrived\n", r.received, r.ncases);
         rc = -1;
     }
+    if (rc == 0 && o.capture)
+        attach_evidence(&r);
+    if (o.capture)
+        remove_raw_captures(o.evidence_dir);
     if (rc == 0) {
         json_t *run = sysinfo_run_record(&env, o.host_label ? o.host_label : host, (int)r.nworkers,
                                          o.root ? o.root : "cases");
+        json_object_set_new(run, "capture", json_string(o.capture ? o.evidence_dir : "off"));
         for (size_t i = 0; i < r.ncases; i++)
             counts[r.status[i]]++;
         if (results_write(output, run, r.lines, r.ncases, counts, now_ms() - t0) != 0) {
@@ -503,6 +671,8 @@ int main(int argc, char **argv)
         free(r.lines[i]);
     free(r.lines);
     free(r.status);
+    free(r.capture_gen);
+    free(r.capture_pid);
     free(r.workers);
     case_list_free(&chosen);
     return rc == 0 ? 0 : 1;

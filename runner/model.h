@@ -114,6 +114,7 @@ struct bm_case {
     const char *ref;
     size_t naxes;
     struct bm_kv axes[BM_MAX_AXES]; /* fixed axes first, then matrix axes in declared order */
+    bool capture;                   /* packets matter: keep a tcpdump slice as evidence */
     size_t nsysctls;
     struct bm_kv sysctls[BM_MAX_SYSCTLS]; /* "net.ipv4.ip_autobind_reuse" = "1", per case */
     size_t nsockets;

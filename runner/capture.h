@@ -1,0 +1,31 @@
+/* capture.h — packet evidence: tcpdump records a worker's namespace while its cases run;
+ * afterwards each case that asked for evidence gets its own slice of that capture. */
+#ifndef BM_CAPTURE_H
+#define BM_CAPTURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct bm_capture {
+    pid_t pid;              /* tcpdump, 0 when not running */
+    int err_fd;             /* its stderr: readiness line, then EOF when it exits */
+    char path[1024];        /* the raw capture file */
+};
+
+/* Starts `tcpdump -i any` writing to path, in the caller's network namespace, and waits
+ * (at most timeout_ms) until it reports that it is capturing.  Returns 0, or -1 with a reason
+ * in why (tcpdump missing, no permission, timeout...). */
+int capture_start(struct bm_capture *cap, const char *path, int timeout_ms, char *why, size_t whylen);
+
+/* Stops it (SIGINT, so it flushes) and waits for it to exit, at most timeout_ms; then kills. */
+void capture_stop(struct bm_capture *cap, int timeout_ms);
+
+/* Copies the packets of src that match the pcap filter expression (e.g. "port 10001 or
+ * port 10002") to dst.  Returns the number of packets written, or -1 with a reason. */
+long capture_slice(const char *src, const char *dst, const char *filter, char *why, size_t whylen);
+
+/* Whether this build can slice captures (it links libpcap). */
+bool capture_supported(void);
+
+#endif
