@@ -574,6 +574,7 @@ int main(int argc, char **argv)
                        optind < argc ? (size_t)(argc - optind) : 1, o.root, &chosen, &err)) {
         bm_error_format(&err, msg, sizeof msg);
         fprintf(stderr, "bindmatrix-runner: %s\n", msg);
+        case_list_free(&chosen);
         return 2;
     }
     {
