@@ -93,9 +93,15 @@ static void tidy(const char *in, char *out, size_t len)
 {
     size_t n;
 
+    size_t j = 0;
+
     while (in[0] == '.' && in[1] == '/')
         in += 2;
-    snprintf(out, len, "%s", in);
+    /* "cases//tcp" and "cases/tcp" are one folder */
+    for (; *in && j + 1 < len; in++)
+        if (!(*in == '/' && j > 0 && out[j - 1] == '/'))
+            out[j++] = *in;
+    out[j] = '\0';
     n = strlen(out);
     while (n > 1 && out[n - 1] == '/')
         out[--n] = '\0';

@@ -188,6 +188,8 @@ Test(casefiles, scenario_ids_do_not_depend_on_how_paths_are_written)
     cr_assert_str_eq(id, "tcp/x");
     casefiles_scenario("/src/bindmatrix/cases/udp/y/case.yaml", "/src/bindmatrix/cases/udp/y", NULL, id, sizeof id);
     cr_assert_str_eq(id, "udp/y");
+    casefiles_scenario("cases//tcp/x/case.yaml", "cases/", NULL, id, sizeof id);
+    cr_assert_str_eq(id, "tcp/x");
     casefiles_scenario("mine/extra/z/case.yaml", "mine", NULL, id, sizeof id);
     cr_assert_str_eq(id, "extra/z");
     casefiles_scenario("mine/extra/z/case.yaml", "mine", "mine/extra", id, sizeof id);

@@ -1,0 +1,176 @@
+"""./bindmatrix diff BASELINE CANDIDATE [--allow FILE] [-o diff.json]: the upgrade gate.
+
+Exit status: 0 nothing changed (or every change is allowed); 1 a change closes the gate;
+2 bad input (unreadable or corrupt results, different OSes, a broken allowlist).
+"""
+
+import argparse
+import json
+import sys
+
+from . import diffgate
+from .atomic import write_all
+from .compare import display_path
+from .expectations import ExpectationError
+from .report.matrix import host_label
+from .results import ResultsError, load_results
+
+TITLES = {"changed": "CHANGED", "new": "NEW", "removed": "REMOVED",
+          "newly-skipped": "NEWLY SKIPPED", "newly-error": "NEWLY ERROR", "fixed": "FIXED"}
+DIFF_SCHEMA = "bindmatrix-diff/1"
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="bindmatrix diff",
+        description="Compare the results of one OS before (BASELINE) and after (CANDIDATE) an "
+                    "OS or kernel upgrade, case by case; exit 1 when an outcome changed "
+                    "unless the allowlist accepts it.")
+    p.add_argument("baseline", metavar="BASELINE", help="results .jsonl before the upgrade")
+    p.add_argument("candidate", metavar="CANDIDATE", help="results .jsonl after the upgrade")
+    p.add_argument("--allow", metavar="FILE", action="append", default=[],
+                   help="allowlist YAML of accepted changes, each with a reason (repeatable)")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write the machine-readable diff (JSON) to FILE")
+    p.add_argument("--fail-on", metavar="CLASSES", default=",".join(diffgate.DEFAULT_GATING),
+                   help="comma-separated classes that close the gate (default: %(default)s; "
+                        "all: " + ", ".join(diffgate.CLASSES) + ")")
+    p.add_argument("--force", action="store_true",
+                   help="compare results of different OSes anyway")
+    p.add_argument("--max-lines", type=int, default=40, metavar="N",
+                   help="print at most N differences per class (default: %(default)s; the "
+                        "JSON has them all)")
+    return p.parse_args(argv)
+
+
+def bad(lines):
+    for line in lines:
+        print("bindmatrix diff: %s" % line, file=sys.stderr)
+    return 2
+
+
+def describe(rs):
+    return {"path": rs.path, "host": host_label(rs.run), "os": rs.run["os"],
+            "os_release": rs.run["os_release"], "cases": len(rs.cases),
+            "started": rs.run.get("started", "")}
+
+
+def print_difference(d):
+    print("%s %s" % (TITLES[d.kind], d.case))
+    if d.steps:
+        width = max(len(s[0]) for s in d.steps)
+        bw = max(len(s[1]) for s in d.steps)
+        for label, before, after in d.steps:
+            print("    %s  %s -> %s" % (label.ljust(width), before.ljust(bw), after))
+    else:
+        before = d.before + (" (%s)" % d.reason_before if d.reason_before else "")
+        after = d.after + (" (%s)" % d.reason_after if d.reason_after else "")
+        print("    was: %s" % before)
+        print("    now: %s" % after)
+    if d.allowed_by is not None:
+        print("    allowed by %s: %s" % (display_path(d.allowed_by.location),
+                                          d.allowed_by.reason))
+
+
+def yaml_str(text):
+    return json.dumps(text, ensure_ascii=False)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    gating = [c.strip() for c in args.fail_on.split(",") if c.strip()]
+    unknown = [c for c in gating if c not in diffgate.CLASSES]
+    if unknown:
+        return bad(["--fail-on: %r is not one of: %s" % (unknown[0], ", ".join(diffgate.CLASSES))])
+    problems, sets = [], []
+    for path in (args.baseline, args.candidate):
+        try:
+            sets.append(load_results(path))
+        except ResultsError as e:
+            problems.append(str(e))
+    allows = []
+    for path in args.allow:
+        try:
+            allows.extend(diffgate.load_allowlist(path))
+        except ExpectationError as e:
+            problems.extend(e.problems)
+    if problems:
+        return bad(problems)
+    base, cand = sets
+    if base.run["os"] != cand.run["os"] and not args.force:
+        return bad(["%s is %s, %s is %s: diff compares one OS before and after an upgrade "
+                    "(--force to compare anyway; ./bindmatrix report shows OSes side by side)"
+                    % (args.baseline, base.run["os"], args.candidate, cand.run["os"])])
+
+    diffs = diffgate.diff(base, cand, gating)
+    unused = diffgate.apply_allowlist(diffs, allows)
+    counts = diffgate.counts(diffs, len(base.cases))
+    blocking = [d for d in diffs if d.blocking]
+    allowed = [d for d in diffs if d.allowed_by is not None]
+
+    print("bindmatrix diff: %s -> %s" % (host_label(base.run), host_label(cand.run)))
+    print("  baseline:  %s (%d cases)" % (display_path(base.path), len(base.cases)))
+    print("  candidate: %s (%d cases)" % (display_path(cand.path), len(cand.cases)))
+    print("  " + " · ".join(["%d unchanged" % counts["unchanged"]] +
+                            ["%d %s" % (counts[k], k) for k in diffgate.CLASSES]))
+    for kind in diffgate.CLASSES:
+        group = [d for d in diffs if d.kind == kind]
+        if not group:
+            continue
+        print("")
+        for d in group[:args.max_lines]:
+            print_difference(d)
+        if len(group) > args.max_lines:
+            print("... and %d more %s (-o FILE writes them all)"
+                  % (len(group) - args.max_lines, kind))
+    for a in unused:
+        print("bindmatrix diff: warning: allowlist entry %s (case %r, change %s) accepted "
+              "nothing" % (display_path(a.location), a.case, ",".join(a.changes)),
+              file=sys.stderr)
+
+    verdict = "fail" if blocking else "pass"
+    if args.output:
+        doc = {"schema": DIFF_SCHEMA, "verdict": verdict,
+               "baseline": describe(base), "candidate": describe(cand),
+               "gating_classes": gating, "counts": counts,
+               "blocking": len(blocking), "allowed": len(allowed),
+               "differences": [d.to_json() for d in diffs],
+               "unused_allowlist": [{"at": a.location, "case": a.case,
+                                     "change": list(a.changes), "reason": a.reason}
+                                    for a in unused]}
+        try:
+            write_all({args.output: json.dumps(doc, indent=2, ensure_ascii=False) + "\n"})
+        except OSError as e:
+            return bad(["cannot write %s: %s" % (args.output, e.strerror or e)])
+    print("")
+    if not diffs:
+        print("PASS: no case changed.")
+    elif not blocking:
+        print("PASS: %d difference%s, none closing the gate%s."
+              % (len(diffs), "s" if len(diffs) != 1 else "",
+                 " (%d allowed)" % len(allowed) if allowed else ""))
+    else:
+        by_kind = {}
+        for d in blocking:
+            by_kind[d.kind] = by_kind.get(d.kind, 0) + 1
+        print("FAIL: %d difference%s the gate (%s)%s."
+              % (len(blocking), "s close" if len(blocking) != 1 else " closes",
+                 ", ".join("%s %d" % (k, n) for k, n in by_kind.items()),
+                 "; %d allowed" % len(allowed) if allowed else ""))
+        print("If a change is intended, accept it in an allowlist (--allow FILE), e.g.:")
+        for d in blocking[:5]:
+            print("  - case: %s" % yaml_str(d.case))
+            print("    change: %s" % d.kind)
+            if d.kind == "changed":
+                print("    to: %s" % yaml_str(d.after))
+            print("    reason: \"...why the new behaviour is accepted...\"")
+        if len(blocking) > 5:
+            print("  (a glob such as %s accepts many)"
+                  % yaml_str(blocking[0].case.split("[", 1)[0] + "[*"))
+    if args.output:
+        print("diff: %s" % display_path(args.output))
+    return 1 if blocking else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""./bindmatrix report RESULTS... [-o DIR]: the portability report.
+
+Reads result files from any number of hosts, checks them all before writing anything, and
+writes DIR/report.md, DIR/report.html and DIR/report.junit.xml together (all or none).
+
+Exit status: 0 written; 1 written, and --strict found a mismatch, error or missing
+expectation; 2 bad input (nothing written).
+"""
+
+import argparse
+import os
+import sys
+
+from ..atomic import write_all
+from ..compare import display_path
+from ..expectations import ExpectationError
+from . import claims as claims_mod
+from . import junit as junit_mod
+from . import matrix as matrix_mod
+from . import render
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+DEFAULT_CASES = os.path.join(REPO, "cases")
+DEFAULT_OUT = os.path.join(REPO, "reports")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="bindmatrix report",
+        description="Merge results files from several hosts into one portability matrix: "
+                    "Markdown, a standalone HTML page and JUnit XML.")
+    p.add_argument("results", nargs="*", metavar="RESULTS",
+                   help="results .jsonl files (one per host), e.g. reports/*.jsonl")
+    p.add_argument("-o", "--output", metavar="DIR", default=DEFAULT_OUT,
+                   help="output folder (default: reports/): report.md, report.html, "
+                        "report.junit.xml")
+    p.add_argument("--cases", metavar="DIR", default=DEFAULT_CASES,
+                   help="scenarios and expectation files (default: cases/)")
+    p.add_argument("--claims", metavar="FILE", default=None,
+                   help="claims file (default: CASES/claims.yaml; 'none' for no claims)")
+    p.add_argument("--no-documented", action="store_true",
+                   help="no columns for documented OSes that were not run")
+    p.add_argument("--md-max-rows", type=int, default=150, metavar="N",
+                   help="at most N case rows in the Markdown report (default: 150)")
+    p.add_argument("--title", default=None, help="report title")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when any case mismatched, errored or has no expectation")
+    return p.parse_args(argv)
+
+
+def fail(lines):
+    for line in lines:
+        print("bindmatrix report: %s" % line, file=sys.stderr)
+    print("bindmatrix report: nothing written", file=sys.stderr)
+    return 2
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if not args.results:
+        return fail(["give one or more results files: ./bindmatrix report reports/*.jsonl"])
+    if not os.path.isdir(args.cases):
+        return fail(["%s: not a folder (--cases)" % args.cases])
+    try:
+        hosts = matrix_mod.load_hosts(args.results)
+    except matrix_mod.InputError as e:
+        return fail(e.problems)
+    warnings = []
+    claims_path = args.claims or os.path.join(args.cases, "claims.yaml")
+    claims = []
+    if args.claims != "none":
+        if os.path.exists(claims_path):
+            try:
+                claims = claims_mod.load_claims(claims_path, args.cases, warnings)
+            except ExpectationError as e:
+                return fail(e.problems)
+        elif args.claims:
+            return fail(["%s: no such claims file" % claims_path])
+    if not args.no_documented:
+        hosts = hosts + matrix_mod.documented_hosts(hosts, args.cases)
+    matrix = matrix_mod.build(hosts, args.cases)
+    matrix.warnings = warnings + matrix.warnings
+    answers = claims_mod.answer_all(claims, matrix)
+    out = args.output
+    ctx = render.context(matrix, claims, answers, out, md_max_rows=args.md_max_rows,
+                         title=args.title)
+    files = {
+        os.path.join(out, "report.md"): render.markdown(ctx),
+        os.path.join(out, "report.html"): render.html(ctx),
+        os.path.join(out, "report.junit.xml"): junit_mod.junit(matrix, claims, answers),
+    }
+    try:
+        write_all(files)
+    except OSError as e:
+        return fail(["cannot write %s: %s" % (getattr(e, "filename", None) or out,
+                                              e.strerror or e)])
+    summary(matrix, claims, answers, ctx, files)
+    if args.strict and ctx["n_problem"]:
+        return 1
+    return 0
+
+
+def summary(matrix, claims, answers, ctx, files):
+    n = len(matrix.run_hosts)
+    print("bindmatrix report: %d cases, %d host%s (%s)%s"
+          % (ctx["total"], n, "" if n == 1 else "s", ", ".join(h.label for h in matrix.run_hosts),
+             "; documented: %s" % ", ".join(h.os for h in matrix.hosts if h.documented)
+             if len(matrix.hosts) > len(matrix.run_hosts) else ""))
+    print("  %d cases where hosts disagree, %d mismatching/erroring/without expectation"
+          % (ctx["n_disagree"], ctx["n_problem"]))
+    for col, h in enumerate(matrix.hosts):
+        if h.documented:
+            continue
+        states = [answers[c.id][col].state for c in claims]
+        print("  claims on %s: %d hold, %d fail, %d untested"
+              % (h.label, states.count("holds"), states.count("fails"),
+                 states.count("untested")))
+    for w in matrix.warnings:
+        print("  warning: %s" % w)
+    for path in files:
+        print("  wrote %s" % display_path(path))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""JUnit XML of the merged matrix: one <testsuite> per host that ran, one <testcase> per case
+(name = case id, classname = scenario), so CI systems show every host's verdicts side by side.
+
+  match, unknown   passed (unknown says so in system-out)
+  mismatch         <failure type="mismatch"> with expected vs observed
+  no-expectation   <failure type="no-expectation">
+  error            <error> with the reason the precondition did not hold
+  skipped, absent  <skipped> with the reason
+
+Each testsuite's properties carry the host (os, release, arch) and every claim's answer.
+"""
+
+import xml.etree.ElementTree as ET
+
+FAILING = {"mismatch", "no-expectation"}
+
+
+def _case_text(cell):
+    lines = []
+    if cell.expected:
+        lines.append("expected: %s" % cell.expected)
+    lines.append("observed: %s" % cell.text)
+    lines.extend("  - %s" % d for d in cell.differences)
+    if cell.rule is not None:
+        lines.append("why: %s" % cell.rule.why)
+        lines.append("source: %s" % cell.rule.source)
+        lines.append("rule: %s:%d" % (cell.rule.path, cell.rule.line))
+    if cell.note:
+        lines.append(cell.note)
+    return "\n".join(lines)
+
+
+def junit(matrix, claims, answers):
+    root = ET.Element("testsuites", name="bindmatrix report")
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for col, host in enumerate(matrix.hosts):
+        if host.documented:
+            continue
+        suite = ET.SubElement(root, "testsuite", name=host.label)
+        props = ET.SubElement(suite, "properties")
+        for key, value in (("os", host.os), ("os_release", host.release),
+                           ("arch", host.run.get("arch", "")), ("results", host.path)):
+            ET.SubElement(props, "property", name=key, value=str(value))
+        for claim in claims:
+            a = answers[claim.id][col]
+            value = a.state + (" (%s)" % a.counter if a.counter else "")
+            ET.SubElement(props, "property", name="claim." + claim.id, value=value)
+        n = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        for row in matrix.rows:
+            cell = row.cells[col]
+            tc = ET.SubElement(suite, "testcase", name=row.id, classname=row.scenario)
+            n["tests"] += 1
+            v = cell.verdict
+            if v in FAILING:
+                n["failures"] += 1
+                msg = ("%s: expected %s, observed %s" % (v, cell.expected, cell.text)
+                       if v == "mismatch" else "no expectation for this case on %s" % host.os)
+                ET.SubElement(tc, "failure", type=v, message=msg).text = _case_text(cell)
+            elif v == "error":
+                n["errors"] += 1
+                ET.SubElement(tc, "error", type="error",
+                              message=cell.reason or "precondition did not hold").text = \
+                    cell.reason
+            elif v in ("skipped", "absent"):
+                n["skipped"] += 1
+                ET.SubElement(tc, "skipped", message=cell.reason or cell.note or v)
+            elif v == "unknown":
+                ET.SubElement(tc, "system-out").text = \
+                    "matches as far as the expectation goes; it leaves a step unknown (\"?\")\n" \
+                    + _case_text(cell)
+        for key, value in n.items():
+            suite.set(key, str(value))
+            totals[key] += value
+    for key, value in totals.items():
+        root.set(key, str(value))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") \
+        + "\n"

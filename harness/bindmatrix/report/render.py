@@ -1,0 +1,200 @@
+"""Markdown and HTML from the Jinja2 templates in harness/templates/.
+
+context(matrix, claims, answers, out_dir) -> the data both templates read
+markdown(ctx) / html(ctx)                  -> text
+"""
+
+import datetime
+import json
+import os
+import urllib.parse
+
+import jinja2
+
+from ..compare import display_path
+from .matrix import VERDICTS
+
+TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "templates")
+
+SYMBOLS = {"match": "✔", "mismatch": "✘", "unknown": "?", "no-expectation": "∅",
+           "skipped": "↷", "error": "⚠", "absent": "·", "documented": "§",
+           "undocumented": "—"}
+LEGEND = [
+    ("match", "observed, and exactly what that host's expectation says"),
+    ("mismatch", "observed, and not what the expectation says"),
+    ("unknown", "observed; the expectation leaves a step unknown (\"?\", documented OSes)"),
+    ("no-expectation", "observed, but no expectation rule covers it on that OS"),
+    ("skipped", "the host could not run it (a missing option, no second user...)"),
+    ("error", "a precondition did not hold, so nothing was observed"),
+    ("absent", "that host's results do not have this case"),
+    ("documented", "documented OS, not run: the expected outcome from its <os>.yaml"),
+    ("undocumented", "documented OS, not run: no expectation for this case"),
+]
+
+
+def _md(text):
+    """A Markdown table cell: pipes escaped, newlines flattened."""
+    text = " ".join(str(text).split())
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+
+
+def _code(text):
+    """Inline code for a Markdown table cell (backticks cannot be escaped inside)."""
+    text = " ".join(str(text).split()).replace("|", "\\|")
+    ticks = "``" if "`" in text else "`"
+    return "%s%s%s" % (ticks, text, ticks)
+
+
+def _json_script(value):
+    """JSON safe inside <script type=application/json>."""
+    return (json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+def environment():
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"),
+                                            default_for_string=False),
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True)
+    env.filters["md"] = _md
+    env.filters["code"] = _code
+    env.filters["json_script"] = _json_script
+    env.filters["sym"] = lambda verdict: SYMBOLS.get(verdict, "")
+    return env
+
+
+def _evidence(case, host, out_dir):
+    out = []
+    for ev in (case or {}).get("evidence") or []:
+        target = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(host.path)),
+                                               ev["path"]))
+        exists = os.path.exists(target)
+        href = urllib.parse.quote(os.path.relpath(target, out_dir).replace(os.sep, "/")) \
+            if exists else ""
+        out.append({"kind": ev["kind"], "path": ev["path"], "note": ev.get("note", ""),
+                    "href": href})
+    return out
+
+
+def _rule_key(rule, base):
+    """cases/tcp/x/linux.yaml:3, relative to the folder holding the cases folder."""
+    path = os.path.relpath(os.path.abspath(rule.path), base)
+    if path.startswith(".."):
+        path = display_path(rule.path)
+    return "%s:%d" % (path.replace(os.sep, "/"), rule.line)
+
+
+def _details(matrix, out_dir):
+    """Per-case detail for the HTML page's panel.  Kept small, since the matrix may have
+    thousands of rows: rules and titles are listed once and referred to by index, and an
+    expectation equal to the observation is a flag, not a second copy."""
+    rules, rule_index, titles, title_index, rows = [], {}, [], {}, []
+    base = os.path.dirname(os.path.abspath(matrix.cases_dir))
+    for row in matrix.rows:
+        cells = []
+        for host, cell in zip(matrix.hosts, row.cells):
+            d = {"v": cell.verdict}
+            if cell.observed_steps and not host.documented:
+                d["obs"] = cell.observed_steps
+            if cell.expected_steps:
+                if cell.expected_steps == cell.observed_steps and not host.documented:
+                    d["same"] = 1
+                else:
+                    d["exp"] = cell.expected_steps
+            elif cell.rule is not None and cell.rule.expects_skip:
+                d["exp"] = [["status", "skipped"]]
+            if not cell.observed_steps and not host.documented:
+                d["t"] = cell.text
+            for key, value in (("diffs", cell.differences), ("reason", cell.reason),
+                               ("note", cell.note)):
+                if value:
+                    d[key] = value
+            if cell.rule is not None:
+                key = _rule_key(cell.rule, base)
+                if key not in rule_index:
+                    r = cell.rule
+                    rule_index[key] = len(rules)
+                    rules.append({"at": key, "why": r.why, "source": r.source,
+                                  "prov": r.provenance, "seen": ", ".join(r.seen_on)})
+                d["rule"] = rule_index[key]
+            ev = _evidence(cell.case, host, out_dir) if not host.documented else []
+            if ev:
+                d["ev"] = ev
+            cells.append(d)
+        tkey = (row.title, row.ref)
+        if tkey not in title_index:
+            title_index[tkey] = len(titles)
+            titles.append(list(tkey))
+        rows.append({"ti": title_index[tkey], "cells": cells})
+    return {"rows": rows, "rules": rules, "titles": titles,
+            "hosts": [h.label for h in matrix.hosts]}
+
+
+def _host_info(host, matrix, col, out_dir):
+    run = host.run or {}
+    return {
+        "label": host.label, "os": host.os, "release": host.release,
+        "documented": host.documented, "arch": run.get("arch", ""),
+        "runner_version": run.get("runner_version", ""), "started": run.get("started", ""),
+        "privileged": run.get("privileged"), "isolation": run.get("isolation", ""),
+        "path": os.path.relpath(os.path.abspath(host.path), out_dir).replace(os.sep, "/")
+        if host.path else "",
+        "file": display_path(host.path) if host.path else "",
+        "counts": host.counts, "verdicts": matrix.column_counts(col),
+    }
+
+
+def context(matrix, claims, answers, out_dir, md_max_rows=150, title=None):
+    out_dir = os.path.abspath(out_dir)
+    hosts = [_host_info(h, matrix, i, out_dir) for i, h in enumerate(matrix.hosts)]
+    rows = matrix.rows
+    index = {row.id: i for i, row in enumerate(rows)}
+    claim_rows = [{"id": c.id, "text": c.text, "source": c.source, "note": c.note,
+                   "answers": answers.get(c.id, [])} for c in claims]
+    # Markdown lists only what needs reading: hosts disagreeing or an outcome off its
+    # expectation first, then differences from documented OSes only.
+    md_rows = [r for r in rows if r.disagree or r.problem] + \
+        [r for r in rows if r.disagree_all and not (r.disagree or r.problem)]
+    run_cols = [i for i, h in enumerate(matrix.hosts) if not h.documented]
+    return {
+        "title": title or "bindmatrix portability report",
+        "generated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "hosts": hosts,
+        "run_hosts": [h for h in hosts if not h["documented"]],
+        "run_cols": run_cols,
+        "claims": claim_rows,
+        "scenarios": matrix.scenarios,
+        "rows": rows,
+        "index": index,
+        "total": len(rows),
+        "n_disagree": sum(1 for r in rows if r.disagree),
+        "n_disagree_all": sum(1 for r in rows if r.disagree_all),
+        "n_problem": sum(1 for r in rows if r.problem),
+        "md_rows": md_rows[:md_max_rows],
+        "md_rows_total": len(md_rows),
+        "md_max_rows": md_max_rows,
+        "collapsed": len(rows) > 400,
+        "warnings": matrix.warnings,
+        "legend": LEGEND,
+        "verdicts": VERDICTS,
+        "symbols": SYMBOLS,
+        "details": _details(matrix, out_dir),
+    }
+
+
+def markdown(ctx):
+    return environment().get_template("report.md.j2").render(**ctx)
+
+
+def _asset(name):
+    with open(os.path.join(TEMPLATES, name), encoding="utf-8") as f:
+        return f.read()
+
+
+def html(ctx):
+    """The standalone page: report.css and report.js are inlined, nothing is fetched."""
+    return environment().get_template("report.html.j2").render(
+        css=_asset("report.css"), js=_asset("report.js").replace("</", "<\\/"), **ctx)

@@ -1,0 +1,239 @@
+"""./bindmatrix report: merging hosts, verdicts, disagreement, refusals, the three outputs."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from bindmatrix.report import cli, matrix as matrix_mod
+from fixturekit import SAMPLE_CASES, SAMPLE_RESULTS, case_record, step, write_file
+from reportkit import REPO, edit_results, read_records, write_records
+
+LISTENER = "tcp/second-listener[family=ipv4,a_opts=reuseaddr,b_opts=reuseaddr]"
+REUSEPORT = "tcp/second-listener[family=ipv4,a_opts=reuseport,b_opts=reuseport]"
+DELIVERY = "udp/reuseport-delivery[family=ipv4]"
+CLAIMS = """\
+- id: second-server
+  text: A second TCP server cannot bind a listening port, even with SO_REUSEADDR
+  source: "erlang-questions 'eaddrinuse'"
+  where: {scenario: tcp/second-listener, axes: {a_opts: reuseaddr}}
+  all: {b.bind: "!ok"}
+- id: balance
+  text: SO_REUSEPORT balances UDP
+  source: LWN 542629
+  where: {scenario: udp/reuseport-delivery}
+  all: {deliver: {a: some, b: some}}
+"""
+
+
+@pytest.fixture
+def two_hosts(tmp_path):
+    """The sample results and an edited copy: another host, one changed outcome, one case in
+    error, one missing, one extra."""
+    extra = case_record("tcp/second-listener[family=ipv6,a_opts=none,b_opts=none]",
+                        steps=[step("a.state", "ok", op="state"),
+                               step("b.bind", "EADDRINUSE"), step("b.listen", "not-run")],
+                        axes={"family": "ipv6", "a_opts": "none", "b_opts": "none"})
+    other = edit_results(SAMPLE_RESULTS, str(tmp_path / "b.jsonl"), host="linux-6.8-test",
+                         release="6.8.0-test",
+                         results={LISTENER: {"b.bind": "ok", "b.listen": "ok"}},
+                         delivery={DELIVERY: {"a": 0, "b": 64}},
+                         error=["tcp/second-listener[family=ipv4,a_opts=none,b_opts=none]"],
+                         drop=[REUSEPORT], add=[extra])
+    write_file(str(tmp_path / "cases" / "claims.yaml"), CLAIMS)
+    return [SAMPLE_RESULTS, other]
+
+
+def build(paths, documented=False):
+    hosts = matrix_mod.load_hosts(paths)
+    if documented:
+        hosts += matrix_mod.documented_hosts(hosts, SAMPLE_CASES)
+    return matrix_mod.build(hosts, SAMPLE_CASES)
+
+
+def by_id(m):
+    return {r.id: r for r in m.rows}
+
+
+def test_cells_are_judged_against_each_hosts_expectation(two_hosts):
+    m = build(two_hosts)
+    rows = by_id(m)
+    assert [h.label for h in m.hosts] == ["linux-6.1.0-18-amd64", "linux-6.8-test"]
+    listener = rows[LISTENER]
+    assert [c.verdict for c in listener.cells] == ["match", "mismatch"]
+    assert listener.cells[0].text == "bind EADDRINUSE · listen not-run"
+    assert listener.cells[1].text == "bind ok · listen ok"
+    assert listener.cells[1].expected == "bind EADDRINUSE · listen not-run"
+    assert listener.disagree and listener.problem
+    delivery = rows[DELIVERY]
+    assert delivery.cells[0].text == "bind ok · deliver a:some b:some"
+    assert delivery.cells[1].text == "bind ok · deliver a:none b:all"
+    assert delivery.disagree
+    assert [c.verdict for c in rows[REUSEPORT].cells] == ["match", "absent"]
+    assert not rows[REUSEPORT].disagree
+    err = rows["tcp/second-listener[family=ipv4,a_opts=none,b_opts=none]"]
+    assert [c.verdict for c in err.cells] == ["match", "error"]
+    assert not err.disagree and err.problem
+    assert [c.verdict for c in rows["udp/reuseport-delivery[family=ipv6]"].cells] == \
+        ["skipped", "skipped"]
+    new = rows["tcp/second-listener[family=ipv6,a_opts=none,b_opts=none]"]
+    assert [c.verdict for c in new.cells] == ["absent", "match"]
+    # grouped by scenario, areas in order
+    assert [s.name for s in m.scenarios] == ["tcp/second-listener", "udp/reuseport-delivery"]
+
+
+def test_documented_columns_show_expected_outcomes_and_unknowns(two_hosts):
+    m = build(two_hosts, documented=True)
+    assert [h.label for h in m.hosts][-1] == "freebsd (documented)"
+    rows = by_id(m)
+    doc = rows[REUSEPORT].cells[-1]
+    assert doc.verdict == "documented" and doc.text == "bind ok · listen ?"
+    assert rows[DELIVERY].cells[-1].verdict == "undocumented"
+    # the documented "?" is never a disagreement; a known difference is
+    assert not rows[REUSEPORT].disagree_all
+    assert rows[LISTENER].disagree_all
+
+
+def test_a_host_without_expectations_and_unknown_rules(tmp_path):
+    other = edit_results(SAMPLE_RESULTS, str(tmp_path / "f.jsonl"), host="freebsd-14.1",
+                         release="14.1-RELEASE", os_name="freebsd")
+    m = build([other])
+    rows = by_id(m)
+    assert rows[REUSEPORT].cells[0].verdict == "unknown"       # b.listen: "?"
+    assert rows[LISTENER].cells[0].verdict == "match"
+    assert rows[DELIVERY].cells[0].verdict == "no-expectation"
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda p: open(p, "a").write('{"record": "case"\n'), "a record after the end record"),
+    (lambda p: _rewrite(p, lambda lines: lines[:-1]), "truncated: no end record"),
+    (lambda p: _rewrite(p, lambda lines: [lines[0].replace('"schema":1', '"schema":2')]
+                        + lines[1:]), "unsupported results schema version 2"),
+])
+def test_corrupt_or_unknown_schema_is_refused_and_nothing_written(tmp_path, capsys, edit,
+                                                                  message):
+    bad = str(tmp_path / "bad.jsonl")
+    with open(SAMPLE_RESULTS) as f, open(bad, "w") as g:
+        g.write(f.read())
+    edit(bad)
+    out = tmp_path / "out"
+    code = cli.main([SAMPLE_RESULTS, bad, "-o", str(out), "--cases", SAMPLE_CASES])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert re.search(re.escape(bad) + r":\d+: .*" + re.escape(message), err), err
+    assert "nothing written" in err
+    assert not out.exists()
+
+
+def _rewrite(path, fn):
+    with open(path) as f:
+        lines = f.read().splitlines()
+    with open(path, "w") as f:
+        f.write("\n".join(fn(lines)) + "\n")
+
+
+def test_a_repeated_host_is_refused(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.md").write_text("old report\n")
+    copy = edit_results(SAMPLE_RESULTS, str(tmp_path / "copy.jsonl"))
+    code = cli.main([SAMPLE_RESULTS, copy, "-o", str(out), "--cases", SAMPLE_CASES])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "host 'linux-6.1.0-18-amd64' repeats %s" % SAMPLE_RESULTS in err
+    assert "--host-label" in err
+    assert sorted(os.listdir(str(out))) == ["report.md"]
+    assert (out / "report.md").read_text() == "old report\n"      # untouched
+
+
+def test_outputs(two_hosts, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = cli.main(two_hosts + ["-o", str(out), "--cases", SAMPLE_CASES,
+                                 "--claims", str(tmp_path / "cases" / "claims.yaml")])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert sorted(os.listdir(str(out))) == ["report.html", "report.junit.xml", "report.md"]
+    assert "2 cases where hosts disagree" in printed
+
+    md = (out / "report.md").read_text()
+    # claims first, answered per host, with the counter-example
+    assert md.index("## Claims") < md.index("## Hosts") < md.index("## Scenarios")
+    claim_line = next(l for l in md.splitlines() if "A second TCP server" in l)
+    assert "✔ holds" in claim_line
+    assert "✘ fails: `%s`" % LISTENER in claim_line
+    assert "– untested" in next(l for l in md.splitlines() if "balances UDP" in l) or \
+        "fails" in next(l for l in md.splitlines() if "balances UDP" in l)
+    assert "≠ `%s`" % LISTENER in md
+    assert "expected: bind EADDRINUSE · listen not-run" in md
+
+    html = (out / "report.html").read_text()
+    assert "<script src" not in html and "<link" not in html
+    assert not re.search(r'(src|href)="(https?:)?//', html), "the page must work offline"
+    assert 'data-id="%s"' % LISTENER in html
+    data = json.loads(re.search(r'<script type="application/json" id="bm-data">(.*?)</script>',
+                                html, re.S).group(1))
+    assert data["hosts"] == ["linux-6.1.0-18-amd64", "linux-6.8-test", "freebsd (documented)"]
+    assert any(r["why"].startswith("A listening socket holds") for r in data["rules"])
+
+    root = ET.parse(str(out / "report.junit.xml")).getroot()
+    suites = {s.get("name"): s for s in root.iter("testsuite")}
+    assert set(suites) == {"linux-6.1.0-18-amd64", "linux-6.8-test"}
+    b = suites["linux-6.8-test"]
+    cases = {tc.get("name"): tc for tc in b.iter("testcase")}
+    assert cases[LISTENER].find("failure").get("type") == "mismatch"
+    assert cases["tcp/second-listener[family=ipv4,a_opts=none,b_opts=none]"].find("error") \
+        is not None
+    assert cases[REUSEPORT].find("skipped") is not None          # absent on this host
+    props = {p.get("name"): p.get("value") for p in b.find("properties")}
+    assert props["claim.second-server"] == "fails (%s)" % LISTENER
+    assert b.get("failures") == "2" and b.get("errors") == "1"
+
+
+def test_markdown_caps_the_rows(two_hosts, tmp_path):
+    out = tmp_path / "out"
+    assert cli.main(two_hosts + ["-o", str(out), "--cases", SAMPLE_CASES, "--claims", "none",
+                                 "--md-max-rows", "1"]) == 0
+    md = (out / "report.md").read_text()
+    assert "Showing the first 1 of" in md
+    assert "## Claims" not in md
+
+
+def test_strict_exit_status(two_hosts, tmp_path):
+    out = str(tmp_path / "out")
+    assert cli.main(two_hosts + ["-o", out, "--cases", SAMPLE_CASES, "--strict"]) == 1
+    assert cli.main([SAMPLE_RESULTS, "-o", out, "--cases", SAMPLE_CASES, "--strict"]) == 0
+
+
+def test_entry_point(two_hosts, tmp_path):
+    env = dict(os.environ, BINDMATRIX_PYTHON=sys.executable)
+    out = tmp_path / "out"
+    proc = subprocess.run([os.path.join(REPO, "bindmatrix"), "report"] + two_hosts +
+                          ["-o", str(out), "--cases", SAMPLE_CASES], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout
+    assert (out / "report.html").exists()
+    proc = subprocess.run([os.path.join(REPO, "bindmatrix"), "report"], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=120)
+    assert proc.returncode == 2 and "give one or more results files" in proc.stdout
+
+
+def test_evidence_links_are_relative_to_the_report(tmp_path):
+    (tmp_path / "run.evidence").mkdir()
+    (tmp_path / "run.evidence" / "a b.pcap").write_bytes(b"pcap")
+    records = read_records(SAMPLE_RESULTS)
+    records[1]["evidence"] = [{"kind": "pcap", "path": "run.evidence/a b.pcap", "note": "4"},
+                              {"kind": "pcap", "path": "run.evidence/gone.pcap"}]
+    results = write_records(str(tmp_path / "run.jsonl"), records)
+    out = tmp_path / "out"
+    assert cli.main([results, "-o", str(out), "--cases", SAMPLE_CASES]) == 0
+    html = (out / "report.html").read_text()
+    data = json.loads(re.search(r'id="bm-data">(.*?)</script>', html, re.S).group(1))
+    ev = data["rows"][0]["cells"][0]["ev"]
+    assert ev[0]["href"] == "../run.evidence/a%20b.pcap" and ev[0]["note"] == "4"
+    assert ev[1]["href"] == ""                     # missing: shown, not linked

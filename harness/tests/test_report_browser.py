@@ -1,0 +1,110 @@
+"""The HTML report in a real browser: this host's real results (the runner, run here) and an
+edited copy that differs, loaded in headless chromium.  The page's #selftest hook applies the
+filters and writes what it saw into the DOM, which --dump-dom returns.
+
+Set BINDMATRIX_SCREENSHOTS=DIR to keep the screenshots."""
+
+import html as htmlmod
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import tempfile
+
+import pytest
+
+from bindmatrix.report import cli
+from reportkit import CASES, CHROMIUM, edit_results, read_records, real_results
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
+                                "(Debian: apt-get install chromium; ./bindmatrix test does)")
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--virtual-time-budget=5000"]
+
+
+def chromium(args, timeout=120):
+    profile = tempfile.mkdtemp(prefix="bindmatrix-chromium-")
+    try:
+        proc = subprocess.run([CHROMIUM] + FLAGS + ["--user-data-dir=" + profile] + args,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, timeout=timeout)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("browser")
+    real, why = real_results(tmp / "real.jsonl")
+    if real is None:
+        pytest.skip(why)
+    cases = read_records(real)[1:-1]
+    observed = [c["id"] for c in cases if c["status"] == "observed"]
+    listener = next(c for c in observed if c.startswith("tcp/second-listener["))
+    unicast = next(c for c in observed if c.startswith("udp/unicast-reuseaddr["))
+    broken = next(c for c in observed if c.startswith("tcp/different-local-address["))
+    edited = edit_results(real, str(tmp / "edited.jsonl"), host="linux-edited-6.1",
+                          release="6.1.0-edited",
+                          results={listener: {"b.bind": "ok", "b.listen": "ok"}},
+                          delivery={unicast: {"a": 8, "b": 8}},
+                          error=[broken])
+    out = tmp / "report"
+    assert cli.main([real, edited, "-o", str(out), "--cases", CASES]) == 0
+    return {"dir": out, "html": out / "report.html", "total": len(cases),
+            "changed": {listener, unicast}, "tmp": tmp}
+
+
+def selftest(page):
+    proc = chromium(["--dump-dom", "file://%s#selftest" % page])
+    m = re.search(r'<div id="bm-selftest"[^>]*data-result="([^"]*)"', proc.stdout)
+    assert m, "no selftest result in the DOM:\n%s\n%s" % (proc.stdout[-2000:],
+                                                          proc.stderr[-2000:])
+    return json.loads(htmlmod.unescape(m.group(1))), proc.stdout
+
+
+def test_the_page_renders_and_the_filters_work(report):
+    res, dom = selftest(report["html"])
+    assert res["ok"] is True
+    assert res["total"] == report["total"]
+    # exactly the two edited outcomes differ between the hosts (the error is not a difference)
+    assert res["disagree"] == 2
+    assert res["final_visible"] == 2
+    assert res["hidden_rows"] == report["total"] - 2
+    assert res["disagree_all"] >= res["disagree"]
+    assert res["problem"] == 3                       # two mismatches and one error
+    assert 0 < res["text_udp"] < report["total"]
+    assert res["text_none"] == 0 and res["none_message"] is True
+    assert res["all"] == report["total"]
+    assert res["detail_hosts"] >= 2                  # a detail row per host column
+    # the rows left visible are the changed cases
+    visible = re.findall(r'<tr class="row[^"]*" data-i="\d+" data-id="([^"]*)"(?![^>]*hidden)',
+                         dom)
+    assert set(htmlmod.unescape(v) for v in visible) == report["changed"]
+
+
+def png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    return struct.unpack(">II", head[16:24])
+
+
+def test_screenshot(report):
+    shots = os.environ.get("BINDMATRIX_SCREENSHOTS") or str(report["tmp"])
+    os.makedirs(shots, exist_ok=True)
+    for name, url in (("report-top.png", "file://%s" % report["html"]),
+                      ("report-selftest.png", "file://%s#selftest" % report["html"])):
+        path = os.path.join(shots, name)
+        if os.path.exists(path):
+            os.unlink(path)
+        proc = chromium(["--window-size=1400,1800", "--screenshot=%s" % path, url])
+        assert os.path.exists(path), proc.stderr[-2000:]
+        width, height = png_size(path)
+        assert (width, height) == (1400, 1800)
+        # a blank page compresses to a few kB; the report is tables, colour and text
+        assert os.path.getsize(path) > 50000, "screenshot looks empty: %s" % path
