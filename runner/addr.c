@@ -1,6 +1,7 @@
 /* addr.c — the table of symbolic addresses.  Only documentation and loopback ranges appear,
  * so nothing the runner does can reach a real network. */
 #include "addr.h"
+#include "config.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -45,7 +46,7 @@ bool addr_from_numeric(const char *text, enum bm_family fam, int port,
         s->sin_family = AF_INET;
         s->sin_port = htons((unsigned short)port);
         *len = sizeof *s;
-#ifdef __APPLE__
+#ifdef HAVE_SOCKADDR_SIN_LEN
         s->sin_len = sizeof *s;
 #endif
         return inet_pton(AF_INET, text, &s->sin_addr) == 1;
@@ -54,7 +55,7 @@ bool addr_from_numeric(const char *text, enum bm_family fam, int port,
     s->sin6_family = AF_INET6;
     s->sin6_port = htons((unsigned short)port);
     *len = sizeof *s;
-#ifdef __APPLE__
+#ifdef HAVE_SOCKADDR_SIN_LEN
     s->sin6_len = sizeof *s;
 #endif
     return inet_pton(AF_INET6, text, &s->sin6_addr) == 1;

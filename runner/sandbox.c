@@ -238,7 +238,7 @@ int sandbox_enter(struct bm_env *env, char *err, size_t errlen)
 
 int sandbox_pin_cpu(int cpu)
 {
-#if defined(HAVE_SCHED_H) && defined(CPU_SET) && defined(__linux__)
+#if defined(HAVE_SCHED_SETAFFINITY) && defined(CPU_SET)
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
@@ -252,7 +252,7 @@ int sandbox_pin_cpu(int cpu)
 int sandbox_set_sysctl(const char *dotted, const char *value, char *old, size_t oldlen,
                        char *err, size_t errlen)
 {
-#ifdef __linux__
+#ifdef CLONE_NEWNET /* per-namespace sysctls under /proc/sys exist where namespaces do */
     char path[256];
     int n = snprintf(path, sizeof path, "/proc/sys/%s", dotted);
     if (n < 0 || (size_t)n >= sizeof path || strstr(dotted, "..") || strchr(dotted, '/')) {

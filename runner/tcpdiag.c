@@ -9,23 +9,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#if defined(__FreeBSD__)
-#include <netinet/tcp_fsm.h>
+#ifdef HAVE_NETINET_TCP_FSM_H
+#include <netinet/tcp_fsm.h> /* the BSDs' TCPS_* states */
 #endif
 
 int tcpdiag_state(int fd, enum bm_tcpstate *st)
 {
-#if defined(TCP_INFO) && defined(__linux__)
-    struct tcp_info ti;
-    socklen_t len = sizeof ti;
-    memset(&ti, 0, sizeof ti);
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
-        return errno;
-    *st = ti.tcpi_state == TCP_ESTABLISHED ? BM_TCP_ESTABLISHED
-        : ti.tcpi_state == TCP_CLOSE       ? BM_TCP_CLOSED
-                                           : BM_TCP_OTHER;
-    return 0;
-#elif defined(TCP_INFO) && defined(TCPS_CLOSED)
+#if defined(TCP_INFO) && defined(TCPS_CLOSED) /* BSD tcp_info, TCPS_* states */
     struct tcp_info ti;
     socklen_t len = sizeof ti;
     memset(&ti, 0, sizeof ti);
@@ -34,6 +24,16 @@ int tcpdiag_state(int fd, enum bm_tcpstate *st)
     *st = ti.tcpi_state == TCPS_ESTABLISHED ? BM_TCP_ESTABLISHED
         : ti.tcpi_state == TCPS_CLOSED      ? BM_TCP_CLOSED
                                             : BM_TCP_OTHER;
+    return 0;
+#elif defined(TCP_INFO) /* Linux tcp_info, TCP_* states */
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
+        return errno;
+    *st = ti.tcpi_state == TCP_ESTABLISHED ? BM_TCP_ESTABLISHED
+        : ti.tcpi_state == TCP_CLOSE       ? BM_TCP_CLOSED
+                                           : BM_TCP_OTHER;
     return 0;
 #else
     (void)fd, (void)st;
