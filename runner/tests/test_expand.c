@@ -233,3 +233,18 @@ Test(expand, step_when_keeps_a_step_only_for_matching_values)
                  "steps:\n  - {op: listen, socket: a, when: {colour: red}}\n",
                  "mem.yaml:5: field 'steps[0].when': 'colour' is not a matrix axis");
 }
+
+Test(expand, a_sysctl_valued_default_is_not_set)
+{
+    struct bm_case_list l;
+
+    expand_text("title: t\nref: r\nmatrix: {v6: [default, \"1\"]}\n"
+                "sysctl: {net.ipv6.bindv6only: $v6, net.ipv4.ip_nonlocal_bind: \"1\"}\n"
+                "sockets: {a: {proto: tcp, family: ipv6}}\n"
+                "steps: [{op: bind, socket: a, addr: wildcard, port: P1}]\n", &l);
+    cr_assert_eq(l.n, 2);
+    cr_assert_eq(l.items[0].nsysctls, 1);
+    cr_assert_str_eq(l.items[0].sysctls[0].key, "net.ipv4.ip_nonlocal_bind");
+    cr_assert_eq(l.items[1].nsysctls, 2);
+    case_list_free(&l);
+}
