@@ -118,8 +118,12 @@ static int finish_passive_close(int peer, int port, int family, const struct bm_
     enum bm_tcpstate st = BM_TCP_OTHER;
     for (;;) {
         int rc = tcpdiag_state(peer, &st);
-        if (rc == ENOTSUP)
-            break;
+        if (rc == ENOTSUP) {
+            /* without the helper's state nothing shows that the final ACK came back, so
+             * nothing shows that TIME_WAIT exists: say so rather than guess */
+            snprintf(why, whylen, "cannot verify TIME_WAIT on this OS (no TCP state query)");
+            return ENOTSUP;
+        }
         if (rc)
             return fail(rc, why, whylen, "getsockopt(TCP_INFO)");
         if (st == BM_TCP_CLOSED)

@@ -15,7 +15,17 @@
 
 int tcpdiag_state(int fd, enum bm_tcpstate *st)
 {
-#if defined(TCP_INFO) && defined(TCPS_CLOSED) /* BSD tcp_info, TCPS_* states */
+#if defined(TCP_CONNECTION_INFO) && defined(TCPS_CLOSED) /* macOS; untested here */
+    struct tcp_connection_info ti;
+    socklen_t len = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_CONNECTION_INFO, &ti, &len) < 0)
+        return errno;
+    *st = ti.tcpi_state == TCPS_ESTABLISHED ? BM_TCP_ESTABLISHED
+        : ti.tcpi_state == TCPS_CLOSED      ? BM_TCP_CLOSED
+                                            : BM_TCP_OTHER;
+    return 0;
+#elif defined(TCP_INFO) && defined(TCPS_CLOSED) /* FreeBSD tcp_info; untested here */
     struct tcp_info ti;
     socklen_t len = sizeof ti;
     memset(&ti, 0, sizeof ti);
