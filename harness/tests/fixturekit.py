@@ -62,3 +62,11 @@ def write_file(path, text):
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
     return str(path)
+
+
+def write_records(path, records):
+    """A results file from a list of records, one JSON object per line."""
+    with open(path, "w", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+    return str(path)

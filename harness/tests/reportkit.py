@@ -5,7 +5,7 @@ import os
 import shutil
 import subprocess
 
-from fixturekit import HARNESS
+from fixturekit import HARNESS, write_records  # noqa: F401 (re-exported for the report tests)
 
 REPO = os.path.dirname(HARNESS)
 RUNNER = os.path.join(REPO, "build", "bindmatrix-runner")
@@ -16,13 +16,6 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def read_records(path):
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f]
-
-
-def write_records(path, records):
-    with open(path, "w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r) + "\n")
-    return str(path)
 
 
 def edit_results(src, dst, host=None, release=None, os_name=None, results=None,

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
-from fixturekit import HARNESS, SAMPLE_CASES, SAMPLE_RESULTS, write_file
+from fixturekit import HARNESS, SAMPLE_CASES, SAMPLE_RESULTS, write_file, write_records
 
 CONFORMANCE = os.path.join(HARNESS, "test_conformance.py")
 MISMATCHED = "tcp/second-listener[family=ipv4,a_opts=reuseaddr,b_opts=reuseaddr]"
@@ -24,13 +24,6 @@ def run_pytest(cwd, *args):
 def sample_records():
     with open(SAMPLE_RESULTS, encoding="utf-8") as f:
         return [json.loads(line) for line in f]
-
-
-def write_records(path, records):
-    with open(path, "w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r) + "\n")
-    return str(path)
 
 
 def test_all_pass(tmp_path):
