@@ -136,6 +136,47 @@ static bool precheck(struct run *r)
 }
 
 /* Fresh ports for every placeholder the case uses; they never repeat in this namespace. */
+/* Outside a private namespace other programs share the port space: a port is used only if
+ * nothing holds it, for TCP or UDP, IPv4 or IPv6 (a TIME_WAIT from an earlier run included). */
+static bool port_is_free(int port)
+{
+    static const int families[] = {AF_INET, AF_INET6}, types[] = {SOCK_STREAM, SOCK_DGRAM};
+
+    for (int f = 0; f < 2; f++)
+        for (int t = 0; t < 2; t++) {
+            struct sockaddr_storage ss;
+            socklen_t len;
+            int fd = socket(families[f], types[t], 0), one = 1, ok;
+
+            if (fd < 0)
+                continue; /* no such family here: nothing can hold the port in it */
+            addr_from_numeric(families[f] == AF_INET ? "0.0.0.0" : "::",
+                              families[f] == AF_INET ? BM_FAMILY_IPV4 : BM_FAMILY_IPV6, port, &ss, &len);
+            if (families[f] == AF_INET6)
+                setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+            ok = bind(fd, (struct sockaddr *)&ss, len) == 0;
+            close(fd);
+            if (!ok)
+                return false;
+        }
+    return true;
+}
+
+/* The next unused port from a range ("fresh" or "privileged"); false (the case is an error)
+ * when the range is used up. */
+static bool take_port(struct run *r, int *next, int hi, const char *range, int *out)
+{
+    while (*next <= hi) {
+        int port = (*next)++;
+        if (r->env->isolated || port_is_free(port)) {
+            *out = port;
+            return true;
+        }
+    }
+    set_status(r, BM_STATUS_ERROR, "%s port range exhausted", range);
+    return false;
+}
+
 static bool allocate_ports(struct run *r)
 {
     for (size_t k = 0; k < r->c->nsteps; k++) {
@@ -148,19 +189,12 @@ static bool allocate_ports(struct run *r)
                        st->label, i);
             return false;
         }
-        if (st->port.kind == BM_PORT_FRESH && !r->fresh[i]) {
-            if (r->env->next_port > r->env->port_hi) {
-                set_status(r, BM_STATUS_ERROR, "fresh port range exhausted");
-                return false;
-            }
-            r->fresh[i] = r->env->next_port++;
-        } else if (st->port.kind == BM_PORT_PRIVILEGED && !r->priv[i]) {
-            if (r->env->next_priv_port > r->env->priv_port_hi) {
-                set_status(r, BM_STATUS_ERROR, "privileged port range exhausted");
-                return false;
-            }
-            r->priv[i] = r->env->next_priv_port++;
-        }
+        if (st->port.kind == BM_PORT_FRESH && !r->fresh[i] &&
+            !take_port(r, &r->env->next_port, r->env->port_hi, "fresh", &r->fresh[i]))
+            return false;
+        if (st->port.kind == BM_PORT_PRIVILEGED && !r->priv[i] &&
+            !take_port(r, &r->env->next_priv_port, r->env->priv_port_hi, "privileged", &r->priv[i]))
+            return false;
     }
     return true;
 }
@@ -186,13 +220,8 @@ static bool sysctl_value(struct run *r, const char *in, char *out, size_t len)
         snprintf(word, sizeof word, "%.*s", (int)w, in);
         if (w == 2 && word[0] == 'P' && word[1] >= '1' && word[1] <= '9') {
             int i = word[1] - '0';
-            if (!r->fresh[i]) {
-                if (r->env->next_port > r->env->port_hi) {
-                    set_status(r, BM_STATUS_ERROR, "fresh port range exhausted");
-                    return false;
-                }
-                r->fresh[i] = r->env->next_port++;
-            }
+            if (!r->fresh[i] && !take_port(r, &r->env->next_port, r->env->port_hi, "fresh", &r->fresh[i]))
+                return false;
             snprintf(word, sizeof word, "%d", r->fresh[i]);
         }
         n += (size_t)snprintf(out + n, n < len ? len - n : 0, "%s%s", n ? " " : "", word);

@@ -3,7 +3,10 @@
 #include "sockio.h"
 
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -331,4 +334,25 @@ Test(exec, multicast_join_and_deliver)
     cr_assert_str_eq(out.steps[4].delivery.to, "ff05::db8:0:1");
     cr_assert_eq(out.steps[4].delivery.received[0], 6);
     cr_assert_eq(out.steps[4].delivery.received[1], 6);
+}
+
+Test(exec, outside_a_namespace_fresh_ports_skip_ports_in_use)
+{
+    static struct bm_case c;
+    static struct bm_outcome out;
+    struct sockaddr_in held = {.sin_family = AF_INET, .sin_port = htons((uint16_t)env.next_port)};
+    int a = add_socket(&c, "a", BM_PROTO_TCP, BM_FAMILY_IPV4, NULL);
+    int other = socket(AF_INET, SOCK_DGRAM, 0);
+    int first = env.next_port;
+
+    /* another program holds the next port (UDP, wildcard): a shared host must not use it */
+    cr_assert_eq(bind(other, (struct sockaddr *)&held, sizeof held), 0);
+    add_step(&c, BM_OP_BIND, a, "a.bind", "loopback", 1);
+    env.isolated = false;
+    run(&c, &out);
+    env.isolated = true;
+    cr_assert_eq(out.status, BM_STATUS_OBSERVED, "%s", out.reason);
+    cr_assert_str_eq(out.steps[0].result, "ok");
+    cr_assert_eq(out.steps[0].port, first + 1, "port %d is in use and must be skipped", first);
+    close(other);
 }
