@@ -13,38 +13,28 @@
 #include <netinet/tcp_fsm.h> /* the BSDs' TCPS_* states */
 #endif
 
+/* One query, three spellings: the option, its struct, and the names of two of its states. */
+#define TCP_STATE_QUERY(opt, info_type, established, closed)                                  \
+    do {                                                                                       \
+        info_type ti;                                                                          \
+        socklen_t len = sizeof ti;                                                             \
+        memset(&ti, 0, sizeof ti);                                                             \
+        if (getsockopt(fd, IPPROTO_TCP, opt, &ti, &len) < 0)                                   \
+            return errno;                                                                      \
+        *st = ti.tcpi_state == (established) ? BM_TCP_ESTABLISHED                              \
+            : ti.tcpi_state == (closed)      ? BM_TCP_CLOSED                                   \
+                                             : BM_TCP_OTHER;                                   \
+        return 0;                                                                              \
+    } while (0)
+
 int tcpdiag_state(int fd, enum bm_tcpstate *st)
 {
 #if defined(TCP_CONNECTION_INFO) && defined(TCPS_CLOSED) /* macOS; untested here */
-    struct tcp_connection_info ti;
-    socklen_t len = sizeof ti;
-    memset(&ti, 0, sizeof ti);
-    if (getsockopt(fd, IPPROTO_TCP, TCP_CONNECTION_INFO, &ti, &len) < 0)
-        return errno;
-    *st = ti.tcpi_state == TCPS_ESTABLISHED ? BM_TCP_ESTABLISHED
-        : ti.tcpi_state == TCPS_CLOSED      ? BM_TCP_CLOSED
-                                            : BM_TCP_OTHER;
-    return 0;
+    TCP_STATE_QUERY(TCP_CONNECTION_INFO, struct tcp_connection_info, TCPS_ESTABLISHED, TCPS_CLOSED);
 #elif defined(TCP_INFO) && defined(TCPS_CLOSED) /* FreeBSD tcp_info; untested here */
-    struct tcp_info ti;
-    socklen_t len = sizeof ti;
-    memset(&ti, 0, sizeof ti);
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
-        return errno;
-    *st = ti.tcpi_state == TCPS_ESTABLISHED ? BM_TCP_ESTABLISHED
-        : ti.tcpi_state == TCPS_CLOSED      ? BM_TCP_CLOSED
-                                            : BM_TCP_OTHER;
-    return 0;
+    TCP_STATE_QUERY(TCP_INFO, struct tcp_info, TCPS_ESTABLISHED, TCPS_CLOSED);
 #elif defined(TCP_INFO) /* Linux tcp_info, TCP_* states */
-    struct tcp_info ti;
-    socklen_t len = sizeof ti;
-    memset(&ti, 0, sizeof ti);
-    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
-        return errno;
-    *st = ti.tcpi_state == TCP_ESTABLISHED ? BM_TCP_ESTABLISHED
-        : ti.tcpi_state == TCP_CLOSE       ? BM_TCP_CLOSED
-                                           : BM_TCP_OTHER;
-    return 0;
+    TCP_STATE_QUERY(TCP_INFO, struct tcp_info, TCP_ESTABLISHED, TCP_CLOSE);
 #else
     (void)fd, (void)st;
     return ENOTSUP;
