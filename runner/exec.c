@@ -51,20 +51,6 @@ static bool is_peer_addr(const char *a)
     return a[0] == '\0' || strcmp(a, "peer") == 0;
 }
 
-/* The family and protocol a deliver step sends in (the parser defaults them to those of the
- * first receiver; a case may ask for another family, e.g. IPv4 into a dual-stack socket). */
-static enum bm_family deliver_family(const struct bm_case *c, const struct bm_step *s)
-{
-    (void)c;
-    return s->family;
-}
-
-static enum bm_proto deliver_proto(const struct bm_case *c, const struct bm_step *s)
-{
-    (void)c;
-    return s->proto;
-}
-
 /* Everything that makes a case skipped (host lacks it) or an error (the case cannot mean
  * anything anywhere), decided before any socket exists.  false when the case stops. */
 static bool precheck(struct run *r)
@@ -105,7 +91,7 @@ static bool precheck(struct run *r)
                 return false;
             }
         }
-        enum bm_family fam = st->op == BM_OP_DELIVER ? deliver_family(c, st)
+        enum bm_family fam = st->op == BM_OP_DELIVER ? st->family
                                                      : c->sockets[st->sock].family;
         const char *addr = st->addr;
         if (st->op == BM_OP_JOIN) {
@@ -369,8 +355,8 @@ static int do_deliver(struct run *r, const struct bm_step *st, struct bm_step_re
                       char *why, size_t whylen)
 {
     const struct bm_case *c = r->c;
-    enum bm_family fam = deliver_family(c, st);
-    enum bm_proto proto = deliver_proto(c, st);
+    enum bm_family fam = st->family;
+    enum bm_proto proto = st->proto;
     struct sockaddr_storage dst;
     socklen_t dl;
     const char *e = addr_resolve(st->addr, fam, port_of_step(r, st), r->env, &dst, &dl);

@@ -331,13 +331,13 @@ def _and(values):
     return True
 
 
+def _not(value):
+    return None if value is None else not value
+
+
 def _or(values):
-    values = list(values)
-    if any(v is True for v in values):
-        return True
-    if any(v is None for v in values):
-        return None
-    return False
+    """Kleene's three-valued or: not (and of the negations)."""
+    return _not(_and(_not(v) for v in values))
 
 
 def _value_test(actual, wanted):
