@@ -1,20 +1,25 @@
-"""pytest options and the conformance summary.
+"""pytest options for the conformance run, and its summary.
 
---results PATH   the runner's results file (required by the conformance tests)
---cases DIR      the scenarios and expectation files (default: the repository's cases/)
+--results PATH    the runner's results file (required by the conformance tests)
+--manifest FILE   the runner's manifest of the cases (default: made by the runner from --cases)
+--cases DIR       the scenarios and expectation files (default: the repository's cases/)
+--bindmatrix-strict  an `unknown` verdict (the expectation leaves a step "?") fails too
 """
 
-import collections
 import os
 
 import pytest
 
-from bindmatrix import VERDICT_PROPERTY as VERDICT
-from bindmatrix.compare import display_path
-from bindmatrix.results import ResultsError, load_results
+from bindmatrix import manifest as manifest_mod
+from bindmatrix.conformance import Conformance
+from bindmatrix.results import ResultsError
 
 HARNESS_DIR = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CASES = os.path.join(os.path.dirname(HARNESS_DIR), "cases")
+
+CONFORMANCE_KEY = pytest.StashKey()    # the judged results, when --results was given
+NEED_RESULTS_KEY = pytest.StashKey()   # set when conformance tests were collected without it
+SELECTED_KEY = pytest.StashKey()       # scenarios whose test ran
 
 
 def pytest_addoption(parser):
@@ -22,21 +27,29 @@ def pytest_addoption(parser):
     group.addoption("--results", metavar="PATH", default=None,
                     help="results .jsonl written by bindmatrix-runner (required for the "
                          "conformance tests; ./bindmatrix run passes it)")
+    group.addoption("--manifest", metavar="FILE", default=None,
+                    help="manifest written by bindmatrix-runner --manifest-out (default: ask "
+                         "the runner for the manifest of --cases)")
     group.addoption("--cases", metavar="DIR", default=DEFAULT_CASES,
-                    help="cases directory holding each scenario's <os>.yaml (default: %(default)s)")
-
-
-RESULTS_KEY = pytest.StashKey()        # the loaded ResultSet, when --results was given
-NEED_RESULTS_KEY = pytest.StashKey()   # set when conformance tests were collected without it
+                    help="cases folder (default: %(default)s)")
+    group.addoption("--bindmatrix-strict", action="store_true", default=False,
+                    help="an unknown verdict fails too")
 
 
 def pytest_configure(config):
     path = config.getoption("results")
-    if path:
-        try:
-            config.stash[RESULTS_KEY] = load_results(path)
-        except ResultsError as e:
-            raise pytest.UsageError("cannot use the results file: %s" % e) from None
+    if not path:
+        return
+    try:
+        mpath = config.getoption("manifest")
+        manifest = getattr(config, "bindmatrix_manifest", None)   # given by ./bindmatrix
+        if manifest is None:
+            manifest = manifest_mod.load(mpath) if mpath else \
+                manifest_mod.from_runner(paths=[config.getoption("cases")])
+        config.stash[CONFORMANCE_KEY] = Conformance.of(path, manifest)
+    except (ResultsError, manifest_mod.ManifestError) as e:
+        raise pytest.UsageError("cannot use the results: %s" % e) from None
+    config.stash[SELECTED_KEY] = []
 
 
 def pytest_collection_modifyitems(config, items):
@@ -47,60 +60,14 @@ def pytest_collection_modifyitems(config, items):
             "alone: pytest harness/tests")
 
 
-def _props(report):
-    return dict(report.user_properties)
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """Counts, then every mismatch and error block: what ./bindmatrix run shows."""
-    stats = terminalreporter.stats
-    reports = [r for key in ("passed", "failed", "skipped") for r in stats.get(key, [])
-               if r.when == "call" and VERDICT in _props(r)]
-    if not reports:
+    """Counts in the judge's words, then every block: what ./bindmatrix run shows."""
+    conf = config.stash.get(CONFORMANCE_KEY, None)
+    selected = config.stash.get(SELECTED_KEY, None)
+    if conf is None or not selected:
         return
-    counts = collections.Counter(_props(r)[VERDICT] for r in reports)
-    skips = collections.Counter()
-    blocks = {"mismatch": [], "error": []}
-    missing = collections.OrderedDict()     # expectation file -> [suggested rule, ...]
-    for r in reports:
-        props = _props(r)
-        verdict = props[VERDICT]
-        if r.skipped:
-            reason = r.longrepr[2] if isinstance(r.longrepr, tuple) else str(r.longrepr)
-            skips[reason.replace("Skipped: ", "", 1)] += 1
-        elif verdict == "no-expectation" and props.get("expectation_file"):
-            missing.setdefault(props["expectation_file"], []).append(props["suggested_rule"])
-        elif r.failed:
-            blocks.get(verdict, blocks["error"]).append(r.longreprtext)
     tw = terminalreporter
     tw.write_sep("=", "bindmatrix conformance")
-    tw.write_line("%d cases: %d passed, %d mismatch, %d no expectation, %d error, %d skipped"
-                  % (len(reports), counts["passed"], counts["mismatch"],
-                     counts["no-expectation"], counts["error"], counts["skipped"]))
-    if skips:
-        tw.write_line("skipped, by reason:")
-        for reason, n in skips.most_common(8):
-            tw.write_line("  %5d  %s" % (n, reason))
-        if len(skips) > 8:
-            tw.write_line("  (%d more reasons)" % (len(skips) - 8))
-    for text in blocks["mismatch"]:
-        tw.write_line("")
-        tw.write_line(text)
-    shown = set()       # a broken expectation file fails each of its cases the same way
-    for text in blocks["error"]:
-        head, _, body = text.partition("\n")
-        tw.write_line("")
-        tw.write_line(text if body not in shown else head + "  (the same problem as above)")
-        shown.add(body)
-    results = config.stash.get(RESULTS_KEY, None)
-    seen_on = results.run.get("os_release", "?") if results else "?"
-    for path, rules in missing.items():
-        tw.write_line("")
-        tw.write_line("NO EXPECTATION for %d case%s: add rules to %s%s" % (
-            len(rules), "" if len(rules) == 1 else "s", display_path(path),
-            "" if os.path.exists(path) else " (the file does not exist yet)"))
-        tw.write_line("  rules that would accept what was observed; check each, then give it "
-                      'provenance: observed, seen_on: "%s", why and source:' % seen_on)
-        for rule in rules:
-            tw.write_line("    " + rule.replace("\n", "\n    "))
+    for line in conf.summary_lines(set(selected), config.getoption("bindmatrix_strict")):
+        tw.write_line(line)

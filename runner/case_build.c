@@ -1,4 +1,5 @@
 #include "case_build.h"
+#include "names.h"
 #include "sockopts.h"
 
 #include <stdio.h>
@@ -15,6 +16,8 @@ const char *binding_get(const struct bm_binding *b, const char *name)
 
 int binding_set(struct bm_binding *b, const char *name, const char *value)
 {
+    if (strlen(name) >= sizeof b->vars[0].key || strlen(value) >= sizeof b->vars[0].value)
+        return -1; /* callers check lengths first; never keep a cut value */
     for (size_t i = 0; i < b->n; i++)
         if (strcmp(b->vars[i].key, name) == 0) {
             snprintf(b->vars[i].value, sizeof b->vars[i].value, "%s", value);
@@ -86,6 +89,7 @@ static int add_option_word(struct build *x, yaml_node_t *n, const char *field, c
 {
     char name[BM_NAME_LEN];
     const char *eq = strchr(word, '=');
+    size_t len = eq ? (size_t)(eq - word) : strlen(word);
     int value = 1;
 
     if (strcmp(word, "none") == 0)
@@ -93,7 +97,9 @@ static int add_option_word(struct build *x, yaml_node_t *n, const char *field, c
     if (strcmp(word, "both") == 0)
         return add_option_word(x, n, field, "reuseaddr", opts, nopts) ||
                add_option_word(x, n, field, "reuseport", opts, nopts);
-    snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - word) : (int)strlen(word), word);
+    if (len >= sizeof name)
+        return check_len(x->t, n, field, word, sizeof name - 1, x->err);
+    snprintf(name, sizeof name, "%.*s", (int)len, word);
     if (eq) {
         char *end;
         value = (int)strtol(eq + 1, &end, 10);
@@ -134,26 +140,31 @@ static int build_options(struct build *x, yaml_node_t *n, const char *field, str
     return 0;
 }
 
+/* Socket names are short: they make default labels ("<socket>.<op>", BM_NAME_LEN). */
+#define BM_SOCKET_NAME_MAX 15
+
 static int build_sockets(struct build *x)
 {
     static const char *const keys[] = {"proto", "family", "options", "user", NULL};
-    static const char *const protos[] = {"tcp", "udp", NULL};
-    static const char *const families[] = {"ipv4", "ipv6", NULL};
-    static const char *const users[] = {"same", "other", NULL};
     yaml_node_t *socks = yaml_node(x->t, x->t->sockets_node);
 
     for (yaml_node_pair_t *p = socks->data.mapping.pairs.start; p < socks->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_node(x->t, p->key), *v = yaml_node(x->t, p->value);
-        const char *name = (const char *)k->data.scalar.value;
+        const char *name;
         struct bm_socket *s;
         char where[96], field[128];
         int proto = 0, family = 0, user = 0;
 
-        snprintf(where, sizeof where, "sockets.%s", name);
+        if (pair_key(x->t, p, "sockets", BM_SOCKET_NAME_MAX, &name, x->err))
+            return -1;
+        snprintf(where, sizeof where, "sockets.%s", name); /* fits: name checked above */
         if (x->c->nsockets == BM_MAX_SOCKETS)
             return bm_fail(x->err, x->t->file, node_line(k), "sockets", "more than %d sockets", BM_MAX_SOCKETS);
-        if (!*name || strlen(name) >= 16 || strpbrk(name, ". $[]"))
+        if (!*name || strpbrk(name, ". $[]"))
             return bm_fail(x->err, x->t->file, node_line(k), where, "socket names are short words");
+        for (size_t i = 0; i < x->c->nsockets; i++)
+            if (strcmp(x->c->sockets[i].name, name) == 0)
+                return bm_fail(x->err, x->t->file, node_line(k), where, "socket '%s' given twice", name);
         if (v->type != YAML_MAPPING_NODE)
             return bm_fail(x->err, x->t->file, node_line(v), where, "must be a mapping {proto:, family:, options:}");
         if (map_check_keys(x->t, v, where, keys, x->err))
@@ -163,10 +174,10 @@ static int build_sockets(struct build *x)
 #define FIELD(key) (snprintf(field, sizeof field, "%s.%s", where, key), field)
         if (!map_get(x->t, v, "proto") || !map_get(x->t, v, "family"))
             return bm_fail(x->err, x->t->file, node_line(v), where, "needs proto: and family:");
-        if (choose_node(x, map_get(x->t, v, "proto"), FIELD("proto"), protos, &proto) ||
-            choose_node(x, map_get(x->t, v, "family"), FIELD("family"), families, &family) ||
+        if (choose_node(x, map_get(x->t, v, "proto"), FIELD("proto"), bm_proto_names, &proto) ||
+            choose_node(x, map_get(x->t, v, "family"), FIELD("family"), bm_family_names, &family) ||
             (map_get(x->t, v, "user") &&
-             choose_node(x, map_get(x->t, v, "user"), FIELD("user"), users, &user)) ||
+             choose_node(x, map_get(x->t, v, "user"), FIELD("user"), bm_user_names, &user)) ||
             build_options(x, map_get(x->t, v, "options"), FIELD("options"), s->opts, &s->nopts))
             return -1;
 #undef FIELD
@@ -224,17 +235,13 @@ static int build_port(struct build *x, yaml_node_t *n, const char *field, struct
     return 0;
 }
 
-static const char *const address_names[] = {"loopback", "local2", "wildcard", "mapped-loopback",
-                                             "mapped-wildcard", "group", "broadcast", "nonlocal",
-                                             "peer", NULL};
-
 static int build_addr(struct build *x, yaml_node_t *n, const char *field, enum bm_family fam,
                       bool allow_peer, char *out)
 {
     const char *s;
     int which;
 
-    if (scalar(x, n, field, &s) || choose(x, n, field, s, address_names, &which))
+    if (scalar(x, n, field, &s) || choose(x, n, field, s, bm_address_names, &which))
         return -1;
     if (strncmp(s, "mapped-", 7) == 0 && fam != BM_FAMILY_IPV6)
         return bm_fail(x->err, x->t->file, node_line(n), field, "'%s' needs an ipv6 socket", s);
@@ -245,11 +252,6 @@ static int build_addr(struct build *x, yaml_node_t *n, const char *field, enum b
     snprintf(out, BM_NAME_LEN, "%s", s);
     return 0;
 }
-
-static const char *const op_names[] = {"state", "setsockopt", "bind", "listen", "connect",
-                                       "accept", "close", "join", "deliver", NULL};
-static const char *const state_names[] = {"bound", "listening", "connected", "time-wait-client",
-                                          "time-wait-server", "established-child", "closed", NULL};
 
 /* Keys each op takes besides op/label/precondition (NULL-terminated rows). */
 static const char *const *op_keys(enum bm_op op)
@@ -271,8 +273,6 @@ static const char *const *op_keys(enum bm_op op)
 
 static int build_deliver(struct build *x, yaml_node_t *v, const char *where, struct bm_step *st)
 {
-    static const char *const families[] = {"ipv4", "ipv6", NULL};
-    static const char *const froms[] = {"fresh", "peer", NULL};
     yaml_node_t *recv = map_get(x->t, v, "receivers"), *n;
     char field[128];
     const char *s;
@@ -300,7 +300,7 @@ static int build_deliver(struct build *x, yaml_node_t *v, const char *where, str
         if (x->c->sockets[st->receivers[i]].proto != st->proto)
             return bm_fail(x->err, x->t->file, node_line(v), FIELD("receivers"), "receivers mix tcp and udp");
     if ((n = map_get(x->t, v, "family"))) {
-        if (choose_node(x, n, FIELD("family"), families, &which))
+        if (choose_node(x, n, FIELD("family"), bm_family_names, &which))
             return -1;
         st->family = (enum bm_family)which;
     }
@@ -315,9 +315,9 @@ static int build_deliver(struct build *x, yaml_node_t *v, const char *where, str
     }
     snprintf(st->from, sizeof st->from, "fresh");
     if ((n = map_get(x->t, v, "from"))) {
-        if (choose_node(x, n, FIELD("from"), froms, &which))
+        if (choose_node(x, n, FIELD("from"), bm_from_names, &which))
             return -1;
-        snprintf(st->from, sizeof st->from, "%s", froms[which]);
+        snprintf(st->from, sizeof st->from, "%s", bm_from_names[which]);
     }
     if (!map_get(x->t, v, "addr") || !map_get(x->t, v, "port"))
         return bm_fail(x->err, x->t->file, node_line(v), where, "deliver needs addr: and port:");
@@ -334,7 +334,8 @@ static void default_label(struct build *x, struct bm_step *st)
     if (st->op == BM_OP_DELIVER)
         snprintf(base, sizeof base, "deliver");
     else
-        snprintf(base, sizeof base, "%.15s.%.12s", x->c->sockets[st->sock].name, op_names[st->op]);
+        /* the precisions are limits already enforced (socket names, op names): nothing is cut */
+        snprintf(base, sizeof base, "%.15s.%.10s", x->c->sockets[st->sock].name, bm_op_names[st->op]);
     for (size_t i = 0; i < x->c->nsteps; i++) {
         const char *l = x->c->steps[i].label;
         if (strncmp(l, base, strlen(base)) == 0 &&
@@ -342,7 +343,7 @@ static void default_label(struct build *x, struct bm_step *st)
             seen++;
     }
     if (seen)
-        snprintf(st->label, sizeof st->label, "%.28s%u", base, (unsigned)(seen + 1) % 100u);
+        snprintf(st->label, sizeof st->label, "%.26s%u", base, (unsigned)(seen + 1) % 100u);
     else
         snprintf(st->label, sizeof st->label, "%s", base);
 }
@@ -364,7 +365,7 @@ static int build_step(struct build *x, yaml_node_t *v, int index)
         return bm_fail(x->err, x->t->file, node_line(v), where, "a step is a mapping {op: ..., socket: ...}");
     if (!(n = map_get(x->t, v, "op")))
         return bm_fail(x->err, x->t->file, node_line(v), FIELD("op"), "missing");
-    if (choose_node(x, n, FIELD("op"), op_names, &which))
+    if (choose_node(x, n, FIELD("op"), bm_op_names, &which))
         return -1;
     st->op = (enum bm_op)which;
     if (map_check_keys(x->t, v, where, op_keys(st->op), x->err))
@@ -381,12 +382,12 @@ static int build_step(struct build *x, yaml_node_t *v, int index)
         st->precondition = true;
         if (!(n = map_get(x->t, v, "state")))
             return bm_fail(x->err, x->t->file, node_line(v), FIELD("state"), "missing");
-        if (choose_node(x, n, FIELD("state"), state_names, &which))
+        if (choose_node(x, n, FIELD("state"), bm_state_names, &which))
             return -1;
         st->state = (enum bm_state)which;
         if (x->c->sockets[st->sock].proto == BM_PROTO_UDP &&
             st->state != BM_STATE_BOUND && st->state != BM_STATE_CONNECTED && st->state != BM_STATE_CLOSED)
-            return bm_fail(x->err, x->t->file, node_line(n), field, "state '%s' needs a tcp socket", state_names[which]);
+            return bm_fail(x->err, x->t->file, node_line(n), field, "state '%s' needs a tcp socket", bm_state_names[which]);
     }
     if (st->op == BM_OP_STATE || st->op == BM_OP_BIND || st->op == BM_OP_DELIVER ||
         (st->op == BM_OP_CONNECT && map_get(x->t, v, "addr"))) {
@@ -423,9 +424,9 @@ static int build_step(struct build *x, yaml_node_t *v, int index)
         st->precondition = st->precondition || which;
     }
     if ((n = map_get(x->t, v, "label"))) {
-        if (scalar(x, n, FIELD("label"), &s))
+        if (scalar(x, n, FIELD("label"), &s) || check_len(x->t, n, field, s, BM_NAME_LEN - 1, x->err))
             return -1;
-        if (!*s || strlen(s) >= BM_NAME_LEN || strpbrk(s, " $[]"))
+        if (!*s || strpbrk(s, " $[]"))
             return bm_fail(x->err, x->t->file, node_line(n), field, "labels are short words");
         snprintf(st->label, sizeof st->label, "%s", s);
     } else {
@@ -454,12 +455,16 @@ static int step_applies(struct build *x, yaml_node_t *step, const char *where, b
         return bm_fail(x->err, x->t->file, node_line(when), field, "must be a mapping {axis: value}");
     for (yaml_node_pair_t *p = when->data.mapping.pairs.start; p < when->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_node(x->t, p->key), *v = yaml_node(x->t, p->value);
-        const char *have = binding_get(x->b, (char *)k->data.scalar.value);
+        const char *name, *have;
         bool any = false;
 
-        if (!have)
+        if (pair_key(x->t, p, field, 0, &name, x->err))
+            return -1;
+        /* expand has checked names and values for the whole template; a derived variable
+         * may still be undefined for this case's axis values */
+        if (!(have = binding_get(x->b, name)))
             return bm_fail(x->err, x->t->file, node_line(k), field,
-                           "'%s' is not a matrix axis or derived variable", (char *)k->data.scalar.value);
+                           "'%s' is not a matrix axis or derived variable", name);
         if (v->type == YAML_SCALAR_NODE) {
             any = strcmp((char *)v->data.scalar.value, have) == 0;
         } else if (v->type == YAML_SEQUENCE_NODE) {
@@ -513,14 +518,19 @@ static int build_pairs(struct build *x, int node, const char *where, struct bm_k
         return 0;
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_node(x->t, p->key), *v = yaml_node(x->t, p->value);
-        const char *s;
+        const char *key, *s;
 
-        snprintf(field, sizeof field, "%s.%s", where, (char *)k->data.scalar.value);
+        if (pair_key(x->t, p, where, sizeof out->key - 1, &key, x->err))
+            return -1;
+        snprintf(field, sizeof field, "%s.%s", where, key); /* fits: key checked above */
         if (*n == max)
             return bm_fail(x->err, x->t->file, node_line(k), where, "more than %zu entries", max);
-        if (scalar(x, v, field, &s))
+        if (scalar(x, v, field, &s) || check_len(x->t, v, field, s, sizeof out->value - 1, x->err))
             return -1;
-        snprintf(out[*n].key, sizeof out[*n].key, "%s", (char *)k->data.scalar.value);
+        for (size_t i = 0; i < *n; i++)
+            if (strcmp(out[i].key, key) == 0)
+                return bm_fail(x->err, x->t->file, node_line(k), field, "given twice");
+        snprintf(out[*n].key, sizeof out[*n].key, "%s", key);
         snprintf(out[*n].value, sizeof out[*n].value, "%s", s);
         (*n)++;
     }
@@ -559,7 +569,6 @@ int case_build(const struct bm_template *t, const struct bm_binding *b, struct b
 {
     struct build x = {t, b, c, err};
 
-    snprintf(c->scenario, sizeof c->scenario, "%s", t->scenario);
     c->capture = t->capture;
     return build_pairs(&x, t->axes_node, "axes", c->axes, &c->naxes, BM_MAX_AXES) ||
            build_pairs(&x, t->sysctl_node, "sysctl", c->sysctls, &c->nsysctls, BM_MAX_SYSCTLS) ||

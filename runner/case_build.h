@@ -13,7 +13,8 @@ struct bm_binding {
 const char *binding_get(const struct bm_binding *b, const char *name);
 int binding_set(struct bm_binding *b, const char *name, const char *value);
 
-/* Fills c (id, matrix axes, file, title and ref excepted: expand sets those) from t under b. */
+/* Fills c from t under b, except what expand sets: id, matrix axes and the shared strings
+ * (scenario, file, title, ref, why). */
 int case_build(const struct bm_template *t, const struct bm_binding *b, struct bm_case *c,
                struct bm_error *err);
 

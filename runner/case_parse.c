@@ -27,48 +27,66 @@ yaml_node_t *map_get(const struct bm_template *t, yaml_node_t *map, const char *
     return NULL;
 }
 
+int pair_key(const struct bm_template *t, const yaml_node_pair_t *p, const char *where,
+             size_t max, const char **out, struct bm_error *err)
+{
+    yaml_node_t *k = yaml_node(t, p->key);
+
+    if (!k || k->type != YAML_SCALAR_NODE)
+        return bm_fail(err, t->file, node_line(k), where, "keys must be plain names");
+    *out = (const char *)k->data.scalar.value;
+    return max ? check_len(t, k, where, *out, max, err) : 0;
+}
+
+int check_len(const struct bm_template *t, const yaml_node_t *n, const char *field,
+              const char *s, size_t max, struct bm_error *err)
+{
+    if (strlen(s) <= max)
+        return 0;
+    return bm_fail(err, t->file, node_line(n), field, "'%.20s...' is longer than %zu characters",
+                   s, max);
+}
+
 int map_check_keys(const struct bm_template *t, yaml_node_t *map, const char *where,
                    const char *const *allowed, struct bm_error *err)
 {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_node(t, p->key);
-        char field[128], known[256] = "";
+        char known[256] = "", *field;
+        const char *key;
         bool ok = false;
 
-        if (!k || k->type != YAML_SCALAR_NODE)
-            return bm_fail(err, t->file, node_line(k), where, "keys must be plain names");
+        if (pair_key(t, p, where, 0, &key, err))
+            return -1;
         for (const char *const *a = allowed; *a; a++) {
-            if (strcmp(*a, (char *)k->data.scalar.value) == 0)
+            if (strcmp(*a, key) == 0)
                 ok = true;
-            strncat(known, *a, sizeof known - strlen(known) - 3);
+            strncat(known, *a, sizeof known - strlen(known) - 3); /* our own short names */
             if (a[1])
                 strncat(known, ", ", sizeof known - strlen(known) - 1);
         }
         if (!ok) {
-            snprintf(field, sizeof field, "%s%s%s", where, where[0] ? "." : "",
-                     (char *)k->data.scalar.value);
-            return bm_fail(err, t->file, node_line(k), field, "unknown key (known: %s)", known);
+            field = bm_strf("%s%s%s", where, where[0] ? "." : "", key);
+            bm_fail(err, t->file, node_line(yaml_node(t, p->key)), field ? field : where,
+                    "unknown key (known: %s)", known);
+            free(field);
+            return -1;
         }
     }
     return 0;
 }
 
-/* A required or optional one-line string at the top level. */
+/* A required or optional string at the top level, copied whole ("" when absent). */
 static int top_string(struct bm_template *t, yaml_node_t *root, const char *key, bool required,
-                      char *out, size_t outlen, struct bm_error *err)
+                      char **out, struct bm_error *err)
 {
     yaml_node_t *n = map_get(t, root, key);
 
-    if (!n) {
-        if (required)
-            return bm_fail(err, t->file, 0, key, "missing (every case needs a %s)", key);
-        out[0] = '\0';
-        return 0;
-    }
-    if (n->type != YAML_SCALAR_NODE)
+    if (!n && required)
+        return bm_fail(err, t->file, 0, key, "missing (every case needs a %s)", key);
+    if (n && n->type != YAML_SCALAR_NODE)
         return bm_fail(err, t->file, node_line(n), key, "must be a string");
-    snprintf(out, outlen, "%s", (char *)n->data.scalar.value);
-    return 0;
+    *out = strdup(n ? (char *)n->data.scalar.value : "");
+    return *out ? 0 : bm_fail(err, t->file, 0, key, "out of memory");
 }
 
 static int node_id(const struct bm_template *t, yaml_node_t *n)
@@ -96,12 +114,18 @@ static int parse_matrix(struct bm_template *t, yaml_node_t *m, struct bm_error *
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_node(t, p->key), *v = yaml_node(t, p->value);
         struct bm_axis *ax;
+        const char *name;
         char field[128];
 
+        if (pair_key(t, p, "matrix", BM_NAME_LEN - 1, &name, err))
+            return -1;
         if (t->naxes == BM_MAX_AXES)
             return bm_fail(err, t->file, node_line(k), "matrix", "more than %d axes", BM_MAX_AXES);
+        for (size_t a = 0; a < t->naxes; a++)
+            if (strcmp(t->axes[a].name, name) == 0)
+                return bm_fail(err, t->file, node_line(k), "matrix", "axis '%s' given twice", name);
         ax = &t->axes[t->naxes++];
-        snprintf(ax->name, sizeof ax->name, "%s", (char *)k->data.scalar.value);
+        snprintf(ax->name, sizeof ax->name, "%s", name); /* fits: checked above */
         ax->line = node_line(k);
         snprintf(field, sizeof field, "matrix.%s", ax->name);
         if (v->type != YAML_SEQUENCE_NODE || v->data.sequence.items.start == v->data.sequence.items.top)
@@ -116,6 +140,8 @@ static int parse_matrix(struct bm_template *t, yaml_node_t *m, struct bm_error *
             if (!*s || strpbrk(s, "[],= $"))
                 return bm_fail(err, t->file, node_line(item), field,
                                "value '%s' must be non-empty, without spaces or any of []=,$", s);
+            if (check_len(t, item, field, s, BM_NAME_LEN - 1, err))
+                return -1;
             if (ax->nvalues == BM_MAX_VALUES)
                 return bm_fail(err, t->file, node_line(item), field, "more than %d values", BM_MAX_VALUES);
             for (size_t j = 0; j < ax->nvalues; j++)
@@ -147,8 +173,9 @@ static int parse_document(struct bm_template *t, yaml_parser_t *parser, struct b
     if (root->type != YAML_MAPPING_NODE)
         return bm_fail(err, t->file, node_line(root), "", "a case file is a mapping (title:, sockets:, steps:, ...)");
     if (map_check_keys(t, root, "", top_keys, err) ||
-        top_string(t, root, "title", true, t->title, sizeof t->title, err) ||
-        top_string(t, root, "ref", true, t->ref, sizeof t->ref, err) ||
+        top_string(t, root, "title", true, &t->title, err) ||
+        top_string(t, root, "ref", true, &t->ref, err) ||
+        top_string(t, root, "why", false, &t->why, err) ||
         optional_node(t, root, "axes", YAML_MAPPING_NODE, false, &t->axes_node, err) ||
         optional_node(t, root, "matrix", YAML_MAPPING_NODE, false, &matrix_id, err) ||
         optional_node(t, root, "exclude", YAML_SEQUENCE_NODE, false, &t->exclude_node, err) ||
@@ -171,11 +198,17 @@ static int parse_document(struct bm_template *t, yaml_parser_t *parser, struct b
     return 0;
 }
 
-static void template_init(struct bm_template *t, const char *file, const char *scenario)
+static int template_init(struct bm_template *t, const char *file, const char *scenario,
+                         struct bm_error *err)
 {
     memset(t, 0, sizeof *t);
-    snprintf(t->file, sizeof t->file, "%s", file);
-    snprintf(t->scenario, sizeof t->scenario, "%s", scenario);
+    t->file = strdup(file);
+    t->scenario = strdup(scenario);
+    if (!t->file || !t->scenario) {
+        case_template_free(t);
+        return bm_fail(err, file, 0, "", "out of memory");
+    }
+    return 0;
 }
 
 int case_parse_string(const char *text, const char *file, const char *scenario,
@@ -184,9 +217,12 @@ int case_parse_string(const char *text, const char *file, const char *scenario,
     yaml_parser_t parser;
     int rc;
 
-    template_init(t, file, scenario);
-    if (!yaml_parser_initialize(&parser))
+    if (template_init(t, file, scenario, err))
+        return -1;
+    if (!yaml_parser_initialize(&parser)) {
+        case_template_free(t);
         return bm_fail(err, file, 0, "", "out of memory");
+    }
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
     rc = parse_document(t, &parser, err);
     yaml_parser_delete(&parser);
@@ -202,12 +238,17 @@ int case_parse_file(const char *path, const char *scenario, struct bm_template *
     FILE *f;
     int rc;
 
-    template_init(t, path, scenario);
+    if (template_init(t, path, scenario, err))
+        return -1;
     f = fopen(path, "rb");
-    if (!f)
-        return bm_fail(err, path, 0, "", "cannot read: %s", strerror(errno));
+    if (!f) {
+        bm_fail(err, path, 0, "", "cannot read: %s", strerror(errno));
+        case_template_free(t);
+        return -1;
+    }
     if (!yaml_parser_initialize(&parser)) {
         fclose(f);
+        case_template_free(t);
         return bm_fail(err, path, 0, "", "out of memory");
     }
     yaml_parser_set_input_file(&parser, f);
@@ -223,5 +264,10 @@ void case_template_free(struct bm_template *t)
 {
     if (t->doc.nodes.start)
         yaml_document_delete(&t->doc);
-    memset(&t->doc, 0, sizeof t->doc);
+    free(t->file);
+    free(t->scenario);
+    free(t->title);
+    free(t->ref);
+    free(t->why);
+    memset(t, 0, sizeof *t);
 }

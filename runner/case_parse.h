@@ -20,12 +20,13 @@ struct bm_axis {
     int line;
 };
 
+/* The template's strings are allocated: no path or prose is ever cut short. */
 struct bm_template {
-    char file[BM_TEXT_LEN];
-    char scenario[BM_TEXT_LEN];   /* folder of case.yaml relative to the cases root */
+    char *file;
+    char *scenario;               /* folder of case.yaml relative to the cases root */
     yaml_document_t doc;
-    char title[BM_TEXT_LEN];
-    char ref[BM_TEXT_LEN];
+    char *title, *ref;
+    char *why;                    /* "" when absent */
     bool capture;                 /* capture: true */
     /* node ids in doc (0 when the key is absent) */
     int axes_node, sysctl_node, sockets_node, steps_node, exclude_node, derive_node;
@@ -48,5 +49,14 @@ int node_line(const yaml_node_t *n);
 /* Fails naming the first key of map that is not in allowed (NULL-terminated). */
 int map_check_keys(const struct bm_template *t, yaml_node_t *map, const char *where,
                    const char *const *allowed, struct bm_error *err);
+/* The key of a mapping pair as a name: it must be a plain scalar ("keys must be plain
+ * names", so `? [a]` is refused) of at most max characters (0: any length).  Fails naming
+ * field where at the key's line. */
+int pair_key(const struct bm_template *t, const yaml_node_pair_t *p, const char *where,
+             size_t max, const char **out, struct bm_error *err);
+/* Fails with "'<start>...' is longer than max characters" when s does not fit a buffer
+ * of max + 1 bytes: values are refused, never cut. */
+int check_len(const struct bm_template *t, const yaml_node_t *n, const char *field,
+              const char *s, size_t max, struct bm_error *err);
 
 #endif

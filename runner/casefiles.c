@@ -65,7 +65,11 @@ static int walk(const char *dir, const char *base, struct found *f, struct bm_er
             }
             names = nn;
         }
-        names[n++] = strdup(e->d_name);
+        if (!(names[n] = strdup(e->d_name))) {
+            rc = bm_fail(err, dir, 0, "", "out of memory");
+            break;
+        }
+        n++;
     }
     closedir(d);
     if (names)
@@ -74,7 +78,11 @@ static int walk(const char *dir, const char *base, struct found *f, struct bm_er
         char path[PATH_MAX];
         struct stat st;
 
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= (int)sizeof path) {
+            rc = bm_fail(err, dir, 0, "", "'%s/%.20s...' is longer than %d characters", dir,
+                         names[i], PATH_MAX - 1);
+            break;
+        }
         if (stat(path, &st) != 0)
             continue;
         if (S_ISDIR(st.st_mode))
@@ -88,23 +96,26 @@ static int walk(const char *dir, const char *base, struct found *f, struct bm_er
     return rc;
 }
 
-/* Strips trailing slashes and "./" so ids do not depend on how a path was typed. */
-static void tidy(const char *in, char *out, size_t len)
+/* Strips trailing slashes and "./" so ids do not depend on how a path was typed; -1 when
+ * the path does not fit out. */
+static int tidy(const char *in, char *out, size_t len)
 {
-    size_t n;
-
     size_t j = 0;
 
     while (in[0] == '.' && in[1] == '/')
         in += 2;
     /* "cases//tcp" and "cases/tcp" are one folder */
-    for (; *in && j + 1 < len; in++)
-        if (!(*in == '/' && j > 0 && out[j - 1] == '/'))
-            out[j++] = *in;
+    for (; *in; in++) {
+        if (*in == '/' && j > 0 && out[j - 1] == '/')
+            continue;
+        if (j + 1 >= len)
+            return -1;
+        out[j++] = *in;
+    }
     out[j] = '\0';
-    n = strlen(out);
-    while (n > 1 && out[n - 1] == '/')
-        out[--n] = '\0';
+    while (j > 1 && out[j - 1] == '/')
+        out[--j] = '\0';
+    return 0;
 }
 
 int casefiles_scenario(const char *case_file, const char *base, const char *root, char *out,
@@ -113,13 +124,15 @@ int casefiles_scenario(const char *case_file, const char *base, const char *root
     char dir[PATH_MAX], anchor[PATH_MAX] = "";
     char *slash;
 
-    tidy(case_file, dir, sizeof dir);
+    if (tidy(case_file, dir, sizeof dir))
+        return -2;
     slash = strrchr(dir, '/');
     if (!slash)
         return -1; /* a bare case.yaml has no folder to be named after */
     *slash = '\0';
     if (root) {
-        tidy(root, anchor, sizeof anchor);
+        if (tidy(root, anchor, sizeof anchor))
+            return -2;
     } else {
         /* nearest ancestor folder named "cases" */
         const char *hit = NULL;
@@ -128,16 +141,14 @@ int casefiles_scenario(const char *case_file, const char *base, const char *root
                 hit = q;
         if (hit)
             snprintf(anchor, sizeof anchor, "%.*s", (int)(hit - dir) + 5, dir);
-        if (!anchor[0] && base)
-            tidy(base, anchor, sizeof anchor);
+        if (!anchor[0] && base && tidy(base, anchor, sizeof anchor))
+            return -2;
     }
-    if (anchor[0] && strncmp(dir, anchor, strlen(anchor)) == 0 && dir[strlen(anchor)] == '/') {
-        snprintf(out, len, "%s", dir + strlen(anchor) + 1);
-        return 0;
-    }
-    slash = strrchr(dir, '/');
-    snprintf(out, len, "%s", slash ? slash + 1 : dir);
-    return 0;
+    if (anchor[0] && strncmp(dir, anchor, strlen(anchor)) == 0 && dir[strlen(anchor)] == '/')
+        slash = dir + strlen(anchor);
+    else
+        slash = strrchr(dir, '/');
+    return snprintf(out, len, "%s", slash ? slash + 1 : dir) < (int)len ? 0 : -2;
 }
 
 static int check_unique(const struct bm_case_list *list, struct bm_error *err)
@@ -176,9 +187,13 @@ int casefiles_load(const char *const *paths, size_t npaths, const char *root,
     if (rc == 0 && f.n == 0)
         rc = bm_fail(err, npaths ? paths[0] : "", 0, "", "no %s files found", CASE_FILE);
     for (size_t i = 0; i < f.n && rc == 0; i++) {
-        char scenario[BM_TEXT_LEN];
-        if (casefiles_scenario(f.paths[i], f.bases[i], root, scenario, sizeof scenario))
+        char scenario[PATH_MAX];
+        int found = casefiles_scenario(f.paths[i], f.bases[i], root, scenario, sizeof scenario);
+        if (found == -1)
             rc = bm_fail(err, f.paths[i], 0, "", "a case file must sit in its scenario's folder");
+        else if (found)
+            rc = bm_fail(err, f.paths[i], 0, "", "a path (or --root) is longer than %d characters",
+                         PATH_MAX - 1);
         else
             rc = expand_file(f.paths[i], scenario, list, err);
     }

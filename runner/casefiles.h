@@ -11,7 +11,8 @@
 int casefiles_load(const char *const *paths, size_t npaths, const char *root,
                    struct bm_case_list *list, struct bm_error *err);
 
-/* The scenario id for a case.yaml path (exposed for tests). */
+/* The scenario id for a case.yaml path (exposed for tests): 0, -1 when the file sits in no
+ * folder, -2 when a path or the id does not fit. */
 int casefiles_scenario(const char *case_file, const char *base, const char *root, char *out,
                        size_t len);
 

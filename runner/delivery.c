@@ -30,7 +30,7 @@ struct payload {
 
 static int fail(int e, char *why, size_t whylen, const char *what)
 {
-    snprintf(why, whylen, "%s failed with %s", what, errno_name(e));
+    snprintf(why, whylen, "%s failed with %s", what, bm_result_name(e));
     return e;
 }
 

@@ -2,32 +2,67 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+static char *vstrf(const char *fmt, va_list ap)
+{
+    va_list again;
+    int n;
+    char *s;
+
+    va_copy(again, ap);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    s = n < 0 ? NULL : malloc((size_t)n + 1);
+    if (s)
+        vsnprintf(s, (size_t)n + 1, fmt, again);
+    va_end(again);
+    return s;
+}
+
+char *bm_strf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+
+    va_start(ap, fmt);
+    s = vstrf(fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+void bm_error_free(struct bm_error *err)
+{
+    free(err->file);
+    free(err->field);
+    free(err->msg);
+    memset(err, 0, sizeof *err);
+}
 
 int bm_fail(struct bm_error *err, const char *file, int line, const char *field,
             const char *fmt, ...)
 {
     va_list ap;
 
-    snprintf(err->file, sizeof err->file, "%s", file ? file : "");
+    bm_error_free(err);
+    err->file = bm_strf("%s", file ? file : "");
     err->line = line;
-    snprintf(err->field, sizeof err->field, "%s", field ? field : "");
+    err->field = bm_strf("%s", field ? field : "");
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    err->msg = vstrf(fmt, ap);
     va_end(ap);
     return -1;
 }
 
-void bm_error_format(const struct bm_error *err, char *buf, size_t len)
+char *bm_error_text(const struct bm_error *err)
 {
-    char where[600];
+    const char *file = err->file ? err->file : "", *field = err->field ? err->field : "";
+    const char *msg = err->msg ? err->msg : "out of memory";
+    char line[24] = "";
 
     if (err->line > 0)
-        snprintf(where, sizeof where, "%s:%d", err->file, err->line);
-    else
-        snprintf(where, sizeof where, "%s", err->file);
-    if (err->field[0])
-        snprintf(buf, len, "%s: field '%s': %s", where, err->field, err->msg);
-    else
-        snprintf(buf, len, "%s: %s", where, err->msg);
+        snprintf(line, sizeof line, ":%d", err->line);
+    if (field[0])
+        return bm_strf("%s%s: field '%s': %s", file, line, field, msg);
+    return bm_strf("%s%s: %s", file, line, msg);
 }

@@ -4,18 +4,26 @@
 
 #include <stddef.h>
 
+/* Every string is allocated, so no message about a long value is ever cut short.  Start
+ * from a zeroed struct (`struct bm_error err = {0};`) and bm_error_free it when done. */
 struct bm_error {
-    char file[512];
+    char *file;
     int line;                   /* 1-based; 0 when the error is about the whole file */
-    char field[128];            /* "steps[2].addr", "" when none */
-    char msg[512];
+    char *field;                /* "steps[2].addr", "" when none */
+    char *msg;
 };
 
-/* Fills err; returns -1 so callers can `return bm_fail(...)`. */
+/* Fills err (replacing an earlier error); returns -1 so callers can `return bm_fail(...)`. */
 int bm_fail(struct bm_error *err, const char *file, int line, const char *field,
             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-/* "file:line: field 'x': message" into buf. */
-void bm_error_format(const struct bm_error *err, char *buf, size_t len);
+/* "file:line: field 'x': message", allocated (the caller frees it); NULL only when out of
+ * memory. */
+char *bm_error_text(const struct bm_error *err);
+
+void bm_error_free(struct bm_error *err);
+
+/* printf into a new allocation; NULL when out of memory. */
+char *bm_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

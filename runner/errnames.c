@@ -1,4 +1,4 @@
-/* errnames.c — errno number -> name.  Every entry is guarded, so the table builds on any
+/* errnames.c — errno number -> name, and the runner's own step results.  Every entry is guarded, so the table builds on any
  * POSIX system; aliases (EWOULDBLOCK == EAGAIN, EDEADLOCK, ENOTSUP == EOPNOTSUPP on Linux)
  * resolve to the first entry listed, which keeps names stable across runs. */
 #include "errnames.h"
@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 struct errname { int num; const char *name; };
 
@@ -469,14 +470,95 @@ static const struct errname table[] = {
 #ifdef EDOTDOT
     {EDOTDOT, "EDOTDOT"},
 #endif
+#ifdef EIPSEC
+    {EIPSEC, "EIPSEC"}, /* OpenBSD */
+#endif
 };
+
+/* Every name above, defined here or not: the names a results file from any target OS
+ * (Linux, FreeBSD, macOS, OpenBSD) may hold, for the manifest's vocabulary.  A unit test
+ * checks that each name of the table is here. */
+static const char *const all_names[] = {
+    "E2BIG", "EACCES", "EADDRINUSE", "EADDRNOTAVAIL", "EADV", "EAFNOSUPPORT", "EAGAIN",
+    "EALREADY", "EAUTH", "EBADARCH", "EBADE", "EBADEXEC", "EBADF", "EBADFD", "EBADMACHO",
+    "EBADMSG", "EBADR", "EBADRPC", "EBADRQC", "EBADSLT", "EBFONT", "EBUSY", "ECANCELED",
+    "ECAPMODE", "ECHILD", "ECHRNG", "ECOMM", "ECONNABORTED", "ECONNREFUSED", "ECONNRESET",
+    "EDEADLK", "EDESTADDRREQ", "EDEVERR", "EDOM", "EDOOFUS", "EDOTDOT", "EDQUOT", "EEXIST",
+    "EFAULT", "EFBIG", "EFTYPE", "EHOSTDOWN", "EHOSTUNREACH", "EHWPOISON", "EIDRM", "EILSEQ",
+    "EINPROGRESS", "EINTEGRITY", "EINTR", "EINVAL", "EIO", "EIPSEC", "EISCONN", "EISDIR",
+    "EISNAM", "EKEYEXPIRED", "EKEYREJECTED", "EKEYREVOKED", "EL2HLT", "EL2NSYNC", "EL3HLT",
+    "EL3RST", "ELIBACC", "ELIBBAD", "ELIBEXEC", "ELIBMAX", "ELIBSCN", "ELNRNG", "ELOOP",
+    "EMEDIUMTYPE", "EMFILE", "EMLINK", "EMSGSIZE", "EMULTIHOP", "ENAMETOOLONG", "ENAVAIL",
+    "ENEEDAUTH", "ENETDOWN", "ENETRESET", "ENETUNREACH", "ENFILE", "ENOANO", "ENOATTR",
+    "ENOBUFS", "ENOCSI", "ENODATA", "ENODEV", "ENOENT", "ENOEXEC", "ENOKEY", "ENOLCK",
+    "ENOLINK", "ENOMEDIUM", "ENOMEM", "ENOMSG", "ENONET", "ENOPKG", "ENOPOLICY", "ENOPROTOOPT",
+    "ENOSPC", "ENOSR", "ENOSTR", "ENOSYS", "ENOTCAPABLE", "ENOTCONN", "ENOTDIR", "ENOTEMPTY",
+    "ENOTNAM", "ENOTRECOVERABLE", "ENOTSOCK", "ENOTSUP", "ENOTTY", "ENOTUNIQ", "ENXIO",
+    "EOPNOTSUPP", "EOVERFLOW", "EOWNERDEAD", "EPERM", "EPFNOSUPPORT", "EPIPE", "EPROCLIM",
+    "EPROCUNAVAIL", "EPROGMISMATCH", "EPROGUNAVAIL", "EPROTO", "EPROTONOSUPPORT", "EPROTOTYPE",
+    "EPWROFF", "EQFULL", "ERANGE", "EREMCHG", "EREMOTE", "EREMOTEIO", "ERESTART", "ERFKILL",
+    "EROFS", "ERPCMISMATCH", "ESHLIBVERS", "ESHUTDOWN", "ESOCKTNOSUPPORT", "ESPIPE", "ESRCH",
+    "ESRMNT", "ESTALE", "ESTRPIPE", "ETIME", "ETIMEDOUT", "ETOOMANYREFS", "ETXTBSY", "EUCLEAN",
+    "EUNATCH", "EUSERS", "EXDEV", "EXFULL",
+};
+
+/* The words the runner uses for outcomes it makes up itself (errnames.h). */
+static const struct { int code; const char *name, *meaning; } runner_results[] = {
+    {0, "ok", "the call succeeded"},
+    {BM_R_NOT_RUN, "not-run", "not attempted: an earlier step on the same socket failed, or the "
+                              "case stopped before this step"},
+    {BM_R_TIMEOUT, "timeout", "the runner waited the whole timeout (--timeout-ms) and the connect "
+                              "or accept did not complete; no errno was returned"},
+    {BM_R_NO_SOCKET, "no-socket", "an earlier step or state closed the step's socket, so there "
+                                  "was nothing to call"},
+    {BM_R_NO_ADDRESS, "no-address", "the symbolic address could not be resolved on this host "
+                                    "when the step ran"},
+};
+
+#define COUNT(a) (sizeof (a) / sizeof (a)[0])
 
 const char *errno_name(int e)
 {
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+    for (size_t i = 0; i < COUNT(table); i++)
         if (table[i].num == e)
             return table[i].name;
     /* The result format has no room for numbers; say which one it was on stderr. */
     fprintf(stderr, "bindmatrix: errno %d has no name in errnames.c\n", e);
     return "EUNKNOWN";
+}
+
+static bool defined_here(const char *name)
+{
+    for (size_t i = 0; i < COUNT(table); i++)
+        if (strcmp(table[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+void errno_each(void (*fn)(const char *name, bool defined, void *ctx), void *ctx)
+{
+    for (size_t i = 0; i < COUNT(all_names); i++)
+        fn(all_names[i], defined_here(all_names[i]), ctx);
+}
+
+void errno_table_each(void (*fn)(const char *name, int num, void *ctx), void *ctx)
+{
+    for (size_t i = 0; i < COUNT(table); i++)
+        fn(table[i].name, table[i].num, ctx);
+}
+
+const char *bm_result_name(int rc)
+{
+    if (rc > 0)
+        return errno_name(rc);
+    for (size_t i = 0; i < COUNT(runner_results); i++)
+        if (runner_results[i].code == rc)
+            return runner_results[i].name;
+    return "EUNKNOWN";
+}
+
+void bm_result_each(void (*fn)(const char *name, const char *meaning, void *ctx), void *ctx)
+{
+    for (size_t i = 0; i < COUNT(runner_results); i++)
+        fn(runner_results[i].name, runner_results[i].meaning, ctx);
 }

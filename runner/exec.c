@@ -196,6 +196,7 @@ static int port_of_step(const struct run *r, const struct bm_step *st)
  * ip_local_port_range to one fresh port that no earlier case has touched. */
 static bool sysctl_value(struct run *r, const char *in, char *out, size_t len)
 {
+    const char *given = in;
     size_t n = 0;
 
     out[0] = '\0';
@@ -214,6 +215,8 @@ static bool sysctl_value(struct run *r, const char *in, char *out, size_t len)
         in += w;
         in += strspn(in, " \t");
     }
+    if (n >= len)
+        set_status(r, BM_STATUS_ERROR, "sysctl value '%.20s...' is too long once its ports are filled in", given);
     return n < len;
 }
 
@@ -332,7 +335,7 @@ static int do_join(struct run *r, int fd, enum bm_family fam)
     struct sockaddr_storage g;
     socklen_t gl;
     if (addr_resolve("group", fam, 0, r->env, &g, &gl))
-        return EADDRNOTAVAIL;
+        return BM_R_NO_ADDRESS;
     if (fam == BM_FAMILY_IPV4) {
         struct ip_mreq m;
         memset(&m, 0, sizeof m);
@@ -340,7 +343,7 @@ static int do_join(struct run *r, int fd, enum bm_family fam)
         struct sockaddr_storage ifa;
         socklen_t il;
         if (!addr_from_numeric(r->env->mc_addr_v4, BM_FAMILY_IPV4, 0, &ifa, &il))
-            return EADDRNOTAVAIL;
+            return BM_R_NO_ADDRESS; /* no multicast interface address */
         m.imr_interface = ((struct sockaddr_in *)&ifa)->sin_addr;
         return setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) < 0 ? errno : 0;
     }
@@ -362,7 +365,7 @@ static int do_deliver(struct run *r, const struct bm_step *st, struct bm_step_re
     const char *e = addr_resolve(st->addr, fam, port_of_step(r, st), r->env, &dst, &dl);
     if (e) {
         snprintf(why, whylen, "%s", e);
-        return EADDRNOTAVAIL;
+        return BM_R_NO_ADDRESS;
     }
     int rx[BM_MAX_RECEIVERS];
     size_t nrx = st->nreceivers < BM_MAX_RECEIVERS ? st->nreceivers : BM_MAX_RECEIVERS;
@@ -385,7 +388,7 @@ static int do_deliver(struct run *r, const struct bm_step *st, struct bm_step_re
         socklen_t tl;
         from = helpers_peer_for(&r->helpers, SOCK_DGRAM, af_of(fam), NULL, &t, &tl);
         if (from < 0) {
-            snprintf(why, whylen, "helper peer failed with %s", errno_name(-from));
+            snprintf(why, whylen, "helper peer failed with %s", bm_result_name(-from));
             return -from;
         }
     }
@@ -393,8 +396,9 @@ static int do_deliver(struct run *r, const struct bm_step *st, struct bm_step_re
                         why, whylen);
 }
 
-/* Runs one step on an existing socket; returns 0 or the errno the kernel gave.  why is
- * set for failures that are not the kernel's answer to the observed call. */
+/* Runs one step on an existing socket; returns 0, the errno the kernel gave, or a BM_R_*
+ * code for what the runner itself found (errnames.h).  why is set for failures that are
+ * not the kernel's answer to the observed call. */
 static int run_op(struct run *r, const struct bm_step *st, struct bm_step_result *res,
                   char *why, size_t whylen)
 {
@@ -405,12 +409,12 @@ static int run_op(struct run *r, const struct bm_step *st, struct bm_step_result
     int port = port_of_step(r, st);
 
     if (*fd < 0 && st->op != BM_OP_STATE)
-        return EBADF; /* closed by an earlier step or state: the kernel would say so too */
+        return BM_R_NO_SOCKET; /* closed by an earlier step or state: nothing to call */
 
     switch (st->op) {
     case BM_OP_STATE: {
         if (addr_resolve(st->addr, s->family, port, r->env, &ss, &len))
-            return EADDRNOTAVAIL;
+            return BM_R_NO_ADDRESS;
         struct sockaddr_storage bound;
         int rc = state_build(fd, st->state, (struct sockaddr *)&ss, len, r->env, &r->helpers,
                              &bound, why, whylen);
@@ -429,7 +433,7 @@ static int run_op(struct run *r, const struct bm_step *st, struct bm_step_result
         return 0;
     case BM_OP_BIND:
         if (addr_resolve(st->addr, s->family, port, r->env, &ss, &len))
-            return EADDRNOTAVAIL;
+            return BM_R_NO_ADDRESS;
         record_addr(res, &ss);
         if (bind(*fd, (struct sockaddr *)&ss, len) < 0)
             return errno;
@@ -441,11 +445,11 @@ static int run_op(struct run *r, const struct bm_step *st, struct bm_step_result
         if (is_peer_addr(st->addr)) {
             int rc = peer_for(r, *fd, s->proto, s->family, &ss, &len);
             if (rc) {
-                snprintf(why, whylen, "helper peer failed with %s", errno_name(rc));
+                snprintf(why, whylen, "helper peer failed with %s", bm_result_name(rc));
                 return rc;
             }
         } else if (addr_resolve(st->addr, s->family, port, r->env, &ss, &len)) {
-            return EADDRNOTAVAIL;
+            return BM_R_NO_ADDRESS;
         }
         record_addr(res, &ss);
         return sockio_connect(*fd, (struct sockaddr *)&ss, len, r->env->timeout_ms);
@@ -483,7 +487,7 @@ static void run_steps(struct run *r)
 
         if (st->op == BM_OP_DELIVER) {
             rc = do_deliver(r, st, res, why, sizeof why);
-            snprintf(res->result, sizeof res->result, "%s", rc ? errno_name(rc) : "ok");
+            snprintf(res->result, sizeof res->result, "%s", bm_result_name(rc));
             if (rc) {
                 /* A probe that could not run is not an observation. */
                 set_status(r, BM_STATUS_ERROR, "%s: %s", st->label, why);
@@ -511,18 +515,18 @@ static void run_steps(struct run *r)
         rc = run_op(r, st, res, why, sizeof why);
         unbecome(&saved);
 
-        snprintf(res->result, sizeof res->result, "%s", rc ? errno_name(rc) : "ok");
+        snprintf(res->result, sizeof res->result, "%s", bm_result_name(rc));
         if (!rc)
             continue;
         r->failed[st->sock] = true;
         if (st->op == BM_OP_STATE) {
             set_status(r, BM_STATUS_ERROR, "precondition: state %s not reached: %s",
-                       state_name(st->state), why[0] ? why : errno_name(rc));
+                       state_name(st->state), why[0] ? why : bm_result_name(rc));
             return;
         }
         if (st->precondition) {
             set_status(r, BM_STATUS_ERROR, "precondition: %s failed with %s%s%s", st->label,
-                       errno_name(rc), why[0] ? ": " : "", why);
+                       bm_result_name(rc), why[0] ? ": " : "", why);
             return;
         }
     }
@@ -559,7 +563,7 @@ void exec_case(const struct bm_case *c, struct bm_env *env, struct bm_outcome *o
 
     out->nsteps = c->nsteps;
     for (size_t k = 0; k < c->nsteps; k++)
-        snprintf(out->steps[k].result, sizeof out->steps[k].result, "not-run");
+        snprintf(out->steps[k].result, sizeof out->steps[k].result, "%s", bm_result_name(BM_R_NOT_RUN));
     run_steps(&r);
 
 done:

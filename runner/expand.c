@@ -29,10 +29,123 @@ static bool node_matches(const struct bm_template *t, yaml_node_t *n, const char
     return false;
 }
 
-/* exclude: and derive: name axes and their values; a typo there must not pass silently. */
-static int check_axis_refs(const struct bm_template *t, struct bm_error *err)
+/* A key check_derive / check_exclude have already checked; "" rather than a bad read. */
+static const char *checked_key(const struct bm_template *t, const yaml_node_pair_t *p)
 {
-    yaml_node_t *ex = yaml_node(t, t->exclude_node), *dv = yaml_node(t, t->derive_node);
+    yaml_node_t *k = yaml_node(t, p->key);
+    return k && k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
+}
+
+/* Does derive: give variable `name` the value `value` (any value when NULL) anywhere? */
+static bool derives(const struct bm_template *t, const char *name, const char *value)
+{
+    yaml_node_t *dv = yaml_node(t, t->derive_node);
+
+    for (yaml_node_pair_t *p = dv ? dv->data.mapping.pairs.start : NULL;
+         dv && p < dv->data.mapping.pairs.top; p++) {
+        yaml_node_t *byvalue = yaml_node(t, p->value);
+        for (yaml_node_pair_t *q = byvalue->data.mapping.pairs.start; q < byvalue->data.mapping.pairs.top; q++) {
+            yaml_node_t *v = map_get(t, yaml_node(t, q->value), name);
+            if (v && (!value || scalar_is(v, value)))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* value must be one variable `name` can take: a value of its matrix axis (ax), or one
+ * derive: gives it. */
+static int check_value(const struct bm_template *t, yaml_node_t *item, const char *field,
+                       const char *name, const struct bm_axis *ax, struct bm_error *err)
+{
+    const char *s;
+    bool known = false;
+
+    if (item->type != YAML_SCALAR_NODE)
+        return bm_fail(err, t->file, node_line(item), field, "values are scalars or lists of them");
+    s = (const char *)item->data.scalar.value;
+    for (size_t j = 0; ax && j < ax->nvalues; j++)
+        known = known || strcmp(ax->values[j], s) == 0;
+    if (ax && !known)
+        return bm_fail(err, t->file, node_line(item), field, "'%s' is not a value of axis %s", s, name);
+    if (!ax && !derives(t, name, s))
+        return bm_fail(err, t->file, node_line(item), field, "'%s' is not a value derive: gives %s",
+                       s, name);
+    return 0;
+}
+
+/* n is a value or a non-empty list of values (any of them) of variable `name`. */
+static int check_values(const struct bm_template *t, yaml_node_t *n, const char *field,
+                        const char *name, struct bm_error *err)
+{
+    const struct bm_axis *ax = find_axis(t, name);
+
+    if (n->type != YAML_SEQUENCE_NODE)
+        return check_value(t, n, field, name, ax, err);
+    if (n->data.sequence.items.start == n->data.sequence.items.top)
+        return bm_fail(err, t->file, node_line(n), field, "an empty list matches nothing");
+    for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++)
+        if (check_value(t, yaml_node(t, *i), field, name, ax, err))
+            return -1;
+    return 0;
+}
+
+/* derive: maps each value of an axis to {name: value}: names new, values fit a variable. */
+static int check_derive(const struct bm_template *t, struct bm_error *err)
+{
+    yaml_node_t *dv = yaml_node(t, t->derive_node);
+
+    for (yaml_node_pair_t *p = dv ? dv->data.mapping.pairs.start : NULL;
+         dv && p < dv->data.mapping.pairs.top; p++) {
+        yaml_node_t *v = yaml_node(t, p->value);
+        const struct bm_axis *ax;
+        const char *axis;
+        char field[96];
+
+        if (pair_key(t, p, "derive", 0, &axis, err))
+            return -1;
+        if (!(ax = find_axis(t, axis)))
+            return bm_fail(err, t->file, node_line(yaml_node(t, p->key)), "derive",
+                           "'%s' is not a matrix axis", axis);
+        snprintf(field, sizeof field, "derive.%s", ax->name);
+        if (v->type != YAML_MAPPING_NODE)
+            return bm_fail(err, t->file, node_line(v), field, "must map each axis value to {name: value}");
+        for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
+            yaml_node_t *vars = yaml_node(t, q->value);
+            const char *value;
+            bool known = false;
+
+            if (pair_key(t, q, field, 0, &value, err))
+                return -1;
+            for (size_t j = 0; j < ax->nvalues; j++)
+                known = known || strcmp(ax->values[j], value) == 0;
+            if (!known)
+                return bm_fail(err, t->file, node_line(yaml_node(t, q->key)), field,
+                               "'%s' is not a value of axis %s", value, ax->name);
+            if (vars->type != YAML_MAPPING_NODE)
+                return bm_fail(err, t->file, node_line(vars), field, "must be a mapping {name: value}");
+            for (yaml_node_pair_t *r = vars->data.mapping.pairs.start; r < vars->data.mapping.pairs.top; r++) {
+                yaml_node_t *k = yaml_node(t, r->key), *val = yaml_node(t, r->value);
+                const char *name;
+
+                if (pair_key(t, r, field, BM_KV_LEN - 1, &name, err))
+                    return -1;
+                if (find_axis(t, name))
+                    return bm_fail(err, t->file, node_line(k), field, "'%s' is already a matrix axis", name);
+                if (val->type != YAML_SCALAR_NODE)
+                    return bm_fail(err, t->file, node_line(val), field, "values must be scalars");
+                if (check_len(t, val, field, (char *)val->data.scalar.value, BM_KV_LEN - 1, err))
+                    return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* exclude: entries name matrix axes and their values; a typo there would keep cases. */
+static int check_exclude(const struct bm_template *t, struct bm_error *err)
+{
+    yaml_node_t *ex = yaml_node(t, t->exclude_node);
     int index = 0;
 
     for (yaml_node_item_t *i = ex ? ex->data.sequence.items.start : NULL;
@@ -43,34 +156,47 @@ static int check_axis_refs(const struct bm_template *t, struct bm_error *err)
         snprintf(field, sizeof field, "exclude[%d]", index);
         if (e->type != YAML_MAPPING_NODE)
             return bm_fail(err, t->file, node_line(e), field, "must be a mapping {axis: value}");
+        if (e->data.mapping.pairs.start == e->data.mapping.pairs.top)
+            return bm_fail(err, t->file, node_line(e), field, "an empty entry would exclude every case");
         for (yaml_node_pair_t *p = e->data.mapping.pairs.start; p < e->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = yaml_node(t, p->key);
-            if (!find_axis(t, (char *)k->data.scalar.value))
-                return bm_fail(err, t->file, node_line(k), field, "'%s' is not a matrix axis",
-                               (char *)k->data.scalar.value);
+            const char *axis;
+            if (pair_key(t, p, field, 0, &axis, err))
+                return -1;
+            if (!find_axis(t, axis))
+                return bm_fail(err, t->file, node_line(yaml_node(t, p->key)), field,
+                               "'%s' is not a matrix axis", axis);
+            if (check_values(t, yaml_node(t, p->value), field, axis, err))
+                return -1;
         }
     }
-    for (yaml_node_pair_t *p = dv ? dv->data.mapping.pairs.start : NULL;
-         dv && p < dv->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_node(t, p->key), *v = yaml_node(t, p->value);
-        const struct bm_axis *ax = find_axis(t, (char *)k->data.scalar.value);
-        char field[96];
+    return 0;
+}
 
-        snprintf(field, sizeof field, "derive.%s", (char *)k->data.scalar.value);
-        if (!ax)
-            return bm_fail(err, t->file, node_line(k), field, "not a matrix axis");
-        if (v->type != YAML_MAPPING_NODE)
-            return bm_fail(err, t->file, node_line(v), field, "must map each axis value to {name: value}");
-        for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
-            yaml_node_t *val = yaml_node(t, q->key), *vars = yaml_node(t, q->value);
-            bool known = false;
-            for (size_t j = 0; j < ax->nvalues; j++)
-                known = known || strcmp(ax->values[j], (char *)val->data.scalar.value) == 0;
-            if (!known)
-                return bm_fail(err, t->file, node_line(val), field, "'%s' is not a value of axis %s",
-                               (char *)val->data.scalar.value, ax->name);
-            if (vars->type != YAML_MAPPING_NODE)
-                return bm_fail(err, t->file, node_line(vars), field, "must be a mapping {name: value}");
+/* A step's when: names variables and values they can take; a typo would drop the step. */
+static int check_when(const struct bm_template *t, struct bm_error *err)
+{
+    yaml_node_t *steps = yaml_node(t, t->steps_node);
+    int index = 0;
+
+    for (yaml_node_item_t *i = steps->data.sequence.items.start; i < steps->data.sequence.items.top;
+         i++, index++) {
+        yaml_node_t *when = map_get(t, yaml_node(t, *i), "when");
+        char field[64];
+
+        if (!when)
+            continue;
+        snprintf(field, sizeof field, "steps[%d].when", index);
+        if (when->type != YAML_MAPPING_NODE)
+            return bm_fail(err, t->file, node_line(when), field, "must be a mapping {axis: value}");
+        for (yaml_node_pair_t *p = when->data.mapping.pairs.start; p < when->data.mapping.pairs.top; p++) {
+            const char *name;
+            if (pair_key(t, p, field, 0, &name, err))
+                return -1;
+            if (!find_axis(t, name) && !derives(t, name, NULL))
+                return bm_fail(err, t->file, node_line(yaml_node(t, p->key)), field,
+                               "'%s' is not a matrix axis or derived variable", name);
+            if (check_values(t, yaml_node(t, p->value), field, name, err))
+                return -1;
         }
     }
     return 0;
@@ -85,34 +211,28 @@ static bool excluded(const struct bm_template *t, const struct bm_binding *b)
         yaml_node_t *e = yaml_node(t, *i);
         bool all = true;
         for (yaml_node_pair_t *p = e->data.mapping.pairs.start; all && p < e->data.mapping.pairs.top; p++)
-            all = node_matches(t, yaml_node(t, p->value),
-                               binding_get(b, (char *)yaml_node(t, p->key)->data.scalar.value));
+            all = node_matches(t, yaml_node(t, p->value), binding_get(b, checked_key(t, p)));
         if (all)
             return true;
     }
     return false;
 }
 
-/* Adds the variables `derive` defines for the axis values in b. */
+/* Adds the variables `derive` defines for the axis values in b (check_derive has checked
+ * names, types and lengths). */
 static int derive(const struct bm_template *t, struct bm_binding *b, struct bm_error *err)
 {
     yaml_node_t *dv = yaml_node(t, t->derive_node);
 
     for (yaml_node_pair_t *p = dv ? dv->data.mapping.pairs.start : NULL;
          dv && p < dv->data.mapping.pairs.top; p++) {
-        const char *axis = (char *)yaml_node(t, p->key)->data.scalar.value;
-        yaml_node_t *vars = map_get(t, yaml_node(t, p->value), binding_get(b, axis));
+        yaml_node_t *vars = map_get(t, yaml_node(t, p->value), binding_get(b, checked_key(t, p)));
 
         for (yaml_node_pair_t *q = vars ? vars->data.mapping.pairs.start : NULL;
              vars && q < vars->data.mapping.pairs.top; q++) {
-            yaml_node_t *k = yaml_node(t, q->key), *v = yaml_node(t, q->value);
-            if (v->type != YAML_SCALAR_NODE)
-                return bm_fail(err, t->file, node_line(v), "derive", "values must be scalars");
-            if (find_axis(t, (char *)k->data.scalar.value))
-                return bm_fail(err, t->file, node_line(k), "derive",
-                               "'%s' is already a matrix axis", (char *)k->data.scalar.value);
-            if (binding_set(b, (char *)k->data.scalar.value, (char *)v->data.scalar.value))
-                return bm_fail(err, t->file, node_line(k), "derive", "too many variables");
+            yaml_node_t *v = yaml_node(t, q->value);
+            if (binding_set(b, checked_key(t, q), (char *)v->data.scalar.value))
+                return bm_fail(err, t->file, node_line(v), "derive", "too many variables");
         }
     }
     return 0;
@@ -133,9 +253,9 @@ static int push(struct bm_case_list *list, struct bm_case **out)
     return 0;
 }
 
-/* The template's file, title and ref, copied once into the list for all of its cases. */
+/* The template's strings, copied once into the list for all of its cases. */
 struct shared_text {
-    const char *file, *title, *ref;
+    const char *file, *scenario, *title, *ref, *why;
 };
 
 static const char *keep(struct bm_case_list *list, const char *s)
@@ -166,8 +286,11 @@ static int emit(const struct bm_template *t, const struct shared_text *text, con
     if (case_build(t, &b, c, err))
         return -1;
     c->file = text->file;
+    c->scenario = text->scenario;
     c->title = text->title;
     c->ref = text->ref;
+    c->why = text->why;
+    c->nfixed = c->naxes;
     /* matrix coordinates after the fixed axes; a name in both is a contradiction */
     for (size_t a = 0; a < t->naxes; a++) {
         for (size_t f = 0; f < c->naxes; f++)
@@ -187,7 +310,8 @@ static int emit(const struct bm_template *t, const struct shared_text *text, con
     if (t->naxes && len < sizeof c->id)
         len += (size_t)snprintf(c->id + len, sizeof c->id - len, "]");
     if (len >= sizeof c->id)
-        return bm_fail(err, t->file, 0, "matrix", "case id longer than %zu characters", sizeof c->id - 1);
+        return bm_fail(err, t->file, t->naxes ? t->axes[0].line : 0, "matrix",
+                       "case id '%.40s...' longer than %zu characters", c->id, sizeof c->id - 1);
     list->n++;
     return 0;
 }
@@ -195,11 +319,12 @@ static int emit(const struct bm_template *t, const struct shared_text *text, con
 int expand_template(const struct bm_template *t, struct bm_case_list *list, struct bm_error *err)
 {
     size_t idx[BM_MAX_AXES] = {0};
-    struct shared_text text = {keep(list, t->file), keep(list, t->title), keep(list, t->ref)};
+    struct shared_text text = {keep(list, t->file), keep(list, t->scenario), keep(list, t->title),
+                               keep(list, t->ref), keep(list, t->why)};
 
-    if (!text.file || !text.title || !text.ref)
+    if (!text.file || !text.scenario || !text.title || !text.ref || !text.why)
         return bm_fail(err, t->file, 0, "", "out of memory");
-    if (check_axis_refs(t, err))
+    if (check_derive(t, err) || check_exclude(t, err) || check_when(t, err))
         return -1;
     for (;;) {
         size_t a;

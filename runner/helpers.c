@@ -116,16 +116,16 @@ int helpers_peer_for(struct bm_helpers *h, int sotype, int family,
     return fd;
 }
 
-int helpers_client_to(struct bm_helpers *h, const struct sockaddr_storage *local, int timeout_ms)
+int helpers_client_to(struct bm_helpers *h, const struct sockaddr_storage *local, int timeout_ms,
+                      int *fd)
 {
     struct sockaddr_storage target;
     socklen_t tlen;
     helpers_reachable(local, &target, &tlen);
-    int fd = socket(target.ss_family, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -errno;
-    if (helpers_add(h, fd) < 0)
-        return -EMFILE;
-    int rc = sockio_connect(fd, (struct sockaddr *)&target, tlen, timeout_ms);
-    return rc ? -rc : fd;
+    *fd = socket(target.ss_family, SOCK_STREAM, 0);
+    if (*fd < 0)
+        return errno;
+    if (helpers_add(h, *fd) < 0)
+        return EMFILE;
+    return sockio_connect(*fd, (struct sockaddr *)&target, tlen, timeout_ms);
 }

@@ -37,8 +37,9 @@ int helpers_peer_for(struct bm_helpers *h, int sotype, int family,
                      const struct sockaddr_storage *local,
                      struct sockaddr_storage *target, socklen_t *tlen);
 
-/* A helper client connected (waiting up to timeout_ms) to the socket bound at `local`.
- * Returns its fd or -errno. */
-int helpers_client_to(struct bm_helpers *h, const struct sockaddr_storage *local, int timeout_ms);
+/* A helper client connected (waiting up to timeout_ms) to the socket bound at `local`, in
+ * *fd.  Returns 0, an errno, or BM_R_TIMEOUT (sockio_connect). */
+int helpers_client_to(struct bm_helpers *h, const struct sockaddr_storage *local, int timeout_ms,
+                      int *fd);
 
 #endif

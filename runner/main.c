@@ -11,8 +11,10 @@
 #include "casefiles.h"
 #include "exec.h"
 #include "expand.h"
+#include "manifest.h"
 #include "results.h"
 #include "sandbox.h"
+#include "selection.h"
 #include "sysinfo.h"
 
 #include <ctype.h>
@@ -31,12 +33,15 @@
 
 struct options {
     const char *output;
+    const char *output_dir;     /* where the results go without -o ("" = here) */
+    const char *cases_default;  /* the PATH when none is given */
+    const char *manifest_out;
     const char *host_label;
     const char *root;
     int workers;
     int timeout_ms;
     long other_uid;
-    bool list, print_host, quiet, capture;
+    bool list, print_host, quiet, capture, manifest;
     char evidence_dir[512];     /* <results stem>.evidence, with --capture */
     const char *filters[32];
     size_t nfilters;
@@ -62,12 +67,21 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: bindmatrix-runner [options] [PATH...]\n"
-            "Runs the bind scenarios in PATH (case.yaml files or folders of them; default: cases)\n"
-            "on this kernel and writes the results as JSON Lines.\n\n"
-            "  -o, --output FILE      results file (default: <os>-<release>.jsonl)\n"
+            "Runs the bind scenarios in PATH (case.yaml files or folders of them; default: the\n"
+            "--cases-default folder) on this kernel and writes the results as JSON Lines.\n\n"
+            "  -o, --output FILE      results file (default: <label>.jsonl in --output-dir,\n"
+            "                         <label>.partial.jsonl for a partial run; <label> is\n"
+            "                         --host-label or <os>-<release>)\n"
+            "      --output-dir DIR   folder for the default results file (default: here)\n"
+            "      --cases-default DIR  the PATH when none is given (default: cases); a run\n"
+            "                         of anything else, or with -f, is partial\n"
             "  -j, --jobs N           parallel workers (default: one per CPU)\n"
             "  -f, --filter TEXT      only cases whose id contains TEXT (repeatable: any of them)\n"
             "      --list             print the expanded case ids and exit\n"
+            "      --manifest         print the selected cases as one JSON document (schema:\n"
+            "                         harness/schema/manifest-1.schema.json) and exit\n"
+            "      --manifest-out FILE  write that manifest to FILE before running, with the\n"
+            "                         results and evidence paths of the run\n"
             "      --print-host       print <os>-<release> and exit\n"
             "      --host-label TEXT  host name recorded in the run record\n"
             "      --root DIR         folder that case ids are relative to (default: the\n"
@@ -95,20 +109,25 @@ static int parse_int(const char *s, const char *what, long lo, long hi, long *ou
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
-    enum { LIST = 256, PRINT_HOST, HOST_LABEL, ROOT, TIMEOUT, OTHER_UID, CAPTURE };
+    enum { LIST = 256, PRINT_HOST, HOST_LABEL, ROOT, TIMEOUT, OTHER_UID, CAPTURE, MANIFEST,
+           MANIFEST_OUT, OUTPUT_DIR, CASES_DEFAULT };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"jobs", required_argument, 0, 'j'},
         {"filter", required_argument, 0, 'f'}, {"list", no_argument, 0, LIST},
         {"print-host", no_argument, 0, PRINT_HOST}, {"host-label", required_argument, 0, HOST_LABEL},
         {"root", required_argument, 0, ROOT}, {"timeout-ms", required_argument, 0, TIMEOUT},
         {"other-uid", required_argument, 0, OTHER_UID}, {"quiet", no_argument, 0, 'q'},
-        {"capture", no_argument, 0, CAPTURE},
+        {"capture", no_argument, 0, CAPTURE}, {"manifest", no_argument, 0, MANIFEST},
+        {"manifest-out", required_argument, 0, MANIFEST_OUT},
+        {"output-dir", required_argument, 0, OUTPUT_DIR},
+        {"cases-default", required_argument, 0, CASES_DEFAULT},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     long v;
     int c;
 
     o->timeout_ms = 2000;
     o->other_uid = 65534;
+    o->cases_default = "cases";
     while ((c = getopt_long(argc, argv, "o:j:f:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': o->output = optarg; break;
@@ -140,6 +159,10 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case 'q': o->quiet = true; break;
         case CAPTURE: o->capture = true; break;
+        case MANIFEST: o->manifest = true; break;
+        case MANIFEST_OUT: o->manifest_out = optarg; break;
+        case OUTPUT_DIR: o->output_dir = optarg; break;
+        case CASES_DEFAULT: o->cases_default = optarg; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -396,7 +419,9 @@ static void attach_evidence(struct run *r)
 
     base = base ? base + 1 : r->o->evidence_dir;
     for (size_t i = 0; i < r->ncases; i++) {
-        char filter[512] = "", ports[256] = "", raw[1024], name[600], dst[1200], why[256];
+        /* sized for an evidence folder below 512 characters (main checks) and ids below
+         * BM_TEXT_LEN: no path is cut */
+        char filter[512] = "", ports[256] = "", raw[1200], name[600], dst[1200], why[512];
         json_t *line, *steps, *ev;
         size_t k;
         json_t *step;
@@ -429,7 +454,7 @@ static void attach_evidence(struct run *r)
             json_decref(line);
             continue;
         }
-        snprintf(raw, sizeof raw, "%.400s/%.600s.pcap", base, name);
+        snprintf(raw, sizeof raw, "%s/%s.pcap", base, name);
         snprintf(why, sizeof why, "%ld packets to or from port %s, captured by tcpdump -i any "
                  "in the runner's network namespace", n, ports);
         ev = json_pack("[{s:s, s:s, s:s}]", "kind", "pcap", "path", raw, "note", why);
@@ -551,17 +576,36 @@ static int run_all(struct run *r)
     return rc;
 }
 
+/* The run's results file: -o as given, else the default name for this host and selection. */
+static char *output_path(const struct options *o, const struct bm_selection *sel, const char *host)
+{
+    if (o->output)
+        return bm_strf("%s", o->output);
+    return selection_output_path(o->output_dir, o->host_label ? o->host_label : host, sel->partial);
+}
+
+static void free_run(struct run *r)
+{
+    for (size_t i = 0; r->lines && i < r->ncases; i++)
+        free(r->lines[i]);
+    free(r->lines);
+    free(r->status);
+    free(r->capture_gen);
+    free(r->capture_pid);
+    free(r->workers);
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {0};
     struct bm_case_list chosen = {0};
-    struct bm_error err;
+    struct bm_error err = {0};
+    struct bm_selection sel;
     struct bm_env env;
-    char host[300], output[512], msg[1200], sandbox_err[512];
-    const char *default_paths[] = {"cases"};
+    char host[300], sandbox_err[512], hash[BM_HASH_LEN], *output = NULL;
     struct run r = {0};
     long t0 = now_ms(), counts[3] = {0, 0, 0};
-    int rc;
+    int rc = 0;
 
     if (parse_options(argc, argv, &o))
         return 2;
@@ -570,10 +614,13 @@ int main(int argc, char **argv)
         printf("%s\n", host);
         return 0;
     }
-    if (casefiles_load(optind < argc ? (const char *const *)argv + optind : default_paths,
-                       optind < argc ? (size_t)(argc - optind) : 1, o.root, &chosen, &err)) {
-        bm_error_format(&err, msg, sizeof msg);
-        fprintf(stderr, "bindmatrix-runner: %s\n", msg);
+    selection_init(&sel, (const char *const *)argv + optind, (size_t)(argc - optind),
+                   &o.cases_default, o.filters, o.nfilters);
+    if (casefiles_load(sel.paths, sel.npaths, o.root, &chosen, &err)) {
+        char *msg = bm_error_text(&err);
+        fprintf(stderr, "bindmatrix-runner: %s\n", msg ? msg : "out of memory");
+        free(msg);
+        bm_error_free(&err);
         case_list_free(&chosen);
         return 2;
     }
@@ -584,23 +631,33 @@ int main(int argc, char **argv)
                 chosen.items[kept++] = chosen.items[i];
         chosen.n = kept;
     }
-    if (o.list) {
-        for (size_t i = 0; i < chosen.n; i++)
+    if (o.list || o.manifest) {
+        json_t *m = o.manifest ? manifest_json(chosen.items, chosen.n, &sel, NULL, NULL) : NULL;
+        for (size_t i = 0; o.list && !o.manifest && i < chosen.n; i++)
             printf("%s\n", chosen.items[i].id);
+        if (m && manifest_print(stdout, m) != 0)
+            rc = 1;
+        json_decref(m);
         case_list_free(&chosen);
-        return 0;
+        return fflush(stdout) == 0 && rc == 0 ? 0 : 1;
     }
     if (chosen.n == 0) {
         fprintf(stderr, "bindmatrix-runner: no case matches\n");
         case_list_free(&chosen);
         return 2;
     }
+    output = output_path(&o, &sel, host);
+    if (!output) {
+        fprintf(stderr, "bindmatrix-runner: out of memory\n");
+        case_list_free(&chosen);
+        return 1;
+    }
 
     /* the run record describes a namespace like the workers' own */
     if (sandbox_enter(&env, sandbox_err, sizeof sandbox_err) != 0) {
         fprintf(stderr, "bindmatrix-runner: cannot build the sandbox: %s\n", sandbox_err);
-        case_list_free(&chosen);
-        return 1;
+        rc = -1;
+        goto out;
     }
     env.other_uid = (uid_t)o.other_uid;
     env.other_gid = (gid_t)o.other_uid;
@@ -613,9 +670,6 @@ int main(int argc, char **argv)
         r.nworkers = chosen.n;
     if (r.nworkers > 256)
         r.nworkers = 256;
-    snprintf(output, sizeof output, "%s", o.output ? o.output : host);
-    if (!o.output)
-        strncat(output, ".jsonl", sizeof output - strlen(output) - 1);
     if (o.capture && !capture_supported()) {
         fprintf(stderr, "bindmatrix-runner: --capture: this runner was built without libpcap; no packet evidence\n");
         o.capture = false;
@@ -624,11 +678,30 @@ int main(int argc, char **argv)
         size_t stem = strlen(output);
         if (stem > 6 && strcmp(output + stem - 6, ".jsonl") == 0)
             stem -= 6;
-        snprintf(o.evidence_dir, sizeof o.evidence_dir, "%.*s.evidence", (int)stem, output);
+        /* the evidence paths are made in fixed buffers: refuse a folder name that would not fit */
+        if (snprintf(o.evidence_dir, sizeof o.evidence_dir, "%.*s.evidence", (int)stem, output) >=
+            (int)sizeof o.evidence_dir) {
+            fprintf(stderr, "bindmatrix-runner: --capture: the results path is longer than %zu characters\n",
+                    sizeof o.evidence_dir - 10);
+            rc = -1;
+            goto out;
+        }
         if (prepare_evidence_dir(o.evidence_dir) != 0) {
             fprintf(stderr, "bindmatrix-runner: cannot prepare %s: %s\n", o.evidence_dir, strerror(errno));
-            return 1;
+            rc = -1;
+            goto out;
         }
+    }
+    manifest_case_set_hash(chosen.items, chosen.n, hash);
+    if (o.manifest_out) {
+        json_t *m = manifest_json(chosen.items, chosen.n, &sel, output, o.capture ? o.evidence_dir : NULL);
+        if (manifest_write(o.manifest_out, m) != 0) {
+            fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(errno));
+            rc = -1;
+        }
+        json_decref(m);
+        if (rc)
+            goto out;
     }
 
     r.o = &o;
@@ -641,7 +714,8 @@ int main(int argc, char **argv)
     r.workers = calloc(r.nworkers, sizeof *r.workers);
     if (!r.lines || !r.status || !r.workers || !r.capture_gen || !r.capture_pid) {
         fprintf(stderr, "bindmatrix-runner: out of memory\n");
-        return 1;
+        rc = -1;
+        goto out;
     }
     signal(SIGPIPE, SIG_IGN);
     rc = run_all(&r);
@@ -655,8 +729,11 @@ int main(int argc, char **argv)
         remove_raw_captures(o.evidence_dir);
     if (rc == 0) {
         json_t *run = sysinfo_run_record(&env, o.host_label ? o.host_label : host, (int)r.nworkers,
-                                         o.root ? o.root : "cases");
+                                         o.root ? o.root : o.cases_default);
         json_object_set_new(run, "capture", json_string(o.capture ? o.evidence_dir : "off"));
+        json_object_set_new(run, "selection", selection_json(&sel));
+        json_object_set_new(run, "partial", json_boolean(sel.partial));
+        json_object_set_new(run, "case_set_hash", json_string(hash));
         for (size_t i = 0; i < r.ncases; i++)
             counts[r.status[i]]++;
         if (results_write(output, run, r.lines, r.ncases, counts, now_ms() - t0) != 0) {
@@ -668,13 +745,9 @@ int main(int argc, char **argv)
     if (rc == 0 && !o.quiet)
         fprintf(stderr, "bindmatrix-runner: %zu cases (%ld observed, %ld skipped, %ld error) in %ld ms -> %s\n",
                 r.ncases, counts[0], counts[1], counts[2], now_ms() - t0, output);
-    for (size_t i = 0; i < r.ncases; i++)
-        free(r.lines[i]);
-    free(r.lines);
-    free(r.status);
-    free(r.capture_gen);
-    free(r.capture_pid);
-    free(r.workers);
+out:
+    free_run(&r);
+    free(output);
     case_list_free(&chosen);
     return rc == 0 ? 0 : 1;
 }

@@ -100,20 +100,25 @@ struct bm_step {
     int line;                       /* line in the case file, for messages */
 };
 
+#define BM_KV_LEN (BM_NAME_LEN * 2) /* fixed axes, sysctls, derived variables: key and value */
+
 struct bm_kv {
-    char key[BM_NAME_LEN * 2];
-    char value[BM_NAME_LEN * 2];
+    char key[BM_KV_LEN];
+    char value[BM_KV_LEN];
 };
 
 struct bm_case {
-    char id[BM_TEXT_LEN];           /* "tcp/second-listener[family=ipv4,a=none,b=reuseaddr]" */
-    char scenario[BM_TEXT_LEN];     /* "tcp/second-listener" */
+    char id[BM_TEXT_LEN];           /* "tcp/second-listener[family=ipv4,a=none,b=reuseaddr]";
+                                       first member: casefiles sorts cases by it */
     /* shared by every case of one file; owned by the bm_case_list (expand.h) */
+    const char *scenario;           /* "tcp/second-listener" */
     const char *file;               /* the case file it came from */
     const char *title;
     const char *ref;
+    const char *why;                /* "" when the file has none */
     size_t naxes;
     struct bm_kv axes[BM_MAX_AXES]; /* fixed axes first, then matrix axes in declared order */
+    size_t nfixed;                  /* axes[0..nfixed) are the fixed ones */
     bool capture;                   /* packets matter: keep a tcpdump slice as evidence */
     size_t nsysctls;
     struct bm_kv sysctls[BM_MAX_SYSCTLS]; /* "net.ipv4.ip_autobind_reuse" = "1", per case */
@@ -135,8 +140,9 @@ struct bm_delivery {
 };
 
 struct bm_step_result {
-    /* "ok", an errno name ("EADDRINUSE"), or "not-run" (an earlier step on the same socket
-     * failed, so this one would observe nothing meaningful). */
+    /* "ok", an errno name ("EADDRINUSE"), "not-run" (an earlier step on the same socket
+     * failed, so this one would observe nothing meaningful), or another word the runner
+     * makes up ("timeout", "no-socket", "no-address": errnames.h, bm_result_name). */
     char result[BM_NAME_LEN];
     char addr[64];                  /* numeric address used, "" when none */
     int port;                       /* port used, 0 when none */

@@ -1,16 +1,10 @@
 #include "results.h"
+#include "atomic.h"
+#include "names.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-static const char *const op_names[] = {"state", "setsockopt", "bind", "listen", "connect",
-                                       "accept", "close", "join", "deliver"};
-static const char *const state_names[] = {"bound", "listening", "connected", "time-wait-client",
-                                          "time-wait-server", "established-child", "closed"};
-static const char *const status_names[] = {"observed", "skipped", "error"};
 
 static json_t *kv_object(const struct bm_kv *kv, size_t n)
 {
@@ -60,7 +54,7 @@ char *results_case_line(const struct bm_case *c, const struct bm_outcome *o)
 {
     json_t *root = case_json(c), *steps = json_array(), *deliveries = json_object();
 
-    json_object_set_new(root, "status", json_string(status_names[o->status]));
+    json_object_set_new(root, "status", json_string(bm_status_names[o->status]));
     if (o->status != BM_STATUS_OBSERVED)
         json_object_set_new(root, "reason", json_string(o->reason[0] ? o->reason : "no reason given"));
     for (size_t i = 0; i < o->nsteps && i < c->nsteps; i++) {
@@ -69,11 +63,11 @@ char *results_case_line(const struct bm_case *c, const struct bm_outcome *o)
         json_t *s = json_object();
 
         json_object_set_new(s, "label", json_string(st->label));
-        json_object_set_new(s, "op", json_string(op_names[st->op]));
+        json_object_set_new(s, "op", json_string(bm_op_names[st->op]));
         if (st->sock >= 0)
             json_object_set_new(s, "socket", json_string(c->sockets[st->sock].name));
         if (st->op == BM_OP_STATE)
-            json_object_set_new(s, "state", json_string(state_names[st->state]));
+            json_object_set_new(s, "state", json_string(bm_state_names[st->state]));
         if (r->addr[0])
             json_object_set_new(s, "addr", json_string(r->addr));
         if (r->port)
@@ -107,42 +101,22 @@ char *results_error_line(const struct bm_case *c, const char *reason)
 int results_write(const char *path, json_t *run, char *const *lines, size_t n,
                   const long counts[3], long duration_ms)
 {
-    char tmp[4096];
+    struct bm_atomic a;
     json_t *end;
     char *s;
-    FILE *f;
-    int saved;
 
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    f = fopen(tmp, "w");
-    if (!f)
+    if (atomic_open(&a, path))
         return -1;
     s = json_dumps(run, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
-    fprintf(f, "%s\n", s);
+    fprintf(a.f, "%s\n", s);
     free(s);
     for (size_t i = 0; i < n; i++)
-        fprintf(f, "%s\n", lines[i]);
+        fprintf(a.f, "%s\n", lines[i]);
     end = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "record", "end", "cases", (json_int_t)n,
                     "observed", (json_int_t)counts[0], "skipped", (json_int_t)counts[1],
                     "error", (json_int_t)counts[2], "duration_ms", (json_int_t)duration_ms);
     s = dump(end);
-    fprintf(f, "%s\n", s);
+    fprintf(a.f, "%s\n", s);
     free(s);
-    if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
-        saved = errno;
-        fclose(f);
-        unlink(tmp);
-        errno = saved;
-        return -1;
-    }
-    if (fclose(f) != 0 || rename(tmp, path) != 0) {
-        saved = errno;
-        unlink(tmp);
-        errno = saved;
-        return -1;
-    }
-    return 0;
+    return atomic_commit(&a);
 }

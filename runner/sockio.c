@@ -1,5 +1,7 @@
-/* sockio.c — poll-based waits. */
+/* sockio.c — poll-based waits.  A wait that runs out is the runner's outcome, not the
+ * kernel's: BM_R_TIMEOUT, never an errno a syscall could also return. */
 #include "sockio.h"
+#include "errnames.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -30,7 +32,7 @@ static int wait_event(int fd, short events, int timeout_ms)
         if (n > 0)
             return 0;
         if (n == 0)
-            return ETIMEDOUT;
+            return BM_R_TIMEOUT;
         if (errno != EINTR)
             return errno;
     }
@@ -77,10 +79,6 @@ int sockio_accept(int fd, int timeout_ms, int *child)
     int rc;
     for (;;) {
         rc = wait_event(fd, POLLIN, sockio_left_ms(deadline));
-        if (rc == ETIMEDOUT) {
-            rc = EAGAIN;
-            break;
-        }
         if (rc)
             break;
         int c = accept(fd, NULL, NULL);
@@ -98,7 +96,7 @@ int sockio_accept(int fd, int timeout_ms, int *child)
         if (rc != EAGAIN && rc != EWOULDBLOCK && rc != EINTR && rc != ECONNABORTED)
             break;
         if (sockio_left_ms(deadline) == 0) {
-            rc = EAGAIN;
+            rc = BM_R_TIMEOUT; /* readable, but the connection went before accept took it */
             break;
         }
     }

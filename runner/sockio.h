@@ -12,14 +12,15 @@ long long sockio_now_ms(void);
 int sockio_left_ms(long long deadline);
 
 /* Non-blocking connect, waited for with poll; the socket's blocking mode is restored.
- * 0, or the errno connect() or SO_ERROR gave (ETIMEDOUT when the wait ran out). */
+ * 0, the errno connect() or SO_ERROR gave, or BM_R_TIMEOUT (errnames.h) when the wait ran
+ * out. */
 int sockio_connect(int fd, const struct sockaddr *sa, socklen_t len, int timeout_ms);
 
 /* Waits up to timeout_ms for a pending connection and accepts it into *child.
- * 0, EAGAIN when none arrived in time, or accept()'s errno. */
+ * 0, BM_R_TIMEOUT when none arrived in time, or accept()'s errno. */
 int sockio_accept(int fd, int timeout_ms, int *child);
 
-/* Waits until fd is readable; 0, or ETIMEDOUT. */
+/* Waits until fd is readable; 0, or BM_R_TIMEOUT. */
 int sockio_wait_readable(int fd, int timeout_ms);
 
 /* A bounded pause of about 1 ms for loops that poll kernel state with no event to wait on

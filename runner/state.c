@@ -2,6 +2,7 @@
  * env->timeout_ms, or (for kernel state with no event) re-check every millisecond until it. */
 #include "state.h"
 #include "errnames.h"
+#include "names.h"
 #include "sockio.h"
 #include "tcpdiag.h"
 
@@ -14,21 +15,12 @@
 
 const char *state_name(enum bm_state st)
 {
-    switch (st) {
-    case BM_STATE_BOUND: return "bound";
-    case BM_STATE_LISTENING: return "listening";
-    case BM_STATE_CONNECTED: return "connected";
-    case BM_STATE_TIME_WAIT_CLIENT: return "time-wait-client";
-    case BM_STATE_TIME_WAIT_SERVER: return "time-wait-server";
-    case BM_STATE_ESTABLISHED_CHILD: return "established-child";
-    case BM_STATE_CLOSED: return "closed";
-    }
-    return "unknown";
+    return (unsigned)st <= BM_STATE_CLOSED ? bm_state_names[st] : "unknown";
 }
 
 static int fail(int e, char *why, size_t whylen, const char *what)
 {
-    snprintf(why, whylen, "%s failed with %s", what, errno_name(e));
+    snprintf(why, whylen, "%s failed with %s", what, bm_result_name(e));
     return e;
 }
 
@@ -130,7 +122,7 @@ static int finish_passive_close(int peer, int port, int family, const struct bm_
             break;
         if (sockio_left_ms(deadline) == 0) {
             snprintf(why, whylen, "the helper never reached CLOSED (final ACK not received)");
-            return ETIMEDOUT;
+            return BM_R_TIMEOUT;
         }
         sockio_tick();
     }
@@ -152,7 +144,7 @@ static int finish_passive_close(int peer, int port, int family, const struct bm_
             return 0;
         if (sockio_left_ms(deadline) == 0) {
             snprintf(why, whylen, "sock_diag lists no TIME_WAIT socket on port %d", port);
-            return ETIMEDOUT;
+            return BM_R_TIMEOUT;
         }
         sockio_tick();
     }
@@ -194,10 +186,8 @@ static int build_accepted(int fd, const struct sockaddr_storage *bound,
     int rc = do_listen(fd, why, whylen);
     if (rc)
         return rc;
-    int c = helpers_client_to(h, bound, env->timeout_ms);
-    if (c < 0)
-        return fail(-c, why, whylen, "helper connect");
-    *client = c;
+    if ((rc = helpers_client_to(h, bound, env->timeout_ms, client)))
+        return fail(rc, why, whylen, "helper connect");
     if ((rc = sockio_accept(fd, env->timeout_ms, child)))
         return fail(rc, why, whylen, "accept");
     return 0;

@@ -16,7 +16,8 @@ const char *state_name(enum bm_state st);
  * (established-child) or -1 (closed, time-wait-*: the case socket is gone, its port is
  * what the case observes).  Helper sockets go to h.  *bound receives the address the
  * socket was bound to (getsockname, so port 0 shows the kernel's choice).
- * Returns 0, or an errno with why ("connect failed with ECONNREFUSED") filled in. */
+ * Returns 0, or an errno or BM_R_* code (errnames.h) with why ("connect failed with
+ * ECONNREFUSED") filled in. */
 int state_build(int *fd, enum bm_state st, const struct sockaddr *addr, socklen_t len,
                 const struct bm_env *env, struct bm_helpers *h,
                 struct sockaddr_storage *bound, char *why, size_t whylen);

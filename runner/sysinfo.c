@@ -25,6 +25,11 @@ static const char *const bind_sysctls[] = {
     "net.inet.ip.portrange.last", "net.inet.ip.portrange.lowlast", "net.inet.tcp.msl",
     NULL};
 
+const char *const *sysinfo_bind_sysctls(void)
+{
+    return bind_sysctls;
+}
+
 const char *sysinfo_os(void)
 {
     static char os[72];

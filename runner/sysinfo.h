@@ -7,6 +7,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+/* The sysctls that change what bind() answers, recorded in the run record (NULL-terminated). */
+const char *const *sysinfo_bind_sysctls(void);
 /* "linux", "freebsd", "macos", "openbsd", ... from uname. */
 const char *sysinfo_os(void);
 /* "<os>-<release>", the default host label and results file stem. */

@@ -1,12 +1,20 @@
-"""./bindmatrix bench: how fast the whole matrix runs here, and whether it is repeatable.
+"""./bindmatrix bench: how fast the matrix and the commands around it run here, and whether
+the outcomes repeat.
 
-Runs the runner several times over the same cases, then prints the wall time of each run
-(min / median / max), cases per second, the scenarios that cost the most (from each case's
-duration_us), and every case whose outcome was not the same in all runs: a flaky case is a
-bug in the runner or the case, never noise to be averaged away. Exits 1 on any flaky case.
+Measured side by side in one invocation (this machine may be shared and noisy, so only
+medians over several runs, and only ratios measured together, are worth reading):
+
+  runner    the runner alone over the whole matrix (wall time, cases/s, costliest scenarios)
+  run       `./bindmatrix run` on a built tree, end to end (dependency check, build check,
+            runner, judging, pytest, JUnit, summary)
+  report    `./bindmatrix report` over 4 hosts (copies of one run under 4 labels)
+
+Every case whose outcome was not the same in all runner runs is listed: a flaky case is a bug,
+never noise to be averaged away (exit 1).  The targets are printed met or with the gap.
 """
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -18,28 +26,63 @@ from collections import defaultdict
 from . import outcome
 from .results import ResultsError, load_results
 
+HARNESS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOP = os.path.dirname(HARNESS)
+ENTRY = os.path.join(TOP, "bindmatrix")
+TARGETS = {"run": 2.0, "report": 2.0}     # seconds, median, on a 2-core machine
+
+
+def timed(cmd, **kw):
+    start = time.monotonic()
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          **kw)
+    return time.monotonic() - start, proc
+
 
 def run_once(runner, args, out):
-    start = time.monotonic()
-    proc = subprocess.run([runner, "-q", "-o", out] + args, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
-    elapsed = time.monotonic() - start
+    elapsed, proc = timed([runner, "-q", "-o", out] + args)
     if proc.returncode != 0:
         raise RuntimeError("runner failed (exit %d): %s" % (proc.returncode, proc.stderr.strip()))
     return elapsed
 
 
+def relabel(src, dst, label):
+    with open(src, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    run = json.loads(lines[0])
+    run["host"] = label
+    with open(dst, "w", encoding="utf-8") as f:
+        f.write("\n".join([json.dumps(run)] + lines[1:]) + "\n")
+    return dst
+
+
+def line(name, times, target=None):
+    med = statistics.median(times)
+    text = "  %-8s median %6.3f s   min %6.3f s   max %6.3f s" % (name, med, min(times),
+                                                                  max(times))
+    if target is not None:
+        text += "   target <= %.1f s: %s" % (target, "met" if med <= target
+                                             else "NOT met (%.2f s over)" % (med - target))
+    return text, med
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="bindmatrix bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runner", required=True, help="path to bindmatrix-runner")
+    ap.add_argument("--runner", default=os.environ.get("BINDMATRIX_RUNNER"),
+                    help="path to bindmatrix-runner")
     ap.add_argument("-n", "--runs", type=int, default=5, help="how many runs (default 5)")
+    ap.add_argument("--runner-only", action="store_true",
+                    help="measure the runner alone (not ./bindmatrix run and report)")
     ap.add_argument("runner_args", nargs="*", help="passed to the runner (e.g. -j 1, --filter X)")
     args = ap.parse_args(argv)
     if args.runs < 1:
         ap.error("--runs must be at least 1")
+    if not args.runner:
+        ap.error("--runner is required (./bindmatrix bench gives it)")
 
     times, outcomes, cost = [], defaultdict(set), defaultdict(int)
-    ncases = 0
+    commands = {"run": [], "report": []}
+    ncases, failed = 0, []
     with tempfile.TemporaryDirectory(prefix="bindmatrix-bench.") as tmp:
         for i in range(args.runs):
             out = os.path.join(tmp, "run%d.jsonl" % i)
@@ -53,23 +96,43 @@ def main(argv=None):
             for c in results.cases:
                 outcomes[c["id"]].add(outcome.signature(c))
                 cost[c["scenario"]] += c.get("duration_us", 0)
+            if args.runner_only:
+                continue
+            # the commands, interleaved with the runner runs so that load hits all alike
+            res = os.path.join(tmp, "cmd%d.jsonl" % i)
+            t, proc = timed([ENTRY, "run", "-o", res] + args.runner_args, cwd=TOP)
+            commands["run"].append(t)
+            if proc.returncode not in (0, 1):
+                failed.append("run exited %d: %s" % (proc.returncode, proc.stderr[-300:]))
+            hosts = [relabel(out, os.path.join(tmp, "h%d-%d.jsonl" % (i, k)), "bench-host-%d" % k)
+                     for k in range(4)]
+            t, proc = timed([ENTRY, "report", "-o", os.path.join(tmp, "report%d" % i)] + hosts,
+                            cwd=TOP)
+            commands["report"].append(t)
+            if proc.returncode != 0:
+                failed.append("report exited %d: %s" % (proc.returncode, proc.stderr[-300:]))
     flaky = sorted(cid for cid, seen in outcomes.items() if len(seen) > 1)
-    med = statistics.median(times)
     print("bindmatrix bench: %d cases, %d runs, %s" % (ncases, args.runs,
           " ".join(args.runner_args) or "default workers"))
-    print("  wall time   min %.3f s   median %.3f s   max %.3f s" % (min(times), med, max(times)))
-    print("  throughput  %.0f cases/s (median run)" % (ncases / med if med else 0))
+    text, med = line("runner", times)
+    print(text)
+    print("  throughput  %.0f cases/s (median runner run)" % (ncases / med if med else 0))
+    for name, ts in commands.items():
+        if ts:
+            print(line(name, ts, TARGETS[name])[0] + ("   (4 hosts)" if name == "report" else ""))
     print("  costliest scenarios (case time summed over all runs, all workers):")
     total = sum(cost.values()) or 1
     for scenario, us in sorted(cost.items(), key=lambda kv: -kv[1])[:8]:
         print("    %-40s %8.1f ms  %4.1f%%" % (scenario, us / 1000.0 / args.runs, 100.0 * us / total))
+    for f in failed:
+        print("  FAILED: %s" % f)
     if flaky:
         print("  FLAKY: %d cases did not give the same outcome in every run:" % len(flaky))
         for cid in flaky[:20]:
             print("    " + cid)
         return 1
     print("  repeatable: every case gave the same outcome in every run")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,164 +1,14 @@
-"""Compare one case record with the rule that applies to it, and describe the outcome.
+"""The text of a verdict: the blocks the conformance run prints for a mismatch, an error or
+a missing expectation, and a rule that would accept what was observed.
 
-compare(case, rule) -> list of Difference (empty: the case behaved as expected).
-format_mismatch / format_error / format_missing -> the text blocks tests fail with.
+The verdict itself is the judge's (judge.py); this module only describes it.
 """
 
 import json
 import os
 import re
-from dataclasses import dataclass
 
-from .expectations import UNKNOWN
-
-
-@dataclass
-class Difference:
-    label: object        # the step label, or None for the case as a whole
-    expected: str
-    observed: str
-    message: str
-    plain: bool = False  # a step's result differs, and the step table says all there is
-
-    def __str__(self):
-        return self.message
-
-
-# ---- delivery ---------------------------------------------------------------------------
-
-def delivery_class(received, sent):
-    """How a receiver's count reads: all (== sent), none (0), some (in between)."""
-    if received == 0:
-        return "none"
-    if received == sent:
-        return "all"
-    if received < sent:
-        return "some"
-    return "more than sent"
-
-
-def delivery_matches(expected, received, sent):
-    if expected == UNKNOWN:
-        return True
-    if isinstance(expected, int) and not isinstance(expected, bool):
-        return received == expected
-    if expected == "all":
-        return received == sent
-    if expected == "none":
-        return received == 0
-    if expected == "some":
-        return 0 < received < sent
-    return False
-
-
-def step_delivery(case, step):
-    """The delivery observation of a deliver step: on the step, or in case['delivery']."""
-    if step.get("delivery") is not None:
-        return step["delivery"]
-    return (case.get("delivery") or {}).get(step["label"])
-
-
-def _show_delivery_expect(exp):
-    return " ".join("%s=%s" % (r, c) for r, c in exp.items())
-
-
-def _show_delivery(delivery):
-    if delivery is None:
-        return "(none recorded)"
-    sent = delivery["sent"]
-    return " ".join("%s=%d/%d" % (r, n, sent) for r, n in delivery["received"].items()) \
-        or "(no receivers) sent=%d" % sent
-
-
-def show_expected(exp):
-    if isinstance(exp, dict):
-        return _show_delivery_expect(exp)
-    return str(exp)
-
-
-def show_observed(case, step):
-    delivery = step_delivery(case, step)
-    if step["result"] == "ok" and delivery is not None:
-        return _show_delivery(delivery)
-    return step["result"]
-
-
-# ---- compare ----------------------------------------------------------------------------
-
-def _compare_delivery(case, step, exp, diffs):
-    label = step["label"]
-    if step["result"] != "ok":
-        diffs.append(Difference(label, _show_delivery_expect(exp), step["result"],
-                                "%s: expected a delivery (%s), observed %s"
-                                % (label, _show_delivery_expect(exp), step["result"])))
-        return
-    delivery = step_delivery(case, step)
-    if delivery is None:
-        diffs.append(Difference(label, _show_delivery_expect(exp), "(none recorded)",
-                                "%s: expected a delivery, but none is recorded" % label))
-        return
-    sent, received = delivery["sent"], delivery["received"]
-    for recv, want in exp.items():
-        if recv not in received:
-            diffs.append(Difference(label, "%s=%s" % (recv, want), "(not a receiver)",
-                                    "%s: expectation names receiver %r, which this case does "
-                                    "not record" % (label, recv)))
-            continue
-        got = received[recv]
-        if not delivery_matches(want, got, sent):
-            diffs.append(Difference(label, "%s=%s" % (recv, want),
-                                    "%s=%d/%d (%s)" % (recv, got, sent, delivery_class(got, sent)),
-                                    "%s: receiver %s expected %s, got %d of %d (%s)"
-                                    % (label, recv, want, got, sent, delivery_class(got, sent))))
-    for recv in received:
-        if recv not in exp:
-            diffs.append(Difference(label, "(none)", "%s=%d/%d" % (recv, received[recv], sent),
-                                    "%s: no expectation for receiver %s" % (label, recv)))
-
-
-def compare(case, rule):
-    """Differences between what the case observed and what the rule expects."""
-    diffs = []
-    status = case["status"]
-    if rule.expects_skip:
-        if status != "skipped":
-            diffs.append(Difference(None, "skipped", status,
-                                    "expected the case to be skipped on this OS, but it was %s"
-                                    % status))
-        return diffs
-    if status == "skipped":
-        return diffs            # the host could not run it: nothing to compare
-    if status == "error":
-        diffs.append(Difference(None, "observed", "error",
-                                "precondition did not hold: %s" % case.get("reason", "")))
-        return diffs
-    expect = rule.expect
-    recorded = set()
-    for step in case["steps"]:
-        label = step["label"]
-        recorded.add(label)
-        if label not in expect:
-            # A state step is a verified precondition: an observed case always has it ok.
-            if step["op"] == "state" and step["result"] == "ok":
-                continue
-            diffs.append(Difference(label, "(none)", show_observed(case, step),
-                                    "no expectation for step %s" % label))
-            continue
-        exp = expect[label]
-        if exp == UNKNOWN:
-            continue
-        if isinstance(exp, dict):
-            _compare_delivery(case, step, exp, diffs)
-        elif exp != step["result"]:
-            diffs.append(Difference(label, exp, step["result"],
-                                    "%s: expected %s, observed %s" % (label, exp, step["result"]),
-                                    plain=True))
-    for label, exp in expect.items():
-        if label not in recorded:
-            diffs.append(Difference(label, show_expected(exp), "(no such step)",
-                                    "expectation names step %s, which this case does not record"
-                                    % label))
-    return diffs
+from .judge import delivery_class, is_precondition, show_expected, show_observed, step_delivery
 
 
 # ---- text -------------------------------------------------------------------------------
@@ -199,7 +49,7 @@ def _provenance(rule):
     return rule.provenance or "(not given)"
 
 
-def step_table(case, rule, diffs):
+def step_table(case, rule, diffs, casedef=None):
     """Rows of step / expected / observed, the differing ones marked."""
     differing = {d.label for d in diffs if d.label is not None}
     rows = [("step", "expected", "observed", "")]
@@ -207,29 +57,30 @@ def step_table(case, rule, diffs):
         label = step["label"]
         if label in rule.expect:
             exp = show_expected(rule.expect[label])
-        elif step["op"] == "state" and step["result"] == "ok":
+        elif is_precondition(step, casedef) and step["result"] == "ok":
             exp = "(ok)"
         else:
             exp = "(none)"
         rows.append((label, exp, show_observed(case, step),
                      "<-- differs" if label in differing else ""))
     for label, exp in rule.expect.items():
-        if label != "status" and not any(s["label"] == label for s in case.get("steps", [])):
+        if not any(s["label"] == label for s in case.get("steps", [])):
             rows.append((label, show_expected(exp), "(no such step)", "<-- differs"))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     return [("  " + "  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3]).rstrip()
             for r in rows]
 
 
-def format_mismatch(case, rule, diffs):
+def format_mismatch(case, rule, diffs, casedef=None):
     """One readable block: what was expected, what was observed, why, and where it is written."""
     out = _header("MISMATCH", case)
-    if rule.expects_skip or case["status"] != "observed":
-        out.append("  expected: %s" % ("skipped" if rule.expects_skip else "observed"))
+    if rule.status is not None or case["status"] != "observed":
+        out.append("  expected: %s%s" % (rule.status or "observed",
+                                         " (%s)" % rule.reason if rule.reason else ""))
         out.append("  observed: %s%s" % (case["status"], (" (%s)" % case["reason"])
                                          if case.get("reason") else ""))
     if case["status"] == "observed" and case.get("steps"):
-        out.extend(step_table(case, rule, diffs))
+        out.extend(step_table(case, rule, diffs, casedef))
     notes = [d.message for d in diffs if not d.plain]
     if notes:
         out.append("  differences:")
@@ -264,14 +115,11 @@ def _yaml_scalar(v):
     return text if re.match(r"^[A-Za-z0-9_.+/-]+$", text) else json.dumps(text)
 
 
-def suggest_when_expect(case):
-    """Two YAML lines, `- when: {...}` and `  expect: {...}`, that accept this observation."""
-    axes = case.get("axes") or {}
-    names = [k for k in matrix_coordinates(case) if k in axes] or list(axes)
-    when = ", ".join("%s: %s" % (k, _yaml_scalar(axes[k])) for k in names)
+def expect_text(case, casedef=None):
+    """`{b.bind: EADDRINUSE, deliver: {a: all}}`: the expect mapping of this observation."""
     exp = []
     for step in case.get("steps", []):
-        if step["op"] == "state" and step["result"] == "ok":
+        if is_precondition(step, casedef) and step["result"] == "ok":
             continue
         delivery = step_delivery(case, step)
         if step["result"] == "ok" and delivery is not None:
@@ -281,32 +129,44 @@ def suggest_when_expect(case):
             exp.append("%s: {%s}" % (step["label"], classes))
         else:
             exp.append("%s: %s" % (step["label"], step["result"]))
-    return ["- when: {%s}" % when, "  expect: {%s}" % ", ".join(exp)]
+    return "{%s}" % ", ".join(exp)
 
 
-def suggest_rule(case, run):
+def when_text(axes):
+    return "{%s}" % ", ".join("%s: %s" % (k, _yaml_scalar(v)) for k, v in axes.items())
+
+
+def suggest_when_expect(case, casedef=None):
+    """Two YAML lines, `- when: {...}` and `  expect: {...}`, that accept this observation."""
+    axes = case.get("axes") or {}
+    names = [k for k in matrix_coordinates(case) if k in axes] or list(axes)
+    return ["- when: %s" % when_text({k: axes[k] for k in names}),
+            "  expect: %s" % expect_text(case, casedef)]
+
+
+def suggest_rule(case, run, casedef=None):
     """A rule (YAML lines) that would accept this case's observation, to start from."""
-    return suggest_when_expect(case) + [
+    return suggest_when_expect(case, casedef) + [
         "  provenance: observed",
         '  seen_on: "%s"' % (run or {}).get("os_release", "?"),
         "  why: ...",
         "  source: ..."]
 
 
-def format_missing(case, run, os_name, path):
+def format_missing(case, run, os_name, path, casedef=None):
     out = _header("NO EXPECTATION", case)
     out.append("  no expectation for this case on %s (add a rule to %s)"
                % (os_name, display_path(path) if path else
                   "cases/%s/<os>.yaml" % case["scenario"]))
     if case["status"] == "observed":
         out.append("  a rule that would accept what was observed (check it before adding it):")
-        out.extend("    " + line for line in suggest_rule(case, run))
+        out.extend("    " + line for line in suggest_rule(case, run, casedef))
     return "\n".join(out)
 
 
 def summarize_expect(rule):
-    if rule.expects_skip:
-        return "status=skipped"
+    if rule.status is not None:
+        return "status=%s" % rule.status + (" (%s)" % rule.reason if rule.reason else "")
     return ", ".join("%s=%s" % (k, show_expected(v)) for k, v in rule.expect.items())
 
 

@@ -1,7 +1,8 @@
 """./bindmatrix diff BASELINE CANDIDATE [--allow FILE] [-o diff.json]: the upgrade gate.
 
 Exit status: 0 nothing changed (or every change is allowed); 1 a change closes the gate;
-2 bad input (unreadable or corrupt results, different OSes, a broken allowlist).
+2 bad input (unreadable or corrupt results, different OSes, a partial baseline without
+--allow-partial, a broken allowlist).
 """
 
 import argparse
@@ -37,6 +38,9 @@ def parse_args(argv):
                         "all: " + ", ".join(diffgate.CLASSES) + ")")
     p.add_argument("--force", action="store_true",
                    help="compare results of different OSes anyway")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="accept a partial baseline (a run with a filter or a subset of the "
+                        "cases): its missing cases would otherwise read as 'new'")
     p.add_argument("--max-lines", type=int, default=40, metavar="N",
                    help="print at most N differences per class (default: %(default)s; the "
                         "JSON has them all)")
@@ -97,6 +101,14 @@ def main(argv=None):
     if problems:
         return bad(problems)
     base, cand = sets
+    if base.run.get("partial") and not args.allow_partial:
+        sel = base.run.get("selection") or {}
+        what = ", ".join(["filter %s" % f for f in sel.get("filters", [])] +
+                         ([] if sel.get("default_paths", True)
+                          else ["paths %s" % " ".join(sel.get("paths", []))]))
+        return bad(["%s is a partial run (%s): a baseline must be a full run of the cases "
+                    "(./bindmatrix run with no filter or paths), or give --allow-partial"
+                    % (args.baseline, what or "a subset of the cases")])
     if base.run["os"] != cand.run["os"] and not args.force:
         return bad(["%s is %s, %s is %s: diff compares one OS before and after an upgrade "
                     "(--force to compare anyway; ./bindmatrix report shows OSes side by side)"

@@ -26,7 +26,8 @@ change it was written for.
 
 from dataclasses import dataclass, field
 
-from .expectations import ExpectationError, LineDict, load_yaml
+from .expectations import ExpectationError
+from .yamlio import LineDict, load_yaml
 from .ids import match_id
 from .outcome import outcome_steps, show_step, signature, text
 

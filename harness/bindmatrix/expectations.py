@@ -1,108 +1,41 @@
-"""Expectation files: cases/<scenario>/<os>.yaml, a list of rules, first match wins.
+"""Expectation files: <scenario folder>/<os>.yaml, a list of rules, first match wins.
 
 Each rule:
   when:       {axis: value | [values]}        all must hold; absent = every case
   kernel:     ">=4.6,<6.1"                     on the run's os_release
   sysctl:     {name: value | [values]}         on case['sysctl'] overlaid on run['sysctls']
-  expect:     {label: ok | ERRNO | not-run | "?",  deliver-label: {receiver: all|none|some|N|"?"}}
-              or {status: skipped}
+  expect:     {label: RESULT, deliver-label: {receiver: CLASS}}
+                RESULT: ok | ERRNO | not-run | a runner word (timeout, no-socket, ...)
+                        | "?" (unknown) | [RESULT, ...] (any of them)      ("?" and lists:
+                CLASS:  all | none | some | N | "?" | [CLASS, ...]          documented only)
+              or {status: skipped, reason: TEXT?} or {status: error, reason: TEXT}
+              (the case is expected not to be observed; reason is a part of the runner's)
   provenance: observed (needs seen_on) | documented (needs source)
   seen_on, why, source
 
-load_rules() checks every rule and raises ExpectationError listing each problem as
-file:line: field 'x.y': message.  find_rule() picks the first rule that applies to a case.
+load_rules() checks the file on its own (syntax, types, provenance) and raises
+ExpectationError listing each problem as file:line: field 'x.y': message.  What needs the
+cases (labels, axes, errno names, rules that match nothing) is lint's job (lint.py).
+find_rule() picks the first rule that applies to a case.
 """
 
 import os
 import re
 from dataclasses import dataclass, field
 
-import yaml
-
 from . import oses
 from .versions import VersionError, parse_range, parse_release
+from .yamlio import InputError, LineDict, kind_of, load_yaml
+
+ExpectationError = InputError     # the harness's one error type for bad input files
 
 RULE_KEYS = ("when", "kernel", "sysctl", "expect", "provenance", "seen_on", "why", "source")
 PROVENANCES = ("observed", "documented")
-STEP_RESULT = re.compile(r"^(ok|not-run|E[A-Z0-9]+)$")
+STATUSES = ("skipped", "error")
+RESULT_WORD = re.compile(r"^(ok|not-run|E[A-Z0-9]+|[a-z][a-z0-9]*(-[a-z0-9]+)*)$")
 DELIVERY_CLASSES = ("all", "none", "some")
 UNKNOWN = "?"
 
-
-class ExpectationError(Exception):
-    """One or more problems in expectation files; .problems is a list of 'file:line: ...'."""
-
-    def __init__(self, problems):
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
-
-
-# ---- YAML with line numbers -------------------------------------------------------------
-
-class LineDict(dict):
-    """A mapping that remembers its own line and each key's line (1-based)."""
-    line = 0
-    key_lines = None
-
-    def line_of(self, key):
-        return (self.key_lines or {}).get(key, self.line)
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader recording lines; booleans are only true/false (YAML 1.2), so an axis
-    value such as `on`, `no` or `off` stays the string it is in the case file."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver("tag:yaml.org,2002:bool",
-                              re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                              list("tTfF"))
-
-
-def _construct_mapping(loader, node):
-    loader.flatten_mapping(node)
-    result = LineDict()
-    result.line = node.start_mark.line + 1
-    result.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, (str, int, float, bool)) or key is None:
-            raise yaml.constructor.ConstructorError(
-                None, None, "a mapping key must be a scalar", key_node.start_mark)
-        if key in result:
-            raise yaml.constructor.ConstructorError(
-                None, None, "duplicate key %r" % key, key_node.start_mark)
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.key_lines[key] = key_node.start_mark.line + 1
-    return result
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def load_yaml(path):
-    """Parse a YAML file with line-numbered mappings; YAML errors become ExpectationError."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.load(f, Loader=_Loader)
-    except OSError as e:
-        raise ExpectationError(["%s: cannot read: %s" % (path, e.strerror or e)]) from None
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark else 0
-        what = " ".join(x for x in (e.context, e.problem) if x)
-        hint = ""
-        if "block scalar" in what or "expected <block end>" in what:
-            hint = ' (a value starting with > or < must be quoted: kernel: ">=4.6")'
-        raise ExpectationError(["%s:%d: YAML syntax: %s%s" % (path, line, what, hint)]) from None
-    except yaml.YAMLError as e:
-        raise ExpectationError(["%s: YAML: %s" % (path, e)]) from None
-
-
-# ---- rules ------------------------------------------------------------------------------
 
 @dataclass
 class Rule:
@@ -112,11 +45,16 @@ class Rule:
     when: dict = field(default_factory=dict)     # axis -> list of normalized values
     kernel: object = None           # VersionRange or None
     sysctl: dict = field(default_factory=dict)   # name -> list of normalized values
-    expect: dict = field(default_factory=dict)
+    expect: dict = field(default_factory=dict)   # label -> result | [results] | {recv: cls}
+    status: str = None              # skipped | error: the case is expected not to be observed
+    reason: str = ""                # ... with a reason containing this text
     provenance: str = ""
     seen_on: list = field(default_factory=list)
     why: str = ""
     source: str = ""
+    lines: dict = field(default_factory=dict)    # expect label -> line
+    when_lines: dict = field(default_factory=dict)   # when axis -> line
+    text_lines: dict = field(default_factory=dict)   # why / source / provenance -> line
 
     @property
     def location(self):
@@ -124,7 +62,17 @@ class Rule:
 
     @property
     def expects_skip(self):
-        return self.expect.get("status") == "skipped"
+        return self.status == "skipped"
+
+    @property
+    def conditional(self):
+        """Whether the rule depends on the host (kernel or sysctl), not only on the case."""
+        return self.kernel is not None or bool(self.sysctl)
+
+    def conditions(self):
+        """What the rule needs of a host, comparable between rules."""
+        return (str(self.kernel) if self.kernel is not None else None,
+                tuple(sorted((k, tuple(v)) for k, v in self.sysctl.items())))
 
 
 def norm(value):
@@ -139,10 +87,9 @@ def _is_scalar(v):
 
 
 class _Checker:
-    def __init__(self, path, os_stem, axes=None):
+    def __init__(self, path, os_stem):
         self.path = path
         self.os_stem = os_stem
-        self.axes = axes            # axis -> set of values (None: unknown), or None
         self.problems = []
 
     def bad(self, line, where, message):
@@ -160,7 +107,7 @@ class _Checker:
                 return None
             return [norm(x) for x in v]
         if not _is_scalar(v):
-            self.bad(line, where, "must be a value or a list of values, not %s" % _kind(v))
+            self.bad(line, where, "must be a value or a list of values, not %s" % kind_of(v))
             return None
         return [norm(v)]
 
@@ -168,22 +115,25 @@ class _Checker:
         line = raw.line if isinstance(raw, LineDict) else 0
         where = "[%d]" % index
         if not isinstance(raw, dict):
-            self.bad(line, where, "a rule must be a mapping (when/expect/...), not %s" % _kind(raw))
+            self.bad(line, where, "a rule must be a mapping (when/expect/...), not %s"
+                     % kind_of(raw))
             return None
         rule = Rule(path=self.path, line=line, index=index)
         for key in raw:
             if key not in RULE_KEYS:
                 self.bad(raw.line_of(key), str(key),
                          "unknown key (rule keys: %s)" % ", ".join(RULE_KEYS))
-        if "when" in raw:
-            self.when(raw, rule)
+        for key, into in (("when", rule.when), ("sysctl", rule.sysctl)):
+            if key in raw:
+                self.conditions(raw, key, into)
+        if isinstance(raw.get("when"), LineDict):
+            rule.when_lines = {str(k): raw["when"].line_of(k) for k in raw["when"]}
+        rule.text_lines = {k: raw.line_of(k) for k in ("why", "source", "provenance", "expect")}
         if "kernel" in raw:
             try:
                 rule.kernel = parse_range(raw["kernel"])
             except VersionError as e:
                 self.bad(raw.line_of("kernel"), "kernel", str(e))
-        if "sysctl" in raw:
-            self.sysctl(raw, rule)
         self.text_fields(raw, rule)
         if "expect" not in raw:
             self.bad(line, "expect", "is required: the outcome of every step the case records")
@@ -191,39 +141,15 @@ class _Checker:
             self.expect(raw, rule)
         return rule
 
-    def when(self, raw, rule):
-        when = raw["when"]
-        if not isinstance(when, dict):
-            self.bad(raw.line_of("when"), "when", "must be a mapping {axis: value or [values]}")
+    def conditions(self, raw, key, into):
+        cond = raw[key]
+        if not isinstance(cond, dict):
+            self.bad(raw.line_of(key), key, "must be a mapping {name: value or [values]}")
             return
-        for axis in when:
-            where = "when.%s" % axis
-            line = when.line_of(axis)
-            vals = self.values(when, axis, where, line)
-            if vals is None:
-                continue
-            rule.when[str(axis)] = vals
-            if self.axes is not None:
-                if axis not in self.axes:
-                    self.bad(line, where, "case.yaml has no axis %r (axes: %s)"
-                             % (axis, ", ".join(sorted(self.axes)) or "none"))
-                    continue
-                known = self.axes[axis]
-                if known is not None:
-                    for v in vals:
-                        if v not in known:
-                            self.bad(line, where, "%r is not a value of axis %s in case.yaml "
-                                     "(values: %s)" % (v, axis, ", ".join(sorted(known))))
-
-    def sysctl(self, raw, rule):
-        sysctl = raw["sysctl"]
-        if not isinstance(sysctl, dict):
-            self.bad(raw.line_of("sysctl"), "sysctl", "must be a mapping {name: value}")
-            return
-        for name in sysctl:
-            vals = self.values(sysctl, name, "sysctl.%s" % name, sysctl.line_of(name))
+        for name in cond:
+            vals = self.values(cond, name, "%s.%s" % (key, name), cond.line_of(name))
             if vals is not None:
-                rule.sysctl[str(name)] = vals
+                into[str(name)] = vals
 
     def text_fields(self, raw, rule):
         for key in ("why", "source"):
@@ -266,6 +192,55 @@ class _Checker:
             self.bad(raw.line_of("provenance"), "provenance",
                      "Linux expectations are always observed (run ./bindmatrix run)")
 
+    def status(self, expect, rule):
+        status = expect["status"]
+        where = "expect.status"
+        if status not in STATUSES:
+            self.bad(expect.line_of("status"), where, "%r: an expected status is skipped or "
+                     "error (an observed case is given by its steps)" % (status,))
+            return
+        extra = [k for k in expect if k not in ("status", "reason")]
+        if extra:
+            self.bad(expect.line_of(extra[0]), "expect.%s" % extra[0],
+                     "status: %s stands with a reason only (such a case records no steps)"
+                     % status)
+        reason = expect.get("reason")
+        if reason is not None and (not isinstance(reason, str) or not reason.strip()):
+            self.bad(expect.line_of("reason"), "expect.reason", "must be non-empty text: a "
+                     "part of the reason the runner gives")
+            return
+        if status == "error" and reason is None:
+            self.bad(expect.line_of("status"), "expect.reason", "status: error needs the "
+                     "reason it is expected for (a part of the runner's reason), so that "
+                     "another error is still a mismatch")
+            return
+        rule.status = status
+        rule.reason = " ".join(reason.split()) if reason else ""
+
+    def one(self, value, where, line, documented, allowed, what):
+        """A step result or receiver class, or a list of them (documented rules only)."""
+        if isinstance(value, list):
+            if not documented:
+                self.bad(line, where, "a list of acceptable results is only for documented "
+                         "rules (an observed rule says what was seen)")
+                return None
+            if len(value) < 2:
+                self.bad(line, where, "a list of acceptable results names two or more")
+                return None
+            items = [self.one(v, where, line, documented, allowed, what) for v in value]
+            if any(i is None or isinstance(i, list) or i == UNKNOWN for i in items):
+                return None
+            return items
+        if value == UNKNOWN:
+            if not documented:
+                self.bad(line, where, '"?" (unknown) is only for documented rules')
+                return None
+            return value
+        if not allowed(value):
+            self.bad(line, where, "%r: %s" % (value, what))
+            return None
+        return value
+
     def expect(self, raw, rule):
         expect = raw["expect"]
         line = raw.line_of("expect")
@@ -273,97 +248,45 @@ class _Checker:
             self.bad(line, "expect", "must be a non-empty mapping {step label: result}")
             return
         if "status" in expect:
-            if expect["status"] != "skipped":
-                self.bad(expect.line_of("status"), "expect.status",
-                         "%r: the only status an expectation may give is skipped"
-                         % (expect["status"],))
-            elif len(expect) > 1:
-                self.bad(expect.line_of("status"), "expect.status",
-                         "status: skipped stands alone (a skipped case records no steps)")
-            else:
-                rule.expect = {"status": "skipped"}
+            self.status(expect, rule)
             return
         documented = rule.provenance == "documented"
+        step_what = ("a step's result is ok, not-run, an errno name (EADDRINUSE), a runner "
+                     "word (timeout), \"?\", a list of them, or, for a deliver step, "
+                     "{receiver: all|none|some|N}")
+        class_what = "a receiver's count is all, none, some, a number, \"?\" or a list of them"
+
+        def is_result(v):
+            return isinstance(v, str) and bool(RESULT_WORD.match(v))
+
+        def is_class(v):
+            return (v in DELIVERY_CLASSES) or (isinstance(v, int) and not isinstance(v, bool)
+                                               and v >= 0)
         out = {}
         for label, value in expect.items():
             where = "expect.%s" % label
             vline = expect.line_of(label)
+            rule.lines[str(label)] = vline
             if isinstance(value, dict):
-                receivers = {}
-                for recv, cls in value.items():
-                    rwhere = "%s.%s" % (where, recv)
-                    rline = value.line_of(recv)
-                    if isinstance(cls, bool) or not (
-                            cls in DELIVERY_CLASSES or cls == UNKNOWN
-                            or (isinstance(cls, int) and cls >= 0)):
-                        self.bad(rline, rwhere, "%r: a receiver's count is all, none, some, a "
-                                 "number or \"?\"" % (cls,))
-                        continue
-                    if cls == UNKNOWN and not documented:
-                        self.bad(rline, rwhere, '"?" (unknown) is only for documented rules')
-                        continue
-                    receivers[str(recv)] = cls
                 if not value:
                     self.bad(vline, where, "name each receiver: {a: all, b: none}")
+                receivers = {}
+                for recv, cls in value.items():
+                    got = self.one(cls, "%s.%s" % (where, recv), value.line_of(recv),
+                                   documented, is_class, class_what)
+                    if got is not None:
+                        receivers[str(recv)] = got
                 out[str(label)] = receivers
-            elif isinstance(value, str) and (STEP_RESULT.match(value) or value == UNKNOWN):
-                if value == UNKNOWN and not documented:
-                    self.bad(vline, where, '"?" (unknown) is only for documented rules')
-                    continue
-                out[str(label)] = value
             else:
-                self.bad(vline, where, "%r: a step's result is ok, not-run, an errno name "
-                         "(EADDRINUSE), \"?\" or, for a deliver step, {receiver: all|none|"
-                         "some|N}" % (value,))
+                got = self.one(value, where, vline, documented, is_result, step_what)
+                if got is not None:
+                    out[str(label)] = got
         rule.expect = out
-
-
-def _kind(v):
-    return {dict: "a mapping", LineDict: "a mapping", list: "a list",
-            type(None): "nothing"}.get(type(v), type(v).__name__)
-
-
-# ---- case.yaml axes (to catch typos in `when`) ------------------------------------------
-
-def scenario_axes(case_yaml):
-    """Axis name -> set of possible values (None when unknown) from a case.yaml, or None if
-    it cannot be read; only used to check `when` for typos."""
-    try:
-        doc = load_yaml(case_yaml)
-    except ExpectationError:
-        return None
-    if not isinstance(doc, dict):
-        return None
-    axes = {}
-    for name, value in (doc.get("axes") or {}).items() if isinstance(doc.get("axes"), dict) else ():
-        axes[str(name)] = {norm(value)} if _is_scalar(value) else None
-    matrix = doc.get("matrix")
-    if isinstance(matrix, dict):
-        for name, values in matrix.items():
-            if isinstance(values, list) and all(_is_scalar(v) for v in values):
-                axes[str(name)] = {norm(v) for v in values}
-            else:
-                axes[str(name)] = None
-    derive = doc.get("derive")
-    if isinstance(derive, dict):
-        for by_value in derive.values():
-            if not isinstance(by_value, dict):
-                continue
-            for names in by_value.values():
-                if isinstance(names, dict):
-                    for name, v in names.items():
-                        if axes.get(str(name), set()) is None:
-                            continue
-                        if _is_scalar(v):
-                            axes.setdefault(str(name), set()).add(norm(v))
-                        else:
-                            axes[str(name)] = None
-    return axes
 
 
 # ---- loading ----------------------------------------------------------------------------
 
-def load_rules(path, os_stem=None, check_axes=True):
+def load_rules(path, os_stem=None):
     """Parse and check one expectation file -> list of Rule (raises ExpectationError)."""
     path = str(path)
     if os_stem is None:
@@ -374,13 +297,8 @@ def load_rules(path, os_stem=None, check_axes=True):
     if not isinstance(doc, list):
         line = doc.line if isinstance(doc, LineDict) else 1
         raise ExpectationError(["%s:%d: the file must be a list of rules (- when: ... expect: "
-                                "...), not %s" % (path, line, _kind(doc))])
-    axes = None
-    if check_axes:
-        case_yaml = os.path.join(os.path.dirname(path), "case.yaml")
-        if os.path.exists(case_yaml):
-            axes = scenario_axes(case_yaml)
-    checker = _Checker(path, os_stem, axes)
+                                "...), not %s" % (path, line, kind_of(doc))])
+    checker = _Checker(path, os_stem)
     rules = [checker.rule(i, raw) for i, raw in enumerate(doc)]
     if checker.problems:
         raise ExpectationError(checker.problems)
@@ -388,18 +306,21 @@ def load_rules(path, os_stem=None, check_axes=True):
 
 
 class ExpectationStore:
-    """Rules per scenario for one OS, loaded once each."""
+    """Rules per scenario for one OS, loaded once each.  The file of a scenario sits in the
+    scenario's folder, which the manifest names (so `run PATH` checks the cases it was
+    given against their own files)."""
 
-    def __init__(self, cases_dir, os_name):
-        self.cases_dir = str(cases_dir)
+    def __init__(self, manifest, os_name):
+        self.manifest = manifest
         self.os_name = os_name
         self.filename = oses.expectation_filename(os_name)
         self._cache = {}
 
     def path_for(self, scenario):
-        if self.filename is None:
+        s = self.manifest.scenarios.get(scenario) if self.manifest is not None else None
+        if self.filename is None or s is None:
             return None
-        return os.path.join(self.cases_dir, *scenario.split("/"), self.filename)
+        return os.path.join(s.dir, self.filename)
 
     def rules_for(self, scenario):
         """List of rules, [] when the file does not exist; raises ExpectationError."""
@@ -418,37 +339,21 @@ class ExpectationStore:
         return got
 
 
-def find_expectation_files(cases_dir):
-    """Every <os>.yaml beside a case.yaml below cases_dir, sorted; plus stray files, which
-    load_all reports."""
+def expectation_files(manifest):
+    """(scenario, path, stem) of every <os>.yaml beside a case.yaml in the manifest, sorted;
+    files with a stem that names no OS come with stem None."""
     found = []
-    for root, dirs, files in os.walk(str(cases_dir)):
-        dirs.sort()
-        if "case.yaml" not in files:
-            continue
-        for name in sorted(files):
-            if name.endswith(".yaml") and name != "case.yaml":
-                found.append(os.path.join(root, name))
-    return found
-
-
-def load_all(cases_dir):
-    """Check every expectation file below cases_dir; returns {path: rules} or raises one
-    ExpectationError with every problem found."""
-    problems, loaded = [], {}
-    for path in find_expectation_files(cases_dir):
-        stem = os.path.splitext(os.path.basename(path))[0]
-        if stem not in oses.KNOWN_STEMS:
-            problems.append("%s: not an expectation file name (one of: %s.yaml)"
-                            % (path, ".yaml, ".join(sorted(oses.KNOWN_STEMS))))
-            continue
+    for s in manifest.scenarios.values():
         try:
-            loaded[path] = load_rules(path, stem)
-        except ExpectationError as e:
-            problems.extend(e.problems)
-    if problems:
-        raise ExpectationError(problems)
-    return loaded
+            names = sorted(os.listdir(s.dir))
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".yaml") and name != "case.yaml":
+                stem = name[:-5]
+                found.append((s.name, os.path.join(s.dir, name),
+                              stem if stem in oses.KNOWN_STEMS else None))
+    return found
 
 
 # ---- matching ---------------------------------------------------------------------------
@@ -460,11 +365,13 @@ def effective_sysctls(case, run):
     return values
 
 
+def when_holds(rule, axes):
+    return all(a in axes and norm(axes[a]) in allowed for a, allowed in rule.when.items())
+
+
 def rule_applies(rule, case, run):
-    axes = case.get("axes") or {}
-    for axis, allowed in rule.when.items():
-        if axis not in axes or norm(axes[axis]) not in allowed:
-            return False
+    if not when_holds(rule, case.get("axes") or {}):
+        return False
     if rule.kernel is not None:
         try:
             if not rule.kernel.contains(parse_release((run or {}).get("os_release", ""))):
@@ -485,3 +392,21 @@ def find_rule(rules, case, run):
         if rule_applies(rule, case, run):
             return rule
     return None
+
+
+def find_documented_rule(rules, axes):
+    """Without a run: the first rule whose `when` holds.  Its kernel or sysctl conditions
+    cannot be decided, so the caller says "applies if ..." (see conditions_text)."""
+    for rule in rules:
+        if when_holds(rule, axes):
+            return rule
+    return None
+
+
+def conditions_text(rule):
+    conds = []
+    if rule.kernel is not None:
+        conds.append("release %s" % rule.kernel)
+    if rule.sysctl:
+        conds.append(", ".join("%s=%s" % (k, "|".join(v)) for k, v in rule.sysctl.items()))
+    return ("applies if " + " and ".join(conds)) if conds else ""

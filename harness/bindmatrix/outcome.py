@@ -12,14 +12,14 @@ durations never count: they differ between every two runs.
   expected_steps(rule, labels) / expected_text(...): the same for an expectation rule
 """
 
-from .compare import delivery_class, step_delivery
+from .judge import delivery_class, is_precondition as _precondition, show_one, step_delivery
 
 SEP = " · "
 
 
-def is_precondition(step):
-    """A `state` step that held is the verified starting point, not part of the outcome."""
-    return step["op"] == "state" and step["result"] == "ok"
+def is_precondition(step, casedef=None):
+    """A precondition that held is the verified starting point, not part of the outcome."""
+    return _precondition(step, casedef) and step["result"] == "ok"
 
 
 def delivery_classes(case, step):
@@ -33,11 +33,11 @@ def delivery_classes(case, step):
     return {r: delivery_class(n, sent) for r, n in delivery["received"].items()}
 
 
-def outcome_steps(case):
+def outcome_steps(case, casedef=None):
     """[(label, result, classes-or-None)] of the steps that make the outcome."""
     out = []
     for step in case.get("steps") or []:
-        if is_precondition(step):
+        if is_precondition(step, casedef):
             continue
         out.append((step["label"], step["result"], delivery_classes(case, step)))
     return out
@@ -94,28 +94,79 @@ def text(case):
 def expected_steps(rule, labels=None):
     """[(label, shown)] of a rule's expectation, in the case's step order when labels (the
     case's outcome step labels) are given."""
-    if rule.expects_skip:
+    if rule.status is not None:
         return []
     order = [label for label in (labels or []) if label in rule.expect]
     order += [label for label in rule.expect if label not in order]
     out = []
     for label in order:
         exp = rule.expect[label]
-        out.append((label, show_classes(exp) if isinstance(exp, dict) else str(exp)))
+        out.append((label, " ".join("%s:%s" % (r, show_one(c)) for r, c in exp.items())
+                    if isinstance(exp, dict) else show_one(exp)))
     return out
 
 
 def expected_text(rule, labels=None):
-    if rule.expects_skip:
-        return "skipped"
+    if rule.status is not None:
+        return rule.status
     return join(expected_steps(rule, labels))
 
 
-def rule_has_unknown(rule, labels=None):
-    """True when the rule leaves a step of this case (or a receiver) as "?"."""
-    for label, exp in rule.expect.items():
-        if labels is not None and label not in labels:
-            continue
-        if exp == "?" or (isinstance(exp, dict) and "?" in exp.values()):
+# ---- views: an outcome as data, for claims and for comparing hosts ----------------------
+
+def observed_view(case, casedef=None):
+    """{status, steps: {label: result}, delivery: {label: {recv: class}}}."""
+    view = {"status": case["status"], "steps": {}, "delivery": {}}
+    for label, result, classes in outcome_steps(case, casedef):
+        view["steps"][label] = result
+        if classes is not None:
+            view["delivery"][label] = dict(classes)
+    return view
+
+
+def rule_view(rule, labels):
+    """The same shape from an expectation: "?" stays "?" (unknown), a list of acceptable
+    results stays a list (any of them)."""
+    if rule.status is not None:
+        return {"status": rule.status, "steps": {}, "delivery": {}}
+    view = {"status": "observed", "steps": {}, "delivery": {}}
+    for label in labels or rule.expect:
+        exp = rule.expect.get(label, "?")
+        if isinstance(exp, dict):
+            view["steps"][label] = "ok"
+            view["delivery"][label] = {r: (c if not isinstance(c, int) or isinstance(c, bool)
+                                           else "?") for r, c in exp.items()}
+        else:
+            view["steps"][label] = exp
+    return view
+
+
+def _values(v):
+    """The set a view value may be; None for unknown."""
+    if v == "?":
+        return None
+    return set(v) if isinstance(v, list) else {v}
+
+
+def values_conflict(x, y):
+    a, b = _values(x), _values(y)
+    return a is not None and b is not None and not (a & b)
+
+
+def views_conflict(a, b):
+    """Two outcome views differ in something both know."""
+    if a is None or b is None:
+        return False
+    if a["status"] != b["status"]:
+        return a["status"] in ("observed", "skipped") and b["status"] in ("observed", "skipped")
+    if a["status"] != "observed":
+        return False
+    for label in set(a["steps"]) & set(b["steps"]):
+        if values_conflict(a["steps"][label], b["steps"][label]):
             return True
+    for label in set(a["delivery"]) & set(b["delivery"]):
+        da, db = a["delivery"][label], b["delivery"][label]
+        for recv in set(da) & set(db):
+            if values_conflict(da[recv], db[recv]):
+                return True
     return False

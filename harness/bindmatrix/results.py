@@ -11,6 +11,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
+import fastjsonschema
 import jsonschema
 
 from . import SCHEMA_VERSION
@@ -47,23 +48,35 @@ class ResultSet:
 _validators = None
 
 
+def _variant(schema, kind):
+    """The schema rooted at one record kind's definition, with an absolute $id so that
+    "#/$defs/..." references resolve; dispatching on `record` gives precise errors."""
+    variant = copy.deepcopy(schema)
+    variant.pop("oneOf", None)
+    variant["$id"] = "urn:bindmatrix:results-1:" + kind
+    variant["$ref"] = "#/$defs/" + kind
+    return variant
+
+
 def _load_validators():
-    """One Draft 2020-12 validator per record kind, each rooted in the full schema so the
-    $defs references resolve; dispatching on `record` gives precise errors (oneOf does not)."""
+    """Per record kind: a compiled validator (fastjsonschema: about the cost of parsing the
+    line) and, to explain a failure precisely, jsonschema's Draft 2020-12 validator."""
     global _validators
     if _validators is None:
         with open(SCHEMA_PATH, encoding="utf-8") as f:
             schema = json.load(f)
-        jsonschema.Draft202012Validator.check_schema(schema)
         _validators = {}
         for kind in RECORD_KINDS:
-            variant = copy.deepcopy(schema)
-            variant.pop("oneOf", None)
-            # The schema's relative $id gives the resolver no base to resolve "#/..." from.
-            variant["$id"] = "urn:bindmatrix:results-1:" + kind
-            variant["$ref"] = "#/$defs/" + kind
-            _validators[kind] = jsonschema.Draft202012Validator(variant)
+            variant = _variant(schema, kind)
+            fast = dict(variant, **{"$schema": "http://json-schema.org/draft-07/schema#"})
+            _validators[kind] = (fastjsonschema.compile(fast, handlers={}),
+                                 variant)
     return _validators
+
+
+def _explain(variant):
+    """The slow validator, made only when a record failed the fast one."""
+    return jsonschema.Draft202012Validator(variant)
 
 
 def field_path(parts):
@@ -99,8 +112,16 @@ def _check_record(path, lineno, record, validators):
     if kind not in RECORD_KINDS:
         raise ResultsError(path, lineno, "field 'record': %r is not one of %s"
                            % (kind, ", ".join(RECORD_KINDS)))
-    errors = sorted(validators[kind].iter_errors(record),
+    fast, variant = validators[kind]
+    try:
+        fast(record)
+        return
+    except fastjsonschema.JsonSchemaException as e:
+        fast_message = e.message
+    errors = sorted(_explain(variant).iter_errors(record),
                     key=lambda e: (list(map(str, e.absolute_path)), str(e.validator)))
+    if not errors:
+        raise ResultsError(path, lineno, fast_message)
     if errors:
         where, message = _describe(errors[0])
         more = " (and %d more problem%s)" % (len(errors) - 1, "s" if len(errors) > 2 else "") \
@@ -128,9 +149,27 @@ def _read_lines(path):
     return lines, complete
 
 
+_loaded = {}
+
+
 def load_results(path):
-    """Read and check a results file; returns a ResultSet or raises ResultsError."""
+    """Read and check a results file; returns a ResultSet or raises ResultsError.  A file is
+    read and validated once per process (every command in it shares the result)."""
     path = str(path)
+    try:
+        st = os.stat(path)
+        key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
+    except OSError:
+        key = None
+    if key in _loaded:
+        return _loaded[key]
+    rs = _load(path)
+    if key is not None:
+        _loaded[key] = rs
+    return rs
+
+
+def _load(path):
     validators = _load_validators()
     lines, complete = _read_lines(path)
     run = end = None
@@ -144,6 +183,8 @@ def load_results(path):
             raise ResultsError(path, lineno, "empty line")
         try:
             record = json.loads(line)
+        except RecursionError:
+            raise ResultsError(path, lineno, "not JSON: nested too deeply") from None
         except ValueError as e:
             if lineno == len(lines) and not complete:
                 raise ResultsError(path, lineno, "truncated: the last line is incomplete JSON "

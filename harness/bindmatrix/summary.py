@@ -9,10 +9,12 @@ import itertools
 import os
 from collections import OrderedDict, defaultdict
 
-import yaml
-
 from . import outcome
 from .atomic import write_all
+from .yamlio import InputError, load_yaml
+
+HARNESS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_VIEWS = os.path.join(os.path.dirname(HARNESS), "cases", "summary.yaml")
 
 VIEW_KEYS = {"title", "scenario", "where", "rows", "columns", "show"}
 
@@ -24,10 +26,9 @@ class SummaryError(Exception):
 def load_views(path):
     """The table definitions, checked: a typo must not silently produce an empty table."""
     try:
-        with open(path, encoding="utf-8") as f:
-            views = yaml.safe_load(f) or []
-    except (OSError, yaml.YAMLError) as e:
-        raise SummaryError("%s: %s" % (path, e))
+        views = load_yaml(path) or []
+    except InputError as e:
+        raise SummaryError("; ".join(e.problems)) from None
     if not isinstance(views, list):
         raise SummaryError("%s: a list of tables is expected" % path)
     for i, v in enumerate(views):
@@ -119,35 +120,45 @@ def axis_influence(cases):
     return out
 
 
-def render(results, views, env):
+def render(results, views, env, verdicts=None):
+    """verdicts: the judge's counts ({match: n, ...}) when the results were judged."""
     tables = [t for t in (pivot(results.cases, v) for v in views) if t]
     counts = defaultdict(int)
     for c in results.cases:
         counts[c["status"]] += 1
     return env.get_template("summary.md.j2").render(
         run=results.run, counts=counts, total=len(results.cases), tables=tables,
-        influence=axis_influence(results.cases), source=os.path.basename(results.path))
+        influence=axis_influence(results.cases), source=os.path.basename(results.path),
+        verdicts=verdicts)
 
 
-def write(results, views, env, path):
-    write_all({path: render(results, views, env)})
+def environment():
+    import jinja2
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(HARNESS, "templates")),
+                              autoescape=False, keep_trailing_newline=True,
+                              undefined=jinja2.StrictUndefined)
+
+
+def write(results, views, env, path, verdicts=None):
+    write_all({path: render(results, views, env, verdicts)})
+
+
+def write_for(results, path, views_path=DEFAULT_VIEWS, verdicts=None):
+    """The summary of a results set, with the tables of cases/summary.yaml."""
+    write(results, load_views(views_path), environment(), path, verdicts)
 
 
 def main(argv=None):
     import argparse
     import sys
 
-    import jinja2
-
     from .results import ResultsError, load_results as load
 
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    top = os.path.dirname(here)
     ap = argparse.ArgumentParser(prog="bindmatrix summary",
                                  description="Markdown tables of one host's measured outcomes, per axis.")
     ap.add_argument("results", help="a results .jsonl file")
     ap.add_argument("-o", "--output", help="Markdown file to write (default: beside RESULTS, .summary.md)")
-    ap.add_argument("--views", default=os.path.join(top, "cases", "summary.yaml"),
+    ap.add_argument("--views", default=DEFAULT_VIEWS,
                     help="table definitions (default: cases/summary.yaml)")
     args = ap.parse_args(argv)
     try:
@@ -158,11 +169,8 @@ def main(argv=None):
         return 2
     out = args.output or (args.results[:-len(".jsonl")] if args.results.endswith(".jsonl")
                           else args.results) + ".summary.md"
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(here, "templates")),
-                             autoescape=False, keep_trailing_newline=True,
-                             undefined=jinja2.StrictUndefined)
     try:
-        write(results, views, env, out)
+        write(results, views, environment(), out)
     except OSError as e:
         print("bindmatrix summary: cannot write %s: %s" % (out, e), file=sys.stderr)
         return 2

@@ -70,3 +70,60 @@ def write_records(path, records):
         for r in records:
             f.write(json.dumps(r) + "\n")
     return str(path)
+
+
+# ---- scenarios through the real runner (it alone reads case.yaml) ------------------------
+
+REPO = os.path.dirname(HARNESS)
+RUNNER = os.environ.get("BINDMATRIX_RUNNER") or os.path.join(REPO, "build", "bindmatrix-runner")
+
+BIND_CASE = """\
+title: A second socket binds the port of a first
+ref: "socket(7)"
+axes: {proto: tcp}
+matrix:
+  family: [ipv4, ipv6]
+  reuse: [none, reuseaddr]
+sockets:
+  a: {proto: tcp, family: $family, options: $reuse}
+  b: {proto: tcp, family: $family, options: $reuse}
+steps:
+  - {op: state, socket: a, state: listening, addr: loopback, port: P1}
+  - {op: bind, socket: b, addr: loopback, port: P1}
+  - {op: listen, socket: b}
+"""
+
+
+def scenario_tree(root, scenarios, expectations=None):
+    """Write cases/<name>/case.yaml for each {name: text} and cases/<name>/<os>.yaml for
+    each {(name, os): text}; returns the cases folder."""
+    cases = os.path.join(str(root), "cases")
+    for name, text in scenarios.items():
+        write_file(os.path.join(cases, *name.split("/"), "case.yaml"), text)
+    for (name, os_stem), text in (expectations or {}).items():
+        write_file(os.path.join(cases, *name.split("/"), os_stem + ".yaml"), text)
+    return cases
+
+
+def manifest_of(cases):
+    """The runner's manifest of a cases folder (fails the test when there is no runner)."""
+    from bindmatrix import manifest
+    if not os.path.exists(RUNNER):
+        raise AssertionError("the runner is not built: ./bindmatrix build")
+    return manifest.from_runner(RUNNER, [cases])
+
+
+def results_for(manifest, outcomes, path, run=None, status=None):
+    """A results file for the manifest's cases: outcomes maps a case id (or '*') to
+    {label: result}; every observed step not given is 'ok'."""
+    cases = []
+    for cd in manifest.cases:
+        given = dict(outcomes.get("*", {}), **outcomes.get(cd.id, {}))
+        st = (status or {}).get(cd.id)
+        if st:
+            cases.append(case_record(cd.id, steps=[], status=st[0], axes=cd.axes,
+                                     reason=st[1]))
+            continue
+        steps = [step(s["label"], given.get(s["label"], "ok"), op=s["op"]) for s in cd.steps]
+        cases.append(case_record(cd.id, steps=steps, axes=cd.axes))
+    return write_results(path, cases, run=run)

@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+from fixturekit import manifest_of
+
 from bindmatrix.report.claims import (ClaimsError, Subject, evaluate, evaluate_check, holds,
                                       load_claims)
 from fixturekit import write_file
@@ -172,14 +174,14 @@ def test_names_unknown_to_the_cases_are_warnings(tmp_path):
                           "  where: {scenario: tcp/nosuch}\n  all: {b.bind: ok}\n"
                           "- id: d\n  text: t\n  source: s\n"
                           "  where: {scenario: tcp/second-listener, axes: {reuse: maybe}}\n"
-                          "  all: {b.bind: ok}\n", CASES, warnings)
+                          "  all: {b.bind: ok}\n", manifest_of(CASES), warnings)
     assert any("'tcp/nosuch' matches no scenario" in w for w in warnings)
     assert any("'maybe' is not a value of axis reuse" in w for w in warnings)
 
 
 def test_the_repository_claims_file_is_valid_and_sourced():
     warnings = []
-    claims = load_claims(os.path.join(CASES, "claims.yaml"), CASES, warnings)
+    claims = load_claims(os.path.join(CASES, "claims.yaml"), manifest_of(CASES), warnings)
     assert warnings == []
     assert len(claims) >= 10
     texts = " ".join(c.text for c in claims)

@@ -1,4 +1,5 @@
-"""Run the conformance tests in a subprocess, as ./bindmatrix run does."""
+"""The conformance run as a user meets it: pytest over a results file, and `bindmatrix check`
+(which writes JUnit from the judge's verdicts)."""
 
 import json
 import os
@@ -11,6 +12,16 @@ from fixturekit import HARNESS, SAMPLE_CASES, SAMPLE_RESULTS, write_file, write_
 
 CONFORMANCE = os.path.join(HARNESS, "test_conformance.py")
 MISMATCHED = "tcp/second-listener[family=ipv4,a_opts=reuseaddr,b_opts=reuseaddr]"
+NEW_SCENARIO = """\
+title: A new scenario without expectations yet
+ref: "bind(2)"
+matrix:
+  x: [1]
+sockets:
+  a: {proto: udp, family: ipv4}
+steps:
+  - {op: bind, socket: a, addr: loopback, port: P1}
+"""
 
 
 def run_pytest(cwd, *args):
@@ -21,37 +32,47 @@ def run_pytest(cwd, *args):
     return proc.returncode, proc.stdout
 
 
+def run_check(cwd, *args):
+    cmd = [sys.executable, "-m", "bindmatrix.cli", "check"] + list(args)
+    proc = subprocess.run(cmd, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=HARNESS))
+    return proc.returncode, proc.stdout
+
+
 def sample_records():
     with open(SAMPLE_RESULTS, encoding="utf-8") as f:
         return [json.loads(line) for line in f]
 
 
 def test_all_pass(tmp_path):
-    junit = tmp_path / "out.junit.xml"
-    code, out = run_pytest(tmp_path, "--results", SAMPLE_RESULTS, "--cases", SAMPLE_CASES,
-                           "--junitxml", str(junit))
+    code, out = run_pytest(tmp_path, "--results", SAMPLE_RESULTS, "--cases", SAMPLE_CASES)
     assert code == 0, out
-    assert "5 cases: 4 passed, 0 mismatch, 0 no expectation, 0 error, 1 skipped" in out
+    assert "5 cases: 4 match, 0 mismatch, 0 unknown, 0 no-expectation, 0 error, 1 skipped" \
+        in out
     assert "1  IPv6 is disabled in this namespace" in out
-    root = ET.parse(str(junit)).getroot()
+    assert "2 passed" in out            # one test per scenario
+
+
+def test_check_writes_junit_with_one_testcase_per_case(tmp_path):
+    results = shutil.copy(SAMPLE_RESULTS, str(tmp_path / "linux-sample.jsonl"))
+    code, out = run_check(tmp_path, results, "--cases", SAMPLE_CASES)
+    assert code == 0, out
+    root = ET.parse(str(tmp_path / "linux-sample.junit.xml")).getroot()
     cases = {tc.get("name"): tc for tc in root.iter("testcase")}
-    assert "udp/reuseport-delivery[family=ipv4]" in cases
+    assert len(cases) == 5
     tc = cases["udp/reuseport-delivery[family=ipv4]"]
     assert tc.get("classname") == "udp/reuseport-delivery"
-    props = {p.get("name"): p.get("value") for p in tc.iter("property")}
-    assert props["expected"] == "b.bind=ok, deliver=a=some b=some"
-    assert props["observed"] == "a.state=ok, b.bind=ok, deliver=a=29/64 b=35/64"
-    assert props["source"].startswith("socket(7): SO_REUSEPORT")
-    assert props["why"].startswith("Linux balances datagrams")
-    assert props["bindmatrix.verdict"] == "passed"
-    assert cases["udp/reuseport-delivery[family=ipv6]"].find("skipped") is not None
+    assert list(tc) == []                                    # a match: passed
+    skipped = cases["udp/reuseport-delivery[family=ipv6]"].find("skipped")
+    assert skipped is not None and "IPv6 is disabled" in skipped.get("message")
+    assert os.path.exists(str(tmp_path / "linux-sample.summary.md"))
 
 
-def test_mismatch_error_and_missing_fail_with_blocks(tmp_path):
+def broken_set(tmp_path):
     cases_dir = tmp_path / "cases"
     shutil.copytree(SAMPLE_CASES, str(cases_dir))
-    # a scenario with no linux.yaml
-    write_file(cases_dir / "udp" / "new-scenario" / "case.yaml", "title: x\n")
+    write_file(cases_dir / "udp" / "new-scenario" / "case.yaml", NEW_SCENARIO)
     records = sample_records()
     for r in records:
         if r.get("id") == MISMATCHED:
@@ -63,17 +84,19 @@ def test_mismatch_error_and_missing_fail_with_blocks(tmp_path):
                     "axes": {"family": "ipv6"}, "status": "error",
                     "reason": "a.state: the listener did not become listening", "steps": []})
     records.append({"record": "case", "id": "udp/new-scenario[x=1]", "scenario":
-                    "udp/new-scenario", "axes": {"x": 1}, "status": "observed",
+                    "udp/new-scenario", "axes": {"x": "1"}, "status": "observed",
                     "steps": [{"label": "a.bind", "op": "bind", "result": "ok"}]})
     end.update(cases=end["cases"] + 2, error=1, observed=end["observed"] + 1)
     records.append(end)
-    results = write_records(tmp_path / "r.jsonl", records)
-    junit = tmp_path / "out.junit.xml"
+    return cases_dir, write_records(tmp_path / "r.jsonl", records)
 
-    code, out = run_pytest(tmp_path, "--results", results, "--cases", str(cases_dir),
-                           "--junitxml", str(junit))
+
+def test_mismatch_error_and_missing_fail_with_blocks(tmp_path):
+    cases_dir, results = broken_set(tmp_path)
+    code, out = run_pytest(tmp_path, "--results", results, "--cases", str(cases_dir))
     assert code == 1, out
-    assert "7 cases: 3 passed, 1 mismatch, 1 no expectation, 1 error, 1 skipped" in out
+    assert "7 cases: 3 match, 1 mismatch, 0 unknown, 1 no-expectation, 1 error, 1 skipped" \
+        in out
     block = out[out.index("MISMATCH " + MISMATCHED):]
     for line in ["b.bind    EADDRINUSE  ok        <-- differs",
                  "b.listen  not-run     ok        <-- differs",
@@ -87,21 +110,28 @@ def test_mismatch_error_and_missing_fail_with_blocks(tmp_path):
     assert ("NO EXPECTATION for 1 case: add rules to cases/udp/new-scenario/linux.yaml "
             "(the file does not exist yet)") in out
     assert "    - when: {x: 1}\n      expect: {a.bind: ok}\n" in out
+    # -k selects scenarios; the counts follow the selection
+    code, out = run_pytest(tmp_path, "--results", results, "--cases", str(cases_dir),
+                           "-k", "udp/reuseport-delivery")
+    assert code == 0, out
+    assert "2 cases: 1 match," in out
 
-    tc = {t.get("name"): t for t in ET.parse(str(junit)).getroot().iter("testcase")}[MISMATCHED]
-    failure = tc.find("failure")
-    assert failure is not None and "b.bind    EADDRINUSE  ok        <-- differs" in failure.text
-    props = {p.get("name"): p.get("value") for p in tc.iter("property")}
-    assert props["bindmatrix.verdict"] == "mismatch"
-    assert props["expected"] == "b.bind=EADDRINUSE, b.listen=not-run"
-    assert props["observed"] == "a.state=ok, b.bind=ok, b.listen=ok"
-    assert props["why"].startswith("A listening socket holds")
-    assert props["source"] == "socket(7): SO_REUSEADDR"
-    assert props["rule"] == "cases/tcp/second-listener/linux.yaml:9"
-    missing = {t.get("name"): t for t in ET.parse(str(junit)).getroot().iter("testcase")}[
-        "udp/new-scenario[x=1]"].find("failure").text
-    assert "no expectation for this case on linux (add a rule to" in missing
-    assert "new-scenario/linux.yaml)" in missing
+
+def test_check_junit_carries_expected_observed_why_source(tmp_path):
+    cases_dir, results = broken_set(tmp_path)
+    code, out = run_check(tmp_path, results, "--cases", str(cases_dir))
+    assert code == 1, out
+    junit = {t.get("name"): t for t in ET.parse(str(tmp_path / "r.junit.xml")).getroot()
+             .iter("testcase")}
+    failure = junit[MISMATCHED].find("failure")
+    assert failure.get("type") == "mismatch"
+    for text in ("expected: bind EADDRINUSE · listen not-run", "observed: bind ok · listen ok",
+                 "why: A listening socket holds", "source: socket(7): SO_REUSEADDR",
+                 "second-listener/linux.yaml:9"):
+        assert text in failure.get("message") + failure.text, failure.text
+    assert junit["udp/new-scenario[x=1]"].find("failure").get("type") == "no-expectation"
+    assert junit["tcp/second-listener[family=ipv6,a_opts=none,b_opts=none]"].find("error") \
+        is not None
 
 
 def test_broken_expectation_file_fails_its_cases(tmp_path):
@@ -122,6 +152,8 @@ def test_results_required(tmp_path):
 
 def test_bad_results_file_is_a_usage_error(tmp_path):
     path = write_file(tmp_path / "r.jsonl", open(SAMPLE_RESULTS).read().rsplit("\n", 2)[0] + "\n")
-    code, out = run_pytest(tmp_path, "--results", path)
+    code, out = run_pytest(tmp_path, "--results", path, "--cases", SAMPLE_CASES)
     assert code != 0
     assert "r.jsonl:6: truncated: no end record" in out
+    code, out = run_check(tmp_path, path, "--cases", SAMPLE_CASES)
+    assert code == 2 and "r.jsonl:6: truncated: no end record" in out

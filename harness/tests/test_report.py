@@ -49,10 +49,12 @@ def two_hosts(tmp_path):
 
 
 def build(paths, documented=False):
+    from fixturekit import manifest_of
+    manifest = manifest_of(SAMPLE_CASES)
     hosts = matrix_mod.load_hosts(paths)
     if documented:
-        hosts += matrix_mod.documented_hosts(hosts, SAMPLE_CASES)
-    return matrix_mod.build(hosts, SAMPLE_CASES)
+        hosts += matrix_mod.documented_hosts(hosts, manifest)
+    return matrix_mod.build(hosts, manifest)
 
 
 def by_id(m):
@@ -156,8 +158,22 @@ def test_outputs(two_hosts, tmp_path, capsys):
                                  "--claims", str(tmp_path / "cases" / "claims.yaml")])
     printed = capsys.readouterr().out
     assert code == 0, printed
-    assert sorted(os.listdir(str(out))) == ["report.html", "report.junit.xml", "report.md"]
+    assert sorted(os.listdir(str(out))) == ["report.html", "report.json", "report.junit.xml",
+                                            "report.md"]
     assert "2 cases where hosts disagree" in printed
+
+    # report.json: per host its label, whether it ran, the count of each of the judge's words
+    doc = json.loads((out / "report.json").read_text())
+    hosts = {h["label"]: h for h in doc["hosts"]}
+    assert [h["run"] for h in doc["hosts"]] == [True, True, False]
+    b = hosts["linux-6.8-test"]["counts"]
+    assert b["mismatch"] == 2 and b["error"] == 1
+    assert b["absent"] == 1 and sum(b.values()) == len(doc["cases"])
+    fb = hosts["freebsd (documented)"]
+    assert set(fb["counts"]) == {"known", "unknown", "no-expectation"}
+    assert fb["unknown_share"] == round(fb["counts"]["unknown"] / len(doc["cases"]), 4)
+    row = next(c for c in doc["cases"] if c["id"] == LISTENER)
+    assert row["verdicts"][:2] == ["match", "mismatch"]
 
     md = (out / "report.md").read_text()
     # claims first, answered per host, with the counter-example

@@ -34,7 +34,8 @@ documented columns; an unknown step makes that case undecided, never a counter-e
 import fnmatch
 from dataclasses import dataclass, field
 
-from ..expectations import ExpectationError, LineDict, load_yaml, norm, scenario_axes
+from ..expectations import ExpectationError, norm
+from ..yamlio import LineDict, load_yaml
 from ..ids import match_id
 
 QUANTIFIERS = ("all", "none", "any")
@@ -91,12 +92,11 @@ def _line(node, key=None):
 
 
 class _Loader:
-    def __init__(self, path, cases_dir):
+    def __init__(self, path, manifest):
         self.path = path
-        self.cases_dir = cases_dir
+        self.manifest = manifest
         self.problems = []
-        self.warnings = []          # names that match nothing in cases_dir (yet)
-        self._axes = {}
+        self.warnings = []          # names that match nothing in the manifest (yet)
 
     def bad(self, line, where, msg):
         self.problems.append("%s:%d: %s%s" % (self.path, line,
@@ -106,25 +106,12 @@ class _Loader:
         self.warnings.append("%s:%d: field '%s': %s" % (self.path, line, where, msg))
 
     def scenarios(self):
-        """Scenario names below cases_dir (None when no cases_dir)."""
-        if self.cases_dir is None:
-            return None
-        if not hasattr(self, "_scen"):
-            import os
-            found = []
-            for root, dirs, files in os.walk(self.cases_dir):
-                dirs.sort()
-                if "case.yaml" in files:
-                    found.append(os.path.relpath(root, self.cases_dir).replace(os.sep, "/"))
-            self._scen = found
-        return self._scen
+        """Scenario names in the manifest (None without one)."""
+        return None if self.manifest is None else list(self.manifest.scenarios)
 
     def axes_of(self, scenario):
-        import os
-        if scenario not in self._axes:
-            self._axes[scenario] = scenario_axes(
-                os.path.join(self.cases_dir, *scenario.split("/"), "case.yaml"))
-        return self._axes[scenario]
+        s = self.manifest.scenarios.get(scenario)
+        return None if s is None else {a.name: set(a.values) for a in s.axes.values()}
 
     def where(self, raw, line, where_name):
         if not isinstance(raw, dict):
@@ -148,7 +135,7 @@ class _Loader:
                     for p in pats:
                         if not any(fnmatch.fnmatchcase(s, p) for s in known):
                             self.warn(_line(raw, "scenario"), where_name + ".scenario",
-                                      "%r matches no scenario in %s" % (p, self.cases_dir))
+                                      "%r matches no scenario in the manifest" % p)
         axes = raw.get("axes", {})
         if not isinstance(axes, dict):
             self.bad(_line(raw, "axes"), where_name + ".axes", "must be {axis: value or list}")
@@ -169,7 +156,7 @@ class _Loader:
 
     def check_axis(self, scen_pats, axis, values, line, where_name):
         """Catch typos: the axis (and its values) must exist in some selected scenario."""
-        if self.cases_dir is None or not scen_pats:
+        if self.manifest is None or not scen_pats:
             return
         names = [s for s in self.scenarios() or []
                  if any(fnmatch.fnmatchcase(s, p) for p in scen_pats)]
@@ -291,10 +278,10 @@ class _Loader:
         return claim
 
 
-def load_claims(path, cases_dir=None, warnings=None):
+def load_claims(path, manifest=None, warnings=None):
     """Parse and check a claims file -> [Claim]; raises ClaimsError with every problem.
-    With cases_dir, scenario names and axes are checked against the case files: a name that
-    matches nothing is appended to `warnings` (such a check is simply untested)."""
+    With a manifest, scenario names and axes are checked against it: a name that matches
+    nothing is appended to `warnings` (such a check is simply untested)."""
     path = str(path)
     doc = load_yaml(path)
     if doc is None:
@@ -302,7 +289,7 @@ def load_claims(path, cases_dir=None, warnings=None):
     if not isinstance(doc, list):
         raise ClaimsError(["%s:%d: a claims file is a list of claims (- id: ...)"
                            % (path, _line(doc) or 1)])
-    loader = _Loader(path, None if cases_dir is None else str(cases_dir))
+    loader = _Loader(path, manifest)
     claims, ids = [], {}
     for i, raw in enumerate(doc):
         c = loader.claim(i, raw)
@@ -340,17 +327,23 @@ def _or(values):
     return _not(_and(_not(v) for v in values))
 
 
+def _each(actual, test):
+    """A test over a documented list of acceptable results: true if it holds for every one,
+    false for none, otherwise undecided."""
+    if isinstance(actual, list):
+        answers = {test(a) for a in actual}
+        return answers.pop() if len(answers) == 1 else None
+    return test(actual)
+
+
 def _value_test(actual, wanted):
     """One step result against a list of wanted values ("!x" = anything but x)."""
     if actual == "?":
         return None
-    results = []
-    for w in wanted:
-        if w.startswith("!"):
-            results.append(actual != w[1:])
-        else:
-            results.append(actual == w)
-    return any(results)
+
+    def test(a):
+        return any((a != w[1:]) if w.startswith("!") else (a == w) for w in wanted)
+    return _each(actual, test)
 
 
 def _class_test(actual, wanted):
@@ -358,9 +351,7 @@ def _class_test(actual, wanted):
         return False
     if actual == "?":
         return None
-    if wanted.startswith("!"):
-        return actual != wanted[1:]
-    return actual == wanted
+    return _each(actual, lambda a: (a != wanted[1:]) if wanted.startswith("!") else a == wanted)
 
 
 def _labels(view, pattern):

@@ -1,7 +1,8 @@
 """./bindmatrix report RESULTS... [-o DIR]: the portability report.
 
 Reads result files from any number of hosts, checks them all before writing anything, and
-writes DIR/report.md, DIR/report.html and DIR/report.junit.xml together (all or none).
+writes DIR/report.md, DIR/report.html, DIR/report.json and DIR/report.junit.xml together
+(all or none).  What a case is comes from the runner's manifest of --cases.
 
 Exit status: 0 written; 1 written, and --strict found a mismatch, error or missing
 expectation; 2 bad input (nothing written).
@@ -13,6 +14,7 @@ import sys
 
 from ..atomic import write_all
 from ..compare import display_path
+from .. import manifest as manifest_mod
 from ..expectations import ExpectationError
 from . import claims as claims_mod
 from . import junit as junit_mod
@@ -45,7 +47,8 @@ def parse_args(argv):
                    help="at most N case rows in the Markdown report (default: 150)")
     p.add_argument("--title", default=None, help="report title")
     p.add_argument("--strict", action="store_true",
-                   help="exit 1 when any case mismatched, errored or has no expectation")
+                   help="exit 1 when any case mismatched, errored, has no expectation, or "
+                        "is only unknown")
     return p.parse_args(argv)
 
 
@@ -66,20 +69,24 @@ def main(argv=None):
         hosts = matrix_mod.load_hosts(args.results)
     except matrix_mod.InputError as e:
         return fail(e.problems)
+    try:
+        manifest = manifest_mod.from_runner(paths=[args.cases])
+    except manifest_mod.ManifestError as e:
+        return fail([str(e)])
     warnings = []
     claims_path = args.claims or os.path.join(args.cases, "claims.yaml")
     claims = []
     if args.claims != "none":
         if os.path.exists(claims_path):
             try:
-                claims = claims_mod.load_claims(claims_path, args.cases, warnings)
+                claims = claims_mod.load_claims(claims_path, manifest, warnings)
             except ExpectationError as e:
                 return fail(e.problems)
         elif args.claims:
             return fail(["%s: no such claims file" % claims_path])
     if not args.no_documented:
-        hosts = hosts + matrix_mod.documented_hosts(hosts, args.cases)
-    matrix = matrix_mod.build(hosts, args.cases)
+        hosts = hosts + matrix_mod.documented_hosts(hosts, manifest)
+    matrix = matrix_mod.build(hosts, manifest)
     matrix.warnings = warnings + matrix.warnings
     answers = claims_mod.answer_all(claims, matrix)
     out = args.output
@@ -88,6 +95,7 @@ def main(argv=None):
     files = {
         os.path.join(out, "report.md"): render.markdown(ctx),
         os.path.join(out, "report.html"): render.html(ctx),
+        os.path.join(out, "report.json"): render.report_json(matrix),
         os.path.join(out, "report.junit.xml"): junit_mod.junit(matrix, claims, answers),
     }
     try:
@@ -96,7 +104,8 @@ def main(argv=None):
         return fail(["cannot write %s: %s" % (getattr(e, "filename", None) or out,
                                               e.strerror or e)])
     summary(matrix, claims, answers, ctx, files)
-    if args.strict and ctx["n_problem"]:
+    if args.strict and (ctx["n_problem"] or any(
+            c.verdict == "unknown" for r in matrix.rows for c in r.cells)):
         return 1
     return 0
 

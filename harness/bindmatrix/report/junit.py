@@ -1,10 +1,13 @@
 """JUnit XML of the merged matrix: one <testsuite> per host that ran, one <testcase> per case
 (name = case id, classname = scenario), so CI systems show every host's verdicts side by side.
 
-  match, unknown   passed (unknown says so in system-out)
+The judge's verdicts (judge.py):
+  match            passed
   mismatch         <failure type="mismatch"> with expected vs observed
   no-expectation   <failure type="no-expectation">
   error            <error> with the reason the precondition did not hold
+  unknown          <skipped type="unknown">: not judged, since the expectation leaves a step
+                   "?" (never a pass; with strict=True a <failure type="unknown">)
   skipped, absent  <skipped> with the reason
 
 Each testsuite's properties carry the host (os, release, arch) and every claim's answer.
@@ -13,6 +16,8 @@ Each testsuite's properties carry the host (os, release, arch) and every claim's
 import xml.etree.ElementTree as ET
 
 FAILING = {"mismatch", "no-expectation"}
+UNKNOWN_NOTE = 'the expectation leaves a step unknown ("?"): not judged'
+
 
 
 def _case_text(cell):
@@ -30,7 +35,7 @@ def _case_text(cell):
     return "\n".join(lines)
 
 
-def junit(matrix, claims, answers):
+def junit(matrix, claims, answers, strict=False):
     root = ET.Element("testsuites", name="bindmatrix report")
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for col, host in enumerate(matrix.hosts):
@@ -51,7 +56,15 @@ def junit(matrix, claims, answers):
             tc = ET.SubElement(suite, "testcase", name=row.id, classname=row.scenario)
             n["tests"] += 1
             v = cell.verdict
-            if v in FAILING:
+            if v == "unknown" and strict:
+                n["failures"] += 1
+                ET.SubElement(tc, "failure", type="unknown", message=UNKNOWN_NOTE).text = \
+                    _case_text(cell)
+            elif v == "unknown":
+                n["skipped"] += 1
+                ET.SubElement(tc, "skipped", type="unknown", message=UNKNOWN_NOTE).text = \
+                    _case_text(cell)
+            elif v in FAILING:
                 n["failures"] += 1
                 msg = ("%s: expected %s, observed %s" % (v, cell.expected, cell.text)
                        if v == "mismatch" else "no expectation for this case on %s" % host.os)
@@ -64,10 +77,6 @@ def junit(matrix, claims, answers):
             elif v in ("skipped", "absent"):
                 n["skipped"] += 1
                 ET.SubElement(tc, "skipped", message=cell.reason or cell.note or v)
-            elif v == "unknown":
-                ET.SubElement(tc, "system-out").text = \
-                    "matches as far as the expectation goes; it leaves a step unknown (\"?\")\n" \
-                    + _case_text(cell)
         for key, value in n.items():
             suite.set(key, str(value))
             totals[key] += value

@@ -2,17 +2,12 @@
 
 load_hosts(paths)            -> [Host]; refuses corrupt files and repeated hosts (InputError)
 documented_hosts(...)        -> [Host] for OSes with expectation files but no results given
-build(hosts, cases_dir)      -> Matrix: rows (cases, grouped by area and scenario) x columns
+build(hosts, manifest)       -> Matrix: rows (cases, grouped by area and scenario) x columns
                                 (hosts), each cell an observed outcome judged against that
                                 host's expectation, or (documented columns) the expectation.
 
-Cell verdicts:
-  match           observed, and the expectation for that host says exactly this
-  mismatch        observed, and the expectation says something else
-  unknown         observed, matches as far as the expectation goes, but it leaves a step "?"
-  no-expectation  observed, no rule for this case on that OS (or its file is broken)
-  skipped         the host could not run it (an option it lacks, no second user...)
-  error           a precondition did not hold: no observation
+Cell verdicts: the judge's (judge.py: match, mismatch, unknown, no-expectation, skipped,
+error) for columns that ran, and
   absent          that host's results do not have this case (another suite version)
   documented      a documented column: the expected outcome, not a run
   undocumented    a documented column without a rule for this case
@@ -21,16 +16,16 @@ Cell verdicts:
 import os
 from dataclasses import dataclass, field
 
-from .. import oses
-from ..compare import compare, display_path
-from ..expectations import ExpectationError, ExpectationStore, find_rule, load_yaml, norm
-from ..outcome import (expected_steps, expected_text, join, outcome_steps, rule_has_unknown,
-                       signature, steps as observed_steps, text as observed_text)
+from .. import judge as judge_mod, oses
+from ..expectations import ExpectationError, ExpectationStore, expectation_files
+from ..outcome import (expected_steps, expected_text, join, observed_view, outcome_steps,
+                       rule_view, signature, steps as observed_steps, text as observed_text,
+                       views_conflict)
 from ..results import ResultsError, load_results
 
-VERDICTS = ("match", "mismatch", "unknown", "no-expectation", "skipped", "error", "absent",
-            "documented", "undocumented")
-PROBLEMS = ("mismatch", "error", "no-expectation")
+# The judge's verdicts for columns that ran, then what a column of a documented OS shows.
+VERDICTS = judge_mod.VERDICTS + ("absent", "documented", "undocumented")
+PROBLEMS = judge_mod.FAILING
 
 
 class InputError(Exception):
@@ -86,23 +81,12 @@ def load_hosts(paths):
     return hosts
 
 
-def documented_oses(cases_dir):
-    """OS stems that have at least one expectation file below cases_dir."""
-    found = set()
-    for root, _dirs, files in os.walk(str(cases_dir)):
-        if "case.yaml" in files:
-            for name in files:
-                stem = name[:-5] if name.endswith(".yaml") else None
-                if stem and stem != "case" and stem in oses.KNOWN_STEMS:
-                    found.add(stem)
-    return found
-
-
-def documented_hosts(hosts, cases_dir):
+def documented_hosts(hosts, manifest):
     """A documented column for each OS with expectation files and no results given."""
     ran = {h.os for h in hosts}
+    stems = sorted({stem for _s, _p, stem in expectation_files(manifest) if stem})
     return [Host(label="%s (documented)" % stem, os=stem, release="", kind="documented")
-            for stem in sorted(documented_oses(cases_dir)) if stem not in ran]
+            for stem in stems if stem not in ran]
 
 
 # ---- cells ------------------------------------------------------------------------------
@@ -120,6 +104,7 @@ class Cell:
     reason: str = ""
     note: str = ""
     view: dict = None              # outcome view for claims and agreement (see claims.py)
+    state: str = ""                # documented columns: the judge's known/unknown/no-expectation
 
     @property
     def title(self):
@@ -137,125 +122,46 @@ class Cell:
         return " — ".join(parts)
 
 
-def observed_view(case):
-    """{status, steps: {label: result}, delivery: {label: {recv: class}}}."""
-    view = {"status": case["status"], "steps": {}, "delivery": {}}
-    for label, result, classes in outcome_steps(case):
-        view["steps"][label] = result
-        if classes is not None:
-            view["delivery"][label] = dict(classes)
-    return view
-
-
-def rule_view(rule, labels):
-    """The same shape from an expectation; "?" stays "?" (unknown)."""
-    if rule.expects_skip:
-        return {"status": "skipped", "steps": {}, "delivery": {}}
-    view = {"status": "observed", "steps": {}, "delivery": {}}
-    for label in labels or rule.expect:
-        exp = rule.expect.get(label, "?")
-        if isinstance(exp, dict):
-            view["steps"][label] = "ok"
-            view["delivery"][label] = {r: (c if c in ("all", "none", "some", "?") else "?")
-                                       for r, c in exp.items()}
-        else:
-            view["steps"][label] = exp
-    return view
-
-
-def views_conflict(a, b):
-    """Two outcome views differ in something both know."""
-    if a is None or b is None:
-        return False
-    if a["status"] != b["status"]:
-        return a["status"] in ("observed", "skipped") and b["status"] in ("observed", "skipped")
-    if a["status"] != "observed":
-        return False
-    for label in set(a["steps"]) & set(b["steps"]):
-        x, y = a["steps"][label], b["steps"][label]
-        if "?" not in (x, y) and x != y:
-            return True
-    for label in set(a["delivery"]) & set(b["delivery"]):
-        da, db = a["delivery"][label], b["delivery"][label]
-        for recv in set(da) & set(db):
-            if "?" not in (da[recv], db[recv]) and da[recv] != db[recv]:
-                return True
-    return False
-
-
-def _rules(store, scenario, warnings):
-    try:
-        return store.rules_for(scenario), None
-    except ExpectationError as e:
-        msg = "expectation file broken: %s" % "; ".join(e.problems[:3])
-        warnings.setdefault(msg, None)
-        return [], msg
-
-
-def judge_run(case, host, store, warnings):
-    labels = [label for label, _, _ in outcome_steps(case)]
-    cell = Cell(verdict="", text=observed_text(case), case=case,
-                observed_steps=observed_steps(case), view=observed_view(case))
-    if case["status"] == "skipped":
-        cell.verdict, cell.reason = "skipped", case.get("reason", "")
-    elif case["status"] == "error":
-        cell.verdict, cell.reason = "error", case.get("reason", "")
-    rules, broken = ([], None) if store is None else _rules(store, case["scenario"], warnings)
-    rule = find_rule(rules, case, host.run) if rules else None
-    if rule is not None:
-        cell.rule = rule
-        cell.expected = expected_text(rule, labels)
-        cell.expected_steps = expected_steps(rule, labels)
-    if cell.verdict:
-        return cell
+def _rules(store, scenario):
+    """The scenario's rules, or the ExpectationError of its broken file."""
     if store is None:
-        cell.verdict, cell.note = "no-expectation", "no expectation files for OS %r" % host.os
-    elif broken:
-        cell.verdict, cell.note = "no-expectation", broken
-    elif rule is None:
-        cell.verdict = "no-expectation"
-        cell.note = "no rule in %s" % display_path(store.path_for(case["scenario"]))
-    else:
-        diffs = compare(case, rule)
-        if diffs:
-            cell.verdict = "mismatch"
-            cell.differences = [d.message for d in diffs]
-        elif rule_has_unknown(rule, set(labels)):
-            cell.verdict = "unknown"
-        else:
-            cell.verdict = "match"
+        return None
+    try:
+        return store.rules_for(scenario)
+    except ExpectationError as e:
+        return e
+
+
+def judge_run(case, casedef, host, store):
+    labels = [label for label, _, _ in outcome_steps(case, casedef)]
+    j = judge_mod.judge(case, _rules(store, case["scenario"]), host.run, casedef)
+    cell = Cell(verdict=j.verdict, text=observed_text(case), case=case, rule=j.rule,
+                observed_steps=observed_steps(case), view=observed_view(case, casedef),
+                differences=[d.message for d in j.differences])
+    if j.rule is not None:
+        cell.expected = expected_text(j.rule, labels)
+        cell.expected_steps = expected_steps(j.rule, labels)
+    if j.verdict in ("skipped", "error"):
+        cell.reason = case.get("reason", "")
+    elif j.verdict == "no-expectation":
+        cell.note = j.note if store is None or not store.path_for(case["scenario"]) \
+            else "%s (%s)" % (j.note, store.path_for(case["scenario"]))
     return cell
 
 
-def _documented_rule(rules, case):
-    """First rule whose `when` holds for the case; conditions on kernel or sysctl cannot be
-    decided without a run, so such a rule is returned with a note."""
-    axes = case.get("axes") or {}
-    for rule in rules:
-        if all(a in axes and norm(axes[a]) in allowed for a, allowed in rule.when.items()):
-            conds = []
-            if rule.kernel is not None:
-                conds.append("release %s" % rule.kernel)
-            if rule.sysctl:
-                conds.append(", ".join("%s=%s" % (k, "|".join(v)) for k, v in rule.sysctl.items()))
-            return rule, ("applies if " + " and ".join(conds)) if conds else ""
-    return None, ""
-
-
-def judge_documented(case, host, store, warnings):
-    labels = [label for label, _, _ in outcome_steps(case)] if case["status"] == "observed" \
-        else None
-    rules, broken = _rules(store, case["scenario"], warnings)
-    rule, cond = _documented_rule(rules, case)
-    if rule is None:
-        return Cell(verdict="undocumented", text="", note=broken or "")
+def judge_documented(scenario, axes, labels, store):
+    """A documented column's cell: the expected outcome (labels: the case's observed steps,
+    from the manifest or a host's record; None when unknown)."""
+    e = judge_mod.expected(axes, _rules(store, scenario), labels)
+    if e.rule is None:
+        return Cell(verdict="undocumented", text="", state=e.state, note=e.note)
     if labels is None:
-        labels = [label for label in rule.expect if label != "status"]
-    cell = Cell(verdict="documented", text=expected_text(rule, labels), rule=rule,
-                expected=expected_text(rule, labels),
-                expected_steps=expected_steps(rule, labels), note=cond,
-                view=None if cond else rule_view(rule, labels))
-    if cond:
+        labels = list(e.rule.expect)
+    cell = Cell(verdict="documented", text=expected_text(e.rule, labels), rule=e.rule,
+                state=e.state, expected=expected_text(e.rule, labels),
+                expected_steps=expected_steps(e.rule, labels), note=e.note,
+                view=None if e.note else rule_view(e.rule, labels))
+    if e.note:
         cell.text += " (?)"
     return cell
 
@@ -312,7 +218,7 @@ class Matrix:
     hosts: list
     scenarios: list
     warnings: list
-    cases_dir: str
+    manifest: object
 
     @property
     def rows(self):
@@ -329,65 +235,49 @@ class Matrix:
         return out
 
 
-def _scenario_text(cases_dir, scenario):
-    path = os.path.join(cases_dir, *scenario.split("/"), "case.yaml")
-    if not os.path.exists(path):
-        return "", "", ""
-    try:
-        doc = load_yaml(path)
-    except ExpectationError:
-        return "", "", ""
-    if not isinstance(doc, dict):
-        return "", "", ""
-
-    def text(key):
-        v = doc.get(key)
-        return " ".join(str(v).split()) if v else ""
-    return text("title"), text("why"), text("ref")
-
-
 def area_of(scenario):
     return scenario.split("/", 1)[0] if "/" in scenario else "(top)"
 
 
-def build(hosts, cases_dir):
-    """The merged matrix over hosts (run hosts first, then documented columns)."""
-    cases_dir = str(cases_dir)
-    warnings = {}
-    stores = []
+def build(hosts, manifest):
+    """The merged matrix over hosts (run hosts first, then documented columns).  Rows are the
+    cases some host ran, in the manifest's order (cases a host has that the manifest does
+    not know come after, from that host's records)."""
+    stores = [ExpectationStore(manifest, h.os) if oses.expectation_stem(h.os) is not None
+              else None for h in hosts]
+    ran = {}
     for h in hosts:
-        stores.append(ExpectationStore(cases_dir, h.os)
-                      if oses.expectation_stem(h.os) is not None else None)
-    # every case id, in the order the first host that has it lists it
-    order, first = [], {}
-    for h in hosts:
-        if h.documented:
-            continue
-        for c in h.results.cases:
-            if c["id"] not in first:
-                first[c["id"]] = c
-                order.append(c["id"])
-    scen_order = sorted({first[cid]["scenario"] for cid in order},
-                        key=lambda s: (area_of(s), s))
+        if not h.documented:
+            for c in h.results.cases:
+                ran.setdefault(c["id"], c)
+    order = [cd.id for cd in manifest.cases if cd.id in ran]
+    order += [cid for cid in ran if cid not in manifest.by_id]
     scenarios = {}
-    for name in scen_order:
-        title, why, ref = _scenario_text(cases_dir, name)
-        scenarios[name] = Scenario(name=name, area=area_of(name), title=title, why=why, ref=ref)
     for cid in order:
-        proto = first[cid]
+        name = ran[cid]["scenario"]
+        if name not in scenarios:
+            ms = manifest.scenarios.get(name)
+            scenarios[name] = Scenario(name=name, area=area_of(name),
+                                       title=ms.title if ms else ran[cid].get("title", ""),
+                                       why=ms.why if ms else "",
+                                       ref=ms.ref if ms else ran[cid].get("ref", ""))
+    for cid in order:
+        proto, casedef = ran[cid], manifest.by_id.get(cid)
+        labels = casedef.observed_labels if casedef is not None else None
         cells = []
         for h, store in zip(hosts, stores):
             if h.documented:
-                cells.append(judge_documented(proto, h, store, warnings))
+                cells.append(judge_documented(proto["scenario"], proto.get("axes") or {},
+                                              labels, store))
                 continue
             case = h.results.by_id.get(cid)
             if case is None:
                 cells.append(Cell(verdict="absent", text="not run",
                                   note="%s has no case with this id" % h.label))
             else:
-                cells.append(judge_run(case, h, store, warnings))
+                cells.append(judge_run(case, casedef, h, store))
         row = Row(id=cid, scenario=proto["scenario"], area=area_of(proto["scenario"]),
-                  title=proto.get("title", ""), ref=proto.get("ref", ""),
+                  title=scenarios[proto["scenario"]].title, ref=scenarios[proto["scenario"]].ref,
                   axes=dict(proto.get("axes") or {}), cells=cells)
         # hosts disagree when their observations differ; a host that skipped the case or
         # could not set it up has no observation to disagree with
@@ -400,8 +290,9 @@ def build(hosts, cases_dir):
         row.problem = any(c.verdict in PROBLEMS for h, c in zip(hosts, cells)
                           if not h.documented)
         scenarios[proto["scenario"]].rows.append(row)
-    return Matrix(hosts=hosts, scenarios=[scenarios[s] for s in scen_order],
-                  warnings=list(warnings), cases_dir=cases_dir)
+    return Matrix(hosts=hosts, scenarios=sorted(scenarios.values(),
+                                                key=lambda s: (s.area, s.name)),
+                  warnings=[], manifest=manifest)
 
 
 def _any_conflict(views):
@@ -411,4 +302,4 @@ def _any_conflict(views):
 
 __all__ = ["InputError", "Host", "Cell", "Row", "Scenario", "Matrix", "load_hosts",
            "documented_hosts", "build", "views_conflict", "observed_view", "rule_view",
-           "signature", "join"]
+           "signature", "join", "ExpectationError"]

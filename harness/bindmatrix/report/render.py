@@ -2,6 +2,7 @@
 
 context(matrix, claims, answers, out_dir) -> the data both templates read
 markdown(ctx) / html(ctx)                  -> text
+report_json(matrix)                        -> report.json: every verdict, per host
 """
 
 import datetime
@@ -11,6 +12,7 @@ import urllib.parse
 
 import jinja2
 
+from .. import judge as judge_mod
 from ..compare import display_path
 from .matrix import VERDICTS
 
@@ -79,12 +81,9 @@ def _evidence(case, host, out_dir):
     return out
 
 
-def _rule_key(rule, base):
-    """cases/tcp/x/linux.yaml:3, relative to the folder holding the cases folder."""
-    path = os.path.relpath(os.path.abspath(rule.path), base)
-    if path.startswith(".."):
-        path = display_path(rule.path)
-    return "%s:%d" % (path.replace(os.sep, "/"), rule.line)
+def _rule_key(rule):
+    """cases/tcp/x/linux.yaml:3, relative to the current folder when below it."""
+    return "%s:%d" % (display_path(rule.path).replace(os.sep, "/"), rule.line)
 
 
 def _details(matrix, out_dir):
@@ -92,7 +91,6 @@ def _details(matrix, out_dir):
     thousands of rows: rules and titles are listed once and referred to by index, and an
     expectation equal to the observation is a flag, not a second copy."""
     rules, rule_index, titles, title_index, rows = [], {}, [], {}, []
-    base = os.path.dirname(os.path.abspath(matrix.cases_dir))
     for row in matrix.rows:
         cells = []
         for host, cell in zip(matrix.hosts, row.cells):
@@ -104,8 +102,8 @@ def _details(matrix, out_dir):
                     d["same"] = 1
                 else:
                     d["exp"] = cell.expected_steps
-            elif cell.rule is not None and cell.rule.expects_skip:
-                d["exp"] = [["status", "skipped"]]
+            elif cell.rule is not None and cell.rule.status is not None:
+                d["exp"] = [["status", cell.rule.status]]
             if not cell.observed_steps and not host.documented:
                 d["t"] = cell.text
             for key, value in (("diffs", cell.differences), ("reason", cell.reason),
@@ -113,7 +111,7 @@ def _details(matrix, out_dir):
                 if value:
                     d[key] = value
             if cell.rule is not None:
-                key = _rule_key(cell.rule, base)
+                key = _rule_key(cell.rule)
                 if key not in rule_index:
                     r = cell.rule
                     rule_index[key] = len(rules)
@@ -198,3 +196,39 @@ def html(ctx):
     """The standalone page: report.css and report.js are inlined, nothing is fetched."""
     return environment().get_template("report.html.j2").render(
         css=_asset("report.css"), js=_asset("report.js").replace("</", "<\\/"), **ctx)
+
+
+def report_json(matrix):
+    """report.json: what dashboards and scripts read instead of the HTML.  Per host
+    (run or documented) its label, whether it ran, and its count of each of the judge's
+    words; then every case with its verdict per host (in the order of `hosts`)."""
+    hosts = []
+    for col, h in enumerate(matrix.hosts):
+        cells = [row.cells[col] for row in matrix.rows]
+        if h.documented:
+            counts = {s: 0 for s in judge_mod.EXPECTED_STATES}
+            for c in cells:
+                counts[c.state] += 1
+        else:
+            counts = {v: 0 for v in judge_mod.VERDICTS + ("absent",)}
+            for c in cells:
+                counts[c.verdict] += 1
+        total = len(cells) or 1
+        entry = {"label": h.label, "os": h.os, "release": h.release, "run": not h.documented,
+                 "counts": counts}
+        if h.documented:
+            entry["unknown_share"] = round(counts["unknown"] / total, 4)
+            entry["no_expectation_share"] = round(counts["no-expectation"] / total, 4)
+        else:
+            run = h.run or {}
+            entry.update(results=h.path, partial=bool(run.get("partial")),
+                         case_set_hash=run.get("case_set_hash", ""))
+        hosts.append(entry)
+    cases = [{"id": row.id, "scenario": row.scenario,
+              "verdicts": [c.state if h.documented else c.verdict
+                           for h, c in zip(matrix.hosts, row.cells)]}
+             for row in matrix.rows]
+    doc = {"schema": "bindmatrix-report/1", "verdicts": list(judge_mod.VERDICTS),
+           "documented_states": list(judge_mod.EXPECTED_STATES), "hosts": hosts,
+           "cases": cases}
+    return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"

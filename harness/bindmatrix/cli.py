@@ -1,0 +1,329 @@
+"""./bindmatrix COMMAND: the command line, once the shell part has found Python, installed what
+is missing and built the runner.
+
+  run [--strict] [RUNNER ARGS...]   run the cases on this kernel, judge them, write JUnit and
+                                    the summary beside the results
+  check RESULTS [--strict]          judge a results file that exists already
+  test [RUNNER ARGS...]             what CI runs: unit tests, harness self-tests, lint, run
+  lint [PATH...]                    the expectation files against the manifest
+  expect RESULTS [--write]          observed rules for the cases that have none
+  manifest [RUNNER ARGS...]         the manifest (every expanded case) as JSON
+  report, diff, summary, bench      see `./bindmatrix COMMAND --help`
+
+Runner arguments pass through untouched; `run` adds only where results go by default
+(reports/), the default cases folder, --capture when tcpdump is there, and --manifest-out.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from . import manifest as manifest_mod
+
+HARNESS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOP = os.path.dirname(HARNESS)
+BUILD = os.environ.get("BINDMATRIX_BUILD") or os.path.join(TOP, "build")
+RUNNER = os.environ.get("BINDMATRIX_RUNNER") or os.path.join(BUILD, "bindmatrix-runner")
+REPORTS = os.environ.get("BINDMATRIX_REPORTS") or os.path.join(TOP, "reports")
+CASES = os.path.join(TOP, "cases")
+CONFORMANCE = os.path.join(HARNESS, "test_conformance.py")
+# runner arguments that only ask a question: the runner answers, nothing is judged
+QUESTIONS = ("--list", "--print-host", "-h", "--help", "--manifest")
+
+
+def say(text=""):
+    print(text, flush=True)
+
+
+def step(text):
+    say("\n==> %s" % text)
+
+
+def rel(path):
+    try:
+        r = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if r.startswith("..") else r
+
+
+def stem(results_path):
+    return results_path[:-len(".jsonl")] if results_path.endswith(".jsonl") else results_path
+
+
+# ---- run and check ----------------------------------------------------------------------
+
+def run_runner(runner_args, manifest_out):
+    """The runner with the user's arguments as given; returns its exit status."""
+    ours = ["--output-dir", REPORTS, "--cases-default", CASES, "--manifest-out", manifest_out]
+    if shutil.which("tcpdump") and "--capture" not in runner_args:
+        ours.append("--capture")
+    os.makedirs(REPORTS, exist_ok=True)
+    return subprocess.call([RUNNER] + ours + list(runner_args))
+
+
+def check(results_path, manifest, strict=False, junit=True, summary=True, pytest_args=()):
+    """The conformance run over a results file; writes <stem>.junit.xml and .summary.md.
+    Returns 0 when no case fails, 1 otherwise, 2 when the results cannot be used."""
+    import pytest
+
+    from .conformance import Conformance
+    from .results import ResultsError
+    try:
+        conf = Conformance.of(results_path, manifest)
+    except ResultsError as e:
+        print("bindmatrix: %s" % e, file=sys.stderr)
+        return 2
+    args = [CONFORMANCE, "-q", "-p", "no:cacheprovider", "--tb=no", "-rN",
+            "--results", results_path] + list(pytest_args)
+    if strict:
+        args.append("--bindmatrix-strict")
+    rc = pytest.main(args, plugins=[_manifest_plugin(manifest)])
+    outputs = []
+    if junit:
+        outputs.append(("junit", write_junit(conf, stem(results_path) + ".junit.xml", strict)))
+    if summary:
+        outputs.append(("summary", write_summary(conf, stem(results_path) + ".summary.md")))
+    say("")
+    say("results: %s" % rel(results_path))
+    for name, path in outputs:
+        say("%-8s %s" % (name + ":", rel(path)))
+    failing = conf.failing(strict)
+    if rc not in (0, 1) and not failing:
+        return 1            # pytest itself failed (a usage error, an internal error)
+    return 1 if failing else 0
+
+
+def _manifest_plugin(manifest):
+    """A pytest plugin handing the manifest already in memory to the conformance conftest,
+    so that it judges with the very objects this process holds (Conformance.of is memoized
+    on them)."""
+    import pytest
+
+    class ManifestPlugin:
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_configure(self, config):
+            config.bindmatrix_manifest = manifest
+    return ManifestPlugin()
+
+
+def write_junit(conf, path, strict):
+    from .atomic import write_all
+    from .report import junit as junit_mod, matrix as matrix_mod
+    rs = conf.results
+    host = matrix_mod.Host(label=matrix_mod.host_label(rs.run), os=rs.run["os"],
+                           release=rs.run["os_release"], path=rs.path, run=rs.run, results=rs,
+                           counts=dict(rs.end))
+    m = matrix_mod.build([host], conf.manifest)
+    write_all({path: junit_mod.junit(m, [], {}, strict=strict)})
+    return path
+
+
+def write_summary(conf, path):
+    from . import summary as summary_mod
+    summary_mod.write_for(conf.results, path, verdicts=conf.counts())
+    return path
+
+
+def cmd_run(args, runner_args):
+    if any(a in QUESTIONS for a in runner_args):
+        os.execv(RUNNER, [RUNNER, "--cases-default", CASES] + list(runner_args))
+    fd, mpath = tempfile.mkstemp(prefix="bindmatrix-manifest.", suffix=".json")
+    os.close(fd)
+    os.unlink(mpath)
+    try:
+        step("Running the cases")
+        started = time.time()
+        rc = run_runner(runner_args, mpath)
+        if not os.path.exists(mpath):
+            return rc or 2          # refused before anything ran; the runner said why
+        manifest = manifest_mod.load(mpath)
+        out = manifest.output
+        if not out or not os.path.exists(out) or os.path.getmtime(out) < started - 1:
+            print("bindmatrix: the runner wrote no results (exit %d)" % rc, file=sys.stderr)
+            return rc or 1
+        if manifest.partial:
+            say("partial run (%s): results kept apart from the full run's"
+                % ", ".join(["filter " + f for f in manifest.selection.get("filters", [])]
+                            + ([] if manifest.selection.get("default_paths")
+                               else ["paths " + " ".join(manifest.selection.get("paths", []))])))
+        step("Checking the results against the expectations")
+        crc = check(out, manifest, strict=args.strict)
+        return crc or (1 if rc else 0)
+    finally:
+        if os.path.exists(mpath):
+            os.unlink(mpath)
+
+
+def cmd_check(args, _rest):
+    try:
+        manifest = manifest_mod.load(args.manifest) if args.manifest else \
+            manifest_mod.from_runner(paths=[args.cases])
+    except manifest_mod.ManifestError as e:
+        print("bindmatrix check: %s" % e, file=sys.stderr)
+        return 2
+    return check(args.results, manifest, strict=args.strict, junit=not args.no_junit,
+                 summary=not args.no_junit)
+
+
+# ---- test -------------------------------------------------------------------------------
+
+def _junit_counts(path):
+    """(passed, failed, skipped) from a JUnit file (ctest's or pytest's)."""
+    import xml.etree.ElementTree as ET
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return 0, 1, 0
+    passed = failed = skipped = 0
+    for tc in root.iter("testcase"):
+        if tc.find("failure") is not None or tc.find("error") is not None:
+            failed += 1
+        elif tc.find("skipped") is not None or tc.get("status") in ("notrun", "disabled"):
+            skipped += 1
+        else:
+            passed += 1
+    return passed, failed, skipped
+
+
+def cmd_test(args, runner_args):
+    """Unit tests, the harness's own tests, lint, and the whole matrix; one closing line."""
+    if any(a in QUESTIONS for a in runner_args):
+        print("bindmatrix test: --list/--print-host/--help/--manifest are for ./bindmatrix run",
+              file=sys.stderr)
+        return 2
+    totals, failed = [0, 0, 0], []
+    with tempfile.TemporaryDirectory(prefix="bindmatrix-test.") as tmp:
+        step("[1/4] Runner unit tests (ctest)")
+        ctest_xml = os.path.join(tmp, "ctest.xml")
+        rc = subprocess.call(["ctest", "--output-on-failure", "--output-junit", ctest_xml],
+                             cwd=BUILD)
+        counts = _junit_counts(ctest_xml)
+        if rc != 0 and counts[1] == 0:
+            counts = (counts[0], 1, counts[2])
+        _add(totals, counts, failed, "ctest", rc)
+
+        step("[2/4] Harness self-tests (harness/tests)")
+        self_xml = os.path.join(tmp, "self.xml")
+        env = dict(os.environ, BINDMATRIX_REQUIRE_BROWSER="1")
+        rc = subprocess.call([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                              os.path.join(HARNESS, "tests"), "-q", "-rs",
+                              "--junitxml", self_xml], env=env)
+        _add(totals, _junit_counts(self_xml), failed, "harness-self-tests", rc)
+
+        step("[3/4] Lint of the expectation files")
+        from . import lint
+        rc = lint.main([])
+        _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "lint", rc)
+
+        step("[4/4] The matrix on this kernel")
+        rc = cmd_run(args, runner_args)
+        from .results import load_results
+        counts = (0, 1, 0)
+        try:
+            from .conformance import Conformance
+            memo = [c for c in Conformance._memo.values()]
+            if memo:
+                c = memo[-1].counts()
+                counts = (c["match"], sum(c[v] for v in ("mismatch", "no-expectation", "error")
+                                          ) + (c["unknown"] if args.strict else 0),
+                          c["skipped"] + (0 if args.strict else c["unknown"]))
+        except Exception:       # noqa: BLE001 - the count line must still be printed
+            pass
+        del load_results
+        _add(totals, counts, failed, "conformance", rc)
+    say("")
+    if failed:
+        say("bindmatrix test: FAILED: %s" % " ".join(failed))
+    # one closing line for the unit tests, the harness's tests, lint and the conformance run
+    say("%d passed, %d failed, %d skipped" % tuple(totals))
+    return 1 if failed else 0
+
+
+def _add(totals, counts, failed, name, rc):
+    for i in range(3):
+        totals[i] += counts[i]
+    if rc != 0 or counts[1]:
+        failed.append(name)
+
+
+# ---- the other commands -----------------------------------------------------------------
+
+def cmd_manifest(_args, runner_args):
+    os.execv(RUNNER, [RUNNER, "--manifest", "--cases-default", CASES] + list(runner_args))
+
+
+def delegate(module):
+    def run(_args, rest):
+        import importlib
+        return importlib.import_module("bindmatrix." + module).main(rest)
+    return run
+
+
+COMMANDS = {
+    # name: (handler, takes pass-through arguments, help)
+    "run": (cmd_run, True, "run every case on this kernel, judge, write JUnit and summary"),
+    "test": (cmd_test, True, "unit tests, harness self-tests, lint and the matrix (CI)"),
+    "check": (cmd_check, False, "judge an existing results file"),
+    "lint": (delegate("lint"), True, "check every <os>.yaml against the manifest"),
+    "expect": (delegate("expect"), True, "write observed rules for cases that have none"),
+    "manifest": (cmd_manifest, True, "print the manifest of the cases as JSON"),
+    "report": (delegate("report.cli"), True, "merge hosts into the portability report"),
+    "diff": (delegate("diffcli"), True, "the upgrade gate: compare two results files"),
+    "summary": (delegate("summary"), True, "measured per-axis tables of one results file"),
+    "bench": (delegate("bench"), True, "how fast the matrix runs, and whether it repeats"),
+}
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="bindmatrix", allow_abbrev=False,
+                                description="bind() semantics, measured: run the matrix on "
+                                            "this kernel and compare with expectations.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_h, _rest, text) in COMMANDS.items():
+        sp = sub.add_parser(name, help=text, allow_abbrev=False, add_help=name in ("run",
+                                                                                   "test",
+                                                                                   "check"))
+        if name in ("run", "test"):
+            sp.add_argument("--strict", action="store_true",
+                            help="an unknown verdict (the expectation leaves a step \"?\") "
+                                 "fails too")
+            sp.epilog = ("Every other argument goes to the runner untouched: -o FILE, "
+                         "-f TEXT, -j N, --host-label TEXT, PATH... (see "
+                         "build/bindmatrix-runner --help).")
+        if name == "check":
+            sp.add_argument("results", metavar="RESULTS")
+            sp.add_argument("--cases", default=CASES, help="cases folder (default: cases/)")
+            sp.add_argument("--manifest", help="a manifest file instead of asking the runner")
+            sp.add_argument("--strict", action="store_true", help="unknown fails too")
+            sp.add_argument("--no-junit", action="store_true",
+                            help="write neither JUnit nor the summary")
+    return p
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("help", "-h", "--help"):
+        parser().print_help()
+        return 0
+    name = argv[0]
+    if name not in COMMANDS:
+        print("bindmatrix: unknown command %r (./bindmatrix help)" % name, file=sys.stderr)
+        return 2
+    handler, rest_ok, _ = COMMANDS[name]
+    if name in ("run", "test", "check"):
+        args, rest = parser().parse_known_args(argv)
+        if rest and not rest_ok:
+            print("bindmatrix %s: unknown arguments: %s" % (name, " ".join(rest)),
+                  file=sys.stderr)
+            return 2
+        return handler(args, rest)
+    return handler(None, argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,271 @@
+"""./bindmatrix lint [PATH...]: every <os>.yaml checked against the manifest of its cases.
+
+An expectation file of an OS that is never run here is checked as thoroughly as Linux's:
+
+  - the file itself: YAML, rule keys, types, provenance (observed needs seen_on,
+    documented needs source), placeholders left by `expect` (why/source "TODO");
+  - `when`: every axis is one of the scenario's, every value one it takes;
+  - results: every word is ok, not-run, a word the runner makes up, or an errno name the
+    runner knows on some OS (so `EIU` or `b.lsten` fail, naming file and line);
+  - each rule matches at least one case, and can fire: an earlier rule that needs nothing
+    more of the host does not take every case it matches;
+  - for the cases a rule can take: it names only steps they record, says what each observed
+    step gives, and names the receivers of each deliver step;
+  - cases with the same sockets and steps (a story scenario that is a slice of a bigger one,
+    e.g. tcp/restart-with-established-child of tcp/bind-conflict) are expected the same.
+
+Exit status: 0 clean, 1 problems (each as file:line: field 'x': message), 2 no manifest.
+"""
+
+import argparse
+import difflib
+import sys
+from collections import defaultdict
+
+from . import manifest as manifest_mod
+from .compare import display_path
+from .expectations import ExpectationError, UNKNOWN, expectation_files, load_rules, when_holds
+from .yamlio import InputError
+
+PLACEHOLDER = "TODO"
+
+
+class _Lint:
+    def __init__(self, manifest):
+        self.m = manifest
+        self.words = manifest.step_results()
+        self.problems = []
+        self.rules = {}             # (scenario, stem) -> [Rule]
+        self.nrules = 0
+
+    def bad(self, path, line, where, message):
+        self.problems.append("%s:%d: field '%s': %s" % (display_path(path), line, where,
+                                                        message))
+
+    # ---- one file ------------------------------------------------------------------------
+
+    def file(self, scenario, path, stem):
+        if stem is None:
+            self.problems.append("%s: not an expectation file name (one of: %s)"
+                                 % (display_path(path), ", ".join(sorted(
+                                     s + ".yaml" for s in _stems()))))
+            return
+        try:
+            rules = load_rules(path, stem)
+        except (ExpectationError, InputError) as e:
+            self.problems.extend(e.problems)
+            return
+        self.rules[(scenario, stem)] = rules
+        self.nrules += len(rules)
+        scen = self.m.scenarios[scenario]
+        for i, rule in enumerate(rules):
+            self.texts(rule)
+            self.when(rule, scen)
+            self.words_of(rule)
+            matched = [c for c in scen.cases if when_holds(rule, c.axes)]
+            if not matched:
+                if not any(a not in scen.axes for a in rule.when):
+                    self.bad(path, rule.line, "when", "matches no case of %s" % scenario)
+                continue
+            takers = [r for r in rules[:i]
+                      if not r.conditional or r.conditions() == rule.conditions()]
+            takeable = [c for c in matched if not any(when_holds(r, c.axes) for r in takers)]
+            if not takeable:
+                firsts = sorted({next(r for r in takers if when_holds(r, c.axes)).line
+                                 for c in matched})
+                self.bad(path, rule.line, "when", "can never fire: the rule%s on line%s %s "
+                         "take%s every case it matches" % (
+                             "s" if len(firsts) > 1 else "", "s" if len(firsts) > 1 else "",
+                             ", ".join(map(str, firsts)), "" if len(firsts) > 1 else "s"))
+                continue
+            if rule.status is None:
+                self.steps(rule, takeable)
+
+    def texts(self, rule):
+        for key in ("why", "source"):
+            if getattr(rule, key).startswith(PLACEHOLDER):
+                self.bad(rule.path, rule.text_lines.get(key, rule.line), key,
+                         "still a placeholder (%r): say %s" % (
+                             getattr(rule, key)[:40],
+                             "why the OS behaves this way" if key == "why"
+                             else "where a reader can check it"))
+
+    def when(self, rule, scen):
+        for axis, values in rule.when.items():
+            line = rule.when_lines.get(axis, rule.line)
+            if axis not in scen.axes:
+                self.bad(rule.path, line, "when.%s" % axis, "%s has no axis %r (axes: %s)%s"
+                         % (scen.name, axis, ", ".join(scen.axes) or "none",
+                            _close(axis, scen.axes)))
+                continue
+            known = scen.axes[axis].values
+            for v in values:
+                if v not in known:
+                    self.bad(rule.path, line, "when.%s" % axis, "%r is not a value of axis %s "
+                             "in %s (values: %s)%s" % (v, axis, scen.name, ", ".join(known),
+                                                       _close(v, known)))
+
+    def words_of(self, rule):
+        for label, exp in rule.expect.items():
+            if isinstance(exp, dict):
+                continue
+            for word in exp if isinstance(exp, list) else [exp]:
+                if word != UNKNOWN and word not in self.words:
+                    self.bad(rule.path, rule.lines.get(label, rule.line), "expect.%s" % label,
+                             "%r is not a step result bindmatrix knows (ok, not-run, %s, or an "
+                             "errno name such as EADDRINUSE)%s"
+                             % (word, ", ".join(sorted(self.m.vocabulary.get("runner_results")
+                                                       or {}) or ["-"]),
+                                _close(word, self.words)))
+
+    def steps(self, rule, cases):
+        """Labels and receivers against every case the rule can take."""
+        path = rule.path
+        for label, exp in rule.expect.items():
+            line = rule.lines.get(label, rule.line)
+            having = [c for c in cases if c.step(label) is not None]
+            if not having:
+                labels = sorted({l for c in cases for l in c.labels})
+                self.bad(path, line, "expect.%s" % label, "unknown step label %r: the cases "
+                         "this rule applies to record %s%s" % (label, ", ".join(labels),
+                                                               _close(label, labels)))
+                continue
+            lacking = [c for c in cases if c.step(label) is None]
+            if lacking:
+                self.bad(path, line, "expect.%s" % label, "%d of the cases this rule applies "
+                         "to have no step %r, e.g. %s (narrow `when`, or give those cases "
+                         "their own rule)" % (len(lacking), label, lacking[0].id))
+            step = having[0].step(label)
+            if step.get("precondition") and exp not in ("ok", "not-run", UNKNOWN):
+                self.bad(path, line, "expect.%s" % label, "%s is a precondition: when it "
+                         "fails the case is an error, not an observation (say {status: "
+                         "error, reason: \"%s failed with ...\"}, or expect it ok)"
+                         % (label, label))
+            if step["op"] == "deliver":
+                if not isinstance(exp, dict):
+                    self.bad(path, line, "expect.%s" % label, "a deliver step always runs: "
+                             "say who receives, {%s} (a failed probe makes the case an error)"
+                             % ", ".join("%s: all|none|some" % r for r in step["receivers"]))
+                    continue
+                for c in having:
+                    recv = c.step(label)["receivers"]
+                    extra = [r for r in exp if r not in recv]
+                    missing = [r for r in recv if r not in exp]
+                    if extra or missing:
+                        self.bad(path, line, "expect.%s" % label, "receivers of %s are %s%s%s"
+                                 % (c.id, ", ".join(recv),
+                                    "; not a receiver: %s" % ", ".join(extra) if extra else "",
+                                    "; not said: %s" % ", ".join(missing) if missing else ""))
+                        break
+            elif isinstance(exp, dict):
+                self.bad(path, line, "expect.%s" % label, "only a deliver step has receivers; "
+                         "%s is a %s step" % (label, step["op"]))
+        said = set(rule.expect)
+        for c in cases:
+            missing = [l for l in c.observed_labels if l not in said]
+            if missing:
+                self.bad(path, rule.text_lines.get("expect", rule.line), "expect",
+                         "does not say what step%s %s of %s give%s (every observed step needs "
+                         "its result; \"?\" in a documented rule)"
+                         % ("s" if len(missing) > 1 else "", ", ".join(missing), c.id,
+                            "" if len(missing) > 1 else "s"))
+                break
+
+    # ---- across scenarios ------------------------------------------------------------------
+
+    def same_shapes(self):
+        """Cases that do the same thing in two scenarios must be expected the same."""
+        groups = defaultdict(list)
+        for c in self.m.cases:
+            groups[c.shape()].append(c)
+        reported = set()
+        stems = {stem for (_s, stem) in self.rules}
+        for cases in groups.values():
+            if len({c.scenario for c in cases}) < 2:
+                continue
+            for stem in sorted(stems):
+                seen = {}
+                for c in cases:
+                    rules = self.rules.get((c.scenario, stem))
+                    if not rules:
+                        continue
+                    key, where = _resolution(c, rules)
+                    if key is None:
+                        continue
+                    for other_key, (oc, owhere) in seen.items():
+                        if other_key != key and (owhere, where) not in reported:
+                            reported.add((owhere, where))
+                            path, line = where
+                            self.bad(path, line, "expect", "%s does what %s does (the same "
+                                     "sockets and steps) but is expected differently on %s "
+                                     "than by %s:%d" % (c.id, oc.id, stem,
+                                                        display_path(owhere[0]), owhere[1]))
+                    seen.setdefault(key, (c, where))
+
+
+def _resolution(case, rules):
+    """What the rules say for a case on any host, by step position: the when-matching rules
+    up to the first that needs nothing of the host; None when no rule matches."""
+    position = {s["label"]: i for i, s in enumerate(case.steps)}
+    sockets = {s["name"]: i for i, s in enumerate(case.sockets)}
+    out, where = [], None
+    for r in rules:
+        if not when_holds(r, case.axes):
+            continue
+        where = where or (r.path, r.line)
+        if r.status is not None:
+            said = ("status", r.status, r.reason)
+        else:
+            said = tuple(sorted(
+                (position.get(label, label),
+                 tuple(sorted((sockets.get(k, k), str(v)) for k, v in exp.items()))
+                 if isinstance(exp, dict) else str(exp))
+                for label, exp in r.expect.items()))
+        out.append((r.conditions(), said))
+        if not r.conditional:
+            break
+    return (tuple(out) if out else None), where
+
+
+def _close(word, choices):
+    near = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.75)
+    return " (did you mean %r?)" % near[0] if near else ""
+
+
+def _stems():
+    from .oses import KNOWN_STEMS
+    return KNOWN_STEMS
+
+
+def lint(manifest):
+    """(problems, files, rules) for every expectation file of the manifest's scenarios."""
+    lt = _Lint(manifest)
+    files = expectation_files(manifest)
+    for scenario, path, stem in files:
+        lt.file(scenario, path, stem)
+    lt.same_shapes()
+    return lt.problems, len(files), lt.nrules
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="bindmatrix lint", description=__doc__.split("\n\n")[0])
+    ap.add_argument("paths", nargs="*", metavar="PATH",
+                    help="case folders or case.yaml files (default: cases/)")
+    args = ap.parse_args(argv)
+    try:
+        manifest = manifest_mod.from_runner(paths=args.paths or None)
+    except manifest_mod.ManifestError as e:
+        print("bindmatrix lint: %s" % e, file=sys.stderr)
+        return 2
+    problems, nfiles, nrules = lint(manifest)
+    for p in problems:
+        print(p)
+    print("bindmatrix lint: %d expectation files, %d rules, %d cases: %s"
+          % (nfiles, nrules, len(manifest.cases),
+             "%d problem%s" % (len(problems), "" if len(problems) == 1 else "s")
+             if problems else "clean"))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""./bindmatrix's command line as a user types it: where results go (-o, a filter, PATHs),
+which expectation files judge them, and the upgrade gate's refusal of a partial baseline."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from fixturekit import BIND_CASE, HARNESS, RUNNER, scenario_tree
+
+LINUX_RULES = """\
+- when: {reuse: [none, reuseaddr]}
+  expect: {b.bind: EADDRINUSE, b.listen: not-run}
+  provenance: observed
+  seen_on: "6.1.0"
+  why: A listener's port is not shared without SO_REUSEPORT.
+  source: "socket(7)"
+"""
+
+
+def bm(tmp_path, *args):
+    env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER,
+               BINDMATRIX_REPORTS=str(tmp_path / "reports"))
+    proc = subprocess.run([sys.executable, "-m", "bindmatrix.cli"] + list(args),
+                          cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, env=env, timeout=300)
+    return proc.returncode, proc.stdout
+
+
+def host():
+    return subprocess.run([RUNNER, "--print-host"], stdout=subprocess.PIPE, check=True,
+                          universal_newlines=True).stdout.strip()
+
+
+def test_output_goes_where_o_says_with_junit_and_summary_beside_it(tmp_path):
+    code, out = bm(tmp_path, "run", "-o", str(tmp_path / "mine.jsonl"), "-f", "tcp/second")
+    assert code == 0, out
+    for name in ("mine.jsonl", "mine.junit.xml", "mine.summary.md"):
+        assert (tmp_path / name).exists(), out
+    assert not (tmp_path / "reports").exists() or not os.listdir(str(tmp_path / "reports"))
+
+
+def test_a_filtered_run_leaves_the_full_runs_files_alone(tmp_path):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    full = {}
+    for ext in (".jsonl", ".junit.xml", ".summary.md"):
+        full[ext] = reports / (host() + ext)
+        full[ext].write_text("the full run's %s\n" % ext)
+    code, out = bm(tmp_path, "run", "-f", "tcp/second-listener")
+    assert code == 0, out
+    for ext, path in full.items():
+        assert path.read_text() == "the full run's %s\n" % ext
+    partial = reports / (host() + ".partial.jsonl")
+    with open(str(partial), encoding="utf-8") as f:
+        run = json.loads(f.readline())
+    assert run["partial"] is True and run["selection"]["filters"] == ["tcp/second-listener"]
+    assert (reports / (host() + ".partial.junit.xml")).exists()
+    assert "partial run (filter tcp/second-listener)" in out
+
+
+def test_run_path_checks_the_cases_against_their_own_files(tmp_path):
+    cases = scenario_tree(tmp_path / "suite", {"tcp/s": BIND_CASE},
+                          {("tcp/s", "linux"): LINUX_RULES})
+    code, out = bm(tmp_path, "run", cases, "-f", "family=ipv4")
+    assert code == 0, out
+    assert "2 cases: 2 match" in out
+    # the same cases with a wrong rule of their own: the suite's file judges, not cases/
+    with open(os.path.join(cases, "tcp", "s", "linux.yaml"), "w") as f:
+        f.write(LINUX_RULES.replace("EADDRINUSE", "EACCES"))
+    code, out = bm(tmp_path, "run", cases, "-f", "family=ipv4")
+    assert code == 1, out
+    assert "MISMATCH tcp/s[family=ipv4,reuse=none]" in out
+    assert os.path.join("suite", "cases", "tcp", "s", "linux.yaml") in out
+
+
+def test_bad_input_exits_2_and_writes_nothing(tmp_path):
+    cases = scenario_tree(tmp_path / "suite", {"tcp/s": BIND_CASE.replace("op: listen",
+                                                                         "op: lisen")})
+    code, out = bm(tmp_path, "run", cases)
+    assert code == 2, out
+    assert "case.yaml:13" in out and "lisen" in out
+    assert not (tmp_path / "reports").exists() or not os.listdir(str(tmp_path / "reports"))
+
+
+def test_questions_go_to_the_runner(tmp_path):
+    code, out = bm(tmp_path, "run", "--list", "-f", "tcp/second-listener[family=ipv4")
+    assert code == 0 and out.split() == ["tcp/second-listener[family=ipv4,reuse=none]",
+                                         "tcp/second-listener[family=ipv4,reuse=reuseaddr]"]
+
+
+def test_diff_refuses_a_partial_baseline(tmp_path):
+    reports = tmp_path / "reports"
+    code, out = bm(tmp_path, "run", "-f", "tcp/second-listener")
+    assert code == 0, out
+    partial = str(reports / (host() + ".partial.jsonl"))
+    code, out = bm(tmp_path, "run", "-o", str(tmp_path / "full.jsonl"), "-f", "tcp/")
+    code, out = bm(tmp_path, "diff", partial, str(tmp_path / "full.jsonl"))
+    assert code == 2, out
+    assert "is a partial run (filter tcp/second-listener)" in out and "--allow-partial" in out
+    code, out = bm(tmp_path, "diff", partial, str(tmp_path / "full.jsonl"), "--allow-partial",
+                   "--fail-on", "changed")
+    assert code == 0, out
+
+
+def test_unknown_commands_and_arguments(tmp_path):
+    assert bm(tmp_path, "frobnicate")[0] == 2
+    code, out = bm(tmp_path, "check", "x.jsonl", "--bogus")
+    assert code == 2 and "unknown arguments: --bogus" in out

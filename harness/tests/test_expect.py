@@ -1,0 +1,69 @@
+"""./bindmatrix expect: generalised observed rules for the cases that have none, appended
+without touching a rule that is there."""
+
+import os
+
+from bindmatrix import expect, lint
+from bindmatrix.conformance import Conformance
+from fixturekit import BIND_CASE, manifest_of, results_for, run_record, scenario_tree
+
+NONE = "tcp/s[family=%s,reuse=none]"
+ADDR = "tcp/s[family=%s,reuse=reuseaddr]"
+EXISTING = """\
+# a rule a person wrote
+- when: {family: ipv6, reuse: reuseaddr}
+  expect: {b.bind: EACCES, b.listen: not-run}
+  provenance: observed
+  seen_on: "6.1.0"
+  why: kept as it is
+  source: "a test"
+"""
+
+
+def outcomes():
+    out = {}
+    for fam in ("ipv4", "ipv6"):
+        out[NONE % fam] = {"b.bind": "EADDRINUSE", "b.listen": "not-run"}
+        out[ADDR % fam] = {"b.bind": "ok", "b.listen": "ok"}
+    out[ADDR % "ipv6"] = {"b.bind": "EACCES", "b.listen": "not-run"}
+    return out
+
+
+def test_generalise_keeps_only_the_axes_that_separate_outcomes():
+    group = [{"family": "ipv4", "reuse": "none"}, {"family": "ipv6", "reuse": "none"}]
+    others = [{"family": "ipv4", "reuse": "reuseaddr"}]
+    assert expect.generalise(group, others, ["family", "reuse"]) == [{"reuse": ["none"]}]
+    # a case that must not be covered splits the group
+    group = [{"family": "ipv4", "reuse": "none"}, {"family": "ipv6", "reuse": "reuseaddr"}]
+    others = [{"family": "ipv4", "reuse": "reuseaddr"}, {"family": "ipv6", "reuse": "none"}]
+    whens = expect.generalise(group, others, ["family", "reuse"])
+    assert len(whens) == 2 and all(not any(expect._matches(w, o) for o in others)
+                                   for w in whens)
+
+
+def test_expect_appends_rules_that_judge_every_case_and_keeps_existing_ones(tmp_path, capsys):
+    cases = scenario_tree(tmp_path, {"tcp/s": BIND_CASE}, {("tcp/s", "linux"): EXISTING})
+    m = manifest_of(cases)
+    results = results_for(m, outcomes(), str(tmp_path / "r.jsonl"),
+                          run=run_record(os_release="6.18.44-test"))
+    assert expect.main([results, "--cases", cases]) == 0
+    printed = capsys.readouterr().out
+    assert "- when: {reuse: none}\n  expect: {b.bind: EADDRINUSE, b.listen: not-run}" in printed
+    assert "- when: {reuse: reuseaddr}\n  expect: {b.bind: ok, b.listen: ok}" in printed
+    path = os.path.join(cases, "tcp", "s", "linux.yaml")
+    with open(path) as f:
+        assert f.read() == EXISTING            # printing writes nothing
+
+    assert expect.main([results, "--cases", cases, "--write"]) == 0
+    with open(path) as f:
+        text = f.read()
+    assert text.startswith(EXISTING)
+    assert 'seen_on: "6.18.44-test"' in text
+    # the placeholders keep lint failing until a person fills them in
+    problems, _files, _rules = lint.lint(manifest_of(cases))
+    assert sum("still a placeholder" in p for p in problems) == 4, problems
+    # and every case now has a rule: all match
+    conf = Conformance.of(results, manifest_of(cases))
+    assert conf.counts()["match"] == 4
+    assert expect.main([results, "--cases", cases]) == 0
+    assert "every observed case" in capsys.readouterr().out

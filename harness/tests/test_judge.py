@@ -1,0 +1,134 @@
+"""The judge: one verdict per case, the same words everywhere, unknown never a pass."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bindmatrix import judge
+from bindmatrix.expectations import ExpectationError, Rule
+from fixturekit import HARNESS, case_record, run_record, step
+
+
+def rule(expect=None, provenance="observed", status=None, reason="", **kw):
+    kw.setdefault("why", "because")
+    kw.setdefault("source", "socket(7)")
+    return Rule(path="cases/s/linux.yaml", line=3, index=0, expect=expect or {},
+                provenance=provenance, status=status, reason=reason, **kw)
+
+
+def bind_case(bind="EADDRINUSE", listen="not-run", status="observed", reason=None):
+    extra = {"reason": reason} if reason else {}
+    steps = [step("a.state", "ok", op="state"), step("b.bind", bind),
+             step("b.listen", listen)] if status == "observed" else []
+    return case_record("s[x=1]", steps=steps, status=status, axes={"x": "1"}, **extra)
+
+
+def verdict(case, rules, run=None):
+    return judge.judge(case, rules, run or run_record()).verdict
+
+
+EXACT = {"b.bind": "EADDRINUSE", "b.listen": "not-run"}
+
+
+@pytest.mark.parametrize("case, rules, expected", [
+    (bind_case(), [rule(EXACT)], "match"),
+    (bind_case(bind="ok", listen="ok"), [rule(EXACT)], "mismatch"),
+    (bind_case(), [rule({"b.bind": "?", "b.listen": "not-run"}, "documented")], "unknown"),
+    (bind_case(bind="ok", listen="ok"), [rule({"b.bind": "?", "b.listen": "not-run"},
+                                              "documented")], "mismatch"),
+    (bind_case(), [rule({"b.bind": ["ok", "EADDRINUSE"], "b.listen": ["ok", "not-run"]},
+                        "documented")], "match"),
+    (bind_case(bind="EACCES"), [rule({"b.bind": ["ok", "EADDRINUSE"], "b.listen": "not-run"},
+                                     "documented")], "mismatch"),
+    (bind_case(), [], "no-expectation"),
+    (bind_case(), None, "no-expectation"),
+    (bind_case(status="skipped", reason="option x is not defined"), [rule(EXACT)], "skipped"),
+    (bind_case(status="error", reason="TIME_WAIT not reached"), [rule(EXACT)], "error"),
+    (bind_case(status="skipped", reason="option x is not defined"),
+     [rule(status="skipped", reason="not defined")], "match"),
+    (bind_case(status="skipped", reason="needs root"),
+     [rule(status="skipped", reason="not defined")], "mismatch"),
+    (bind_case(status="error", reason="no TCP state query here"),
+     [rule(status="error", reason="no tcp state query")], "match"),
+    (bind_case(), [rule(status="error", reason="x")], "mismatch"),
+    (bind_case(status="error", reason="x"), ExpectationError(["f:1: bad"]), "error"),
+    (bind_case(), ExpectationError(["f:1: bad"]), "no-expectation"),
+])
+def test_verdicts(case, rules, expected):
+    assert verdict(case, rules) == expected
+
+
+def test_unknown_is_never_a_pass():
+    assert "unknown" not in judge.PASSING
+    assert "unknown" in judge.STRICT_FAILING and "unknown" not in judge.FAILING
+
+
+def test_a_documented_list_and_unknown_in_delivery():
+    c = case_record("d[x=1]", axes={"x": "1"}, steps=[
+        step("b.bind", "ok"), step("deliver", "ok", delivery={"sent": 10,
+                                                             "received": {"a": 0, "b": 10}})])
+    assert verdict(c, [rule({"b.bind": "ok", "deliver": {"a": "none", "b": "all"}})]) == "match"
+    assert verdict(c, [rule({"b.bind": "ok", "deliver": {"a": "?", "b": "all"}},
+                            "documented")]) == "unknown"
+    assert verdict(c, [rule({"b.bind": "ok", "deliver": {"a": ["none", "some"], "b": "all"}},
+                            "documented")]) == "match"
+    assert verdict(c, [rule({"b.bind": "ok", "deliver": {"a": "all", "b": "all"}})]) \
+        == "mismatch"
+
+
+def test_a_marked_precondition_needs_no_expectation():
+    from bindmatrix.manifest import CaseDef
+    c = case_record("s[x=1]", axes={"x": "1"}, steps=[step("a.bind", "ok"),
+                                                      step("b.bind", "EADDRINUSE")])
+    cd = CaseDef(id="s[x=1]", scenario="s", axes={"x": "1"}, sockets=[], steps=[
+        {"label": "a.bind", "op": "bind", "precondition": True},
+        {"label": "b.bind", "op": "bind", "precondition": False}])
+    r = [rule({"b.bind": "EADDRINUSE"})]
+    assert judge.judge(c, r, run_record(), cd).verdict == "match"
+    assert judge.judge(c, r, run_record()).verdict == "mismatch"     # without the manifest
+
+
+def test_documented_columns():
+    r = [rule({"b.bind": "?", "b.listen": "ok"}, "documented", when={"x": ["1"]}),
+         rule({"b.bind": "ok", "b.listen": "ok"}, "documented", kernel=None)]
+    assert judge.expected({"x": "1"}, r, ["b.bind", "b.listen"]).state == "unknown"
+    assert judge.expected({"x": "2"}, r, ["b.bind", "b.listen"]).state == "known"
+    assert judge.expected({"x": "2"}, [], None).state == "no-expectation"
+
+
+def test_counts_line_uses_the_judges_words():
+    counts = judge.count(["match", "match", "unknown", "skipped"])
+    assert judge.counts_line(counts) == ("4 cases: 2 match, 0 mismatch, 1 unknown, "
+                                         "0 no-expectation, 0 error, 1 skipped")
+
+
+def test_a_results_file_marked_freebsd_counts_unknown_apart_from_passes(tmp_path):
+    """The repository's documented FreeBSD rules against a run: unknowns are their own count
+    and never passes; --strict makes them fail."""
+    from reportkit import edit_results, real_results
+    real, why = real_results(tmp_path / "linux.jsonl")
+    assert real, why
+    fake = edit_results(real, tmp_path / "freebsd.jsonl", os_name="freebsd",
+                        release="14.1-RELEASE")
+    env = dict(os.environ, PYTHONPATH=HARNESS)
+
+    def check(*extra):
+        return subprocess.run([sys.executable, "-m", "bindmatrix.cli", "check", fake,
+                               "--no-junit"] + list(extra), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, universal_newlines=True, env=env,
+                              cwd=str(tmp_path))
+    proc = check()
+    line = [l for l in proc.stdout.splitlines() if " cases: " in l and " match, " in l]
+    assert line, proc.stdout
+    counts = dict((w, int(n)) for n, w in (p.split(" ", 1) for p in
+                                           line[0].split(": ", 1)[1].split(", ")))
+    assert counts["unknown"] > 0
+    total = int(line[0].split(" ", 1)[0])
+    assert counts["match"] + counts["unknown"] + counts["mismatch"] + counts["skipped"] \
+        + counts["error"] + counts["no-expectation"] == total
+    assert "passed" not in line[0]
+    strict = check("--strict")
+    assert strict.returncode == 1
+    assert "UNKNOWN " in strict.stdout

@@ -1,0 +1,156 @@
+"""./bindmatrix lint: every kind of typo in an expectation file fails, naming file and line."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bindmatrix import lint
+from fixturekit import BIND_CASE, HARNESS, REPO, manifest_of, scenario_tree
+
+GOOD = """\
+- when: {reuse: none}
+  expect: {b.bind: EADDRINUSE, b.listen: not-run}
+  provenance: documented
+  source: "in_pcb.c in_pcbbind_setup()"
+  why: A listener holds the port.
+- expect: {b.bind: "?", b.listen: "?"}
+  provenance: documented
+  source: "in_pcb.c in_pcbbind_setup()"
+  why: Not documented with SO_REUSEADDR.
+"""
+
+
+def problems(tmp_path, text, stem="freebsd", scenarios=None, extra=None):
+    scen = scenarios or {"tcp/s": BIND_CASE}
+    exp = {("tcp/s", stem): text}
+    exp.update(extra or {})
+    m = manifest_of(scenario_tree(tmp_path, scen, exp))
+    found, _files, _rules = lint.lint(m)
+    return found
+
+
+def test_a_good_file_is_clean(tmp_path):
+    assert problems(tmp_path, GOOD) == []
+
+
+@pytest.mark.parametrize("old, new, line, field, fragment", [
+    ("b.listen: not-run}", "b.lsten: not-run}", 2, "expect.b.lsten",
+     "unknown step label 'b.lsten'"),
+    ("{reuse: none}", "{reuse: nne}", 1, "when.reuse", "'nne' is not a value of axis reuse"),
+    ("{reuse: none}", "{reus: none}", 1, "when.reus", "has no axis 'reus'"),
+    ("b.bind: EADDRINUSE", "b.bind: EIU", 2, "expect.b.bind",
+     "'EIU' is not a step result bindmatrix knows"),
+    ("b.bind: EADDRINUSE", "b.bind: EADDRINUS", 2, "expect.b.bind", "did you mean 'EADDRINUSE'"),
+    ("b.bind: EADDRINUSE, b.listen: not-run", "b.bind: EADDRINUSE", 2, "expect",
+     "does not say what step b.listen"),
+    ("b.bind: EADDRINUSE", "b.bind: {a: all}", 2, "expect.b.bind",
+     "only a deliver step has receivers"),
+    ('source: "in_pcb.c in_pcbbind_setup()"\n  why: A listener',
+     'source: "TODO: a source"\n  why: A listener', 4, "source", "still a placeholder"),
+])
+def test_each_kind_of_typo_names_file_line_and_field(tmp_path, old, new, line, field, fragment):
+    assert old in GOOD
+    found = problems(tmp_path, GOOD.replace(old, new, 1))
+    path = os.path.join("cases", "tcp", "s", "freebsd.yaml")
+    hits = [p for p in found if fragment in p]
+    assert hits, found
+    assert any(("%s:%d: field '%s'" % (path, line, field)) in p for p in hits), hits
+
+
+def test_a_rule_that_matches_nothing_and_one_that_can_never_fire(tmp_path):
+    text = GOOD + """\
+- when: {reuse: none}
+  expect: {b.bind: ok, b.listen: ok}
+  provenance: documented
+  source: x
+  why: never reached, the first rule takes these cases
+- when: {reuse: [reuseaddr], family: ipv4}
+  kernel: ">=14"
+  expect: {b.bind: ok, b.listen: ok}
+  provenance: documented
+  source: x
+  why: reached on no case either (rule 2 takes every case and needs nothing of the host)
+"""
+    found = problems(tmp_path, text)
+    assert any(":10: field 'when': can never fire: the rule on line 1 takes" in p
+               for p in found), found
+    assert any(":15: field 'when': can never fire" in p for p in found), found
+
+
+def test_a_condition_on_the_host_lets_a_later_rule_fire(tmp_path):
+    text = """\
+- kernel: ">=6.1"
+  expect: {b.bind: EADDRINUSE, b.listen: not-run}
+  provenance: observed
+  seen_on: "6.1.0"
+  why: newer kernels
+- expect: {b.bind: ok, b.listen: ok}
+  provenance: observed
+  seen_on: "5.10.0"
+  why: older kernels
+"""
+    assert problems(tmp_path, text, stem="linux") == []
+
+
+def test_rules_with_different_host_conditions_do_not_shadow_each_other(tmp_path):
+    rule = ("- when: {reuse: none}\n  kernel: \"%s\"\n  expect: {b.bind: ok, b.listen: ok}\n"
+            "  provenance: documented\n  source: x\n  why: y\n")
+    assert problems(tmp_path, rule % ">=14" + rule % "<14" + GOOD) == []
+
+
+def test_a_rule_that_matches_no_case(tmp_path):
+    scen = {"tcp/s": BIND_CASE.replace("sockets:", "exclude:\n  - {family: ipv6, reuse: "
+                                       "reuseaddr}\nsockets:")}
+    text = ("- when: {family: ipv6, reuse: reuseaddr}\n  expect: {b.bind: ok, b.listen: ok}\n"
+            "  provenance: documented\n  source: x\n  why: y\n") + GOOD
+    found = problems(tmp_path, text, scenarios=scen)
+    assert any(":1: field 'when': matches no case of tcp/s" in p for p in found), found
+
+
+def test_observed_rule_needs_seen_on_and_yaml_errors_are_problems(tmp_path):
+    text = GOOD.replace("provenance: documented\n  source: \"in_pcb.c in_pcbbind_setup()\"\n"
+                        "  why: A listener", "provenance: observed\n  why: A listener", 1)
+    found = problems(tmp_path, text, stem="linux")
+    assert any("field 'seen_on': provenance observed needs seen_on" in p for p in found), found
+    found = problems(tmp_path, "- expect: {a: b}\n  expect: {c: d}\n")
+    assert any("duplicate key" in p and "freebsd.yaml:2" in p for p in found), found
+
+
+def test_a_file_named_for_no_os(tmp_path):
+    found = problems(tmp_path, GOOD, extra={("tcp/s", "windows"): "[]\n"})
+    assert any("windows.yaml: not an expectation file name" in p for p in found), found
+
+
+def test_the_same_case_in_two_scenarios_must_be_expected_the_same(tmp_path):
+    story = BIND_CASE.replace("  reuse: [none, reuseaddr]\n", "").replace(
+        "  family: [ipv4, ipv6]\n", "  family: [ipv4]\n").replace("$reuse", "none")
+    says_ok = "- expect: {b.bind: ok, b.listen: ok}\n  provenance: documented\n" \
+              "  source: x\n  why: y\n"
+    found = problems(tmp_path, GOOD, scenarios={"tcp/s": BIND_CASE, "tcp/story": story},
+                     extra={("tcp/story", "freebsd"): says_ok})
+    assert any("does what" in p and "tcp/story[family=ipv4]" in p
+               and "tcp/s[family=ipv4,reuse=none]" in p for p in found), found
+    # said the same way, it is clean
+    same = says_ok.replace("b.bind: ok, b.listen: ok", "b.bind: EADDRINUSE, b.listen: not-run")
+    assert problems(tmp_path / "2", GOOD, scenarios={"tcp/s": BIND_CASE, "tcp/story": story},
+                    extra={("tcp/story", "freebsd"): same}) == []
+
+
+def test_the_repository_is_lint_clean():
+    from bindmatrix import manifest
+    found, nfiles, nrules = lint.lint(manifest.from_runner(paths=[os.path.join(REPO, "cases")]))
+    assert nfiles > 50 and nrules > 100
+    assert found == [], "\n".join(found[:20])
+
+
+def test_the_command_exits_1_and_lists_every_problem(tmp_path):
+    cases = scenario_tree(tmp_path, {"tcp/s": BIND_CASE},
+                          {("tcp/s", "macos"): GOOD.replace("b.listen: not-run}", "b.lsten: x}")})
+    proc = subprocess.run([sys.executable, "-m", "bindmatrix.cli", "lint", cases],
+                          cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, env=dict(os.environ, PYTHONPATH=HARNESS))
+    assert proc.returncode == 1, proc.stdout
+    assert "cases/tcp/s/macos.yaml:2: field 'expect.b.lsten': unknown step label" in proc.stdout
+    assert "1 problem" in proc.stdout or "problems" in proc.stdout

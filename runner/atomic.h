@@ -1,0 +1,24 @@
+/* atomic.h — write a file so that a reader never sees half of it: into a temporary file in
+ * the same folder (so rename cannot cross file systems), renamed over the target at the end. */
+#ifndef BM_ATOMIC_H
+#define BM_ATOMIC_H
+
+#include <stdio.h>
+
+struct bm_atomic {
+    FILE *f;            /* write here between open and commit */
+    char *tmp;
+    char *path;
+};
+
+/* 0, or -1 with errno set. */
+int atomic_open(struct bm_atomic *a, const char *path);
+
+/* Flushes, syncs and renames over the target; on any failure (a write error included) the
+ * temporary file is removed.  Frees a either way.  0, or -1 with errno set. */
+int atomic_commit(struct bm_atomic *a);
+
+/* Gives up: removes the temporary file, leaves the target as it was, frees a. */
+void atomic_abort(struct bm_atomic *a);
+
+#endif

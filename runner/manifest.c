@@ -1,0 +1,318 @@
+#include "manifest.h"
+#include "atomic.h"
+#include "errnames.h"
+#include "names.h"
+#include "sockopts.h"
+#include "sysinfo.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JSON_OUT (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII)
+
+static json_t *names_json(const char *const *names)
+{
+    json_t *a = json_array();
+    for (; *names; names++)
+        json_array_append_new(a, json_string(*names));
+    return a;
+}
+
+static json_t *kv_json(const struct bm_kv *kv, size_t n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, kv[i].key, json_string(kv[i].value));
+    return o;
+}
+
+static json_t *opts_json(const struct bm_opt *opts, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{s:s, s:i}", "name", opts[i].name, "value", opts[i].value));
+    return a;
+}
+
+/* The placeholder as the case file wrote it: "0", "P1", "privileged2". */
+static json_t *port_json(const struct bm_port *p)
+{
+    char s[24];
+
+    if (p->kind == BM_PORT_ZERO)
+        snprintf(s, sizeof s, "0");
+    else
+        snprintf(s, sizeof s, "%s%d", p->kind == BM_PORT_FRESH ? "P" : "privileged", p->index);
+    return json_string(s);
+}
+
+static json_t *step_json(const struct bm_case *c, const struct bm_step *st, bool lines)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "label", json_string(st->label));
+    json_object_set_new(o, "op", json_string(bm_op_names[st->op]));
+    if (st->sock >= 0)
+        json_object_set_new(o, "socket", json_string(c->sockets[st->sock].name));
+    json_object_set_new(o, "precondition", json_boolean(st->precondition));
+    if (lines)
+        json_object_set_new(o, "line", json_integer(st->line));
+    if (st->op == BM_OP_STATE)
+        json_object_set_new(o, "state", json_string(bm_state_names[st->state]));
+    if (st->addr[0])
+        json_object_set_new(o, "addr", json_string(st->addr));
+    if (st->has_port)
+        json_object_set_new(o, "port", port_json(&st->port));
+    if (st->op == BM_OP_SETSOCKOPT)
+        json_object_set_new(o, "options", opts_json(st->opts, st->nopts));
+    if (st->op == BM_OP_DELIVER) {
+        json_t *recv = json_array();
+        for (size_t i = 0; i < st->nreceivers; i++)
+            json_array_append_new(recv, json_string(c->sockets[st->receivers[i]].name));
+        json_object_set_new(o, "family", json_string(bm_family_names[st->family]));
+        json_object_set_new(o, "proto", json_string(bm_proto_names[st->proto]));
+        json_object_set_new(o, "count", json_integer(st->count));
+        json_object_set_new(o, "from", json_string(st->from));
+        json_object_set_new(o, "receivers", recv);
+    }
+    return o;
+}
+
+json_t *manifest_case_json(const struct bm_case *c, bool lines)
+{
+    json_t *o = json_object(), *socks = json_array(), *steps = json_array();
+
+    json_object_set_new(o, "id", json_string(c->id));
+    json_object_set_new(o, "scenario", json_string(c->scenario));
+    json_object_set_new(o, "axes", kv_json(c->axes, c->naxes));
+    if (c->nsysctls)
+        json_object_set_new(o, "sysctl", kv_json(c->sysctls, c->nsysctls));
+    json_object_set_new(o, "capture", json_boolean(c->capture));
+    for (size_t i = 0; i < c->nsockets; i++) {
+        const struct bm_socket *s = &c->sockets[i];
+        json_array_append_new(socks, json_pack("{s:s, s:s, s:s, s:s, s:o}", "name", s->name,
+                                               "proto", bm_proto_names[s->proto],
+                                               "family", bm_family_names[s->family],
+                                               "user", bm_user_names[s->user],
+                                               "options", opts_json(s->opts, s->nopts)));
+    }
+    for (size_t i = 0; i < c->nsteps; i++)
+        json_array_append_new(steps, step_json(c, &c->steps[i], lines));
+    json_object_set_new(o, "sockets", socks);
+    json_object_set_new(o, "steps", steps);
+    return o;
+}
+
+void manifest_case_set_hash(const struct bm_case *cases, size_t n, char out[BM_HASH_LEN])
+{
+    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a 64 offset basis */
+
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = manifest_case_json(&cases[i], false);
+        char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+
+        json_decref(o);
+        for (const char *p = s ? s : ""; ; p++) {
+            h ^= (unsigned char)(*p ? *p : '\n');
+            h *= 0x100000001b3u;     /* FNV-1a 64 prime */
+            if (!*p)
+                break;
+        }
+        free(s);
+    }
+    snprintf(out, BM_HASH_LEN, "fnv1a64:%016llx", (unsigned long long)h);
+}
+
+/* ---- vocabulary: every word a case or a result may hold ------------------------------- */
+
+static void add_bool(const char *name, bool value, void *ctx)
+{
+    json_object_set_new((json_t *)ctx, name, json_boolean(value));
+}
+
+static void add_meaning(const char *name, const char *meaning, void *ctx)
+{
+    json_object_set_new((json_t *)ctx, name, json_string(meaning));
+}
+
+static json_t *vocabulary_json(void)
+{
+    static const struct bm_port kinds[] = {{BM_PORT_FRESH, 0}, {BM_PORT_PRIVILEGED, 0}};
+    json_t *v = json_object(), *ports = json_array(), *opts = json_object(), *errs = json_object(),
+           *results = json_object();
+
+    json_array_append_new(ports, json_string("0"));
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+        for (int i = 1; i <= 9; i++) {
+            struct bm_port p = {kinds[k].kind, i};
+            json_array_append_new(ports, port_json(&p));
+        }
+    sockopt_each(add_bool, opts);
+    errno_each(add_bool, errs);
+    bm_result_each(add_meaning, results);
+    json_object_set_new(v, "ops", names_json(bm_op_names));
+    json_object_set_new(v, "states", names_json(bm_state_names));
+    json_object_set_new(v, "addresses", names_json(bm_address_names));
+    json_object_set_new(v, "ports", ports);
+    json_object_set_new(v, "protos", names_json(bm_proto_names));
+    json_object_set_new(v, "families", names_json(bm_family_names));
+    json_object_set_new(v, "users", names_json(bm_user_names));
+    json_object_set_new(v, "from", names_json(bm_from_names));
+    json_object_set_new(v, "statuses", names_json(bm_status_names));
+    json_object_set_new(v, "options", opts);
+    json_object_set_new(v, "errors", errs);
+    json_object_set_new(v, "runner_results", results);
+    json_object_set_new(v, "sysctls", names_json(sysinfo_bind_sysctls()));
+    return v;
+}
+
+/* ---- scenarios: one entry per case file, from its selected cases ---------------------- */
+
+/* Prose as one line: runs of whitespace become one space (YAML `>` leaves a newline). */
+static json_t *folded(const char *s)
+{
+    char *out = malloc(strlen(s) + 1);
+    size_t j = 0;
+    json_t *r;
+
+    if (!out)
+        return NULL;
+    for (; *s; s++) {
+        bool space = isspace((unsigned char)*s);
+        if (space && (j == 0 || out[j - 1] == ' '))
+            continue;
+        out[j++] = space ? ' ' : *s;
+    }
+    while (j > 0 && out[j - 1] == ' ')
+        j--;
+    out[j] = '\0';
+    r = json_string(out);
+    free(out);
+    return r;
+}
+
+static json_t *find_named(json_t *axes, const char *name)
+{
+    size_t i;
+    json_t *ax;
+
+    json_array_foreach(axes, i, ax)
+        if (strcmp(json_string_value(json_object_get(ax, "name")), name) == 0)
+            return ax;
+    return NULL;
+}
+
+static bool has_string(json_t *a, const char *s)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(a, i, v)
+        if (strcmp(json_string_value(v), s) == 0)
+            return true;
+    return false;
+}
+
+/* Axes over cases[0..n): values in first-seen order; a fixed axis may vary through "$var". */
+static json_t *axes_json(const struct bm_case *cases, size_t n)
+{
+    json_t *axes = json_array(), *ax;
+    size_t i;
+
+    for (size_t c = 0; c < n; c++)
+        for (size_t a = 0; a < cases[c].naxes; a++) {
+            const struct bm_kv *kv = &cases[c].axes[a];
+            if (!(ax = find_named(axes, kv->key))) {
+                ax = json_pack("{s:s, s:[], s:b, s:b}", "name", kv->key, "values", "matrix",
+                               a >= cases[c].nfixed, "varies", 0);
+                json_array_append_new(axes, ax);
+            }
+            if (!has_string(json_object_get(ax, "values"), kv->value))
+                json_array_append_new(json_object_get(ax, "values"), json_string(kv->value));
+        }
+    json_array_foreach(axes, i, ax)
+        json_object_set_new(ax, "varies", json_boolean(json_array_size(json_object_get(ax, "values")) > 1));
+    return axes;
+}
+
+static json_t *scenario_json(const struct bm_case *cases, size_t n)
+{
+    const struct bm_case *c = &cases[0];
+    const char *slash = strrchr(c->file, '/');
+    json_t *o = json_object();
+
+    json_object_set_new(o, "scenario", json_string(c->scenario));
+    json_object_set_new(o, "file", json_string(c->file));
+    json_object_set_new(o, "dir", slash ? json_stringn(c->file, (size_t)(slash - c->file)) : json_string("."));
+    json_object_set_new(o, "title", json_string(c->title));
+    json_object_set_new(o, "ref", json_string(c->ref));
+    json_object_set_new(o, "why", folded(c->why ? c->why : ""));
+    json_object_set_new(o, "capture", json_boolean(c->capture));
+    json_object_set_new(o, "cases", json_integer((json_int_t)n));
+    json_object_set_new(o, "axes", axes_json(cases, n));
+    return o;
+}
+
+json_t *manifest_json(const struct bm_case *cases, size_t n, const struct bm_selection *sel,
+                      const char *output, const char *evidence)
+{
+    json_t *m = json_object(), *scenarios = json_array(), *list = json_array();
+    char hash[BM_HASH_LEN];
+
+    /* a file's cases are contiguous and share its strings */
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && cases[j].file == cases[i].file; j++)
+            ;
+        json_array_append_new(scenarios, scenario_json(&cases[i], j - i));
+    }
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, manifest_case_json(&cases[i], true));
+    manifest_case_set_hash(cases, n, hash);
+    json_object_set_new(m, "schema", json_integer(BM_MANIFEST_SCHEMA));
+    json_object_set_new(m, "kind", json_string("bindmatrix-manifest"));
+    json_object_set_new(m, "runner_version", json_string(BINDMATRIX_VERSION));
+    json_object_set_new(m, "selection", selection_json(sel));
+    if (output) {
+        json_object_set_new(m, "output", json_string(output));
+        json_object_set_new(m, "evidence", evidence ? json_string(evidence) : json_null());
+    }
+    json_object_set_new(m, "case_set_hash", json_string(hash));
+    json_object_set_new(m, "vocabulary", vocabulary_json());
+    json_object_set_new(m, "scenarios", scenarios);
+    json_object_set_new(m, "cases", list);
+    return m;
+}
+
+int manifest_print(FILE *f, const json_t *m)
+{
+    /* one buffer, one write: json_dumpf writes piecewise, about a third of the cost */
+    char *text = json_dumps(m, JSON_OUT);
+    int rc;
+
+    if (!text) {
+        errno = ENOMEM; /* jansson says no more */
+        return -1;
+    }
+    rc = fputs(text, f) == EOF || fputc('\n', f) == EOF ? -1 : 0;
+    free(text);
+    return rc;
+}
+
+int manifest_write(const char *path, const json_t *m)
+{
+    struct bm_atomic a;
+
+    if (atomic_open(&a, path))
+        return -1;
+    if (manifest_print(a.f, m) != 0) {
+        int saved = errno;
+        atomic_abort(&a);
+        errno = saved;
+        return -1;
+    }
+    return atomic_commit(&a);
+}

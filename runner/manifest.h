@@ -1,0 +1,35 @@
+/* manifest.h — every selected case as data, without running anything: what a run will do
+ * (its sockets, steps, symbolic addresses and port placeholders), the words the results may
+ * hold, and a hash that names the case set.  Schema: harness/schema/manifest-1.schema.json. */
+#ifndef BM_MANIFEST_H
+#define BM_MANIFEST_H
+
+#include "model.h"
+#include "selection.h"
+
+#include <jansson.h>
+
+#define BM_MANIFEST_SCHEMA 1
+#define BM_HASH_LEN 25 /* "fnv1a64:" + 16 hex digits + NUL */
+
+/* One case: id, scenario, axes, sysctl, capture, sockets, steps (each step with its case-file
+ * "line" when lines is true). */
+json_t *manifest_case_json(const struct bm_case *c, bool lines);
+
+/* FNV-1a 64 over each case's manifest_case_json(c, false) dumped with sorted keys, compact
+ * and not ASCII-escaped, each followed by "\n"; so the hash changes with what the cases do,
+ * not with where they are written in their files.  out: "fnv1a64:<16 hex>". */
+void manifest_case_set_hash(const struct bm_case *cases, size_t n, char out[BM_HASH_LEN]);
+
+/* The whole manifest.  With output non-NULL (a run's --manifest-out) it also says where the
+ * results and the evidence (NULL: none) will be written. */
+json_t *manifest_json(const struct bm_case *cases, size_t n, const struct bm_selection *sel,
+                      const char *output, const char *evidence);
+
+/* The manifest as one line of JSON and a newline on f; 0, or -1 with errno set. */
+int manifest_print(FILE *f, const json_t *m);
+
+/* Writes m to path atomically (atomic.h).  0, or -1 with errno set. */
+int manifest_write(const char *path, const json_t *m);
+
+#endif

@@ -1,0 +1,281 @@
+/* The manifest: every selected case as data, the vocabulary, the case-set hash; and the
+ * selection it records (partial or not, where the results go). */
+#include "bm_testcase.h"
+#include "manifest.h"
+#include "selection.h"
+
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *scenario =
+    "title: t\n"
+    "ref: r\n"
+    "why: >\n  two\n  lines\n"
+    "axes: {proto: udp, rel: $relation}\n"
+    "matrix:\n"
+    "  family: [ipv4]\n"
+    "  relation: [same, different]\n"
+    "derive:\n"
+    "  relation:\n"
+    "    same: {b_addr: loopback, reuse: default}\n"
+    "    different: {b_addr: local2, reuse: \"1\"}\n"
+    "sysctl: {net.ipv4.ip_autobind_reuse: $reuse}\n"
+    "sockets:\n"
+    "  a: {proto: udp, family: $family, options: [reuseaddr, v6only=0]}\n"
+    "  b: {proto: udp, family: $family, user: other}\n"
+    "steps:\n"
+    "  - {op: state, socket: a, state: bound, addr: loopback, port: P1}\n"
+    "  - {op: bind, socket: b, addr: $b_addr, port: privileged2}\n"
+    "  - {op: setsockopt, socket: b, options: broadcast}\n"
+    "  - {op: connect, socket: b}\n"
+    "  - {op: deliver, addr: loopback, port: P1, count: 3, from: peer, receivers: [b]}\n";
+
+static const char *const default_dir[] = {"cases"};
+
+static json_t *manifest_of(const char *text, struct bm_case_list *l)
+{
+    struct bm_selection sel;
+
+    expand_text(text, l);
+    selection_init(&sel, NULL, 0, default_dir, NULL, 0);
+    return manifest_json(l->items, l->n, &sel, NULL, NULL);
+}
+
+/* The compact JSON of j, for comparing a part of the manifest with what it must be. */
+static void expect_json(json_t *j, const char *want)
+{
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    cr_assert_str_eq(s, want);
+    free(s);
+}
+
+Test(manifest, top_level_in_order_and_the_selection)
+{
+    struct bm_case_list l;
+    json_t *m = manifest_of(scenario, &l);
+    static const char *const keys[] = {"schema", "kind", "runner_version", "selection",
+                                       "case_set_hash", "vocabulary", "scenarios", "cases"};
+    size_t i = 0;
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(m, key, v) {
+        cr_assert_lt(i, 8);
+        cr_assert_str_eq(key, keys[i++]);
+    }
+    cr_assert_eq(json_integer_value(json_object_get(m, "schema")), 1);
+    expect_json(json_object_get(m, "selection"),
+                "{\"paths\":[\"cases\"],\"default_paths\":true,\"filters\":[],\"partial\":false}");
+    cr_assert_eq(json_array_size(json_object_get(m, "cases")), 2);
+    json_decref(m);
+    case_list_free(&l);
+}
+
+Test(manifest, a_case_as_data)
+{
+    struct bm_case_list l;
+    json_t *m = manifest_of(scenario, &l), *cases = json_object_get(m, "cases");
+    json_t *same = json_array_get(cases, 0), *different = json_array_get(cases, 1);
+    json_t *steps = json_object_get(different, "steps");
+
+    cr_assert_str_eq(json_string_value(json_object_get(same, "id")), "tcp/x[family=ipv4,relation=same]");
+    expect_json(json_object_get(same, "axes"),
+                "{\"proto\":\"udp\",\"rel\":\"same\",\"family\":\"ipv4\",\"relation\":\"same\"}");
+    cr_assert_null(json_object_get(same, "sysctl"), "only when the case sets one");
+    expect_json(json_object_get(different, "sysctl"), "{\"net.ipv4.ip_autobind_reuse\":\"1\"}");
+    expect_json(json_object_get(different, "sockets"),
+                "[{\"name\":\"a\",\"proto\":\"udp\",\"family\":\"ipv4\",\"user\":\"same\",\"options\":"
+                "[{\"name\":\"reuseaddr\",\"value\":1},{\"name\":\"v6only\",\"value\":0}]},"
+                "{\"name\":\"b\",\"proto\":\"udp\",\"family\":\"ipv4\",\"user\":\"other\",\"options\":[]}]");
+    expect_json(json_array_get(steps, 0),
+                "{\"label\":\"a.state\",\"op\":\"state\",\"socket\":\"a\",\"precondition\":true,"
+                "\"line\":19,\"state\":\"bound\",\"addr\":\"loopback\",\"port\":\"P1\"}");
+    expect_json(json_array_get(steps, 1),
+                "{\"label\":\"b.bind\",\"op\":\"bind\",\"socket\":\"b\",\"precondition\":false,"
+                "\"line\":20,\"addr\":\"local2\",\"port\":\"privileged2\"}");
+    expect_json(json_array_get(steps, 2),
+                "{\"label\":\"b.setsockopt\",\"op\":\"setsockopt\",\"socket\":\"b\",\"precondition\":false,"
+                "\"line\":21,\"options\":[{\"name\":\"broadcast\",\"value\":1}]}");
+    expect_json(json_array_get(steps, 3),
+                "{\"label\":\"b.connect\",\"op\":\"connect\",\"socket\":\"b\",\"precondition\":false,"
+                "\"line\":22,\"addr\":\"peer\"}");
+    expect_json(json_array_get(steps, 4),
+                "{\"label\":\"deliver\",\"op\":\"deliver\",\"precondition\":false,\"line\":23,"
+                "\"addr\":\"loopback\",\"port\":\"P1\",\"family\":\"ipv4\",\"proto\":\"udp\",\"count\":3,"
+                "\"from\":\"peer\",\"receivers\":[\"b\"]}");
+    json_decref(m);
+    case_list_free(&l);
+}
+
+Test(manifest, a_scenario_and_its_axes)
+{
+    struct bm_case_list l;
+    json_t *m = manifest_of(scenario, &l), *s = json_array_get(json_object_get(m, "scenarios"), 0);
+
+    cr_assert_eq(json_array_size(json_object_get(m, "scenarios")), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(s, "scenario")), "tcp/x");
+    cr_assert_str_eq(json_string_value(json_object_get(s, "file")), "mem.yaml");
+    cr_assert_str_eq(json_string_value(json_object_get(s, "dir")), ".");
+    cr_assert_str_eq(json_string_value(json_object_get(s, "why")), "two lines", "folded to one line");
+    cr_assert_eq(json_integer_value(json_object_get(s, "cases")), 2);
+    /* a fixed axis substituted from the matrix varies too; it is still not a matrix axis */
+    expect_json(json_object_get(s, "axes"),
+                "[{\"name\":\"proto\",\"values\":[\"udp\"],\"matrix\":false,\"varies\":false},"
+                "{\"name\":\"rel\",\"values\":[\"same\",\"different\"],\"matrix\":false,\"varies\":true},"
+                "{\"name\":\"family\",\"values\":[\"ipv4\"],\"matrix\":true,\"varies\":false},"
+                "{\"name\":\"relation\",\"values\":[\"same\",\"different\"],\"matrix\":true,\"varies\":true}]");
+    json_decref(m);
+    case_list_free(&l);
+}
+
+Test(manifest, the_vocabulary)
+{
+    struct bm_case_list l;
+    json_t *m = manifest_of(scenario, &l), *v = json_object_get(m, "vocabulary");
+    json_t *ports = json_object_get(v, "ports");
+
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(v, "ops"), 8)), "deliver");
+    cr_assert_eq(json_array_size(ports), 19);
+    cr_assert_str_eq(json_string_value(json_array_get(ports, 0)), "0");
+    cr_assert_str_eq(json_string_value(json_array_get(ports, 9)), "P9");
+    cr_assert_str_eq(json_string_value(json_array_get(ports, 18)), "privileged9");
+    cr_assert(json_is_true(json_object_get(json_object_get(v, "options"), "reuseaddr")));
+    cr_assert(json_is_true(json_object_get(json_object_get(v, "errors"), "EADDRINUSE")));
+    cr_assert(json_is_boolean(json_object_get(json_object_get(v, "errors"), "EDOOFUS")));
+    expect_json(json_object_get(v, "statuses"), "[\"observed\",\"skipped\",\"error\"]");
+    cr_assert_eq(json_object_size(json_object_get(v, "runner_results")), 5);
+    cr_assert(json_is_string(json_object_get(json_object_get(v, "runner_results"), "no-socket")));
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(v, "sysctls"), 0)), "net.ipv6.bindv6only");
+    json_decref(m);
+    case_list_free(&l);
+}
+
+Test(manifest, the_hash_follows_what_cases_do_not_where_they_are_written)
+{
+    struct bm_case_list a, b, c;
+    char ha[BM_HASH_LEN], hb[BM_HASH_LEN], hc[BM_HASH_LEN], *moved, *changed;
+    const char *steps = strstr(scenario, "steps:\n");
+
+    /* the same cases two lines lower */
+    moved = bm_strf("%.*s# a comment\n\n%s", (int)(steps - scenario), scenario, steps);
+    changed = bm_strf("%.*s%s", (int)(strstr(scenario, "count: 3") - scenario), scenario,
+                      strstr(scenario, "count: 3, ") + 10);
+    expand_text(scenario, &a);
+    expand_text(moved, &b);
+    expand_text(changed, &c);
+    cr_assert_neq(a.items[0].steps[0].line, b.items[0].steps[0].line);
+    manifest_case_set_hash(a.items, a.n, ha);
+    manifest_case_set_hash(b.items, b.n, hb);
+    manifest_case_set_hash(c.items, c.n, hc);
+    cr_assert_str_eq(ha, hb);
+    cr_assert_str_neq(ha, hc, "count 3 became the default 16");
+    cr_assert_eq(strlen(ha), 24);
+    cr_assert_eq(strncmp(ha, "fnv1a64:", 8), 0);
+    manifest_case_set_hash(a.items, 0, ha);
+    cr_assert_str_eq(ha, "fnv1a64:cbf29ce484222325", "no case: the FNV-1a offset basis");
+    free(moved);
+    free(changed);
+    case_list_free(&a);
+    case_list_free(&b);
+    case_list_free(&c);
+}
+
+Test(manifest, the_hash_is_fnv1a_over_sorted_compact_lines)
+{
+    struct bm_case_list l;
+    char h[BM_HASH_LEN], want[BM_HASH_LEN];
+    unsigned long long x = 0xcbf29ce484222325ull;
+
+    expand_text(scenario, &l);
+    for (size_t i = 0; i < l.n; i++) {
+        json_t *o = manifest_case_json(&l.items[i], false);
+        char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS), *line = bm_strf("%s\n", s);
+        cr_assert_null(strstr(s, "\"line\""));
+        for (const char *p = line; *p; p++)
+            x = (x ^ (unsigned char)*p) * 0x100000001b3ull;
+        free(line);
+        free(s);
+        json_decref(o);
+    }
+    snprintf(want, sizeof want, "fnv1a64:%016llx", x);
+    manifest_case_set_hash(l.items, l.n, h);
+    cr_assert_str_eq(h, want);
+    case_list_free(&l);
+}
+
+Test(manifest, written_atomically_with_the_run_paths)
+{
+    struct bm_case_list l;
+    struct bm_selection sel;
+    static const char *const filters[] = {"same"};
+    char dir[] = "/tmp/bm-manifest-XXXXXX", path[64];
+    json_t *m, *back;
+
+    expand_text(scenario, &l);
+    selection_init(&sel, NULL, 0, default_dir, filters, 1);
+    m = manifest_json(l.items, l.n, &sel, "out.partial.jsonl", NULL);
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/m.json", dir);
+    cr_assert_eq(manifest_write(path, m), 0);
+    back = json_load_file(path, 0, NULL);
+    cr_assert_not_null(back);
+    cr_assert(json_equal(m, back));
+    cr_assert_str_eq(json_string_value(json_object_get(back, "output")), "out.partial.jsonl");
+    cr_assert(json_is_null(json_object_get(back, "evidence")));
+    cr_assert(json_is_true(json_object_get(json_object_get(back, "selection"), "partial")));
+    cr_assert_eq(unlink(path), 0);
+    cr_assert_eq(rmdir(dir), 0, "no temporary file is left behind");
+    json_decref(back);
+    json_decref(m);
+    case_list_free(&l);
+}
+
+/* ---- the selection ---- */
+
+Test(selection, partial_unless_the_default_folder_itself_without_filters)
+{
+    char dir[] = "/tmp/bm-sel-XXXXXX", sub[64], spelled[64];
+    const char *dflt[1], *paths[2];
+    static const char *const filters[] = {"tcp/"};
+    struct bm_selection s;
+
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(sub, sizeof sub, "%s/tcp", dir);
+    snprintf(spelled, sizeof spelled, "%s/./tcp/..//", dir);
+    cr_assert_eq(mkdir(sub, 0755), 0);
+    dflt[0] = dir;
+    selection_init(&s, NULL, 0, dflt, NULL, 0);
+    cr_assert(s.default_paths);
+    cr_assert_not(s.partial);
+    cr_assert_str_eq(s.paths[0], dir);
+    selection_init(&s, NULL, 0, dflt, filters, 1);
+    cr_assert(s.partial, "a filter");
+    paths[0] = spelled;
+    selection_init(&s, paths, 1, dflt, NULL, 0);
+    cr_assert_not(s.default_paths);
+    cr_assert_not(s.partial, "the default folder, however it is spelled");
+    paths[1] = sub;
+    selection_init(&s, paths, 2, dflt, NULL, 0);
+    cr_assert(s.partial, "a subfolder");
+    paths[0] = "/no/such/folder";
+    selection_init(&s, paths, 1, dflt, NULL, 0);
+    cr_assert(s.partial);
+    rmdir(sub);
+    rmdir(dir);
+}
+
+Test(selection, default_output_names)
+{
+    char *p;
+
+    p = selection_output_path(NULL, "linux-6.1.0-18-amd64", false);
+    cr_assert_str_eq(p, "linux-6.1.0-18-amd64.jsonl");
+    free(p);
+    p = selection_output_path("reports", "my host/2 (test)", true);
+    cr_assert_str_eq(p, "reports/my_host_2__test_.partial.jsonl");
+    free(p);
+    p = selection_output_path("out/", "a+b_c.d", false);
+    cr_assert_str_eq(p, "out/a+b_c.d.jsonl");
+    free(p);
+}
