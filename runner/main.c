@@ -692,9 +692,12 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    manifest_case_set_hash(chosen.items, chosen.n, hash);
+    if (!o.manifest_out)
+        manifest_case_set_hash(chosen.items, chosen.n, hash);
     if (o.manifest_out) {
         json_t *m = manifest_json(chosen.items, chosen.n, &sel, output, o.capture ? o.evidence_dir : NULL);
+        /* the manifest holds the hash already: one expansion to JSON, not two */
+        snprintf(hash, sizeof hash, "%s", json_string_value(json_object_get(m, "case_set_hash")));
         if (manifest_write(o.manifest_out, m) != 0) {
             fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(errno));
             rc = -1;

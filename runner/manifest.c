@@ -107,24 +107,38 @@ json_t *manifest_case_json(const struct bm_case *c, bool lines)
     return o;
 }
 
+/* FNV-1a 64 of one case object (without lines) dumped with sorted keys, and a newline. */
+static uint64_t hash_case(uint64_t h, const json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+
+    for (const char *p = s ? s : ""; ; p++) {
+        h ^= (unsigned char)(*p ? *p : '\n');
+        h *= 0x100000001b3u;     /* FNV-1a 64 prime */
+        if (!*p)
+            break;
+    }
+    free(s);
+    return h;
+}
+
+#define FNV_OFFSET 0xcbf29ce484222325u   /* FNV-1a 64 offset basis */
+
+static void hash_text(uint64_t h, char out[BM_HASH_LEN])
+{
+    snprintf(out, BM_HASH_LEN, "fnv1a64:%016llx", (unsigned long long)h);
+}
+
 void manifest_case_set_hash(const struct bm_case *cases, size_t n, char out[BM_HASH_LEN])
 {
-    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a 64 offset basis */
+    uint64_t h = FNV_OFFSET;
 
     for (size_t i = 0; i < n; i++) {
         json_t *o = manifest_case_json(&cases[i], false);
-        char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-
+        h = hash_case(h, o);
         json_decref(o);
-        for (const char *p = s ? s : ""; ; p++) {
-            h ^= (unsigned char)(*p ? *p : '\n');
-            h *= 0x100000001b3u;     /* FNV-1a 64 prime */
-            if (!*p)
-                break;
-        }
-        free(s);
     }
-    snprintf(out, BM_HASH_LEN, "fnv1a64:%016llx", (unsigned long long)h);
+    hash_text(h, out);
 }
 
 /* ---- vocabulary: every word a case or a result may hold ------------------------------- */
@@ -243,11 +257,19 @@ static json_t *scenario_json(const struct bm_case *cases, size_t n)
 {
     const struct bm_case *c = &cases[0];
     const char *slash = strrchr(c->file, '/');
-    json_t *o = json_object();
+    json_t *o = json_object(), *dir = slash ? json_stringn(c->file, (size_t)(slash - c->file))
+                                            : json_string(".");
+    /* absolute, so that a manifest file means the same from any folder it is read in */
+    char *abs = realpath(json_string_value(dir), NULL);
 
+    if (abs) {
+        json_decref(dir);
+        dir = json_string(abs);
+        free(abs);
+    }
     json_object_set_new(o, "scenario", json_string(c->scenario));
     json_object_set_new(o, "file", json_string(c->file));
-    json_object_set_new(o, "dir", slash ? json_stringn(c->file, (size_t)(slash - c->file)) : json_string("."));
+    json_object_set_new(o, "dir", dir);
     json_object_set_new(o, "title", json_string(c->title));
     json_object_set_new(o, "ref", json_string(c->ref));
     json_object_set_new(o, "why", folded(c->why ? c->why : ""));
@@ -269,9 +291,17 @@ json_t *manifest_json(const struct bm_case *cases, size_t n, const struct bm_sel
             ;
         json_array_append_new(scenarios, scenario_json(&cases[i], j - i));
     }
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(list, manifest_case_json(&cases[i], true));
-    manifest_case_set_hash(cases, n, hash);
+    /* each case is made once: hashed without its lines, which are then added */
+    uint64_t h = FNV_OFFSET;
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = manifest_case_json(&cases[i], false), *steps = json_object_get(o, "steps");
+        h = hash_case(h, o);
+        for (size_t k = 0; k < cases[i].nsteps; k++)
+            json_object_set_new(json_array_get(steps, k), "line",
+                                json_integer(cases[i].steps[k].line));
+        json_array_append_new(list, o);
+    }
+    hash_text(h, hash);
     json_object_set_new(m, "schema", json_integer(BM_MANIFEST_SCHEMA));
     json_object_set_new(m, "kind", json_string("bindmatrix-manifest"));
     json_object_set_new(m, "runner_version", json_string(BINDMATRIX_VERSION));

@@ -23,6 +23,7 @@ import tempfile
 import time
 
 from . import manifest as manifest_mod
+from .compare import display_path
 
 HARNESS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOP = os.path.dirname(HARNESS)
@@ -41,14 +42,6 @@ def say(text=""):
 
 def step(text):
     say("\n==> %s" % text)
-
-
-def rel(path):
-    try:
-        r = os.path.relpath(path)
-    except ValueError:
-        return path
-    return path if r.startswith("..") else r
 
 
 def stem(results_path):
@@ -89,9 +82,9 @@ def check(results_path, manifest, strict=False, junit=True, summary=True, pytest
     if summary:
         outputs.append(("summary", write_summary(conf, stem(results_path) + ".summary.md")))
     say("")
-    say("results: %s" % rel(results_path))
+    say("results: %s" % display_path(results_path))
     for name, path in outputs:
-        say("%-8s %s" % (name + ":", rel(path)))
+        say("%-8s %s" % (name + ":", display_path(path)))
     failing = conf.failing(strict)
     if rc not in (0, 1) and not failing:
         return 1            # pytest itself failed (a usage error, an internal error)
@@ -114,12 +107,7 @@ def _manifest_plugin(manifest):
 def write_junit(conf, path, strict):
     from .atomic import write_all
     from .report import junit as junit_mod, matrix as matrix_mod
-    rs = conf.results
-    host = matrix_mod.Host(label=matrix_mod.host_label(rs.run), os=rs.run["os"],
-                           release=rs.run["os_release"], path=rs.path, run=rs.run, results=rs,
-                           counts=dict(rs.end))
-    m = matrix_mod.build([host], conf.manifest)
-    write_all({path: junit_mod.junit(m, [], {}, strict=strict)})
+    write_all({path: junit_mod.junit(matrix_mod.from_conformance(conf), [], {}, strict=strict)})
     return path
 
 
@@ -192,6 +180,8 @@ def _junit_counts(path):
 
 def cmd_test(args, runner_args):
     """Unit tests, the harness's own tests, lint, and the whole matrix; one closing line."""
+    from . import judge as judge_mod
+    from .conformance import Conformance
     if any(a in QUESTIONS for a in runner_args):
         print("bindmatrix test: --list/--print-host/--help/--manifest are for ./bindmatrix run",
               file=sys.stderr)
@@ -222,19 +212,13 @@ def cmd_test(args, runner_args):
 
         step("[4/4] The matrix on this kernel")
         rc = cmd_run(args, runner_args)
-        from .results import load_results
-        counts = (0, 1, 0)
-        try:
-            from .conformance import Conformance
-            memo = [c for c in Conformance._memo.values()]
-            if memo:
-                c = memo[-1].counts()
-                counts = (c["match"], sum(c[v] for v in ("mismatch", "no-expectation", "error")
-                                          ) + (c["unknown"] if args.strict else 0),
-                          c["skipped"] + (0 if args.strict else c["unknown"]))
-        except Exception:       # noqa: BLE001 - the count line must still be printed
-            pass
-        del load_results
+        counts = (0, 1, 0)          # no verdicts at all: the run failed before judging
+        judged = Conformance.latest()
+        if judged is not None:
+            c = judged.counts()
+            bad = judge_mod.STRICT_FAILING if args.strict else judge_mod.FAILING
+            counts = (c["match"], sum(c[v] for v in bad),
+                      sum(n for v, n in c.items() if v not in bad and v != "match"))
         _add(totals, counts, failed, "conformance", rc)
     say("")
     if failed:

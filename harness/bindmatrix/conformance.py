@@ -36,7 +36,15 @@ class Conformance:
         key = (id(results), id(manifest))
         if key not in cls._memo:
             cls._memo[key] = cls(results, manifest)
+        cls._last = cls._memo[key]
         return cls._memo[key]
+
+    _last = None
+
+    @classmethod
+    def latest(cls):
+        """The results judged last in this process (./bindmatrix test counts them)."""
+        return cls._last
 
     @property
     def scenarios(self):
@@ -92,6 +100,13 @@ class Conformance:
             lines.append("  %d unknown: the expectation leaves a step \"?\"; not a pass%s"
                          % (counts["unknown"], " (--strict: a failure)" if strict
                             else " (--strict makes it a failure)"))
+        expected = [c.get("reason", "") for c, _d, j in self.items(scenarios)
+                     if j.verdict == "match" and j.rule is not None and j.rule.status]
+        if expected:
+            lines.append("  %d of the matches are cases this OS does not run, as expected "
+                         "(%s)" % (len(expected), "; ".join(
+                             "%d: %s" % (n, r) for r, n in
+                             collections.Counter(expected).most_common(3))))
         skips = self.skip_reasons(scenarios)
         if skips:
             lines.append("skipped, by reason:")

@@ -286,11 +286,37 @@ class _Checker:
 
 # ---- loading ----------------------------------------------------------------------------
 
+_loaded = {}
+
+
 def load_rules(path, os_stem=None):
-    """Parse and check one expectation file -> list of Rule (raises ExpectationError)."""
+    """Parse and check one expectation file -> list of Rule (raises ExpectationError).  A
+    file is read once per process while it does not change."""
     path = str(path)
     if os_stem is None:
         os_stem = os.path.splitext(os.path.basename(path))[0]
+    try:
+        st = os.stat(path)
+        key = (os.path.realpath(path), st.st_mtime_ns, st.st_size, os_stem)
+    except OSError:
+        key = None
+    if key in _loaded:
+        got = _loaded[key]
+        if isinstance(got, ExpectationError):
+            raise got
+        return got
+    try:
+        rules = _load_rules(path, os_stem)
+    except ExpectationError as e:
+        if key is not None:
+            _loaded[key] = e
+        raise
+    if key is not None:
+        _loaded[key] = rules
+    return rules
+
+
+def _load_rules(path, os_stem):
     doc = load_yaml(path)
     if doc is None:
         doc = []
@@ -315,12 +341,27 @@ class ExpectationStore:
         self.os_name = os_name
         self.filename = oses.expectation_filename(os_name)
         self._cache = {}
+        self._documented = {}
 
     def path_for(self, scenario):
         s = self.manifest.scenarios.get(scenario) if self.manifest is not None else None
         if self.filename is None or s is None:
             return None
         return os.path.join(s.dir, self.filename)
+
+    def documented_rule(self, scenario, axes):
+        """find_documented_rule for a case of the scenario, remembered per combination of
+        the axes the file's rules name (many cases differ only in others)."""
+        rules = self.rules_for(scenario)
+        index = self._documented.get(scenario)
+        if index is None:
+            names = tuple(sorted({a for r in rules for a in r.when}))
+            index = self._documented[scenario] = (names, {})
+        names, seen = index
+        key = tuple(axes.get(a) for a in names)
+        if key not in seen:
+            seen[key] = find_documented_rule(rules, axes)
+        return seen[key]
 
     def rules_for(self, scenario):
         """List of rules, [] when the file does not exist; raises ExpectationError."""
@@ -366,7 +407,11 @@ def effective_sysctls(case, run):
 
 
 def when_holds(rule, axes):
-    return all(a in axes and norm(axes[a]) in allowed for a, allowed in rule.when.items())
+    for axis, allowed in rule.when.items():
+        v = axes.get(axis)
+        if v is None or (v if type(v) is str else norm(v)) not in allowed:
+            return False
+    return True
 
 
 def rule_applies(rule, case, run):

@@ -239,12 +239,14 @@ def judge(case, rules, run, casedef=None):
                      "no rule matches this case")
 
 
-def expected(casedef_axes, rules, observed_labels=None):
-    """A documented column's cell for a case with these axes."""
+def expected(casedef_axes, rules, observed_labels=None, rule=False):
+    """A documented column's cell for a case with these axes (rule: the rule already found
+    for it, or None for none; by default it is looked up in rules)."""
     if isinstance(rules, ExpectationError):
         return Expected("no-expectation", note="expectation file broken: %s"
                         % "; ".join(rules.problems[:3]))
-    rule = find_documented_rule(rules or [], casedef_axes)
+    if rule is False:
+        rule = find_documented_rule(rules or [], casedef_axes)
     if rule is None:
         return Expected("no-expectation")
     return Expected("unknown" if leaves_unknown(rule, observed_labels) else "known", rule,

@@ -160,27 +160,47 @@ def load(path):
 _cache = {}
 
 
+class Pending:
+    """The runner making a manifest in the background: .result() waits for it.  Lets a
+    command read its results files while the runner expands the cases."""
+
+    def __init__(self, runner=None, paths=None, filters=(), cwd=None):
+        self.runner = runner or os.environ.get("BINDMATRIX_RUNNER") or DEFAULT_RUNNER
+        self.paths = [str(p) for p in (paths or [DEFAULT_CASES])]
+        self.key = (self.runner, tuple(self.paths), tuple(filters), cwd)
+        self.proc = None
+        if self.key in _cache:
+            return
+        if not os.path.exists(self.runner):
+            raise ManifestError("%s: the runner is not built (./bindmatrix build)" % self.runner)
+        cmd = [self.runner, "--manifest"]
+        for f in filters:
+            cmd += ["-f", f]
+        self.proc = subprocess.Popen(cmd + ["--"] + self.paths, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, cwd=cwd)
+
+    def result(self, timeout=120):
+        if self.key in _cache:
+            return _cache[self.key]
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            raise ManifestError("%s --manifest did not finish in %d s" % (self.runner, timeout))
+        if self.proc.returncode != 0:
+            raise ManifestError(err.decode("utf-8", "replace").strip()
+                                or "%s --manifest exited with %d" % (self.runner,
+                                                                     self.proc.returncode))
+        try:
+            doc = json.loads(out)
+        except ValueError as e:
+            raise ManifestError("%s --manifest printed no JSON: %s" % (self.runner, e)) from None
+        _cache[self.key] = _parse(doc, "%s --manifest" % self.runner)
+        return _cache[self.key]
+
+
 def from_runner(runner=None, paths=None, filters=(), cwd=None):
     """The manifest of the cases under paths (default: the repository's cases/), from the
     runner itself.  One call per distinct argument list per process."""
-    runner = runner or os.environ.get("BINDMATRIX_RUNNER") or DEFAULT_RUNNER
-    paths = [str(p) for p in (paths or [DEFAULT_CASES])]
-    key = (runner, tuple(paths), tuple(filters), cwd)
-    if key in _cache:
-        return _cache[key]
-    if not os.path.exists(runner):
-        raise ManifestError("%s: the runner is not built (./bindmatrix build)" % runner)
-    cmd = [runner, "--manifest"]
-    for f in filters:
-        cmd += ["-f", f]
-    proc = subprocess.run(cmd + ["--"] + paths, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          cwd=cwd, timeout=120)
-    if proc.returncode != 0:
-        raise ManifestError(proc.stderr.decode("utf-8", "replace").strip()
-                            or "%s --manifest exited with %d" % (runner, proc.returncode))
-    try:
-        doc = json.loads(proc.stdout)
-    except ValueError as e:
-        raise ManifestError("%s --manifest printed no JSON: %s" % (runner, e)) from None
-    _cache[key] = _parse(doc, "%s --manifest" % runner)
-    return _cache[key]
+    return Pending(runner, paths, filters, cwd).result()

@@ -69,10 +69,11 @@ def short_labels(labels):
     return short if len(set(short)) == len(short) else list(labels)
 
 
-def steps(case):
-    """[(label, shown)] for an observed case's outcome steps (full labels)."""
+def steps(case, osteps=None):
+    """[(label, shown)] for an observed case's outcome steps (full labels); osteps: its
+    outcome_steps() when already computed."""
     return [(label, show_step(result, classes))
-            for label, result, classes in outcome_steps(case)]
+            for label, result, classes in (outcome_steps(case) if osteps is None else osteps)]
 
 
 def join(pairs):
@@ -82,11 +83,11 @@ def join(pairs):
     return SEP.join("%s %s" % (name, shown) for name, (_, shown) in zip(names, pairs))
 
 
-def text(case):
+def text(case, osteps=None):
     """Compact text for a matrix cell."""
     if case["status"] != "observed":
         return case["status"]
-    return join(steps(case))
+    return join(steps(case, osteps))
 
 
 # ---- expectations ---------------------------------------------------------------------
@@ -114,10 +115,10 @@ def expected_text(rule, labels=None):
 
 # ---- views: an outcome as data, for claims and for comparing hosts ----------------------
 
-def observed_view(case, casedef=None):
+def observed_view(case, casedef=None, osteps=None):
     """{status, steps: {label: result}, delivery: {label: {recv: class}}}."""
     view = {"status": case["status"], "steps": {}, "delivery": {}}
-    for label, result, classes in outcome_steps(case, casedef):
+    for label, result, classes in (outcome_steps(case, casedef) if osteps is None else osteps):
         view["steps"][label] = result
         if classes is not None:
             view["delivery"][label] = dict(classes)

@@ -108,12 +108,13 @@ def axis_influence(cases):
     out = []
     for scenario, group in sorted(by_scenario.items()):
         axes = [a for a in group[0]["axes"] if len(_values(group, a)) > 1]
+        signatures = [outcome.signature(c) for c in group]
         rows = []
         for axis in axes:
             buckets = defaultdict(set)
-            for c in group:
+            for c, sig in zip(group, signatures):
                 key = tuple((a, c["axes"][a]) for a in axes if a != axis)
-                buckets[key].add(outcome.signature(c))
+                buckets[key].add(sig)
             changed = sum(1 for s in buckets.values() if len(s) > 1)
             rows.append((axis, changed, len(buckets)))
         out.append((scenario, len(group), rows))

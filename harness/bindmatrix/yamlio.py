@@ -31,7 +31,11 @@ class LineDict(dict):
         return (self.key_lines or {}).get(key, self.line)
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser where PyYAML was built with it (Debian's is): ten times the pure-Python one
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):
     """SafeLoader recording lines; booleans are only true/false (YAML 1.2), so an axis
     value such as `on`, `no` or `off` stays the string it is in the case file."""
 

@@ -18,57 +18,40 @@ static char *repeat(char ch, size_t n)
 
 /* ---- no silent truncation ---- */
 
-Test(limits, a_40_character_axis_value_is_refused)
+/* One row per place a too-long word may stand: the text around it (%s is the word), the
+ * word's letter and length, and the error it must give. */
+static const struct too_long {
+    const char *text;
+    char ch;
+    size_t n;
+    const char *error;
+} too_long[] = {
+    {HEAD "matrix: {a: [ok, %s]}\n", 'v', 40,
+     "mem.yaml:3: field 'matrix.a': 'vvvvvvvvvvvvvvvvvvvv...' is longer than 31 characters"},
+    {HEAD "matrix: {%s: [x]}\n", 'n', 40,
+     "mem.yaml:3: field 'matrix': 'nnnnnnnnnnnnnnnnnnnn...' is longer than 31 characters"},
+    {HEAD "sysctl:\n  net.%s: \"1\"\n", 'k', 66,
+     "mem.yaml:4: field 'sysctl': 'net.kkkkkkkkkkkkkkkk...' is longer than 63 characters"},
+    {HEAD "axes: {note: %s}\n", 'x', 70,
+     "mem.yaml:3: field 'axes.note': 'xxxxxxxxxxxxxxxxxxxx...' is longer than 63 characters"},
+    {HEAD "sysctl: {net.ipv4.x: %s}\n", 'x', 70,
+     "field 'sysctl.net.ipv4.x': 'xxxxxxxxxxxxxxxxxxxx...' is longer than 63"},
+    {HEAD "matrix: {rel: [same]}\nderive:\n  rel:\n    same: {addr: %s}\n", 'd', 70,
+     "mem.yaml:6: field 'derive.rel': 'dddddddddddddddddddd...' is longer than 63 characters"},
+    {HEAD "matrix: {rel: [same]}\nderive:\n  rel:\n    same: {%s: x}\n", 'n', 70,
+     "mem.yaml:6: field 'derive.rel': 'nnnnnnnnnnnnnnnnnnnn...' is longer than 63 characters"},
+};
+
+Test(limits, a_word_too_long_for_its_place_is_refused_not_cut)
 {
-    char text[512], *v = repeat('v', 40);
+    for (size_t i = 0; i < sizeof too_long / sizeof too_long[0]; i++) {
+        char text[512], *word = repeat(too_long[i].ch, too_long[i].n);
 
-    snprintf(text, sizeof text, HEAD "matrix: {a: [ok, %s]}\n" ONE_SOCKET ONE_STEP, v);
-    expect_error(text, "mem.yaml:3: field 'matrix.a': 'vvvvvvvvvvvvvvvvvvvv...' is longer than 31 characters");
-    free(v);
-}
-
-Test(limits, a_40_character_axis_name_is_refused)
-{
-    char text[512], *v = repeat('n', 40);
-
-    snprintf(text, sizeof text, HEAD "matrix: {%s: [x]}\n" ONE_SOCKET ONE_STEP, v);
-    expect_error(text, "mem.yaml:3: field 'matrix': 'nnnnnnnnnnnnnnnnnnnn...' is longer than 31 characters");
-    free(v);
-}
-
-Test(limits, a_70_character_sysctl_key_is_refused)
-{
-    char text[512], *k = repeat('k', 66);
-
-    snprintf(text, sizeof text, HEAD "sysctl:\n  net.%s: \"1\"\n" ONE_SOCKET ONE_STEP, k);
-    expect_error(text, "mem.yaml:4: field 'sysctl': 'net.kkkkkkkkkkkkkkkk...' is longer than 63 characters");
-    free(k);
-}
-
-Test(limits, a_70_character_value_is_refused_fixed_axis_and_sysctl)
-{
-    char text[512], *v = repeat('x', 70);
-
-    snprintf(text, sizeof text, HEAD "axes: {note: %s}\n" ONE_SOCKET ONE_STEP, v);
-    expect_error(text, "mem.yaml:3: field 'axes.note': 'xxxxxxxxxxxxxxxxxxxx...' is longer than 63 characters");
-    snprintf(text, sizeof text, HEAD "sysctl: {net.ipv4.x: %s}\n" ONE_SOCKET ONE_STEP, v);
-    expect_error(text, "field 'sysctl.net.ipv4.x': 'xxxxxxxxxxxxxxxxxxxx...' is longer than 63");
-    free(v);
-}
-
-Test(limits, a_70_character_derived_value_is_refused)
-{
-    char text[512], *v = repeat('d', 70);
-
-    snprintf(text, sizeof text, HEAD "matrix: {rel: [same]}\nderive:\n  rel:\n    same: {addr: %s}\n"
-             ONE_SOCKET ONE_STEP, v);
-    expect_error(text, "mem.yaml:6: field 'derive.rel': 'dddddddddddddddddddd...' is longer than 63 characters");
-    free(v);
-    v = repeat('n', 70); /* the variable's name too */
-    snprintf(text, sizeof text, HEAD "matrix: {rel: [same]}\nderive:\n  rel:\n    same: {%s: x}\n"
-             ONE_SOCKET ONE_STEP, v);
-    expect_error(text, "mem.yaml:6: field 'derive.rel': 'nnnnnnnnnnnnnnnnnnnn...' is longer than 63 characters");
-    free(v);
+        snprintf(text, sizeof text, too_long[i].text, word);
+        strncat(text, ONE_SOCKET ONE_STEP, sizeof text - strlen(text) - 1);
+        expect_error(text, too_long[i].error);
+        free(word);
+    }
 }
 
 Test(limits, long_names_of_options_labels_and_sockets_are_refused)

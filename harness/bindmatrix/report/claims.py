@@ -411,14 +411,16 @@ class Subject:
     view: dict                       # None: nothing known (skipped, error, no rule)
 
 
-def evaluate_check(check, subjects):
-    """-> Answer for one check over one host's subjects."""
+def evaluate_check(check, subjects, selected=None):
+    """-> Answer for one check over one host's subjects (selected: the indexes of those its
+    `where` selects, when already known: the same for every host)."""
     ans = Answer(state="untested")
     satisfied = []
     counters = []
-    for s in subjects:
-        if not selects(check.where, s.id, s.scenario, s.axes):
-            continue
+    if selected is None:
+        selected = select(check, subjects)
+    for i in selected:
+        s = subjects[i]
         if s.view is None or s.view["status"] != "observed":
             ans.not_observed += 1
             continue
@@ -451,9 +453,15 @@ def evaluate_check(check, subjects):
     return ans
 
 
-def evaluate(claim, subjects):
+def select(check, subjects):
+    return [i for i, s in enumerate(subjects)
+            if selects(check.where, s.id, s.scenario, s.axes)]
+
+
+def evaluate(claim, subjects, selections=None):
     """-> Answer for a claim: fails if any check fails, holds if every tested check holds."""
-    answers = [evaluate_check(c, subjects) for c in claim.checks]
+    answers = [evaluate_check(c, subjects, selections[k] if selections else None)
+               for k, c in enumerate(claim.checks)]
     total = Answer(state="untested")
     for a in answers:
         total.tested += a.tested
@@ -496,7 +504,12 @@ def subjects_for_column(matrix, col):
 def answer_all(claims, matrix):
     """{claim id: [Answer per column]}"""
     subjects = [subjects_for_column(matrix, i) for i in range(len(matrix.hosts))]
-    return {c.id: [evaluate(c, s) for s in subjects] for c in claims}
+    out = {}
+    for c in claims:
+        # which cases a check is about depends on the rows only, not on the host
+        selections = [select(chk, subjects[0]) for chk in c.checks] if subjects else None
+        out[c.id] = [evaluate(c, s, selections) for s in subjects]
+    return out
 
 
 __all__ = ["Claim", "Check", "Answer", "ClaimsError", "Subject", "load_claims", "evaluate",

@@ -66,11 +66,11 @@ def main(argv=None):
     if not os.path.isdir(args.cases):
         return fail(["%s: not a folder (--cases)" % args.cases])
     try:
+        pending = manifest_mod.Pending(paths=[args.cases])   # the runner works meanwhile
         hosts = matrix_mod.load_hosts(args.results)
+        manifest = pending.result()
     except matrix_mod.InputError as e:
         return fail(e.problems)
-    try:
-        manifest = manifest_mod.from_runner(paths=[args.cases])
     except manifest_mod.ManifestError as e:
         return fail([str(e)])
     warnings = []

@@ -13,7 +13,7 @@ error) for columns that ran, and
   undocumented    a documented column without a rule for this case
 """
 
-import os
+import copy
 from dataclasses import dataclass, field
 
 from .. import judge as judge_mod, oses
@@ -21,7 +21,7 @@ from ..expectations import ExpectationError, ExpectationStore, expectation_files
 from ..outcome import (expected_steps, expected_text, join, observed_view, outcome_steps,
                        rule_view, signature, steps as observed_steps, text as observed_text,
                        views_conflict)
-from ..results import ResultsError, load_results
+from ..results import ResultsError, load_many
 
 # The judge's verdicts for columns that ran, then what a column of a documented OS shows.
 VERDICTS = judge_mod.VERDICTS + ("absent", "documented", "undocumented")
@@ -61,11 +61,9 @@ def load_hosts(paths):
     problems, hosts, seen = [], [], {}
     if not paths:
         raise InputError(["no results files given"])
-    for path in paths:
-        try:
-            rs = load_results(path)
-        except ResultsError as e:
-            problems.append(str(e))
+    for path, rs in zip(paths, load_many(paths)):
+        if isinstance(rs, ResultsError):
+            problems.append(str(rs))
             continue
         label = host_label(rs.run)
         if label in seen:
@@ -105,6 +103,7 @@ class Cell:
     note: str = ""
     view: dict = None              # outcome view for claims and agreement (see claims.py)
     state: str = ""                # documented columns: the judge's known/unknown/no-expectation
+    origin: object = None          # the cell this one copies (another host saw the same)
 
     @property
     def title(self):
@@ -132,11 +131,14 @@ def _rules(store, scenario):
         return e
 
 
-def judge_run(case, casedef, host, store):
-    labels = [label for label, _, _ in outcome_steps(case, casedef)]
-    j = judge_mod.judge(case, _rules(store, case["scenario"]), host.run, casedef)
-    cell = Cell(verdict=j.verdict, text=observed_text(case), case=case, rule=j.rule,
-                observed_steps=observed_steps(case), view=observed_view(case, casedef),
+def judge_run(case, casedef, host, store, judgement=None):
+    """A cell of a column that ran (judgement: the judge's verdict, when already made)."""
+    osteps = outcome_steps(case, casedef)
+    labels = [label for label, _, _ in osteps]
+    j = judgement or judge_mod.judge(case, _rules(store, case["scenario"]), host.run, casedef)
+    cell = Cell(verdict=j.verdict, text=observed_text(case, osteps), case=case, rule=j.rule,
+                observed_steps=observed_steps(case, osteps),
+                view=observed_view(case, casedef, osteps),
                 differences=[d.message for d in j.differences])
     if j.rule is not None:
         cell.expected = expected_text(j.rule, labels)
@@ -144,25 +146,60 @@ def judge_run(case, casedef, host, store):
     if j.verdict in ("skipped", "error"):
         cell.reason = case.get("reason", "")
     elif j.verdict == "no-expectation":
-        cell.note = j.note if store is None or not store.path_for(case["scenario"]) \
-            else "%s (%s)" % (j.note, store.path_for(case["scenario"]))
+        path = store.path_for(case["scenario"]) if store is not None else None
+        cell.note = "%s (%s)" % (j.note, path) if path else j.note
     return cell
 
 
-def judge_documented(scenario, axes, labels, store):
+def _host_key(host):
+    run = host.run or {}
+    return (host.os, run.get("os_release"), tuple(sorted((run.get("sysctls") or {}).items())))
+
+
+def _record_key(case):
+    """Everything of a case record the judge and a cell read, ports and timings aside."""
+    steps = []
+    for st in case.get("steps") or ():
+        d = st.get("delivery") or (case.get("delivery") or {}).get(st["label"])
+        steps.append((st["label"], st["op"], st["result"],
+                      (d["sent"], tuple(sorted(d["received"].items()))) if d else None))
+    return (case["id"], case["status"], case.get("reason"), tuple(steps))
+
+
+def memo_cell(memo, case, casedef, host, store):
+    """judge_run, made once for hosts that saw the same thing under the same conditions (a
+    kernel upgrade that changes nothing is the common case): the cell is shared but for the
+    record it points to (evidence differs per host)."""
+    key = (_host_key(host), _record_key(case))
+    cell = memo.get(key)
+    if cell is None:
+        cell = memo[key] = judge_run(case, casedef, host, store)
+        return cell
+    shared = copy.copy(cell)        # a tenth of dataclasses.replace's cost
+    shared.case, shared.origin = case, cell
+    return shared
+
+
+def judge_documented(scenario, axes, labels, store, memo=None):
     """A documented column's cell: the expected outcome (labels: the case's observed steps,
-    from the manifest or a host's record; None when unknown)."""
-    e = judge_mod.expected(axes, _rules(store, scenario), labels)
+    from the manifest or a host's record; None when unknown).  Cells of cases that the same
+    rule covers with the same steps are one shared cell (memo)."""
+    rules = _rules(store, scenario)
+    e = judge_mod.expected(axes, rules, labels, rule=False if isinstance(rules, Exception)
+                           else store.documented_rule(scenario, axes))
     if e.rule is None:
         return Cell(verdict="undocumented", text="", state=e.state, note=e.note)
+    key = (id(e.rule), tuple(labels) if labels is not None else None, e.state, e.note)
+    if memo is not None and key in memo:
+        return memo[key]
     if labels is None:
         labels = list(e.rule.expect)
-    cell = Cell(verdict="documented", text=expected_text(e.rule, labels), rule=e.rule,
-                state=e.state, expected=expected_text(e.rule, labels),
-                expected_steps=expected_steps(e.rule, labels), note=e.note,
-                view=None if e.note else rule_view(e.rule, labels))
-    if e.note:
-        cell.text += " (?)"
+    text = expected_text(e.rule, labels)
+    cell = Cell(verdict="documented", text=text + (" (?)" if e.note else ""), rule=e.rule,
+                state=e.state, expected=text, expected_steps=expected_steps(e.rule, labels),
+                note=e.note, view=None if e.note else rule_view(e.rule, labels))
+    if memo is not None:
+        memo[key] = cell
     return cell
 
 
@@ -239,6 +276,29 @@ def area_of(scenario):
     return scenario.split("/", 1)[0] if "/" in scenario else "(top)"
 
 
+def from_conformance(conf):
+    """The one-column matrix of a host whose results were judged already (conformance.py):
+    what its JUnit file is written from."""
+    rs = conf.results
+    host = Host(label=host_label(rs.run), os=rs.run["os"], release=rs.run["os_release"],
+                path=rs.path, run=rs.run, results=rs, counts=dict(rs.end))
+    scenarios = {}
+    for case, casedef, j in conf.judged:
+        name = case["scenario"]
+        if name not in scenarios:
+            ms = conf.manifest.scenarios.get(name) if conf.manifest is not None else None
+            scenarios[name] = Scenario(name=name, area=area_of(name),
+                                       title=ms.title if ms else case.get("title", ""),
+                                       ref=ms.ref if ms else case.get("ref", ""))
+        cell = judge_run(case, casedef, host, conf.store, j)
+        s = scenarios[name]
+        s.rows.append(Row(id=case["id"], scenario=name, area=s.area, title=s.title, ref=s.ref,
+                          axes=dict(case.get("axes") or {}), cells=[cell],
+                          problem=cell.verdict in PROBLEMS))
+    return Matrix(hosts=[host], scenarios=list(scenarios.values()), warnings=[],
+                  manifest=conf.manifest)
+
+
 def build(hosts, manifest):
     """The merged matrix over hosts (run hosts first, then documented columns).  Rows are the
     cases some host ran, in the manifest's order (cases a host has that the manifest does
@@ -250,6 +310,7 @@ def build(hosts, manifest):
         if not h.documented:
             for c in h.results.cases:
                 ran.setdefault(c["id"], c)
+    memo, keys = {}, {}
     order = [cd.id for cd in manifest.cases if cd.id in ran]
     order += [cid for cid in ran if cid not in manifest.by_id]
     scenarios = {}
@@ -268,14 +329,14 @@ def build(hosts, manifest):
         for h, store in zip(hosts, stores):
             if h.documented:
                 cells.append(judge_documented(proto["scenario"], proto.get("axes") or {},
-                                              labels, store))
+                                              labels, store, memo))
                 continue
             case = h.results.by_id.get(cid)
             if case is None:
                 cells.append(Cell(verdict="absent", text="not run",
                                   note="%s has no case with this id" % h.label))
             else:
-                cells.append(judge_run(case, casedef, h, store))
+                cells.append(memo_cell(memo, case, casedef, h, store))
         row = Row(id=cid, scenario=proto["scenario"], area=area_of(proto["scenario"]),
                   title=scenarios[proto["scenario"]].title, ref=scenarios[proto["scenario"]].ref,
                   axes=dict(proto.get("axes") or {}), cells=cells)
@@ -285,8 +346,8 @@ def build(hosts, manifest):
                      if not h.documented and c.verdict not in ("absent", "error", "skipped")]
         all_views = run_views + [c.view for h, c in zip(hosts, cells)
                                  if h.documented and c.view is not None]
-        row.disagree = _any_conflict(run_views)
-        row.disagree_all = row.disagree or _any_conflict(all_views)
+        row.disagree = _any_conflict(run_views, keys)
+        row.disagree_all = row.disagree or _any_conflict(all_views, keys)
         row.problem = any(c.verdict in PROBLEMS for h, c in zip(hosts, cells)
                           if not h.documented)
         scenarios[proto["scenario"]].rows.append(row)
@@ -295,9 +356,27 @@ def build(hosts, manifest):
                   warnings=[], manifest=manifest)
 
 
-def _any_conflict(views):
-    views = [v for v in views if v is not None]
-    return any(views_conflict(a, b) for i, a in enumerate(views) for b in views[i + 1:])
+def _view_key(v):
+    def frozen(x):
+        return tuple(x) if isinstance(x, list) else x
+    return (v["status"], tuple(sorted((k, frozen(x)) for k, x in v["steps"].items())),
+            tuple(sorted((k, tuple(sorted((r, frozen(c)) for r, c in d.items())))
+                         for k, d in v["delivery"].items())))
+
+
+def _any_conflict(views, keys):
+    """keys: id(view) -> its _view_key, filled as views are met (cells share views)."""
+    distinct = {}
+    for v in views:
+        if v is None:
+            continue
+        k = keys.get(id(v))
+        if k is None:
+            k = keys[id(v)] = (_view_key(v), v)     # keep v alive: its id stays unique
+        distinct.setdefault(k[0], v)
+    # equal views never conflict: compare each distinct one once
+    d = list(distinct.values())
+    return any(views_conflict(a, b) for i, a in enumerate(d) for b in d[i + 1:])
 
 
 __all__ = ["InputError", "Host", "Cell", "Row", "Scenario", "Matrix", "load_hosts",

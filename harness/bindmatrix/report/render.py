@@ -11,6 +11,7 @@ import os
 import urllib.parse
 
 import jinja2
+import markupsafe
 
 from .. import judge as judge_mod
 from ..compare import display_path
@@ -65,7 +66,25 @@ def environment():
     env.filters["code"] = _code
     env.filters["json_script"] = _json_script
     env.filters["sym"] = lambda verdict: SYMBOLS.get(verdict, "")
+    env.filters["cell"] = _cell_html
     return env
+
+
+_cells = {}
+
+
+def _cell_html(c):
+    """A matrix cell's <td>: most cells repeat (hosts that agree, documented rules shared by
+    many cases), so each distinct one is escaped once."""
+    key = (c.verdict, c.title, c.text)
+    html = _cells.get(key)
+    if html is None:
+        esc = markupsafe.escape
+        html = _cells[key] = markupsafe.Markup(
+            '<td class="c v-%s"%s><span class="sym">%s</span> %s</td>'
+            % (esc(c.verdict), ' title="%s"' % esc(c.title) if c.title else "",
+               SYMBOLS.get(c.verdict, ""), esc(c.text)))
+    return html
 
 
 def _evidence(case, host, out_dir):
@@ -91,9 +110,16 @@ def _details(matrix, out_dir):
     thousands of rows: rules and titles are listed once and referred to by index, and an
     expectation equal to the observation is a flag, not a second copy."""
     rules, rule_index, titles, title_index, rows = [], {}, [], {}, []
+    rule_keys = {}          # id(rule) -> its file:line, made once per rule
+    made = {}               # the detail of a cell shared by rows or hosts, made once
     for row in matrix.rows:
         cells = []
         for host, cell in zip(matrix.hosts, row.cells):
+            ev = _evidence(cell.case, host, out_dir) if not host.documented else []
+            same = id(cell.origin or cell) if not ev else None
+            if same in made:
+                cells.append(made[same])
+                continue
             d = {"v": cell.verdict}
             if cell.observed_steps and not host.documented:
                 d["obs"] = cell.observed_steps
@@ -111,16 +137,19 @@ def _details(matrix, out_dir):
                 if value:
                     d[key] = value
             if cell.rule is not None:
-                key = _rule_key(cell.rule)
+                key = rule_keys.get(id(cell.rule))
+                if key is None:
+                    key = rule_keys[id(cell.rule)] = _rule_key(cell.rule)
                 if key not in rule_index:
                     r = cell.rule
                     rule_index[key] = len(rules)
                     rules.append({"at": key, "why": r.why, "source": r.source,
                                   "prov": r.provenance, "seen": ", ".join(r.seen_on)})
                 d["rule"] = rule_index[key]
-            ev = _evidence(cell.case, host, out_dir) if not host.documented else []
             if ev:
                 d["ev"] = ev
+            elif same is not None:
+                made[same] = d
             cells.append(d)
         tkey = (row.title, row.ref)
         if tkey not in title_index:
