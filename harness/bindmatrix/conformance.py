@@ -11,7 +11,7 @@ The verdicts are the judge's; pytest (harness/test_conformance.py) is a thin fro
 import collections
 import os
 
-from . import judge as judge_mod
+from . import judge as judge_mod, oses
 from .compare import display_path, format_error, format_mismatch, format_missing, \
     suggest_when_expect
 from .expectations import ExpectationStore
@@ -24,7 +24,7 @@ class Conformance:
     def __init__(self, results, manifest):
         self.results = results
         self.manifest = manifest
-        self.store = ExpectationStore(manifest, results.run["os"])
+        self.store = ExpectationStore(manifest, oses.stem_of(results.run))
         self.judged = judge_mod.judge_all(results, manifest, self.store)
         self.by_scenario = collections.OrderedDict()
         for item in self.judged:

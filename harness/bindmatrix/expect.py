@@ -103,10 +103,11 @@ def main(argv=None):
         print("bindmatrix expect: %s" % e, file=sys.stderr)
         return 2
     run = results.run
-    if oses.expectation_stem(run["os"]) is None:
+    stem = oses.stem_of(run)
+    if stem is None:
         print("bindmatrix expect: %s has no expectation files" % run["os"], file=sys.stderr)
         return 2
-    store = ExpectationStore(manifest, run["os"])
+    store = ExpectationStore(manifest, stem)
     cases = results.by_id
     ran = {c["scenario"] for c in results.cases}
     new = OrderedDict()

@@ -336,10 +336,11 @@ class ExpectationStore:
     scenario's folder, which the manifest names (so `run PATH` checks the cases it was
     given against their own files)."""
 
-    def __init__(self, manifest, os_name):
+    def __init__(self, manifest, stem):
+        """stem: the expectation file stem (oses.stem_of(run), or a documented OS)."""
         self.manifest = manifest
-        self.os_name = os_name
-        self.filename = oses.expectation_filename(os_name)
+        self.os_name = stem
+        self.filename = oses.expectation_filename(stem)
         self._cache = {}
         self._documented = {}
 
@@ -371,7 +372,7 @@ class ExpectationStore:
                 if path is None or not os.path.exists(path):
                     self._cache[scenario] = []
                 else:
-                    self._cache[scenario] = load_rules(path, oses.expectation_stem(self.os_name))
+                    self._cache[scenario] = load_rules(path, self.os_name)
             except ExpectationError as e:
                 self._cache[scenario] = e
         got = self._cache[scenario]

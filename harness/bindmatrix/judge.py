@@ -267,7 +267,7 @@ def judge_all(results, manifest, store):
     """[(case, casedef or None, Judgement)] for every case of a ResultSet."""
     from . import oses
     out, cache = [], {}
-    has_files = oses.expectation_stem(results.run["os"]) is not None
+    has_files = oses.stem_of(results.run) is not None
     for case in results.cases:
         scen = case["scenario"]
         if scen not in cache:

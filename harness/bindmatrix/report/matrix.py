@@ -81,7 +81,7 @@ def load_hosts(paths):
 
 def documented_hosts(hosts, manifest):
     """A documented column for each OS with expectation files and no results given."""
-    ran = {h.os for h in hosts}
+    ran = {oses.stem_of(h.run) for h in hosts}
     stems = sorted({stem for _s, _p, stem in expectation_files(manifest) if stem})
     return [Host(label="%s (documented)" % stem, os=stem, release="", kind="documented")
             for stem in stems if stem not in ran]
@@ -303,8 +303,8 @@ def build(hosts, manifest):
     """The merged matrix over hosts (run hosts first, then documented columns).  Rows are the
     cases some host ran, in the manifest's order (cases a host has that the manifest does
     not know come after, from that host's records)."""
-    stores = [ExpectationStore(manifest, h.os) if oses.expectation_stem(h.os) is not None
-              else None for h in hosts]
+    stems = [h.os if h.documented else oses.stem_of(h.run) for h in hosts]
+    stores = [ExpectationStore(manifest, stem) if stem is not None else None for stem in stems]
     ran = {}
     for h in hosts:
         if not h.documented:
