@@ -1,5 +1,7 @@
-"""JUnit XML of the merged matrix: one <testsuite> per host that ran, one <testcase> per case
-(name = case id, classname = scenario), so CI systems show every host's verdicts side by side.
+"""JUnit XML of a matrix: one <testsuite> per host that ran (named by the host's label), one
+<testcase> per case: name = the case id, classname = its scenario, or "<host>/<scenario>" when
+the file holds several hosts (report.junit.xml), so that no classname + name pair repeats
+(CI systems merge test cases by that pair).  Valid against harness/schema/junit.xsd.
 
 The judge's verdicts (judge.py):
   match            passed
@@ -38,10 +40,14 @@ def _case_text(cell):
 def junit(matrix, claims, answers, strict=False):
     root = ET.Element("testsuites", name="bindmatrix report")
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    merged = len(matrix.run_hosts) > 1
     for col, host in enumerate(matrix.hosts):
         if host.documented:
             continue
         suite = ET.SubElement(root, "testsuite", name=host.label)
+        started = (host.run or {}).get("started", "")
+        if started.endswith("Z"):
+            suite.set("timestamp", started[:-1])      # xs:dateTime, UTC as the run says
         props = ET.SubElement(suite, "properties")
         for key, value in (("os", host.os), ("os_release", host.release),
                            ("arch", host.run.get("arch", "")), ("results", host.path)):
@@ -53,7 +59,8 @@ def junit(matrix, claims, answers, strict=False):
         n = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         for row in matrix.rows:
             cell = row.cells[col]
-            tc = ET.SubElement(suite, "testcase", name=row.id, classname=row.scenario)
+            tc = ET.SubElement(suite, "testcase", name=row.id, classname=(
+                "%s/%s" % (host.label, row.scenario) if merged else row.scenario))
             n["tests"] += 1
             v = cell.verdict
             if v == "unknown" and strict:
