@@ -158,8 +158,8 @@ def test_outputs(two_hosts, tmp_path, capsys):
                                  "--claims", str(tmp_path / "cases" / "claims.yaml")])
     printed = capsys.readouterr().out
     assert code == 0, printed
-    assert sorted(os.listdir(str(out))) == ["report.html", "report.json", "report.junit.xml",
-                                            "report.md"]
+    assert sorted(os.listdir(str(out))) == ["report.html", "report.job-summary.md",
+                                            "report.json", "report.junit.xml", "report.md"]
     assert "2 cases where hosts disagree" in printed
 
     # report.json: per host its label, whether it ran, the count of each of the judge's words
@@ -176,15 +176,14 @@ def test_outputs(two_hosts, tmp_path, capsys):
     assert row["verdicts"][:2] == ["match", "mismatch"]
 
     md = (out / "report.md").read_text()
-    # claims first, answered per host, with the counter-example
-    assert md.index("## Claims") < md.index("## Hosts") < md.index("## Scenarios")
+    # counts, then the claims as a narrow table (H1, H2, D1 columns), then the differences
+    assert md.index("## Hosts") < md.index("## Claims") < md.index("## Where hosts")
+    assert "| H2 | `linux-6.8-test` |" in md
     claim_line = next(l for l in md.splitlines() if "A second TCP server" in l)
-    assert "✔ holds" in claim_line
-    assert "✘ fails: `%s`" % LISTENER in claim_line
-    assert "– untested" in next(l for l in md.splitlines() if "balances UDP" in l) or \
-        "fails" in next(l for l in md.splitlines() if "balances UDP" in l)
-    assert "≠ `%s`" % LISTENER in md
-    assert "expected: bind EADDRINUSE · listen not-run" in md
+    assert claim_line.count("|") == 5 and "✔" in claim_line and "✘" in claim_line
+    assert "- second-server on H2: `%s`" % LISTENER in md
+    assert "- ≠ `%s`: H1 D1: bind EADDRINUSE · listen not-run · H2: bind ok · listen ok " \
+           "(expected bind EADDRINUSE · listen not-run)" % LISTENER in md, md
 
     html = (out / "report.html").read_text()
     assert "<script src" not in html and "<link" not in html
@@ -214,8 +213,38 @@ def test_markdown_caps_the_rows(two_hosts, tmp_path):
     assert cli.main(two_hosts + ["-o", str(out), "--cases", SAMPLE_CASES, "--claims", "none",
                                  "--md-max-rows", "1"]) == 0
     md = (out / "report.md").read_text()
-    assert "Showing the first 1 of" in md
+    assert "… and **2 more** cases in the HTML report" in md     # 3 differ, 1 shown
     assert "## Claims" not in md
+
+
+def test_markdown_fits_a_pr_comment_and_a_job_summary_with_six_hosts(tmp_path):
+    """Six hosts, each with hundreds of differences: report.md stays under 60,000
+    characters, the job summary under 1 MiB, and both say how many more the HTML has."""
+    from reportkit import CASES, RUNNER
+    base = str(tmp_path / "base.jsonl")
+    subprocess.run([RUNNER, "-q", "-o", base, CASES], check=True)
+    cases = [r for r in read_records(base)[1:-1] if r["status"] == "observed"]
+    paths = [base]
+    for k in range(1, 6):
+        flips = {c["id"]: {s["label"]: "E%dFLIPPED" % k for s in c["steps"]
+                           if s["op"] != "state"} for c in cases[k::2]}
+        paths.append(edit_results(base, str(tmp_path / ("h%d.jsonl" % k)),
+                                  host="host-%d-with-a-rather-long-label-6.18.44" % k,
+                                  results=flips))
+    out = tmp_path / "out"
+    assert cli.main(paths + ["-o", str(out), "--claims", "none"]) == 0
+    md = (out / "report.md").read_text(encoding="utf-8")
+    summary = (out / "report.job-summary.md").read_bytes()
+    assert len(md) < 60000 and len(summary) < 1024 * 1024
+    for k in range(1, 7):
+        assert "| H%d |" % k in md                     # every host is in the counts table
+    assert "more** cases in the HTML report" in md
+    assert len(summary) > len(md.encode("utf-8"))      # the summary shows more of them
+    widest = max(len(l) for l in md.splitlines() if l.startswith("|"))
+    assert widest < 200, "a table row %d characters wide" % widest
+    for table in md.split("\n\n"):        # a Markdown table: every row has the header's cells
+        rows = [l for l in table.splitlines() if l.startswith("|")]
+        assert len({r.replace("\\|", "").count("|") for r in rows}) <= 1, table[:300]
 
 
 def test_strict_exit_status(two_hosts, tmp_path):

@@ -1,8 +1,8 @@
 """./bindmatrix report RESULTS... [-o DIR]: the portability report.
 
 Reads result files from any number of hosts, checks them all before writing anything, and
-writes DIR/report.md, DIR/report.html, DIR/report.json and DIR/report.junit.xml together
-(all or none).  What a case is comes from the runner's manifest of --cases.
+writes DIR/report.md (fits a PR comment), DIR/report.job-summary.md (fits a CI job summary),
+DIR/report.html, DIR/report.json and DIR/report.junit.xml together (all or none).  What a case is comes from the runner's manifest of --cases.
 
 Exit status: 0 written; 1 written, and --strict found a mismatch, error or missing
 expectation; 2 bad input (nothing written).
@@ -43,8 +43,9 @@ def parse_args(argv):
                    help="claims file (default: CASES/claims.yaml; 'none' for no claims)")
     p.add_argument("--no-documented", action="store_true",
                    help="no columns for documented OSes that were not run")
-    p.add_argument("--md-max-rows", type=int, default=150, metavar="N",
-                   help="at most N case rows in the Markdown report (default: 150)")
+    p.add_argument("--md-max-rows", type=int, default=None, metavar="N",
+                   help="at most N cases in the Markdown reports (default: as many as fit: "
+                        "report.md fits a PR comment, report.job-summary.md a job summary)")
     p.add_argument("--title", default=None, help="report title")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when any case mismatched, errored, has no expectation, or "
@@ -94,6 +95,7 @@ def main(argv=None):
                          title=args.title)
     files = {
         os.path.join(out, "report.md"): render.markdown(ctx),
+        os.path.join(out, "report.job-summary.md"): render.job_summary(ctx),
         os.path.join(out, "report.html"): render.html(ctx),
         os.path.join(out, "report.json"): render.report_json(matrix),
         os.path.join(out, "report.junit.xml"): junit_mod.junit(matrix, claims, answers),

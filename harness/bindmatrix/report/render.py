@@ -1,7 +1,7 @@
 """Markdown and HTML from the Jinja2 templates in harness/templates/.
 
 context(matrix, claims, answers, out_dir) -> the data both templates read
-markdown(ctx) / html(ctx)                  -> text
+markdown(ctx) / job_summary(ctx) / html(ctx) -> text
 report_json(matrix)                        -> report.json: every verdict, per host
 """
 
@@ -36,19 +36,6 @@ LEGEND = [
 ]
 
 
-def _md(text):
-    """A Markdown table cell: pipes escaped, newlines flattened."""
-    text = " ".join(str(text).split())
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
-
-
-def _code(text):
-    """Inline code for a Markdown table cell (backticks cannot be escaped inside)."""
-    text = " ".join(str(text).split()).replace("|", "\\|")
-    ticks = "``" if "`" in text else "`"
-    return "%s%s%s" % (ticks, text, ticks)
-
-
 def _json_script(value):
     """JSON safe inside <script type=application/json>."""
     return (json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -62,8 +49,6 @@ def environment():
                                             default_for_string=False),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True)
-    env.filters["md"] = _md
-    env.filters["code"] = _code
     env.filters["json_script"] = _json_script
     env.filters["sym"] = lambda verdict: SYMBOLS.get(verdict, "")
     env.filters["cell"] = _cell_html
@@ -174,7 +159,7 @@ def _host_info(host, matrix, col, out_dir):
     }
 
 
-def context(matrix, claims, answers, out_dir, md_max_rows=150, title=None):
+def context(matrix, claims, answers, out_dir, md_max_rows=None, title=None):
     out_dir = os.path.abspath(out_dir)
     hosts = [_host_info(h, matrix, i, out_dir) for i, h in enumerate(matrix.hosts)]
     rows = matrix.rows
@@ -200,8 +185,7 @@ def context(matrix, claims, answers, out_dir, md_max_rows=150, title=None):
         "n_disagree": sum(1 for r in rows if r.disagree),
         "n_disagree_all": sum(1 for r in rows if r.disagree_all),
         "n_problem": sum(1 for r in rows if r.problem),
-        "md_rows": md_rows[:md_max_rows],
-        "md_rows_total": len(md_rows),
+        "md_all_rows": md_rows,
         "md_max_rows": md_max_rows,
         "collapsed": len(rows) > 400,
         "warnings": matrix.warnings,
@@ -213,7 +197,15 @@ def context(matrix, claims, answers, out_dir, md_max_rows=150, title=None):
 
 
 def markdown(ctx):
-    return environment().get_template("report.md.j2").render(**ctx)
+    """report.md: fits a PR comment, whatever the number of hosts (markdown.py)."""
+    from . import markdown as md_mod
+    return md_mod.pr_comment(ctx)
+
+
+def job_summary(ctx):
+    """report.job-summary.md: the same within a CI job summary's 1 MiB."""
+    from . import markdown as md_mod
+    return md_mod.job_summary(ctx)
 
 
 def _asset(name):
