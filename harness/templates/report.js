@@ -196,10 +196,27 @@
       res.detail_text = det ? det.textContent.slice(0, 200) : "";
       toggle(first, false);
     }
+    /* how many host columns of the first matrix table a reader sees without scrolling */
+    var firstTable = document.querySelector("details.scen[open] table.m");
+    if (firstTable) {
+      var heads = Array.prototype.slice.call(firstTable.querySelectorAll("th.hk"));
+      res.host_columns = heads.length;
+      res.columns_in_view = heads.filter(function (th) {
+        var r = th.getBoundingClientRect();
+        return r.width > 0 && r.right <= window.innerWidth;
+      }).length;
+      res.window_width = window.innerWidth;
+      var cid = firstTable.querySelector("td.cid");
+      res.case_column_sticky = cid ? getComputedStyle(cid).position === "sticky" : false;
+    }
     fDis.checked = true;
     res.final_visible = apply();
     var shown = rows.filter(function (r) { return !r.hidden; })[0];
     if (shown) { toggle(shown, true); }    /* left open for the screenshot */
+    if (location.hash === "#selftest-matrix") {
+      /* the matrix alone, at the top: what a screenshot of the comparison shows */
+      document.body.classList.add("matrix-only");
+    }
     res.hidden_rows = document.querySelectorAll("tr.row[hidden]").length;
     res.ok = true;
     var out = document.getElementById("bm-selftest");
@@ -210,7 +227,7 @@
 
   window.addEventListener("hashchange", route);
   apply();
-  if (location.hash === "#selftest") {
+  if (location.hash === "#selftest" || location.hash === "#selftest-matrix") {
     try { selftest(); } catch (e) {
       var out = document.getElementById("bm-selftest");
       out.hidden = false;

@@ -72,8 +72,8 @@ def report(tmp_path_factory):
             "changed": {listener, unicast}, "tmp": tmp}
 
 
-def selftest(page):
-    proc = chromium(["--dump-dom", "file://%s#selftest" % page])
+def selftest(page, width=1400):
+    proc = chromium(["--window-size=%d,1000" % width, "--dump-dom", "file://%s#selftest" % page])
     m = re.search(r'<div id="bm-selftest"[^>]*data-result="([^"]*)"', proc.stdout)
     assert m, "no selftest result in the DOM:\n%s\n%s" % (proc.stdout[-2000:],
                                                           proc.stderr[-2000:])
@@ -121,3 +121,43 @@ def test_screenshot(report):
         assert (width, height) == (1400, 1800)
         # a blank page compresses to a few kB; the report is tables, colour and text
         assert os.path.getsize(path) > 50000, "screenshot looks empty: %s" % path
+
+
+@pytest.fixture(scope="module")
+def six_hosts(tmp_path_factory):
+    """Six hosts (one real run and five edited copies with long labels), the documented
+    columns beside them."""
+    tmp = tmp_path_factory.mktemp("six")
+    real, why = real_results(tmp / "real.jsonl")
+    if real is None:
+        unavailable(why)
+    cases = [c for c in read_records(real)[1:-1] if c["status"] == "observed"]
+    paths = [real]
+    for k in range(1, 6):
+        flips = {c["id"]: {s["label"]: "EACCES" for s in c["steps"] if s["op"] != "state"}
+                 for c in cases[k::7]}
+        paths.append(edit_results(real, str(tmp / ("h%d.jsonl" % k)),
+                                  host="linux-6.%d.%d-%d-cloud-amd64" % (k, 40 + k, k),
+                                  release="6.%d.%d" % (k, 40 + k), results=flips))
+    out = tmp / "report"
+    assert cli.main(paths + ["-o", str(out), "--cases", CASES]) == 0
+    return {"html": out / "report.html", "tmp": tmp}
+
+
+def test_six_hosts_fit_in_1400_pixels(six_hosts):
+    """At 1400 px every host column of the matrix is in view beside the sticky case column,
+    and the filters and the detail still work."""
+    res, _dom = selftest(six_hosts["html"], 1400)
+    assert res["ok"] is True
+    assert res["window_width"] == 1400
+    assert res["host_columns"] == 9                  # 6 hosts + 3 documented OSes
+    assert res["columns_in_view"] >= 6, res
+    assert res["case_column_sticky"] is True
+    assert res["disagree"] > 0 and res["final_visible"] == res["disagree"]
+    assert res["detail_hosts"] == 9
+    shots = os.environ.get("BINDMATRIX_SCREENSHOTS") or str(six_hosts["tmp"])
+    path = os.path.join(shots, "report-six-hosts.png")
+    chromium(["--window-size=1400,1000", "--screenshot=%s" % path,
+              "file://%s#selftest-matrix" % six_hosts["html"]])
+    assert png_size(path) == (1400, 1000)
+    assert os.path.getsize(path) > 30000, "screenshot looks empty: %s" % path

@@ -14,7 +14,7 @@ import sys
 
 from ..atomic import write_all
 from ..compare import display_path
-from .. import manifest as manifest_mod
+from .. import manifest as manifest_mod, summary as summary_mod
 from ..expectations import ExpectationError
 from . import claims as claims_mod
 from . import junit as junit_mod
@@ -85,6 +85,13 @@ def main(argv=None):
                 return fail(e.problems)
         elif args.claims:
             return fail(["%s: no such claims file" % claims_path])
+    views = []
+    views_path = os.path.join(args.cases, "summary.yaml")
+    if os.path.exists(views_path):
+        try:
+            views = summary_mod.load_views(views_path)
+        except summary_mod.SummaryError as e:
+            return fail([str(e)])
     if not args.no_documented:
         hosts = hosts + matrix_mod.documented_hosts(hosts, manifest)
     matrix = matrix_mod.build(hosts, manifest)
@@ -92,7 +99,7 @@ def main(argv=None):
     answers = claims_mod.answer_all(claims, matrix)
     out = args.output
     ctx = render.context(matrix, claims, answers, out, md_max_rows=args.md_max_rows,
-                         title=args.title)
+                         title=args.title, views=views)
     files = {
         os.path.join(out, "report.md"): render.markdown(ctx),
         os.path.join(out, "report.job-summary.md"): render.job_summary(ctx),

@@ -14,6 +14,7 @@ import jinja2
 import markupsafe
 
 from .. import judge as judge_mod
+from . import cells as cells_mod
 from ..compare import display_path
 from .matrix import VERDICTS
 
@@ -51,25 +52,7 @@ def environment():
         keep_trailing_newline=True)
     env.filters["json_script"] = _json_script
     env.filters["sym"] = lambda verdict: SYMBOLS.get(verdict, "")
-    env.filters["cell"] = _cell_html
     return env
-
-
-_cells = {}
-
-
-def _cell_html(c):
-    """A matrix cell's <td>: most cells repeat (hosts that agree, documented rules shared by
-    many cases), so each distinct one is escaped once."""
-    key = (c.verdict, c.title, c.text)
-    html = _cells.get(key)
-    if html is None:
-        esc = markupsafe.escape
-        html = _cells[key] = markupsafe.Markup(
-            '<td class="c v-%s"%s><span class="sym">%s</span> %s</td>'
-            % (esc(c.verdict), ' title="%s"' % esc(c.title) if c.title else "",
-               SYMBOLS.get(c.verdict, ""), esc(c.text)))
-    return html
 
 
 def _evidence(case, host, out_dir):
@@ -159,9 +142,25 @@ def _host_info(host, matrix, col, out_dir):
     }
 
 
-def context(matrix, claims, answers, out_dir, md_max_rows=None, title=None):
+def host_keys(matrix):
+    """H1, H2, ... for the hosts that ran, D1, D2, ... for documented columns: the short
+    names the narrow tables use (the hosts table names each once)."""
+    out, n, d = [], 0, 0
+    for h in matrix.hosts:
+        if h.documented:
+            d += 1
+            out.append("D%d" % d)
+        else:
+            n += 1
+            out.append("H%d" % n)
+    return out
+
+
+def context(matrix, claims, answers, out_dir, md_max_rows=None, title=None, views=None):
     out_dir = os.path.abspath(out_dir)
     hosts = [_host_info(h, matrix, i, out_dir) for i, h in enumerate(matrix.hosts)]
+    for h, key in zip(hosts, host_keys(matrix)):
+        h["key"] = key
     rows = matrix.rows
     index = {row.id: i for i, row in enumerate(rows)}
     claim_rows = [{"id": c.id, "text": c.text, "source": c.source, "note": c.note,
@@ -193,6 +192,10 @@ def context(matrix, claims, answers, out_dir, md_max_rows=None, title=None):
         "verdicts": VERDICTS,
         "symbols": SYMBOLS,
         "details": _details(matrix, out_dir),
+        "row_cells": {row.id: cells_mod.row_html(row, matrix.hosts) for row in rows},
+        "pivots": cells_mod.pivots(matrix, views or [], host_keys(matrix)),
+        "marks": cells_mod.legend_marks(matrix),
+        "verdict_marks": cells_mod.VERDICT_MARKS,
     }
 
 
