@@ -11,17 +11,21 @@ struct addrdef {
     const char *name;
     const char *v4, *v6;      /* NULL: not defined for that family */
     const char *why_v4, *why_v6;
+    enum bm_cap cap_v4, cap_v6; /* what the sandbox must offer (BM_CAP_COUNT: nothing) */
 };
 
+#define NOCAP BM_CAP_COUNT
 static const struct addrdef table[] = {
-    { "loopback", "127.0.0.1", "::1", NULL, NULL },
-    { "local2", NULL, NULL, NULL, NULL },            /* from env */
-    { "wildcard", "0.0.0.0", "::", NULL, NULL },
-    { "mapped-loopback", NULL, "::ffff:127.0.0.1", "mapped-loopback needs an IPv6 socket", NULL },
-    { "mapped-wildcard", NULL, "::ffff:0.0.0.0", "mapped-wildcard needs an IPv6 socket", NULL },
-    { "group", "233.252.0.1", "ff05::db8:0:1", NULL, NULL },
-    { "broadcast", NULL, NULL, NULL, "broadcast needs an IPv4 socket" }, /* from env */
-    { "nonlocal", "198.51.100.1", "2001:db8:1::1", NULL, NULL },
+    { "loopback", "127.0.0.1", "::1", NULL, NULL, NOCAP, NOCAP },
+    { "local2", NULL, NULL, NULL, NULL, BM_CAP_LOCAL2_V4, BM_CAP_LOCAL2_V6 }, /* from env */
+    { "wildcard", "0.0.0.0", "::", NULL, NULL, NOCAP, NOCAP },
+    { "mapped-loopback", NULL, "::ffff:127.0.0.1", "mapped-loopback needs an IPv6 socket", NULL,
+      NOCAP, NOCAP },
+    { "mapped-wildcard", NULL, "::ffff:0.0.0.0", "mapped-wildcard needs an IPv6 socket", NULL,
+      NOCAP, NOCAP },
+    { "group", "233.252.0.1", "ff05::db8:0:1", NULL, NULL, BM_CAP_MULTICAST_V4, BM_CAP_MULTICAST_V6 },
+    { "broadcast", NULL, NULL, NULL, "broadcast needs an IPv4 socket", BM_CAP_BROADCAST, NOCAP },
+    { "nonlocal", "198.51.100.1", "2001:db8:1::1", NULL, NULL, NOCAP, NOCAP },
 };
 
 static const struct addrdef *find(const char *name)
@@ -61,6 +65,18 @@ bool addr_from_numeric(const char *text, enum bm_family fam, int port,
     return inet_pton(AF_INET6, text, &s->sin6_addr) == 1;
 }
 
+const char *addr_literal(const char *name, enum bm_family fam)
+{
+    const struct addrdef *d = find(name);
+    return !d ? NULL : fam == BM_FAMILY_IPV6 ? d->v6 : d->v4;
+}
+
+enum bm_cap addr_needs(const char *name, enum bm_family fam)
+{
+    const struct addrdef *d = find(name);
+    return !d ? BM_CAP_COUNT : fam == BM_FAMILY_IPV6 ? d->cap_v6 : d->cap_v4;
+}
+
 const char *addr_resolve(const char *name, enum bm_family fam, int port, const struct bm_env *env,
                          struct sockaddr_storage *ss, socklen_t *len)
 {
@@ -71,17 +87,17 @@ const char *addr_resolve(const char *name, enum bm_family fam, int port, const s
     const char *text = v6 ? d->v6 : d->v4;
     if (strcmp(name, "local2") == 0) {
         text = v6 ? env->local2_v6 : env->local2_v4;
-        if (!text[0])
+        if (!env->has[v6 ? BM_CAP_LOCAL2_V6 : BM_CAP_LOCAL2_V4] || !text[0])
             return v6 ? "no second local IPv6 address (local2) on this host"
                       : "no second local IPv4 address (local2) on this host";
     } else if (strcmp(name, "broadcast") == 0 && !v6) {
-        if (!env->has_broadcast || !env->broadcast_v4[0])
+        if (!env->has[BM_CAP_BROADCAST] || !env->broadcast_v4[0])
             return "no broadcast-capable interface on this host";
         text = env->broadcast_v4;
     } else if (strcmp(name, "group") == 0) {
-        if (v6 && !env->has_mc_v6)
+        if (v6 && !env->has[BM_CAP_MULTICAST_V6])
             return "no IPv6 multicast on this host";
-        if (!v6 && !env->has_mc_v4)
+        if (!v6 && !env->has[BM_CAP_MULTICAST_V4])
             return "no IPv4 multicast on this host";
     }
     if (!text)

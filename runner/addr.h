@@ -18,6 +18,14 @@ bool addr_known(const char *name);
 const char *addr_resolve(const char *name, enum bm_family fam, int port, const struct bm_env *env,
                          struct sockaddr_storage *ss, socklen_t *len);
 
+/* The fixed literal of name for fam ("group" IPv6: "ff05::db8:0:1"); NULL when it has none
+ * or it comes from the sandbox (local2, broadcast). */
+const char *addr_literal(const char *name, enum bm_family fam);
+
+/* The sandbox capability name needs for fam, so a skip can say why it is missing;
+ * BM_CAP_COUNT when it needs none. */
+enum bm_cap addr_needs(const char *name, enum bm_family fam);
+
 /* Numeric host and port of a socket address, for the result record. */
 void addr_format(const struct sockaddr *sa, char *host, size_t hostlen, int *port);
 

@@ -2,22 +2,139 @@
 #include "diag.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#ifndef PATH_MAX
+#define PATH_MAX 4096
+#endif
+
+/* Names of our own open descriptors.  They are written through a dup of the descriptor,
+ * not reopened: a reopen truncates what `>>` appends to, is refused for a pipe another user
+ * made, and renaming over what they resolve to would miss the stream the caller meant. */
+static const struct {
+    const char *name;
+    int fd;     /* -1: the number follows the name */
+} descriptor_names[] = {
+    { "/dev/stdout", 1 }, { "/dev/stderr", 2 }, { "/dev/fd/", -1 }, { "/proc/self/fd/", -1 },
+};
+
+/* The descriptor path names, or -1. */
+static int descriptor_of(const char *path)
+{
+    for (size_t i = 0; i < sizeof descriptor_names / sizeof descriptor_names[0]; i++) {
+        size_t n = strlen(descriptor_names[i].name);
+        const char *rest = path + n;
+        char *end;
+        long fd;
+
+        if (strncmp(path, descriptor_names[i].name, n) != 0)
+            continue;
+        if (descriptor_names[i].fd >= 0)
+            return rest[0] ? -1 : descriptor_names[i].fd;
+        if (rest[0] < '0' || rest[0] > '9')
+            return -1;
+        fd = strtol(rest, &end, 10);
+        return *end || fd > INT_MAX ? -1 : (int)fd;
+    }
+    return -1;
+}
+
+/* The file a chain of symlinks at path ends at (path itself when it is none; the end need
+ * not exist yet), so that the rename replaces that file and the links stay links.
+ * Allocated; NULL with errno set. */
+static char *link_target(const char *path)
+{
+    char *cur = bm_strf("%s", path);
+
+    for (int hops = 0; cur && hops < 40; hops++) {
+        struct stat st;
+        char buf[PATH_MAX];
+        ssize_t n;
+        char *next;
+        const char *slash;
+
+        if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode))
+            return cur;
+        if ((n = readlink(cur, buf, sizeof buf - 1)) < 0) {
+            free(cur);
+            return NULL;
+        }
+        buf[n] = '\0';
+        slash = strrchr(cur, '/');
+        /* a relative link is relative to the folder the link is in */
+        if (buf[0] == '/' || !slash)
+            next = bm_strf("%s", buf);
+        else
+            next = bm_strf("%.*s/%s", (int)(slash - cur), cur, buf);
+        free(cur);
+        cur = next;
+    }
+    if (cur) {
+        free(cur);
+        errno = ELOOP;
+    } else {
+        errno = ENOMEM;
+    }
+    return NULL;
+}
+
+/* Straight to the target: there is nothing to rename over (a device, a FIFO, a pipe, one
+ * of our descriptors). */
+static int open_direct(struct bm_atomic *a, const char *path, int fd)
+{
+    a->path = bm_strf("%s", path);
+    if (!a->path) {
+        errno = ENOMEM;
+        return -1;
+    }
+    if (fd >= 0) {
+        int copy = dup(fd);
+        if (copy >= 0 && !(a->f = fdopen(copy, "w")))
+            close(copy);
+    } else {
+        a->f = fopen(path, "w");
+    }
+    if (a->f)
+        return 0;
+    free(a->path);
+    a->path = NULL;
+    return -1;
+}
 
 int atomic_open(struct bm_atomic *a, const char *path)
 {
+    struct stat st, end;
+    bool exists;
+    char *target;
+
     memset(a, 0, sizeof *a);
-    a->path = bm_strf("%s", path);
-    a->tmp = bm_strf("%s.tmp.%ld", path, (long)getpid());
-    if (a->path && a->tmp && (a->f = fopen(a->tmp, "w")))
+    if (descriptor_of(path) >= 0)
+        return open_direct(a, path, descriptor_of(path));
+    exists = stat(path, &st) == 0;
+    if (exists && !S_ISREG(st.st_mode))
+        return open_direct(a, path, -1);
+    if (!(target = link_target(path)))
+        return -1;
+    /* a link that does not end where stat went (a /proc fd of a deleted file): nothing
+     * safe to rename over, so write through it */
+    if (exists && (stat(target, &end) != 0 || end.st_dev != st.st_dev || end.st_ino != st.st_ino)) {
+        free(target);
+        return open_direct(a, path, -1);
+    }
+    a->path = target;
+    a->tmp = bm_strf("%s.tmp.%ld", target, (long)getpid());
+    if (a->tmp && (a->f = fopen(a->tmp, "w")))
         return 0;
-    if (!a->path || !a->tmp)
+    if (!a->tmp)
         errno = ENOMEM;
     free(a->path);
     free(a->tmp);
+    memset(a, 0, sizeof *a);
     return -1;
 }
 
@@ -26,7 +143,7 @@ static int finish(struct bm_atomic *a, bool renamed, bool ok)
 {
     int saved = errno;
 
-    if (!renamed)
+    if (a->tmp && !renamed)
         unlink(a->tmp);
     free(a->tmp);
     free(a->path);
@@ -37,9 +154,12 @@ static int finish(struct bm_atomic *a, bool renamed, bool ok)
 
 int atomic_commit(struct bm_atomic *a)
 {
-    bool ok = fflush(a->f) == 0 && !ferror(a->f) && fsync(fileno(a->f)) == 0;
+    /* fsync only what is renamed: a pipe or a terminal cannot be synced */
+    bool ok = fflush(a->f) == 0 && !ferror(a->f) && (!a->tmp || fsync(fileno(a->f)) == 0);
 
     ok = fclose(a->f) == 0 && ok;
+    if (!a->tmp)
+        return finish(a, false, ok);
     ok = ok && rename(a->tmp, a->path) == 0;
     return finish(a, ok, ok);
 }

@@ -1,5 +1,8 @@
 /* atomic.h — write a file so that a reader never sees half of it: into a temporary file in
- * the same folder (so rename cannot cross file systems), renamed over the target at the end. */
+ * the same folder (so rename cannot cross file systems), renamed over the target at the end.
+ * A target that is a symlink keeps being one: the file it leads to is replaced.  A target
+ * that is no regular file (a device, a FIFO, /dev/stdout) is written to directly, since
+ * there is nothing to rename over. */
 #ifndef BM_ATOMIC_H
 #define BM_ATOMIC_H
 
@@ -7,8 +10,8 @@
 
 struct bm_atomic {
     FILE *f;            /* write here between open and commit */
-    char *tmp;
-    char *path;
+    char *tmp;          /* NULL when writing straight to the target */
+    char *path;         /* what is replaced: the target, or the end of its symlinks */
 };
 
 /* 0, or -1 with errno set. */
@@ -18,7 +21,8 @@ int atomic_open(struct bm_atomic *a, const char *path);
  * temporary file is removed.  Frees a either way.  0, or -1 with errno set. */
 int atomic_commit(struct bm_atomic *a);
 
-/* Gives up: removes the temporary file, leaves the target as it was, frees a. */
+/* Gives up: removes the temporary file, leaves the target as it was (a target written
+ * directly keeps what was written), frees a. */
 void atomic_abort(struct bm_atomic *a);
 
 #endif

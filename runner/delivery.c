@@ -131,7 +131,7 @@ static int fresh_sender(int fam, enum cast cast, const struct bm_env *env, char 
             rc = errno;
             what = "SO_BROADCAST";
         } else {
-            rc = bind_to(fd, fam, env->mc_addr_v4);
+            rc = bind_to(fd, fam, env->broadcast_src_v4);
         }
     } else {
         rc = bind_to(fd, fam, fam == AF_INET6 ? "::" : "0.0.0.0");

@@ -41,6 +41,15 @@ static void set_status(struct run *r, enum bm_status st, const char *fmt, ...)
     va_end(ap);
 }
 
+/* A skip for lack of cap: what is missing, then why the sandbox has no cap. */
+static void skip_for(struct run *r, enum bm_cap cap, const char *what)
+{
+    const char *cause = sandbox_missing(r->env, cap);
+
+    set_status(r, BM_STATUS_SKIPPED, "%s%s%s%s", what, cause[0] ? " (" : "", cause,
+               cause[0] ? ")" : "");
+}
+
 static int af_of(enum bm_family f)
 {
     return f == BM_FAMILY_IPV6 ? AF_INET6 : AF_INET;
@@ -69,13 +78,13 @@ static bool precheck(struct run *r)
                 return false;
             }
         }
-        if (s->user == BM_USER_OTHER && !r->env->can_switch_user) {
-            set_status(r, BM_STATUS_SKIPPED, "needs root to act as a second user");
+        if (s->user == BM_USER_OTHER && !r->env->has[BM_CAP_OTHER_USER]) {
+            skip_for(r, BM_CAP_OTHER_USER, "needs root to act as a second user");
             return false;
         }
     }
-    if (c->nsysctls > 0 && !r->env->isolated) {
-        set_status(r, BM_STATUS_SKIPPED, "sysctl cases need a private network namespace");
+    if (c->nsysctls > 0 && !r->env->has[BM_CAP_NETNS]) {
+        skip_for(r, BM_CAP_NETNS, "sysctl cases need a private network namespace");
         return false;
     }
     for (size_t k = 0; k < c->nsteps; k++) {
@@ -113,8 +122,12 @@ static bool precheck(struct run *r)
             /* mapped-* on IPv4, broadcast on IPv6, unknown names: the case file is wrong. */
             bool file_error = !addr_known(addr) || strncmp(why, "mapped", 6) == 0 ||
                               strncmp(why, "broadcast needs", 15) == 0;
-            set_status(r, file_error ? BM_STATUS_ERROR : BM_STATUS_SKIPPED, "%s: %s",
-                       st->label, why);
+            char what[BM_TEXT_LEN / 2];
+            snprintf(what, sizeof what, "%s: %s", st->label, why);
+            if (file_error)
+                set_status(r, BM_STATUS_ERROR, "%s", what);
+            else
+                skip_for(r, addr_needs(addr, fam), what);
             return false;
         }
     }
@@ -154,7 +167,7 @@ static bool take_port(struct run *r, int *next, int hi, const char *range, int *
 {
     while (*next <= hi) {
         int port = (*next)++;
-        if (r->env->isolated || port_is_free(port)) {
+        if (r->env->has[BM_CAP_NETNS] || port_is_free(port)) {
             *out = port;
             return true;
         }
@@ -417,7 +430,7 @@ static int run_op(struct run *r, const struct bm_step *st, struct bm_step_result
             return BM_R_NO_ADDRESS;
         struct sockaddr_storage bound;
         int rc = state_build(fd, st->state, (struct sockaddr *)&ss, len, r->env, &r->helpers,
-                             &bound, why, whylen);
+                             &bound, &r->out->tw_proof, why, whylen);
         if (rc == 0)
             record_addr(res, &bound);
         else

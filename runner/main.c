@@ -37,6 +37,7 @@ struct options {
     const char *cases_default;  /* the PATH when none is given */
     const char *manifest_out;
     const char *host_label;
+    const char *stack;          /* what answers the socket calls: "kernel" unless --stack */
     const char *root;
     int workers;
     int timeout_ms;
@@ -71,7 +72,9 @@ static void usage(FILE *f)
             "--cases-default folder) on this kernel and writes the results as JSON Lines.\n\n"
             "  -o, --output FILE      results file (default: <label>.jsonl in --output-dir,\n"
             "                         <label>.partial.jsonl for a partial run; <label> is\n"
-            "                         --host-label or <os>-<release>)\n"
+            "                         --host-label or <os>-<release>); replaced atomically,\n"
+            "                         through a symlink (which stays one); /dev/stdout, a\n"
+            "                         FIFO or a device is written directly\n"
             "      --output-dir DIR   folder for the default results file (default: here)\n"
             "      --cases-default DIR  the PATH when none is given (default: cases); a run\n"
             "                         of anything else, or with -f, is partial\n"
@@ -81,9 +84,12 @@ static void usage(FILE *f)
             "      --manifest         print the selected cases as one JSON document (schema:\n"
             "                         harness/schema/manifest-1.schema.json) and exit\n"
             "      --manifest-out FILE  write that manifest to FILE before running, with the\n"
-            "                         results and evidence paths of the run\n"
+            "                         results and evidence paths of the run (as -o writes)\n"
             "      --print-host       print <os>-<release> and exit\n"
             "      --host-label TEXT  host name recorded in the run record\n"
+            "      --stack TEXT       what answers the socket calls, recorded in the run record\n"
+            "                         as \"stack\" (default: kernel; e.g. \"gvisor release-20221219.0\"\n"
+            "                         when run under runsc)\n"
             "      --root DIR         folder that case ids are relative to (default: the\n"
             "                         nearest folder named 'cases' above each case file)\n"
             "      --timeout-ms N     bound on every wait inside a case (default 2000)\n"
@@ -110,7 +116,7 @@ static int parse_int(const char *s, const char *what, long lo, long hi, long *ou
 static int parse_options(int argc, char **argv, struct options *o)
 {
     enum { LIST = 256, PRINT_HOST, HOST_LABEL, ROOT, TIMEOUT, OTHER_UID, CAPTURE, MANIFEST,
-           MANIFEST_OUT, OUTPUT_DIR, CASES_DEFAULT };
+           MANIFEST_OUT, OUTPUT_DIR, CASES_DEFAULT, STACK };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"jobs", required_argument, 0, 'j'},
         {"filter", required_argument, 0, 'f'}, {"list", no_argument, 0, LIST},
@@ -121,6 +127,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"manifest-out", required_argument, 0, MANIFEST_OUT},
         {"output-dir", required_argument, 0, OUTPUT_DIR},
         {"cases-default", required_argument, 0, CASES_DEFAULT},
+        {"stack", required_argument, 0, STACK},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     long v;
     int c;
@@ -128,6 +135,7 @@ static int parse_options(int argc, char **argv, struct options *o)
     o->timeout_ms = 2000;
     o->other_uid = 65534;
     o->cases_default = "cases";
+    o->stack = "kernel";
     while ((c = getopt_long(argc, argv, "o:j:f:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': o->output = optarg; break;
@@ -163,6 +171,13 @@ static int parse_options(int argc, char **argv, struct options *o)
         case MANIFEST_OUT: o->manifest_out = optarg; break;
         case OUTPUT_DIR: o->output_dir = optarg; break;
         case CASES_DEFAULT: o->cases_default = optarg; break;
+        case STACK:
+            if (!optarg[0]) {
+                fprintf(stderr, "bindmatrix-runner: --stack needs a text\n");
+                return -1;
+            }
+            o->stack = optarg;
+            break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -196,17 +211,25 @@ static int write_all(int fd, const char *s, size_t n)
     return 0;
 }
 
-static void enter_sandbox_or_die(struct bm_env *env, const struct options *o)
+/* The run record describes the parent's sandbox; a worker whose own differs says so (the
+ * parent has printed what is missing once, for all of them). */
+static void enter_sandbox_or_die(struct bm_env *env, const struct options *o,
+                                 const struct bm_env *parent)
 {
-    char err[512];
+    char err[1024];
 
     if (sandbox_enter(env, err, sizeof err) != 0) {
         fprintf(stderr, "bindmatrix-runner: worker %ld: cannot build its sandbox: %s\n", (long)getpid(), err);
         _exit(3);
     }
     env->timeout_ms = o->timeout_ms;
-    env->other_uid = (uid_t)o->other_uid;
-    env->other_gid = (gid_t)o->other_uid;
+    sandbox_set_other_user(env, (uid_t)o->other_uid, (gid_t)o->other_uid);
+    for (int c = 0; c < BM_CAP_COUNT; c++)
+        if (env->has[c] != parent->has[c])
+            fprintf(stderr, "bindmatrix-runner: worker %ld: %s is %s in its sandbox, unlike the "
+                    "run record's%s%s\n", (long)getpid(), sandbox_cap_name(c),
+                    env->has[c] ? "there" : "missing", env->has[c] ? "" : ": ",
+                    sandbox_missing(env, c));
 }
 
 /* The raw capture of one worker's namespace: <evidence>/.raw/<pid>-<generation>.pcap */
@@ -228,9 +251,10 @@ static int start_capture(struct bm_capture *cap, const struct options *o, int ge
     return -1;
 }
 
-/* Runs cases todo[0..n) and writes "<index> <json>\n" for each to fd. */
+/* Runs cases todo[0..n) and writes "<index> <status> <capture gen> <TIME_WAIT proof>
+ * <json>\n" for each to fd. */
 static void worker_main(const struct bm_case *cases, const size_t *todo, size_t n, int fd,
-                        int cpu, const struct options *o)
+                        int cpu, const struct options *o, const struct bm_env *parent)
 {
     /* a case that hangs past every internal timeout is killed by this watchdog */
     unsigned watchdog = (unsigned)(o->timeout_ms * 10 / 1000 + 5);
@@ -239,20 +263,20 @@ static void worker_main(const struct bm_case *cases, const size_t *todo, size_t 
     int gen = -1, generations = 0;
 
     signal(SIGPIPE, SIG_DFL);
-    enter_sandbox_or_die(&env, o);
+    enter_sandbox_or_die(&env, o, parent);
     sandbox_pin_cpu(cpu);
     if (o->capture)
         gen = start_capture(&cap, o, generations++);
     for (size_t i = 0; i < n; i++) {
         const struct bm_case *c = &cases[todo[i]];
         struct bm_outcome out;
-        char head[32];
+        char head[48];
         char *line;
 
         /* a fresh namespace when this one runs out of unused ports */
         if (env.next_port + 4 * BM_MAX_STEPS > env.port_hi || env.next_priv_port + BM_MAX_STEPS > env.priv_port_hi) {
             capture_stop(&cap, o->timeout_ms);
-            enter_sandbox_or_die(&env, o);
+            enter_sandbox_or_die(&env, o, parent);
             if (o->capture)
                 gen = start_capture(&cap, o, generations++);
         }
@@ -261,7 +285,8 @@ static void worker_main(const struct bm_case *cases, const size_t *todo, size_t 
         exec_case(c, &env, &out);
         alarm(0);
         line = results_case_line(c, &out);
-        snprintf(head, sizeof head, "%zu %d %d ", todo[i], (int)out.status, c->capture ? gen : -1);
+        snprintf(head, sizeof head, "%zu %d %d %d ", todo[i], (int)out.status, c->capture ? gen : -1,
+                 (int)out.tw_proof);
         if (!line || write_all(fd, head, strlen(head)) || write_all(fd, line, strlen(line)) ||
             write_all(fd, "\n", 1))
             _exit(4);
@@ -275,12 +300,14 @@ static void worker_main(const struct bm_case *cases, const size_t *todo, size_t 
 
 struct run {
     const struct options *o;
+    const struct bm_env *env;   /* the parent's sandbox, which the run record describes */
     const struct bm_case *cases;
     size_t ncases;
     char **lines;           /* per case: its JSON line, once received */
     int *status;
     int *capture_gen;       /* per case: capture generation of the worker that ran it, -1 none */
     long *capture_pid;
+    int *tw_proof;          /* per case: enum bm_tw_proof */
     size_t received;
     struct worker *workers;
     size_t nworkers, ncpu;
@@ -304,7 +331,7 @@ static int start_worker(struct run *r, struct worker *w, size_t *todo, size_t nt
         for (size_t i = 0; i < r->nworkers; i++)
             if (r->workers[i].fd >= 0)
                 close(r->workers[i].fd);
-        worker_main(r->cases, todo, ntodo, fds[1], cpu, r->o);
+        worker_main(r->cases, todo, ntodo, fds[1], cpu, r->o, r->env);
     }
     close(fds[1]);
     w->fd = fds[0];
@@ -321,8 +348,9 @@ static int take_line(struct run *r, struct worker *w, char *line)
     unsigned long idx = strtoul(line, &json, 10);
     int status = (int)strtol(json, &json, 10);
     int gen = (int)strtol(json, &json, 10);
+    int proof = (int)strtol(json, &json, 10);
 
-    if (*json != ' ' || idx >= r->ncases || r->lines[idx] || w->done >= w->ntodo || w->todo[w->done] != idx) {
+    if (*json != ' ' || proof < BM_TW_NONE || proof > BM_TW_FINAL_ACK || idx >= r->ncases || r->lines[idx] || w->done >= w->ntodo || w->todo[w->done] != idx) {
         fprintf(stderr, "bindmatrix-runner: garbled line from a worker\n");
         return -1;
     }
@@ -330,6 +358,7 @@ static int take_line(struct run *r, struct worker *w, char *line)
     r->status[idx] = status;
     r->capture_gen[idx] = gen;
     r->capture_pid[idx] = (long)w->pid;
+    r->tw_proof[idx] = proof;
     w->done++;
     r->received++;
     return r->lines[idx] ? 0 : -1;
@@ -592,6 +621,7 @@ static void free_run(struct run *r)
     free(r->status);
     free(r->capture_gen);
     free(r->capture_pid);
+    free(r->tw_proof);
     free(r->workers);
 }
 
@@ -602,7 +632,7 @@ int main(int argc, char **argv)
     struct bm_error err = {0};
     struct bm_selection sel;
     struct bm_env env;
-    char host[300], sandbox_err[512], hash[BM_HASH_LEN], *output = NULL;
+    char host[300], sandbox_err[1024], hash[BM_HASH_LEN], *output = NULL;
     struct run r = {0};
     long t0 = now_ms(), counts[3] = {0, 0, 0};
     int rc = 0;
@@ -659,8 +689,12 @@ int main(int argc, char **argv)
         rc = -1;
         goto out;
     }
-    env.other_uid = (uid_t)o.other_uid;
-    env.other_gid = (gid_t)o.other_uid;
+    sandbox_set_other_user(&env, (uid_t)o.other_uid, (gid_t)o.other_uid);
+    /* what this sandbox lacks, said once here rather than by every worker */
+    for (int c = 0; c < BM_CAP_COUNT; c++)
+        if (!env.has[c])
+            fprintf(stderr, "bindmatrix-runner: no %s (%s): %s\n", sandbox_cap_name(c),
+                    sandbox_cap_effect(c), sandbox_missing(&env, c));
     {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         r.ncpu = ncpu > 0 ? (size_t)ncpu : 1;
@@ -708,14 +742,16 @@ int main(int argc, char **argv)
     }
 
     r.o = &o;
+    r.env = &env;
     r.cases = chosen.items;
     r.ncases = chosen.n;
     r.lines = calloc(chosen.n, sizeof *r.lines);
     r.status = calloc(chosen.n, sizeof *r.status);
     r.capture_gen = calloc(chosen.n, sizeof *r.capture_gen);
     r.capture_pid = calloc(chosen.n, sizeof *r.capture_pid);
+    r.tw_proof = calloc(chosen.n, sizeof *r.tw_proof);
     r.workers = calloc(r.nworkers, sizeof *r.workers);
-    if (!r.lines || !r.status || !r.workers || !r.capture_gen || !r.capture_pid) {
+    if (!r.lines || !r.status || !r.workers || !r.capture_gen || !r.capture_pid || !r.tw_proof) {
         fprintf(stderr, "bindmatrix-runner: out of memory\n");
         rc = -1;
         goto out;
@@ -731,8 +767,12 @@ int main(int argc, char **argv)
     if (o.capture)
         remove_raw_captures(o.evidence_dir);
     if (rc == 0) {
+        enum bm_tw_proof weakest = BM_TW_NONE;
+        for (size_t i = 0; i < r.ncases; i++)
+            if (r.tw_proof[i] > (int)weakest)
+                weakest = (enum bm_tw_proof)r.tw_proof[i];
         json_t *run = sysinfo_run_record(&env, o.host_label ? o.host_label : host, (int)r.nworkers,
-                                         o.root ? o.root : o.cases_default);
+                                         o.root ? o.root : o.cases_default, o.stack, weakest);
         json_object_set_new(run, "capture", json_string(o.capture ? o.evidence_dir : "off"));
         json_object_set_new(run, "selection", selection_json(&sel));
         json_object_set_new(run, "partial", json_boolean(sel.partial));

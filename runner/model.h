@@ -150,12 +150,21 @@ struct bm_step_result {
     struct bm_delivery delivery;
 };
 
+/* What showed that a TIME_WAIT state existed, weakest last (the run record names the
+ * weakest any case rested on). */
+enum bm_tw_proof {
+    BM_TW_NONE,       /* the case built no TIME_WAIT state */
+    BM_TW_SOCK_DIAG,  /* the helper saw the final ACK and sock_diag lists the socket */
+    BM_TW_FINAL_ACK,  /* the helper saw the final ACK; no sock_diag to list it */
+};
+
 struct bm_outcome {
     enum bm_status status;
     char reason[BM_TEXT_LEN];       /* required for skipped and error */
     size_t nsteps;                  /* == case nsteps when observed */
     struct bm_step_result steps[BM_MAX_STEPS];
     long duration_us;
+    enum bm_tw_proof tw_proof;
 };
 
 #endif

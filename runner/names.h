@@ -9,6 +9,7 @@ extern const char *const bm_proto_names[];   /* enum bm_proto */
 extern const char *const bm_family_names[];  /* enum bm_family */
 extern const char *const bm_user_names[];    /* enum bm_user */
 extern const char *const bm_status_names[];  /* enum bm_status */
+extern const char *const bm_tw_proof_names[]; /* enum bm_tw_proof, as the run record says it */
 extern const char *const bm_from_names[];    /* deliver from: */
 extern const char *const bm_address_names[]; /* symbolic addresses a case may write */
 

@@ -13,6 +13,7 @@
 #include <net/if.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 struct nlreq {
@@ -51,6 +52,9 @@ static int nl_talk(struct nlmsghdr *h)
     int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
     if (fd < 0)
         return errno;
+    /* the kernel answers at once; the bound keeps a stack that never does from hanging us */
+    struct timeval tv = { .tv_sec = 2 };
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
     h->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
     h->nlmsg_seq = 1;

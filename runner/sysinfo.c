@@ -1,6 +1,8 @@
 #include "sysinfo.h"
 #include "config.h"
+#include "names.h"
 #include "results.h"
+#include "sandbox.h"
 #include "sockopts.h"
 
 #include <ctype.h>
@@ -103,10 +105,21 @@ static void add_option(const char *name, bool available, void *ctx)
     json_object_set_new((json_t *)ctx, name, json_boolean(available));
 }
 
+/* How TIME_WAIT was verified: the weakest proof a case rested on, else what would be. */
+static const char *tw_verification(const struct bm_env *env, enum bm_tw_proof weakest)
+{
+    if (weakest == BM_TW_NONE)
+        weakest = !env->has[BM_CAP_TCP_INFO]  ? BM_TW_NONE
+                  : env->has[BM_CAP_SOCK_DIAG] ? BM_TW_SOCK_DIAG
+                                               : BM_TW_FINAL_ACK;
+    return bm_tw_proof_names[weakest];
+}
+
 json_t *sysinfo_run_record(const struct bm_env *env, const char *host_label, int workers,
-                           const char *cases_dir)
+                           const char *cases_dir, const char *stack, enum bm_tw_proof weakest)
 {
     json_t *run = json_object(), *sysctls = json_object(), *opts = json_object(), *caps = json_object();
+    json_t *degraded = json_object();
     struct utsname u;
     char value[256], when[32];
     time_t now = time(NULL);
@@ -120,11 +133,14 @@ json_t *sysinfo_run_record(const struct bm_env *env, const char *host_label, int
         if (read_sysctl(*s, value, sizeof value))
             json_object_set_new(sysctls, *s, json_string(value));
     sockopt_each(add_option, opts);
-    json_object_set_new(caps, "local2", json_boolean(env->local2_v4[0] && env->local2_v6[0]));
-    json_object_set_new(caps, "multicast_v4", json_boolean(env->has_mc_v4));
-    json_object_set_new(caps, "multicast_v6", json_boolean(env->has_mc_v6));
-    json_object_set_new(caps, "broadcast", json_boolean(env->has_broadcast));
-    json_object_set_new(caps, "other_user", json_boolean(env->can_switch_user));
+    /* "local2": both families, as records before the per-family names said it */
+    json_object_set_new(caps, "local2", json_boolean(env->has[BM_CAP_LOCAL2_V4] &&
+                                                     env->has[BM_CAP_LOCAL2_V6]));
+    for (int c = 0; c < BM_CAP_COUNT; c++) {
+        json_object_set_new(caps, sandbox_cap_name(c), json_boolean(env->has[c]));
+        if (!env->has[c])
+            json_object_set_new(degraded, sandbox_cap_name(c), json_string(sandbox_missing(env, c)));
+    }
 
     json_object_set_new(run, "record", json_string("run"));
     json_object_set_new(run, "schema", json_integer(BM_RESULTS_SCHEMA));
@@ -135,11 +151,14 @@ json_t *sysinfo_run_record(const struct bm_env *env, const char *host_label, int
     json_object_set_new(run, "arch", json_string(u.machine));
     json_object_set_new(run, "host", json_string(host_label));
     json_object_set_new(run, "privileged", json_boolean(env->privileged));
-    json_object_set_new(run, "isolation", json_string(!env->isolated ? "none"
+    json_object_set_new(run, "isolation", json_string(!env->has[BM_CAP_NETNS] ? "none"
                                                       : env->privileged ? "netns" : "userns+netns"));
+    json_object_set_new(run, "stack", json_string(stack));
     json_object_set_new(run, "sysctls", sysctls);
     json_object_set_new(run, "options", opts);
     json_object_set_new(run, "capabilities", caps);
+    json_object_set_new(run, "degraded", degraded);
+    json_object_set_new(run, "time_wait_verification", json_string(tw_verification(env, weakest)));
     json_object_set_new(run, "started", json_string(when));
     json_object_set_new(run, "workers", json_integer(workers));
     json_object_set_new(run, "cases_dir", json_string(cases_dir));

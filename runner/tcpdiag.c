@@ -1,11 +1,14 @@
 /* tcpdiag.c — TCP_INFO (Linux tcpi_state / FreeBSD TCPS_*) and NETLINK_SOCK_DIAG. */
 #include "tcpdiag.h"
 #include "config.h"
+#include "errnames.h"
 
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -50,12 +53,17 @@ int tcpdiag_state(int fd, enum bm_tcpstate *st)
 #define TCP_TIME_WAIT_STATE 6 /* include/net/tcp_states.h: TCP_TIME_WAIT */
 #endif
 
-int tcpdiag_timewait_on_port(int family, int port, bool *found)
+/* The dump itself; *call names the step that failed. */
+static int timewait_dump(int family, int port, bool *found, const char **call)
 {
     *found = false;
+    *call = "socket(AF_NETLINK, NETLINK_SOCK_DIAG)";
     int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (fd < 0)
         return errno;
+    /* the kernel answers at once; the bound keeps a stack that never does from hanging us */
+    struct timeval tv = { .tv_sec = 2 };
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     struct {
         struct nlmsghdr h;
         struct inet_diag_req_v2 r;
@@ -70,10 +78,12 @@ int tcpdiag_timewait_on_port(int family, int port, bool *found)
     req.r.idiag_states = 1u << TCP_TIME_WAIT_STATE;
     struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
     int rc = 0;
+    *call = "sendto(SOCK_DIAG_BY_FAMILY)";
     if (sendto(fd, &req, sizeof req, 0, (struct sockaddr *)&sa, sizeof sa) < 0) {
         rc = errno;
         goto out;
     }
+    *call = "recv(SOCK_DIAG_BY_FAMILY)";
     for (;;) {
         long buf[8192 / sizeof(long)];
         ssize_t n = recv(fd, buf, sizeof buf, 0);
@@ -91,6 +101,7 @@ int tcpdiag_timewait_on_port(int family, int port, bool *found)
                 goto out;
             if (m->nlmsg_type == NLMSG_ERROR) {
                 struct nlmsgerr *e = NLMSG_DATA(m);
+                *call = "the SOCK_DIAG_BY_FAMILY request";
                 rc = -e->error;
                 goto out;
             }
@@ -104,6 +115,22 @@ out:
     return rc;
 }
 
+int tcpdiag_timewait_on_port(int family, int port, bool *found)
+{
+    const char *call;
+    return timewait_dump(family, port, found, &call);
+}
+
+int tcpdiag_probe(char *why, size_t whylen)
+{
+    const char *call;
+    bool found;
+    int rc = timewait_dump(AF_INET, 0, &found, &call);
+    if (rc)
+        snprintf(why, whylen, "%s failed with %s", call, errno_name(rc));
+    return rc;
+}
+
 #else
 
 int tcpdiag_timewait_on_port(int family, int port, bool *found)
@@ -113,4 +140,20 @@ int tcpdiag_timewait_on_port(int family, int port, bool *found)
     return ENOTSUP;
 }
 
+int tcpdiag_probe(char *why, size_t whylen)
+{
+    snprintf(why, whylen, "no sock_diag on this OS");
+    return ENOTSUP;
+}
+
 #endif
+
+bool tcpdiag_missing(int err)
+{
+    /* ENOTSUP and EOPNOTSUPP are one number on some systems: a table, not a switch */
+    static const int missing[] = { ENOENT, EPROTONOSUPPORT, EOPNOTSUPP, ENOTSUP, EAFNOSUPPORT };
+    for (size_t i = 0; i < sizeof missing / sizeof missing[0]; i++)
+        if (err == missing[i])
+            return true;
+    return false;
+}

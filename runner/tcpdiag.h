@@ -4,6 +4,7 @@
 #define BM_TCPDIAG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum bm_tcpstate { BM_TCP_OTHER, BM_TCP_ESTABLISHED, BM_TCP_CLOSED };
 
@@ -13,5 +14,13 @@ int tcpdiag_state(int fd, enum bm_tcpstate *st);
 /* Whether a TIME_WAIT socket with local port `port` exists (family AF_INET or AF_INET6).
  * 0 with *found set, or errno; ENOTSUP off Linux (callers then rely on TCP_INFO alone). */
 int tcpdiag_timewait_on_port(int family, int port, bool *found);
+
+/* True when err means sock_diag is not there at all (no such netlink protocol or request,
+ * as in gVisor), not that a query failed: TIME_WAIT then rests on the helper's proof. */
+bool tcpdiag_missing(int err);
+
+/* One TIME_WAIT dump, to learn whether sock_diag works here: 0, or the errno with the call
+ * that failed in why ("socket(AF_NETLINK, NETLINK_SOCK_DIAG) failed with EPROTONOSUPPORT"). */
+int tcpdiag_probe(char *why, size_t whylen);
 
 #endif

@@ -12,7 +12,8 @@ static void full_env(struct bm_env *env)
     sandbox_defaults(env);
     strcpy(env->local2_v4, "127.0.0.2");
     strcpy(env->local2_v6, "2001:db8::2");
-    env->has_mc_v4 = env->has_mc_v6 = env->has_broadcast = true;
+    env->has[BM_CAP_LOCAL2_V4] = env->has[BM_CAP_LOCAL2_V6] = true;
+    env->has[BM_CAP_MULTICAST_V4] = env->has[BM_CAP_MULTICAST_V6] = env->has[BM_CAP_BROADCAST] = true;
     strcpy(env->broadcast_v4, "192.0.2.255");
 }
 

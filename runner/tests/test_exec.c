@@ -5,6 +5,7 @@
 
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -216,16 +217,18 @@ Test(exec, other_user_without_root_is_skipped)
     int a = add_socket(&c, "a", BM_PROTO_TCP, BM_FAMILY_IPV4, NULL);
     c.sockets[a].user = BM_USER_OTHER;
     add_step(&c, BM_OP_BIND, a, "a.bind", "loopback", 1);
-    env.can_switch_user = false;
+    env.has[BM_CAP_OTHER_USER] = false;
+    strcpy(env.why[BM_CAP_OTHER_USER], "not root");
     static struct bm_outcome out;
     run(&c, &out);
     cr_assert_eq(out.status, BM_STATUS_SKIPPED);
-    cr_assert_str_eq(out.reason, "needs root to act as a second user");
+    cr_assert_str_eq(out.reason, "needs root to act as a second user (not root)",
+                     "the skip says why the sandbox has no other user");
 }
 
 Test(exec, reuseport_across_users_is_refused)
 {
-    if (!env.can_switch_user)
+    if (!env.has[BM_CAP_OTHER_USER])
         cr_skip_test("needs root");
     static struct bm_case c;
     int a = add_socket(&c, "a", BM_PROTO_TCP, BM_FAMILY_IPV4, "reuseport");
@@ -278,13 +281,64 @@ Test(exec, address_checks)
     run(&c, &out);
     cr_assert_eq(out.status, BM_STATUS_ERROR, "a case-file mistake, not a host limit");
 
-    env.local2_v6[0] = '\0';
+    env.has[BM_CAP_LOCAL2_V6] = false;
+    strcpy(env.why[BM_CAP_LOCAL2_V6], "bind to 2001:db8::2 failed with EADDRNOTAVAIL");
     static struct bm_case c2;
     a = add_socket(&c2, "a", BM_PROTO_UDP, BM_FAMILY_IPV6, NULL);
     add_step(&c2, BM_OP_BIND, a, "a.bind", "local2", 1);
     run(&c2, &out);
     cr_assert_eq(out.status, BM_STATUS_SKIPPED);
-    cr_assert_not_null(strstr(out.reason, "local2"));
+    cr_assert_str_eq(out.reason, "a.bind: no second local IPv6 address (local2) on this host "
+                     "(bind to 2001:db8::2 failed with EADDRNOTAVAIL)");
+
+    /* only the family that lacks it is skipped */
+    static struct bm_case c3;
+    a = add_socket(&c3, "a", BM_PROTO_UDP, BM_FAMILY_IPV4, NULL);
+    add_step(&c3, BM_OP_BIND, a, "a.bind", "local2", 1);
+    run(&c3, &out);
+    cr_assert_eq(out.status, BM_STATUS_OBSERVED, "%s", out.reason);
+}
+
+Test(exec, a_missing_multicast_skips_only_its_family_and_says_why)
+{
+    static struct bm_case c4, c6;
+    static struct bm_outcome out;
+    int a = add_socket(&c6, "a", BM_PROTO_UDP, BM_FAMILY_IPV6, NULL);
+    add_step(&c6, BM_OP_BIND, a, "a.bind", "wildcard", 1);
+    add_step(&c6, BM_OP_JOIN, a, "a.join", NULL, -1);
+    a = add_socket(&c4, "a", BM_PROTO_UDP, BM_FAMILY_IPV4, NULL);
+    add_step(&c4, BM_OP_BIND, a, "a.bind", "wildcard", 1);
+    add_step(&c4, BM_OP_JOIN, a, "a.join", NULL, -1);
+
+    env.has[BM_CAP_MULTICAST_V6] = false;
+    strcpy(env.why[BM_CAP_MULTICAST_V6], "on lo: sendto ff05::db8:0:1 failed with ENETUNREACH");
+    run(&c6, &out);
+    cr_assert_eq(out.status, BM_STATUS_SKIPPED);
+    cr_assert_str_eq(out.reason, "a.join: no IPv6 multicast on this host "
+                     "(on lo: sendto ff05::db8:0:1 failed with ENETUNREACH)");
+    run(&c4, &out);
+    cr_assert_eq(out.status, BM_STATUS_OBSERVED, "%s", out.reason);
+    cr_assert_str_eq(out.steps[1].result, "ok");
+}
+
+Test(exec, time_wait_without_sock_diag_is_observed_on_the_final_ack)
+{
+    static struct bm_case c;
+    static struct bm_outcome out;
+    int a = add_socket(&c, "a", BM_PROTO_TCP, BM_FAMILY_IPV4, "reuseaddr");
+    int b = add_socket(&c, "b", BM_PROTO_TCP, BM_FAMILY_IPV4, NULL);
+    add_step(&c, BM_OP_STATE, a, "a.state", "loopback", 1)->state = BM_STATE_TIME_WAIT_CLIENT;
+    add_step(&c, BM_OP_BIND, b, "b.bind", "loopback", 1);
+
+    run(&c, &out);
+    cr_assert_eq(out.status, BM_STATUS_OBSERVED, "%s", out.reason);
+    cr_assert_eq(out.tw_proof, BM_TW_SOCK_DIAG, "sock_diag is there before it is taken away");
+    if (!bm_test_refuse_socket(BM_AF_NETLINK, BM_NETLINK_SOCK_DIAG, EPROTONOSUPPORT))
+        cr_skip_test("no seccomp filter to take sock_diag away");
+    run(&c, &out);
+    cr_assert_eq(out.status, BM_STATUS_OBSERVED, "%s", out.reason);
+    cr_assert_eq(out.tw_proof, BM_TW_FINAL_ACK);
+    cr_assert_str_eq(out.steps[1].result, "EADDRINUSE", "the TIME_WAIT socket holds the port");
 }
 
 Test(exec, freebind_and_sysctl)
@@ -350,9 +404,9 @@ Test(exec, outside_a_namespace_fresh_ports_skip_ports_in_use)
     /* another program holds the next port (UDP, wildcard): a shared host must not use it */
     cr_assert_eq(bind(other, (struct sockaddr *)&held, sizeof held), 0);
     add_step(&c, BM_OP_BIND, a, "a.bind", "loopback", 1);
-    env.isolated = false;
+    env.has[BM_CAP_NETNS] = false;
     run(&c, &out);
-    env.isolated = true;
+    env.has[BM_CAP_NETNS] = true;
     cr_assert_eq(out.status, BM_STATUS_OBSERVED, "%s", out.reason);
     cr_assert_str_eq(out.steps[0].result, "ok");
     cr_assert_eq(out.steps[0].port, first + 1, "port %d is in use and must be skipped", first);

@@ -12,6 +12,7 @@
 
 static struct bm_env env;
 static struct bm_helpers helpers;
+static enum bm_tw_proof last_proof; /* what the last build() rested on */
 
 static void setup(void)
 {
@@ -37,7 +38,8 @@ static int new_socket(enum bm_family fam, int type, bool reuseaddr)
     return fd;
 }
 
-/* Builds st on a fresh socket at name:port; returns the (possibly replaced) fd. */
+/* Builds st on a fresh socket at name:port; returns the (possibly replaced) fd, and the
+ * TIME_WAIT proof it rested on in last_proof. */
 static int build(enum bm_state st, enum bm_family fam, int type, const char *name, int port,
                  bool reuseaddr)
 {
@@ -46,8 +48,9 @@ static int build(enum bm_state st, enum bm_family fam, int type, const char *nam
     socklen_t len;
     cr_assert_null(addr_resolve(name, fam, port, &env, &ss, &len));
     char why[256];
-    int rc = state_build(&fd, st, (struct sockaddr *)&ss, len, &env, &helpers, &bound, why,
-                         sizeof why);
+    last_proof = BM_TW_NONE;
+    int rc = state_build(&fd, st, (struct sockaddr *)&ss, len, &env, &helpers, &bound,
+                         &last_proof, why, sizeof why);
     cr_assert_eq(rc, 0, "state %s: %s", state_name(st), why);
     return fd;
 }
@@ -89,7 +92,7 @@ Test(state, listening_udp_is_an_error)
     addr_resolve("loopback", BM_FAMILY_IPV4, 10002, &env, &ss, &len);
     char why[256];
     int rc = state_build(&fd, BM_STATE_LISTENING, (struct sockaddr *)&ss, len, &env, &helpers,
-                         &bound, why, sizeof why);
+                         &bound, NULL, why, sizeof why);
     cr_assert_eq(rc, EOPNOTSUPP);
     cr_assert_str_eq(why, "listen failed with EOPNOTSUPP");
     close(fd);
@@ -103,7 +106,7 @@ Test(state, bind_failure_names_the_sub_step)
     addr_resolve("nonlocal", BM_FAMILY_IPV4, 10003, &env, &ss, &len);
     char why[256];
     int rc = state_build(&fd, BM_STATE_BOUND, (struct sockaddr *)&ss, len, &env, &helpers,
-                         &bound, why, sizeof why);
+                         &bound, NULL, why, sizeof why);
     cr_assert_eq(rc, EADDRNOTAVAIL);
     cr_assert_str_eq(why, "bind failed with EADDRNOTAVAIL");
     close(fd);
@@ -141,6 +144,7 @@ static void check_time_wait(enum bm_state st, int base_port)
         int port = base_port + f;
         int fd = build(st, fam, SOCK_STREAM, "loopback", port, true);
         cr_assert_eq(fd, -1);
+        cr_assert_eq(last_proof, env.has[BM_CAP_SOCK_DIAG] ? BM_TW_SOCK_DIAG : BM_TW_FINAL_ACK);
         cr_assert_eq(try_bind(fam, SOCK_STREAM, "loopback", port, false), EADDRINUSE);
         cr_assert_eq(try_bind(fam, SOCK_STREAM, "loopback", port, true), 0);
 #ifdef __linux__ /* the kernel's own rule is asserted here, not a feature */
@@ -176,7 +180,7 @@ Test(state, time_wait_needs_tcp)
     addr_resolve("loopback", BM_FAMILY_IPV4, 10301, &env, &ss, &len);
     char why[256];
     cr_assert_neq(state_build(&fd, BM_STATE_TIME_WAIT_CLIENT, (struct sockaddr *)&ss, len, &env,
-                              &helpers, &bound, why, sizeof why), 0);
+                              &helpers, &bound, NULL, why, sizeof why), 0);
     if (fd >= 0)
         close(fd);
 }
@@ -230,4 +234,56 @@ Test(state, tcp_info_state)
         cr_assert_eq(st, BM_TCP_ESTABLISHED);
     }
     close(fd);
+}
+
+/* ---- sock_diag missing when the case runs (gVisor: EPROTONOSUPPORT): the helper's final
+ * ACK is the proof, and the case says it rested on that alone ---- */
+
+Test(state, time_wait_without_sock_diag_at_run_time_rests_on_the_final_ack)
+{
+    cr_assert(env.has[BM_CAP_SOCK_DIAG], "the sandbox found sock_diag before the case ran");
+    if (!bm_test_refuse_socket(BM_AF_NETLINK, BM_NETLINK_SOCK_DIAG, EPROTONOSUPPORT))
+        cr_skip_test("no seccomp filter to take sock_diag away");
+    for (int st = BM_STATE_TIME_WAIT_CLIENT; st <= BM_STATE_TIME_WAIT_SERVER; st++) {
+        int port = 10700 + st;
+        int fd = build((enum bm_state)st, BM_FAMILY_IPV4, SOCK_STREAM, "loopback", port, false);
+        cr_assert_eq(fd, -1);
+        cr_assert_eq(last_proof, BM_TW_FINAL_ACK, "%s", state_name((enum bm_state)st));
+        /* and the state is real: the port is held by a TIME_WAIT socket */
+        cr_assert_eq(try_bind(BM_FAMILY_IPV4, SOCK_STREAM, "loopback", port, true), EADDRINUSE);
+    }
+}
+
+Test(state, time_wait_without_sock_diag_in_the_sandbox_rests_on_the_final_ack)
+{
+    env.has[BM_CAP_SOCK_DIAG] = false;
+    int fd = build(BM_STATE_TIME_WAIT_SERVER, BM_FAMILY_IPV6, SOCK_STREAM, "loopback", 10710, false);
+    cr_assert_eq(fd, -1);
+    cr_assert_eq(last_proof, BM_TW_FINAL_ACK);
+}
+
+Test(state, a_sock_diag_that_fails_is_still_an_error)
+{
+    if (!bm_test_refuse_socket(BM_AF_NETLINK, BM_NETLINK_SOCK_DIAG, EACCES))
+        cr_skip_test("no seccomp filter to make sock_diag fail");
+    int fd = new_socket(BM_FAMILY_IPV4, SOCK_STREAM, false);
+    struct sockaddr_storage ss, bound;
+    socklen_t len;
+    enum bm_tw_proof proof = BM_TW_NONE;
+    char why[256];
+    cr_assert_null(addr_resolve("loopback", BM_FAMILY_IPV4, 10720, &env, &ss, &len));
+    cr_assert_eq(state_build(&fd, BM_STATE_TIME_WAIT_CLIENT, (struct sockaddr *)&ss, len, &env,
+                             &helpers, &bound, &proof, why, sizeof why), EACCES);
+    cr_assert_str_eq(why, "sock_diag failed with EACCES");
+    cr_assert_eq(proof, BM_TW_NONE);
+}
+
+Test(state, which_errors_mean_no_sock_diag)
+{
+    static const int missing[] = { ENOENT, EPROTONOSUPPORT, EOPNOTSUPP, EAFNOSUPPORT };
+    static const int failing[] = { EACCES, EPERM, ENOBUFS, EINVAL, 0 };
+    for (size_t i = 0; i < sizeof missing / sizeof missing[0]; i++)
+        cr_assert(tcpdiag_missing(missing[i]), "%d", missing[i]);
+    for (size_t i = 0; i < sizeof failing / sizeof failing[0]; i++)
+        cr_assert_not(tcpdiag_missing(failing[i]), "%d", failing[i]);
 }
