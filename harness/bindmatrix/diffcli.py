@@ -1,8 +1,17 @@
-"""./bindmatrix diff BASELINE CANDIDATE [--allow FILE] [-o diff.json]: the upgrade gate.
+"""./bindmatrix diff BASELINE CANDIDATE [--allow FILE] [-o diff.json] [--markdown FILE]:
+the upgrade gate.
 
-Exit status: 0 nothing changed (or every change is allowed); 1 a change closes the gate;
-2 bad input (unreadable or corrupt results, different OSes, a partial baseline without
---allow-partial, a broken allowlist).
+It compares the two run records first (runner version, case set, sysctls, privilege,
+isolation, stack, partial...: every difference is printed; those that change what the
+outcomes mean close the gate), then every case.
+
+Exit status:
+  0  no difference closes the gate (the allowlisted ones are listed, with their reasons)
+  1  at least one difference closes the gate: a case changed, was removed, is newly skipped
+     or newly in error (--fail-on chooses), or the run records differ in the case set, a
+     sysctl, privilege or the stack, and no allowlist entry accepts it
+  2  bad input: unreadable or corrupt results, two different OSes (unless --force), a partial
+     baseline (unless --allow-partial), a broken allowlist; nothing is written
 """
 
 import argparse
@@ -32,7 +41,10 @@ def parse_args(argv):
     p.add_argument("--allow", metavar="FILE", action="append", default=[],
                    help="allowlist YAML of accepted changes, each with a reason (repeatable)")
     p.add_argument("-o", "--output", metavar="FILE",
-                   help="write the machine-readable diff (JSON) to FILE")
+                   help="write the machine-readable diff (JSON, harness/schema/diff-1.schema"
+                        ".json) to FILE")
+    p.add_argument("--markdown", metavar="FILE",
+                   help="write the verdict as Markdown to FILE (e.g. $GITHUB_STEP_SUMMARY)")
     p.add_argument("--fail-on", metavar="CLASSES", default=",".join(diffgate.DEFAULT_GATING),
                    help="comma-separated classes that close the gate (default: %(default)s; "
                         "all: " + ", ".join(diffgate.CLASSES) + ")")
@@ -114,17 +126,27 @@ def main(argv=None):
                     "(--force to compare anyway; ./bindmatrix report shows OSes side by side)"
                     % (args.baseline, base.run["os"], args.candidate, cand.run["os"])])
 
+    records = diffgate.record_differences(base.run, cand.run)
     diffs = diffgate.diff(base, cand, gating)
-    unused = diffgate.apply_allowlist(diffs, allows)
+    unused = diffgate.apply_allowlist(records + diffs, allows)
     counts = diffgate.counts(diffs, len(base.cases))
-    blocking = [d for d in diffs if d.blocking]
-    allowed = [d for d in diffs if d.allowed_by is not None]
+    blocking = [d for d in records + diffs if d.blocking]
+    allowed = [d for d in records + diffs if d.allowed_by is not None]
 
     print("bindmatrix diff: %s -> %s" % (host_label(base.run), host_label(cand.run)))
     print("  baseline:  %s (%d cases)" % (display_path(base.path), len(base.cases)))
     print("  candidate: %s (%d cases)" % (display_path(cand.path), len(cand.cases)))
     print("  " + " · ".join(["%d unchanged" % counts["unchanged"]] +
                             ["%d %s" % (counts[k], k) for k in diffgate.CLASSES]))
+    if records:
+        print("")
+        print("RUN RECORDS differ:")
+        width = max(len(r.field) for r in records)
+        for r in records:
+            note = ("allowed by %s: %s" % (display_path(r.allowed_by.location),
+                                           r.allowed_by.reason) if r.allowed_by
+                    else "closes the gate" if r.gating else "(said, does not close the gate)")
+            print("    %s  %s -> %s   %s" % (r.field.ljust(width), r.before, r.after, note))
     for kind in diffgate.CLASSES:
         group = [d for d in diffs if d.kind == kind]
         if not group:
@@ -136,52 +158,99 @@ def main(argv=None):
             print("... and %d more %s (-o FILE writes them all)"
                   % (len(group) - args.max_lines, kind))
     for a in unused:
-        print("bindmatrix diff: warning: allowlist entry %s (case %r, change %s) accepted "
-              "nothing" % (display_path(a.location), a.case, ",".join(a.changes)),
-              file=sys.stderr)
+        print("bindmatrix diff: warning: allowlist entry %s (%s) accepted nothing"
+              % (display_path(a.location), ("record %r" % a.record) if a.record else
+                 "case %r, change %s" % (a.case, ",".join(a.changes))), file=sys.stderr)
 
     verdict = "fail" if blocking else "pass"
+    outputs = {}
     if args.output:
         doc = {"schema": DIFF_SCHEMA, "verdict": verdict,
                "baseline": describe(base), "candidate": describe(cand),
                "gating_classes": gating, "counts": counts,
                "blocking": len(blocking), "allowed": len(allowed),
+               "record_differences": [r.to_json() for r in records],
                "differences": [d.to_json() for d in diffs],
-               "unused_allowlist": [{"at": a.location, "case": a.case,
+               "unused_allowlist": [{"at": a.location, "case": a.case or None,
+                                     "record": a.record or None,
                                      "change": list(a.changes), "reason": a.reason}
                                     for a in unused]}
+        outputs[args.output] = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    if args.markdown:
+        outputs[args.markdown] = markdown(base, cand, verdict, counts, records, diffs,
+                                          blocking, allowed)
+    if outputs:
         try:
-            write_all({args.output: json.dumps(doc, indent=2, ensure_ascii=False) + "\n"})
+            write_all(outputs)
         except OSError as e:
-            return bad(["cannot write %s: %s" % (args.output, e.strerror or e)])
+            return bad(["cannot write %s: %s" % (getattr(e, "filename", "") or "the output",
+                                                 e.strerror or e)])
     print("")
-    if not diffs:
-        print("PASS: no case changed.")
+    if not diffs and not records:
+        print("PASS: no case changed, and the run records agree.")
     elif not blocking:
+        n = len(diffs) + len(records)
         print("PASS: %d difference%s, none closing the gate%s."
-              % (len(diffs), "s" if len(diffs) != 1 else "",
+              % (n, "s" if n != 1 else "",
                  " (%d allowed)" % len(allowed) if allowed else ""))
     else:
         by_kind = {}
         for d in blocking:
-            by_kind[d.kind] = by_kind.get(d.kind, 0) + 1
+            kind = "run record" if isinstance(d, diffgate.RecordDifference) else d.kind
+            by_kind[kind] = by_kind.get(kind, 0) + 1
         print("FAIL: %d difference%s the gate (%s)%s."
               % (len(blocking), "s close" if len(blocking) != 1 else " closes",
                  ", ".join("%s %d" % (k, n) for k, n in by_kind.items()),
                  "; %d allowed" % len(allowed) if allowed else ""))
         print("If a change is intended, accept it in an allowlist (--allow FILE), e.g.:")
-        for d in blocking[:5]:
+        for r in [d for d in blocking if isinstance(d, diffgate.RecordDifference)][:5]:
+            print("  - record: %s" % r.field)
+            print("    to: %s" % yaml_str(r.after))
+            print("    reason: \"...why the run is still comparable...\"")
+        case_blocking = [d for d in blocking if not isinstance(d, diffgate.RecordDifference)]
+        for d in case_blocking[:5]:
             print("  - case: %s" % yaml_str(d.case))
             print("    change: %s" % d.kind)
             if d.kind == "changed":
                 print("    to: %s" % yaml_str(d.after))
             print("    reason: \"...why the new behaviour is accepted...\"")
-        if len(blocking) > 5:
+        if len(case_blocking) > 5:
             print("  (a glob such as %s accepts many)"
-                  % yaml_str(blocking[0].case.split("[", 1)[0] + "[*"))
+                  % yaml_str(case_blocking[0].case.split("[", 1)[0] + "[*"))
     if args.output:
         print("diff: %s" % display_path(args.output))
     return 1 if blocking else 0
+
+
+def markdown(base, cand, verdict, counts, records, diffs, blocking, allowed, limit=200):
+    """The verdict for a CI job summary: what closes the gate first, at most limit rows."""
+    out = ["## bindmatrix gate: %s" % ("PASS" if verdict == "pass" else "FAIL"), "",
+           "`%s` → `%s`: %s" % (host_label(base.run), host_label(cand.run), " · ".join(
+               ["%d unchanged" % counts["unchanged"]] +
+               ["%d %s" % (counts[k], k) for k in diffgate.CLASSES if counts[k]])), ""]
+    if records:
+        out += ["| run record | before | after | |", "|---|---|---|---|"]
+        for r in records:
+            note = ("allowed: %s" % r.allowed_by.reason if r.allowed_by
+                    else "**closes the gate**" if r.gating else "")
+            out.append("| `%s` | %s | %s | %s |" % (r.field, r.before.replace("|", "\\|"),
+                                                   r.after.replace("|", "\\|"), note))
+        out.append("")
+    shown = [d for d in diffs if d.blocking] + [d for d in diffs if not d.blocking]
+    if shown:
+        out += ["| case | class | before | after | |", "|---|---|---|---|---|"]
+        for d in shown[:limit]:
+            note = ("allowed: %s" % d.allowed_by.reason if d.allowed_by
+                    else "**closes the gate**" if d.gating else "")
+            out.append("| `%s` | %s | %s | %s | %s |" % (d.case, d.kind, d.before.replace(
+                "|", "\\|"), d.after.replace("|", "\\|"), note))
+        if len(shown) > limit:
+            out.append("")
+            out.append("… and %d more differences (diff -o FILE writes them all)."
+                       % (len(shown) - limit))
+        out.append("")
+    out.append("%d closing the gate, %d allowed." % (len(blocking), len(allowed)))
+    return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":

@@ -33,7 +33,23 @@ from .outcome import outcome_steps, show_step, signature, text
 
 CLASSES = ("changed", "new", "removed", "newly-skipped", "newly-error", "fixed")
 DEFAULT_GATING = ("changed", "removed", "newly-skipped", "newly-error")
-ALLOW_KEYS = ("case", "change", "to", "reason")
+ALLOW_KEYS = ("case", "record", "change", "to", "reason")
+
+# What of the run records is compared: (field, whether a change closes the gate).  A change
+# of what the outcomes mean (another case set, sysctl, privilege or implementation) closes
+# it; the rest is said, since it explains a difference, but does not.
+RECORD_FIELDS = (
+    ("case_set_hash", True),        # the cases are not the same cases
+    ("sysctls", True),              # per sysctl: the values the workers ran with
+    ("host_sysctls", True),         # per sysctl: the host's own values
+    ("privileged", True),
+    ("stack", True),                # kernel, gvisor ...
+    ("partial", True),
+    ("isolation", False),
+    ("runner_version", False),
+    ("os_release", False),          # the upgrade itself
+    ("degraded", False),            # per capability: what the sandbox could not set up
+)
 
 
 class AllowlistError(ExpectationError):
@@ -42,13 +58,14 @@ class AllowlistError(ExpectationError):
 
 @dataclass
 class Allow:
-    case: str
+    case: str                  # a case id or glob; "" for an entry about the run records
     changes: tuple             # classes it accepts
     reason: str
     to: str = None
     path: str = ""
     line: int = 0
     used: int = 0
+    record: str = ""           # a run-record field ("privileged", "sysctls.net.ipv6...")
 
     @property
     def location(self):
@@ -106,10 +123,18 @@ def load_allowlist(path):
             if key not in ALLOW_KEYS:
                 problems.append("%s:%d: field '%s': unknown key (keys: %s)"
                                 % (path, raw.line_of(key), key, ", ".join(ALLOW_KEYS)))
-        case = raw.get("case")
-        if not isinstance(case, str) or not case.strip():
-            problems.append("%s:%d: field 'case': is required: a case id or a glob"
-                            % (path, line))
+        case, record = raw.get("case"), raw.get("record")
+        if (case is None) == (record is None):
+            problems.append("%s:%d: field 'case': give a case (an id or a glob) or a record "
+                            "(a run-record field such as sysctls.net.ipv6.bindv6only), one "
+                            "of them" % (path, line))
+        elif case is not None and (not isinstance(case, str) or not case.strip()):
+            problems.append("%s:%d: field 'case': a case id or a glob" % (path, line))
+        elif record is not None and (not isinstance(record, str) or
+                                     record.split(".", 1)[0] not in dict(RECORD_FIELDS)):
+            problems.append("%s:%d: field 'record': %r is not a run-record field (%s)"
+                            % (path, raw.line_of("record"), record,
+                               ", ".join(f for f, _ in RECORD_FIELDS)))
         reason = raw.get("reason")
         if not isinstance(reason, str) or not reason.strip():
             problems.append("%s:%d: field 'reason': is required: say why this change is "
@@ -130,7 +155,7 @@ def load_allowlist(path):
                             "quotes" % (path, raw.line_of("to")))
         out.append(Allow(case=str(case or "").strip(), changes=tuple(changes),
                          reason=" ".join(str(reason or "").split()), to=to, path=path,
-                         line=line))
+                         line=line, record=str(record or "").strip()))
     if problems:
         raise AllowlistError(problems)
     return out
@@ -188,9 +213,65 @@ def diff(baseline, candidate, gating=DEFAULT_GATING):
     return out
 
 
+@dataclass
+class RecordDifference:
+    """A field of the run records that differs between baseline and candidate."""
+    field: str                 # "privileged", "sysctls.net.ipv6.bindv6only" ...
+    before: str
+    after: str
+    gating: bool
+    allowed_by: object = None
+
+    @property
+    def blocking(self):
+        return self.gating and self.allowed_by is None
+
+    def to_json(self):
+        d = {"field": self.field, "before": self.before, "after": self.after,
+             "gating": self.gating, "blocking": self.blocking}
+        if self.allowed_by is not None:
+            d["allowed_by"] = {"at": self.allowed_by.location,
+                               "reason": self.allowed_by.reason}
+        return d
+
+
+def _shown(value):
+    if value is None:
+        return "(absent)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def record_differences(base, cand):
+    """[RecordDifference] between two run records, mappings compared key by key."""
+    out = []
+    for field, gating in RECORD_FIELDS:
+        b, a = base.get(field), cand.get(field)
+        if isinstance(b, dict) or isinstance(a, dict):
+            b, a = b or {}, a or {}
+            for key in sorted(set(b) | set(a)):
+                if b.get(key) != a.get(key):
+                    out.append(RecordDifference("%s.%s" % (field, key), _shown(b.get(key)),
+                                                _shown(a.get(key)), gating))
+        elif b != a:
+            out.append(RecordDifference(field, _shown(b), _shown(a), gating))
+    return out
+
+
 def apply_allowlist(differences, allows):
     for d in differences:
         for allow in allows:
+            if isinstance(d, RecordDifference):
+                if allow.record and (allow.record == d.field or
+                                     d.field.startswith(allow.record + ".")) and \
+                        (allow.to is None or str(allow.to) == d.after):
+                    d.allowed_by = allow
+                    allow.used += 1
+                    break
+                continue
+            if allow.record:
+                continue
             if d.kind in allow.changes and match_id(allow.case, d.case) and \
                     (allow.to is None or " ".join(allow.to.split()) == d.after):
                 d.allowed_by = allow

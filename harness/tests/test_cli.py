@@ -100,9 +100,11 @@ def test_diff_refuses_a_partial_baseline(tmp_path):
     code, out = bm(tmp_path, "diff", partial, str(tmp_path / "full.jsonl"))
     assert code == 2, out
     assert "is a partial run (filter tcp/second-listener)" in out and "--allow-partial" in out
+    # accepted as a baseline, it is still another case set: that closes the gate
     code, out = bm(tmp_path, "diff", partial, str(tmp_path / "full.jsonl"), "--allow-partial",
                    "--fail-on", "changed")
-    assert code == 0, out
+    assert code == 1, out
+    assert "case_set_hash" in out and "closes the gate" in out
 
 
 def test_unknown_commands_and_arguments(tmp_path):

@@ -50,7 +50,7 @@ def run(argv, capsys):
 def test_identical_inputs_pass(capsys):
     code, out, _ = run([SAMPLE_RESULTS, SAMPLE_RESULTS], capsys)
     assert code == 0
-    assert "5 unchanged · 0 changed" in out and "PASS: no case changed." in out
+    assert "5 unchanged · 0 changed" in out and "PASS: no case changed, and the run records agree." in out
 
 
 def test_ports_addresses_durations_and_counts_within_a_class_never_count(tmp_path, capsys):
@@ -124,7 +124,7 @@ def test_an_allowlist_accepts_changes_and_reports_unused_entries(candidate, tmp_
     code, out, err = run([SAMPLE_RESULTS, candidate, "--allow", allow, "-o", out_json], capsys)
     assert code == 0, out
     assert "allowed by %s:1: 6.8 lets a second" % allow in out
-    assert "PASS: 6 differences, none closing the gate (4 allowed)" in out
+    assert "PASS: 7 differences, none closing the gate (4 allowed)" in out   # 6 cases, os_release
     assert "allowlist entry %s:11 (case 'special/*', change changed) accepted nothing" \
         % allow in err
     doc = json.load(open(out_json))
@@ -146,7 +146,7 @@ def test_an_allowlist_for_another_outcome_does_not_accept(candidate, tmp_path, c
 @pytest.mark.parametrize("text, message", [
     ("- case: x\n  change: changed\n", "allow.yaml:1: field 'reason': is required"),
     ("- case: x\n  change: broke\n  reason: r\n", "allow.yaml:2: field 'change': 'broke'"),
-    ("- change: changed\n  reason: r\n", "allow.yaml:1: field 'case': is required"),
+    ("- change: changed\n  reason: r\n", "allow.yaml:1: field 'case': give a case"),
     ("- case: x\n  reason: r\n  why: w\n", "allow.yaml:3: field 'why': unknown key"),
     ("case: x\n", "an allowlist is a list"),
 ])
@@ -183,3 +183,74 @@ def test_entry_point(candidate, tmp_path):
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True, timeout=60)
     assert proc.returncode == 0, proc.stdout
+
+
+# ---- the run records -------------------------------------------------------------------
+
+def edited_run(tmp_path, name, sysctl=None, **run):
+    records = read_records(SAMPLE_RESULTS)
+    records[0].update(run)
+    records[0]["sysctls"].update(sysctl or {})
+    return write_records(str(tmp_path / name), records)
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"sysctl": {"net.ipv6.bindv6only": "1"}}, "sysctls.net.ipv6.bindv6only"),
+    ({"privileged": False, "isolation": "userns+netns"}, "privileged"),
+    ({"partial": True, "case_set_hash": "fnv1a64:0000000000000001"}, "partial"),
+    ({"stack": "gvisor release-20221219.0"}, "stack"),
+])
+def test_the_gate_closes_on_what_changes_the_meaning_of_the_outcomes(tmp_path, capsys, change,
+                                                                     field):
+    cand = edited_run(tmp_path, "cand.jsonl", **change)
+    out_json = str(tmp_path / "d.json")
+    code, out, _err = run([SAMPLE_RESULTS, cand, "-o", out_json], capsys)
+    assert code == 1, out
+    line = next(l for l in out.splitlines() if l.strip().startswith(field))
+    assert "closes the gate" in line
+    assert "FAIL:" in out and "run record" in out
+    assert "  - record: %s" % field in out                 # the entry to start from
+    doc = json.load(open(out_json))
+    assert any(r["field"] == field and r["blocking"] for r in doc["record_differences"])
+
+
+def test_what_does_not_change_the_meaning_is_said_but_passes(tmp_path, capsys):
+    cand = edited_run(tmp_path, "cand.jsonl", runner_version="0.2.0", os_release="6.8.0")
+    code, out, _err = run([SAMPLE_RESULTS, cand], capsys)
+    assert code == 0, out
+    assert "runner_version  0.1.0 -> 0.2.0   (said, does not close the gate)" in out
+
+
+def test_an_allowlist_accepts_a_run_record_difference_with_its_reason(tmp_path, capsys):
+    cand = edited_run(tmp_path, "cand.jsonl", sysctl={"net.ipv4.ip_autobind_reuse": "1"})
+    allow = write_file(str(tmp_path / "allow.yaml"), """\
+- record: sysctls.net.ipv4.ip_autobind_reuse
+  to: "1"
+  reason: the new image turns autobind reuse on (OPS-42)
+""")
+    md = str(tmp_path / "summary.md")
+    code, out, _err = run([SAMPLE_RESULTS, cand, "--allow", allow, "--markdown", md], capsys)
+    assert code == 0, out
+    assert "allowed by %s:1: the new image turns autobind reuse on" % allow in out
+    text = open(md).read()
+    assert text.startswith("## bindmatrix gate: PASS")
+    assert "| `sysctls.net.ipv4.ip_autobind_reuse` | 0 | 1 | allowed: the new image" in text
+
+
+def test_the_json_follows_its_schema(candidate, tmp_path, capsys):
+    import jsonschema
+    out_json = str(tmp_path / "d.json")
+    run([SAMPLE_RESULTS, candidate, "-o", out_json], capsys)
+    schema = json.load(open(os.path.join(REPO, "harness", "schema", "diff-1.schema.json")))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(json.load(open(out_json)), schema)
+
+
+def test_exit_status_under_pipefail(candidate, tmp_path):
+    """The gate's exit status survives a pipe into tee under bash -o pipefail."""
+    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "harness"))
+    script = ('set -o pipefail; "%s" -m bindmatrix.diffcli "%s" "%s" | tee "%s" >/dev/null'
+              % (sys.executable, SAMPLE_RESULTS, candidate, tmp_path / "log"))
+    proc = subprocess.run(["bash", "-c", script], env=env)
+    assert proc.returncode == 1
+    assert "FAIL:" in (tmp_path / "log").read_text()
