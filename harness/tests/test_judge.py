@@ -147,3 +147,4 @@ def test_a_results_file_marked_freebsd_counts_unknown_apart_from_passes(tmp_path
     strict = check("--strict")
     assert strict.returncode == 1                       # ... unless --strict
     assert "UNKNOWN tcp/s[family=ipv4,reuse=reuseaddr]" in strict.stdout
+

@@ -1,0 +1,55 @@
+"""cases/capabilities.yaml: the capabilities a run on each OS must have, by privilege.
+
+  required(path, run) -> frozenset of names (empty when the file does not name the OS)
+
+The judge makes a case that an observed expectation says runs on this OS, but that was
+skipped for one of these, an error naming the capability (judge.py).
+"""
+
+import os
+
+from .yamlio import InputError, LineDict, load_yaml
+
+HARNESS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT = os.path.join(os.path.dirname(HARNESS), "cases", "capabilities.yaml")
+PRIVILEGES = ("privileged", "unprivileged")
+
+
+def load(path=DEFAULT):
+    """{os: {privileged: set, unprivileged: set}}; InputError naming file and line."""
+    doc = load_yaml(path) if os.path.exists(path) else None
+    if doc is None:
+        return {}
+    problems, out = [], {}
+    if not isinstance(doc, dict):
+        raise InputError(["%s:1: a mapping {os: {privileged: [...], unprivileged: [...]}}"
+                          % path])
+    for os_name, by_priv in doc.items():
+        line = doc.line_of(os_name) if isinstance(doc, LineDict) else 0
+        if not isinstance(by_priv, dict):
+            problems.append("%s:%d: field '%s': {privileged: [...], unprivileged: [...]}"
+                            % (path, line, os_name))
+            continue
+        out[os_name] = {}
+        for priv, names in by_priv.items():
+            where = "%s.%s" % (os_name, priv)
+            pline = by_priv.line_of(priv) if isinstance(by_priv, LineDict) else line
+            if priv not in PRIVILEGES:
+                problems.append("%s:%d: field '%s': not one of %s" % (path, pline, where,
+                                                                     ", ".join(PRIVILEGES)))
+            elif not isinstance(names, list) or not all(isinstance(n, str) and n
+                                                         for n in names):
+                problems.append("%s:%d: field '%s': a list of capability names"
+                                % (path, pline, where))
+            else:
+                out[os_name][priv] = frozenset(names)
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def required(table, run):
+    """The capabilities this run must have."""
+    by_priv = table.get((run or {}).get("os"), {})
+    return by_priv.get("privileged" if (run or {}).get("privileged") else "unprivileged",
+                       frozenset())
