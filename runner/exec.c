@@ -41,13 +41,46 @@ static void set_status(struct run *r, enum bm_status st, const char *fmt, ...)
     va_end(ap);
 }
 
+/* A skip for something this host lacks: kind "option" or "sysctl" and its name, or a
+ * sandbox capability (kind NULL), recorded under the name the run record gives it. */
+static void skip(struct run *r, const char *kind, const char *name, const char *reason)
+{
+    snprintf(r->out->capability, sizeof r->out->capability, "%s%s%s", kind ? kind : "",
+             kind ? ":" : "", name);
+    set_status(r, BM_STATUS_SKIPPED, "%s", reason);
+}
+
 /* A skip for lack of cap: what is missing, then why the sandbox has no cap. */
 static void skip_for(struct run *r, enum bm_cap cap, const char *what)
 {
     const char *cause = sandbox_missing(r->env, cap);
+    char reason[BM_TEXT_LEN];
 
-    set_status(r, BM_STATUS_SKIPPED, "%s%s%s%s", what, cause[0] ? " (" : "", cause,
-               cause[0] ? ")" : "");
+    snprintf(reason, sizeof reason, "%s%s%s%s", what, cause[0] ? " (" : "", cause,
+             cause[0] ? ")" : "");
+    if (cap < BM_CAP_COUNT)
+        skip(r, NULL, sandbox_cap_name(cap), reason);
+    else
+        set_status(r, BM_STATUS_SKIPPED, "%s", reason);
+}
+
+/* Every option known (else the case file is wrong: error) and defined on this OS (else
+ * skipped); false when the case stops. */
+static bool options_usable(struct run *r, const struct bm_opt *opts, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        char reason[BM_TEXT_LEN];
+        if (!sockopt_known(opts[j].name)) {
+            set_status(r, BM_STATUS_ERROR, "unknown option %s", opts[j].name);
+            return false;
+        }
+        if (!sockopt_available(opts[j].name)) {
+            snprintf(reason, sizeof reason, "option %s is not defined on this OS", opts[j].name);
+            skip(r, "option", opts[j].name, reason);
+            return false;
+        }
+    }
+    return true;
 }
 
 static int af_of(enum bm_family f)
@@ -67,17 +100,8 @@ static bool precheck(struct run *r)
     const struct bm_case *c = r->c;
     for (size_t i = 0; i < c->nsockets; i++) {
         const struct bm_socket *s = &c->sockets[i];
-        for (size_t j = 0; j < s->nopts; j++) {
-            if (!sockopt_known(s->opts[j].name)) {
-                set_status(r, BM_STATUS_ERROR, "unknown option %s", s->opts[j].name);
-                return false;
-            }
-            if (!sockopt_available(s->opts[j].name)) {
-                set_status(r, BM_STATUS_SKIPPED, "option %s is not defined on this OS",
-                           s->opts[j].name);
-                return false;
-            }
-        }
+        if (!options_usable(r, s->opts, s->nopts))
+            return false;
         if (s->user == BM_USER_OTHER && !r->env->has[BM_CAP_OTHER_USER]) {
             skip_for(r, BM_CAP_OTHER_USER, "needs root to act as a second user");
             return false;
@@ -93,13 +117,8 @@ static bool precheck(struct run *r)
             set_status(r, BM_STATUS_ERROR, "step %s has no socket", st->label);
             return false;
         }
-        for (size_t j = 0; j < st->nopts; j++) {
-            if (!sockopt_available(st->opts[j].name)) {
-                set_status(r, BM_STATUS_SKIPPED, "option %s is not defined on this OS",
-                           st->opts[j].name);
-                return false;
-            }
-        }
+        if (!options_usable(r, st->opts, st->nopts))
+            return false;
         enum bm_family fam = st->op == BM_OP_DELIVER ? st->family
                                                      : c->sockets[st->sock].family;
         const char *addr = st->addr;
@@ -240,9 +259,10 @@ static bool set_sysctls(struct run *r)
         const struct bm_kv *kv = &r->c->sysctls[i];
         if (!sysctl_value(r, kv->value, value, sizeof value))
             return false;
+        /* missing here, or not ours to set: either way this host cannot run the case */
         if (sandbox_set_sysctl(kv->key, value, r->old_sysctl[i], sizeof r->old_sysctl[i],
                                err, sizeof err)) {
-            set_status(r, BM_STATUS_SKIPPED, "%s", err);
+            skip(r, "sysctl", kv->key, err);
             return false;
         }
         r->nsysctl_set = i + 1;

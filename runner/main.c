@@ -42,6 +42,7 @@ struct options {
     int workers;
     int timeout_ms;
     long other_uid;
+    enum bm_sysctl_mode sysctl_mode;
     bool list, print_host, quiet, capture, manifest;
     char evidence_dir[512];     /* <results stem>.evidence, with --capture */
     const char *filters[32];
@@ -94,6 +95,12 @@ static void usage(FILE *f)
             "                         nearest folder named 'cases' above each case file)\n"
             "      --timeout-ms N     bound on every wait inside a case (default 2000)\n"
             "      --other-uid N      uid for sockets with user: other (default 65534)\n"
+            "      --sysctls MODE     the bind sysctls in each worker's namespace: default\n"
+            "                         (the kernel's defaults for a fresh namespace, the same\n"
+            "                         on every host) or host (the host's values, read before\n"
+            "                         any namespace is entered and written into each: what\n"
+            "                         services on this host get); the run record has both\n"
+            "                         (\"sysctls\", \"host_sysctls\") and the mode\n"
             "      --capture          run tcpdump in each worker's namespace and keep, for the\n"
             "                         cases marked capture: true, a pcap of their packets in\n"
             "                         <results stem>.evidence/ (needs tcpdump and libpcap)\n"
@@ -116,7 +123,7 @@ static int parse_int(const char *s, const char *what, long lo, long hi, long *ou
 static int parse_options(int argc, char **argv, struct options *o)
 {
     enum { LIST = 256, PRINT_HOST, HOST_LABEL, ROOT, TIMEOUT, OTHER_UID, CAPTURE, MANIFEST,
-           MANIFEST_OUT, OUTPUT_DIR, CASES_DEFAULT, STACK };
+           MANIFEST_OUT, OUTPUT_DIR, CASES_DEFAULT, STACK, SYSCTLS };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"jobs", required_argument, 0, 'j'},
         {"filter", required_argument, 0, 'f'}, {"list", no_argument, 0, LIST},
@@ -127,7 +134,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"manifest-out", required_argument, 0, MANIFEST_OUT},
         {"output-dir", required_argument, 0, OUTPUT_DIR},
         {"cases-default", required_argument, 0, CASES_DEFAULT},
-        {"stack", required_argument, 0, STACK},
+        {"stack", required_argument, 0, STACK}, {"sysctls", required_argument, 0, SYSCTLS},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     long v;
     int c;
@@ -178,6 +185,18 @@ static int parse_options(int argc, char **argv, struct options *o)
             }
             o->stack = optarg;
             break;
+        case SYSCTLS: {
+            int m = 0;
+            while (bm_sysctl_mode_names[m] && strcmp(bm_sysctl_mode_names[m], optarg) != 0)
+                m++;
+            if (!bm_sysctl_mode_names[m]) {
+                fprintf(stderr, "bindmatrix-runner: --sysctls must be default or host, not '%s'\n",
+                        optarg);
+                return -1;
+            }
+            o->sysctl_mode = (enum bm_sysctl_mode)m;
+            break;
+        }
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -211,19 +230,37 @@ static int write_all(int fd, const char *s, size_t n)
     return 0;
 }
 
+/* A fresh namespace set up like every other of the run: its capabilities probed, the
+ * other user, and (--sysctls host) the host's sysctls written into it.  0, or -1 with err. */
+static int enter_run_sandbox(struct bm_env *env, struct bm_host_sysctls *host,
+                             const struct options *o, char *err, size_t errlen)
+{
+    if (sandbox_enter(env, err, errlen) != 0)
+        return -1;
+    env->timeout_ms = o->timeout_ms;
+    sandbox_set_other_user(env, (uid_t)o->other_uid, (gid_t)o->other_uid);
+    sysinfo_apply_host_sysctls(host, env);
+    return 0;
+}
+
 /* The run record describes the parent's sandbox; a worker whose own differs says so (the
  * parent has printed what is missing once, for all of them). */
 static void enter_sandbox_or_die(struct bm_env *env, const struct options *o,
-                                 const struct bm_env *parent)
+                                 const struct bm_env *parent, const struct bm_host_sysctls *host)
 {
+    struct bm_host_sysctls mine = *host;
     char err[1024];
 
-    if (sandbox_enter(env, err, sizeof err) != 0) {
+    if (enter_run_sandbox(env, &mine, o, err, sizeof err) != 0) {
         fprintf(stderr, "bindmatrix-runner: worker %ld: cannot build its sandbox: %s\n", (long)getpid(), err);
         _exit(3);
     }
-    env->timeout_ms = o->timeout_ms;
-    sandbox_set_other_user(env, (uid_t)o->other_uid, (gid_t)o->other_uid);
+    for (size_t i = 0; i < mine.n; i++)
+        if ((mine.s[i].why[0] != '\0') != (host->s[i].why[0] != '\0'))
+            fprintf(stderr, "bindmatrix-runner: worker %ld: %s %s, unlike in the run record's "
+                    "namespace%s%s\n", (long)getpid(), mine.s[i].name,
+                    mine.s[i].why[0] ? "keeps its default" : "took the host's value",
+                    mine.s[i].why[0] ? ": " : "", mine.s[i].why);
     for (int c = 0; c < BM_CAP_COUNT; c++)
         if (env->has[c] != parent->has[c])
             fprintf(stderr, "bindmatrix-runner: worker %ld: %s is %s in its sandbox, unlike the "
@@ -254,7 +291,8 @@ static int start_capture(struct bm_capture *cap, const struct options *o, int ge
 /* Runs cases todo[0..n) and writes "<index> <status> <capture gen> <TIME_WAIT proof>
  * <json>\n" for each to fd. */
 static void worker_main(const struct bm_case *cases, const size_t *todo, size_t n, int fd,
-                        int cpu, const struct options *o, const struct bm_env *parent)
+                        int cpu, const struct options *o, const struct bm_env *parent,
+                        const struct bm_host_sysctls *host)
 {
     /* a case that hangs past every internal timeout is killed by this watchdog */
     unsigned watchdog = (unsigned)(o->timeout_ms * 10 / 1000 + 5);
@@ -263,7 +301,7 @@ static void worker_main(const struct bm_case *cases, const size_t *todo, size_t 
     int gen = -1, generations = 0;
 
     signal(SIGPIPE, SIG_DFL);
-    enter_sandbox_or_die(&env, o, parent);
+    enter_sandbox_or_die(&env, o, parent, host);
     sandbox_pin_cpu(cpu);
     if (o->capture)
         gen = start_capture(&cap, o, generations++);
@@ -276,7 +314,7 @@ static void worker_main(const struct bm_case *cases, const size_t *todo, size_t 
         /* a fresh namespace when this one runs out of unused ports */
         if (env.next_port + 4 * BM_MAX_STEPS > env.port_hi || env.next_priv_port + BM_MAX_STEPS > env.priv_port_hi) {
             capture_stop(&cap, o->timeout_ms);
-            enter_sandbox_or_die(&env, o, parent);
+            enter_sandbox_or_die(&env, o, parent, host);
             if (o->capture)
                 gen = start_capture(&cap, o, generations++);
         }
@@ -301,6 +339,8 @@ static void worker_main(const struct bm_case *cases, const size_t *todo, size_t 
 struct run {
     const struct options *o;
     const struct bm_env *env;   /* the parent's sandbox, which the run record describes */
+    const struct bm_host_sysctls *host; /* the host's sysctls, and what the parent's
+                                           namespace could not take of them */
     const struct bm_case *cases;
     size_t ncases;
     char **lines;           /* per case: its JSON line, once received */
@@ -331,7 +371,7 @@ static int start_worker(struct run *r, struct worker *w, size_t *todo, size_t nt
         for (size_t i = 0; i < r->nworkers; i++)
             if (r->workers[i].fd >= 0)
                 close(r->workers[i].fd);
-        worker_main(r->cases, todo, ntodo, fds[1], cpu, r->o, r->env);
+        worker_main(r->cases, todo, ntodo, fds[1], cpu, r->o, r->env, r->host);
     }
     close(fds[1]);
     w->fd = fds[0];
@@ -632,6 +672,7 @@ int main(int argc, char **argv)
     struct bm_error err = {0};
     struct bm_selection sel;
     struct bm_env env;
+    struct bm_host_sysctls host_sysctls;
     char host[300], sandbox_err[1024], hash[BM_HASH_LEN], *output = NULL;
     struct run r = {0};
     long t0 = now_ms(), counts[3] = {0, 0, 0};
@@ -683,18 +724,23 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    /* the host's own values: read here, before any namespace is entered */
+    sysinfo_read_host_sysctls(&host_sysctls, o.sysctl_mode);
     /* the run record describes a namespace like the workers' own */
-    if (sandbox_enter(&env, sandbox_err, sizeof sandbox_err) != 0) {
+    if (enter_run_sandbox(&env, &host_sysctls, &o, sandbox_err, sizeof sandbox_err) != 0) {
         fprintf(stderr, "bindmatrix-runner: cannot build the sandbox: %s\n", sandbox_err);
         rc = -1;
         goto out;
     }
-    sandbox_set_other_user(&env, (uid_t)o.other_uid, (gid_t)o.other_uid);
     /* what this sandbox lacks, said once here rather than by every worker */
     for (int c = 0; c < BM_CAP_COUNT; c++)
         if (!env.has[c])
             fprintf(stderr, "bindmatrix-runner: no %s (%s): %s\n", sandbox_cap_name(c),
                     sandbox_cap_effect(c), sandbox_missing(&env, c));
+    for (size_t i = 0; i < host_sysctls.n; i++)
+        if (host_sysctls.s[i].why[0])
+            fprintf(stderr, "bindmatrix-runner: --sysctls host: %s keeps its default: %s\n",
+                    host_sysctls.s[i].name, host_sysctls.s[i].why);
     {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         r.ncpu = ncpu > 0 ? (size_t)ncpu : 1;
@@ -743,6 +789,7 @@ int main(int argc, char **argv)
 
     r.o = &o;
     r.env = &env;
+    r.host = &host_sysctls;
     r.cases = chosen.items;
     r.ncases = chosen.n;
     r.lines = calloc(chosen.n, sizeof *r.lines);
@@ -771,7 +818,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < r.ncases; i++)
             if (r.tw_proof[i] > (int)weakest)
                 weakest = (enum bm_tw_proof)r.tw_proof[i];
-        json_t *run = sysinfo_run_record(&env, o.host_label ? o.host_label : host, (int)r.nworkers,
+        json_t *run = sysinfo_run_record(&env, &host_sysctls, o.host_label ? o.host_label : host, (int)r.nworkers,
                                          o.root ? o.root : o.cases_default, o.stack, weakest);
         json_object_set_new(run, "capture", json_string(o.capture ? o.evidence_dir : "off"));
         json_object_set_new(run, "selection", selection_json(&sel));

@@ -161,6 +161,10 @@ enum bm_tw_proof {
 struct bm_outcome {
     enum bm_status status;
     char reason[BM_TEXT_LEN];       /* required for skipped and error */
+    char capability[BM_KV_LEN + 8]; /* skipped: what this host lacks, as the run record and
+                                       cases/capabilities.yaml name it: a capability
+                                       ("multicast_v6"), "option:NAME" or "sysctl:NAME";
+                                       "" when nothing the host lacks is to blame */
     size_t nsteps;                  /* == case nsteps when observed */
     struct bm_step_result steps[BM_MAX_STEPS];
     long duration_us;

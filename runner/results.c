@@ -57,6 +57,8 @@ char *results_case_line(const struct bm_case *c, const struct bm_outcome *o)
     json_object_set_new(root, "status", json_string(bm_status_names[o->status]));
     if (o->status != BM_STATUS_OBSERVED)
         json_object_set_new(root, "reason", json_string(o->reason[0] ? o->reason : "no reason given"));
+    if (o->status == BM_STATUS_SKIPPED && o->capability[0])
+        json_object_set_new(root, "capability", json_string(o->capability));
     for (size_t i = 0; i < o->nsteps && i < c->nsteps; i++) {
         const struct bm_step *st = &c->steps[i];
         const struct bm_step_result *r = &o->steps[i];

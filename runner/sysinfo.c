@@ -6,6 +6,7 @@
 #include "sockopts.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
@@ -17,19 +18,34 @@
 #endif
 
 /* Sysctls that change what bind() answers (see shared reference, section B). */
-static const char *const bind_sysctls[] = {
+static const struct {
+    const char *name;
+    bool per_netns; /* the runner's namespace has its own value, the host's stays apart */
+} bind_sysctls[] = {
     /* Linux, per network namespace */
-    "net.ipv6.bindv6only", "net.ipv4.ip_autobind_reuse", "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.ip_local_port_range", "net.ipv4.ip_local_reserved_ports", "net.ipv4.tcp_tw_reuse",
-    "net.ipv4.ip_nonlocal_bind", "net.ipv6.ip_nonlocal_bind", "net.ipv4.tcp_max_tw_buckets",
-    /* FreeBSD / macOS / OpenBSD */
-    "net.inet6.ip6.v6only", "net.inet.ip.portrange.reservedhigh", "net.inet.ip.portrange.first",
-    "net.inet.ip.portrange.last", "net.inet.ip.portrange.lowlast", "net.inet.tcp.msl",
-    NULL};
+    {"net.ipv6.bindv6only", true}, {"net.ipv4.ip_autobind_reuse", true},
+    {"net.ipv4.ip_unprivileged_port_start", true}, {"net.ipv4.ip_local_port_range", true},
+    {"net.ipv4.ip_local_reserved_ports", true}, {"net.ipv4.tcp_tw_reuse", true},
+    {"net.ipv4.ip_nonlocal_bind", true}, {"net.ipv6.ip_nonlocal_bind", true},
+    {"net.ipv4.tcp_max_tw_buckets", true},
+    /* FreeBSD / macOS / OpenBSD: one value for the whole system (the runner has no jail) */
+    {"net.inet6.ip6.v6only", false}, {"net.inet.ip.portrange.reservedhigh", false},
+    {"net.inet.ip.portrange.first", false}, {"net.inet.ip.portrange.last", false},
+    {"net.inet.ip.portrange.lowlast", false}, {"net.inet.tcp.msl", false},
+};
+#define NBIND (sizeof bind_sysctls / sizeof bind_sysctls[0])
+_Static_assert(NBIND <= BM_MAX_BIND_SYSCTLS, "struct bm_host_sysctls holds every bind sysctl");
+
+const char *const bm_sysctl_mode_names[] = {"default", "host", NULL};
 
 const char *const *sysinfo_bind_sysctls(void)
 {
-    return bind_sysctls;
+    static const char *names[NBIND + 1];
+
+    if (!names[0])
+        for (size_t i = 0; i < NBIND; i++)
+            names[i] = bind_sysctls[i].name;
+    return names;
 }
 
 const char *sysinfo_os(void)
@@ -100,6 +116,52 @@ static int read_sysctl(const char *dotted, char *out, size_t len)
     return 0;
 }
 
+/* A reason, cut to fit: its end matters least. */
+static void set_why(char *why, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, len, fmt, ap);
+    va_end(ap);
+}
+
+void sysinfo_read_host_sysctls(struct bm_host_sysctls *h, enum bm_sysctl_mode mode)
+{
+    memset(h, 0, sizeof *h);
+    h->mode = mode;
+    h->n = NBIND;
+    for (size_t i = 0; i < NBIND; i++) {
+        h->s[i].name = bind_sysctls[i].name;
+        h->s[i].per_netns = bind_sysctls[i].per_netns;
+        h->s[i].present = read_sysctl(bind_sysctls[i].name, h->s[i].value, sizeof h->s[i].value);
+    }
+}
+
+int sysinfo_apply_host_sysctls(struct bm_host_sysctls *h, const struct bm_env *env)
+{
+    int failed = 0;
+
+    for (size_t i = 0; i < h->n; i++) {
+        struct bm_host_sysctl *s = &h->s[i];
+        char now[BM_SYSCTL_LEN] = "", err[BM_CAP_WHY_LEN];
+
+        s->why[0] = '\0';
+        if (h->mode != BM_SYSCTLS_HOST || !env->has[BM_CAP_NETNS] || !s->per_netns || !s->present)
+            continue;
+        /* only where it differs: writing the value the namespace has already needs no right */
+        if (read_sysctl(s->name, now, sizeof now) && strcmp(now, s->value) == 0)
+            continue;
+        if (sandbox_set_sysctl(s->name, s->value, NULL, 0, err, sizeof err) != 0)
+            set_why(s->why, sizeof s->why, "%s; the namespace keeps %s", err, now);
+        else if (!read_sysctl(s->name, now, sizeof now) || strcmp(now, s->value) != 0)
+            /* a write taken and ignored must not pass for the host's value */
+            set_why(s->why, sizeof s->why, "sysctl %s=%s was taken but reads back as %s",
+                    s->name, s->value, now);
+        failed += s->why[0] != '\0';
+    }
+    return failed;
+}
+
 static void add_option(const char *name, bool available, void *ctx)
 {
     json_object_set_new((json_t *)ctx, name, json_boolean(available));
@@ -115,13 +177,14 @@ static const char *tw_verification(const struct bm_env *env, enum bm_tw_proof we
     return bm_tw_proof_names[weakest];
 }
 
-json_t *sysinfo_run_record(const struct bm_env *env, const char *host_label, int workers,
-                           const char *cases_dir, const char *stack, enum bm_tw_proof weakest)
+json_t *sysinfo_run_record(const struct bm_env *env, const struct bm_host_sysctls *host,
+                           const char *host_label, int workers, const char *cases_dir,
+                           const char *stack, enum bm_tw_proof weakest)
 {
     json_t *run = json_object(), *sysctls = json_object(), *opts = json_object(), *caps = json_object();
-    json_t *degraded = json_object();
+    json_t *degraded = json_object(), *host_sysctls = json_object();
     struct utsname u;
-    char value[256], when[32];
+    char value[BM_SYSCTL_LEN], when[32];
     time_t now = time(NULL);
     struct tm tm;
 
@@ -129,9 +192,9 @@ json_t *sysinfo_run_record(const struct bm_env *env, const char *host_label, int
         memset(&u, 0, sizeof u);
     gmtime_r(&now, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    for (const char *const *s = bind_sysctls; *s; s++)
-        if (read_sysctl(*s, value, sizeof value))
-            json_object_set_new(sysctls, *s, json_string(value));
+    for (size_t i = 0; i < NBIND; i++)
+        if (read_sysctl(bind_sysctls[i].name, value, sizeof value))
+            json_object_set_new(sysctls, bind_sysctls[i].name, json_string(value));
     sockopt_each(add_option, opts);
     /* "local2": both families, as records before the per-family names said it */
     json_object_set_new(caps, "local2", json_boolean(env->has[BM_CAP_LOCAL2_V4] &&
@@ -140,6 +203,16 @@ json_t *sysinfo_run_record(const struct bm_env *env, const char *host_label, int
         json_object_set_new(caps, sandbox_cap_name(c), json_boolean(env->has[c]));
         if (!env->has[c])
             json_object_set_new(degraded, sandbox_cap_name(c), json_string(sandbox_missing(env, c)));
+    }
+    for (size_t i = 0; i < host->n; i++) {
+        const struct bm_host_sysctl *s = &host->s[i];
+        char key[BM_SYSCTL_LEN];
+        if (s->present)
+            json_object_set_new(host_sysctls, s->name, json_string(s->value));
+        /* named as a case skipped for a sysctl names what it lacks */
+        snprintf(key, sizeof key, "sysctl:%s", s->name);
+        if (s->why[0])
+            json_object_set_new(degraded, key, json_string(s->why));
     }
 
     json_object_set_new(run, "record", json_string("run"));
@@ -154,7 +227,9 @@ json_t *sysinfo_run_record(const struct bm_env *env, const char *host_label, int
     json_object_set_new(run, "isolation", json_string(!env->has[BM_CAP_NETNS] ? "none"
                                                       : env->privileged ? "netns" : "userns+netns"));
     json_object_set_new(run, "stack", json_string(stack));
+    json_object_set_new(run, "sysctl_mode", json_string(bm_sysctl_mode_names[host->mode]));
     json_object_set_new(run, "sysctls", sysctls);
+    json_object_set_new(run, "host_sysctls", host_sysctls);
     json_object_set_new(run, "options", opts);
     json_object_set_new(run, "capabilities", caps);
     json_object_set_new(run, "degraded", degraded);

@@ -111,3 +111,28 @@ def test_unknown_commands_and_arguments(tmp_path):
     assert bm(tmp_path, "frobnicate")[0] == 2
     code, out = bm(tmp_path, "check", "x.jsonl", "--bogus")
     assert code == 2 and "unknown arguments: --bogus" in out
+
+
+def test_host_sysctls_are_recorded_and_used_with_sysctls_host(tmp_path):
+    """On a host (here: a namespace of this test's own) with net.ipv6.bindv6only=1, the run
+    records the host's value in both modes, runs with it only in --sysctls host, and the gate
+    between the two closes on the sysctl."""
+    env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER,
+               BINDMATRIX_REPORTS=str(tmp_path / "reports"))
+    out = {}
+    for mode in ("default", "host"):
+        out[mode] = str(tmp_path / ("%s.jsonl" % mode))
+        script = ("sysctl -qw net.ipv6.bindv6only=1 && exec %s -m bindmatrix.cli run -o %s "
+                  "--sysctls %s -f dualstack/bind" % (sys.executable, out[mode], mode))
+        proc = subprocess.run(["unshare", "-n", "sh", "-c", script], env=env,
+                              cwd=str(tmp_path), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, universal_newlines=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout        # judged by the effective sysctl
+        with open(out[mode]) as f:
+            run = json.loads(f.readline())
+        assert run["sysctl_mode"] == mode
+        assert run["host_sysctls"]["net.ipv6.bindv6only"] == "1"
+        assert run["sysctls"]["net.ipv6.bindv6only"] == ("1" if mode == "host" else "0")
+    code, text = bm(tmp_path, "diff", out["default"], out["host"], "--allow-partial")
+    assert code == 1, text
+    assert "sysctls.net.ipv6.bindv6only" in text and "closes the gate" in text

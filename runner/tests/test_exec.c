@@ -1,6 +1,8 @@
 #include "bm_testenv.h"
 #include "errnames.h"
 #include "exec.h"
+#include "netcfg.h"
+#include "results.h"
 #include "sockio.h"
 
 #include <criterion/criterion.h>
@@ -8,8 +10,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -205,6 +209,7 @@ Test(exec, unavailable_option_is_skipped)
 #ifndef SO_REUSEPORT_LB
     cr_assert_eq(out.status, BM_STATUS_SKIPPED);
     cr_assert_not_null(strstr(out.reason, "reuseport_lb"), "%s", out.reason);
+    cr_assert_str_eq(out.capability, "option:reuseport_lb");
     cr_assert_eq(out.nsteps, 0);
 #else
     cr_assert_eq(out.status, BM_STATUS_OBSERVED);
@@ -224,6 +229,7 @@ Test(exec, other_user_without_root_is_skipped)
     cr_assert_eq(out.status, BM_STATUS_SKIPPED);
     cr_assert_str_eq(out.reason, "needs root to act as a second user (not root)",
                      "the skip says why the sandbox has no other user");
+    cr_assert_str_eq(out.capability, "other_user");
 }
 
 Test(exec, reuseport_across_users_is_refused)
@@ -280,6 +286,7 @@ Test(exec, address_checks)
     static struct bm_outcome out;
     run(&c, &out);
     cr_assert_eq(out.status, BM_STATUS_ERROR, "a case-file mistake, not a host limit");
+    cr_assert_str_eq(out.capability, "", "an error lacks nothing of the host's");
 
     env.has[BM_CAP_LOCAL2_V6] = false;
     strcpy(env.why[BM_CAP_LOCAL2_V6], "bind to 2001:db8::2 failed with EADDRNOTAVAIL");
@@ -290,6 +297,7 @@ Test(exec, address_checks)
     cr_assert_eq(out.status, BM_STATUS_SKIPPED);
     cr_assert_str_eq(out.reason, "a.bind: no second local IPv6 address (local2) on this host "
                      "(bind to 2001:db8::2 failed with EADDRNOTAVAIL)");
+    cr_assert_str_eq(out.capability, "local2_v6");
 
     /* only the family that lacks it is skipped */
     static struct bm_case c3;
@@ -316,6 +324,7 @@ Test(exec, a_missing_multicast_skips_only_its_family_and_says_why)
     cr_assert_eq(out.status, BM_STATUS_SKIPPED);
     cr_assert_str_eq(out.reason, "a.join: no IPv6 multicast on this host "
                      "(on lo: sendto ff05::db8:0:1 failed with ENETUNREACH)");
+    cr_assert_str_eq(out.capability, "multicast_v6");
     run(&c4, &out);
     cr_assert_eq(out.status, BM_STATUS_OBSERVED, "%s", out.reason);
     cr_assert_str_eq(out.steps[1].result, "ok");
@@ -366,6 +375,111 @@ Test(exec, freebind_and_sysctl)
     strcpy(c.sysctls[0].key, "net.ipv4.no_such_sysctl");
     run(&c, &out);
     cr_assert_eq(out.status, BM_STATUS_SKIPPED);
+    cr_assert_str_eq(out.capability, "sysctl:net.ipv4.no_such_sysctl");
+}
+
+/* ---- a skip names what the host lacks, as the run record and capabilities.yaml do ---- */
+
+Test(exec, a_sysctl_case_without_a_namespace_is_skipped_for_netns)
+{
+    static struct bm_case c;
+    static struct bm_outcome out;
+    int a = add_socket(&c, "a", BM_PROTO_TCP, BM_FAMILY_IPV4, NULL);
+
+    add_step(&c, BM_OP_BIND, a, "a.bind", "loopback", 1);
+    c.nsysctls = 1;
+    strcpy(c.sysctls[0].key, "net.ipv4.ip_autobind_reuse");
+    strcpy(c.sysctls[0].value, "1");
+    env.has[BM_CAP_NETNS] = false;
+    strcpy(env.why[BM_CAP_NETNS], "no network namespaces on this OS: running on the host's network");
+    run(&c, &out);
+    env.has[BM_CAP_NETNS] = true;
+    cr_assert_eq(out.status, BM_STATUS_SKIPPED);
+    cr_assert_str_eq(out.capability, "netns");
+    cr_assert_not_null(strstr(out.reason, "sysctl cases need a private network namespace"), "%s",
+                       out.reason);
+}
+
+Test(exec, an_option_set_by_a_step_names_the_option)
+{
+    static struct bm_case c;
+    static struct bm_outcome out;
+    int a = add_socket(&c, "a", BM_PROTO_TCP, BM_FAMILY_IPV4, NULL);
+
+    add_step(&c, BM_OP_BIND, a, "a.bind", "loopback", 1);
+    struct bm_step *st = add_step(&c, BM_OP_SETSOCKOPT, a, "a.setsockopt", NULL, -1);
+    strcpy(st->opts[0].name, "reuseshareuid");
+    st->opts[0].value = 1;
+    st->nopts = 1;
+    run(&c, &out);
+#ifndef SO_REUSESHAREUID
+    cr_assert_eq(out.status, BM_STATUS_SKIPPED);
+    cr_assert_str_eq(out.capability, "option:reuseshareuid");
+#else
+    cr_assert_eq(out.status, BM_STATUS_OBSERVED, "%s", out.reason);
+    cr_assert_str_eq(out.capability, "");
+#endif
+}
+
+/* The case record carries it, only for a skip. */
+Test(exec, the_case_record_names_the_capability_of_a_skip)
+{
+    static struct bm_case c;
+    static struct bm_outcome out;
+    int a = add_socket(&c, "a", BM_PROTO_UDP, BM_FAMILY_IPV4, "broadcast");
+
+    snprintf(c.id, sizeof c.id, "udp/x");
+    c.scenario = "udp/x";
+    c.title = c.ref = "t";
+    add_step(&c, BM_OP_BIND, a, "a.bind", "broadcast", 1);
+    env.has[BM_CAP_BROADCAST] = false;
+    strcpy(env.why[BM_CAP_BROADCAST], "on lo: adding 192.0.2.1/24 to lo failed with EOPNOTSUPP");
+    run(&c, &out);
+    cr_assert_eq(out.status, BM_STATUS_SKIPPED);
+    char *line = results_case_line(&c, &out);
+    json_t *rec = json_loads(line, 0, NULL);
+    cr_assert_str_eq(json_string_value(json_object_get(rec, "capability")), "broadcast", "%s", line);
+    json_decref(rec);
+    free(line);
+
+    env.has[BM_CAP_BROADCAST] = true;
+    run(&c, &out);
+    cr_assert_eq(out.status, BM_STATUS_OBSERVED, "%s", out.reason);
+    line = results_case_line(&c, &out);
+    rec = json_loads(line, 0, NULL);
+    cr_assert_null(json_object_get(rec, "capability"), "%s", line);
+    json_decref(rec);
+    free(line);
+}
+
+/* A sandbox really without rtnetlink (as gVisor's): no veth pair, so IPv6 multicast is
+ * missing, and a case joining an IPv6 group is skipped naming multicast_v6. */
+Test(exec, a_capability_the_sandbox_could_not_set_up_is_named)
+{
+    static struct bm_case c;
+    static struct bm_outcome out;
+    struct bm_env bare;
+    char err[2048] = "";
+
+    if (geteuid() != 0)
+        cr_skip_test("needs root for a bare network namespace");
+    cr_assert_eq(unshare(CLONE_NEWNET), 0);
+    cr_assert_eq(netcfg_link_up("lo", false), 0);
+    if (!bm_test_refuse_socket(BM_AF_NETLINK, BM_NETLINK_ROUTE, EOPNOTSUPP))
+        cr_skip_test("no seccomp filter to take rtnetlink away");
+    sandbox_defaults(&bare);
+    bare.has[BM_CAP_NETNS] = true;
+    bare.privileged = true;
+    sandbox_probe(&bare, err, sizeof err);
+    cr_assert_not(bare.has[BM_CAP_MULTICAST_V6]);
+
+    int a = add_socket(&c, "a", BM_PROTO_UDP, BM_FAMILY_IPV6, NULL);
+    add_step(&c, BM_OP_BIND, a, "a.bind", "wildcard", 1);
+    add_step(&c, BM_OP_JOIN, a, "a.join", NULL, -1);
+    exec_case(&c, &bare, &out);
+    cr_assert_eq(out.status, BM_STATUS_SKIPPED);
+    cr_assert_str_eq(out.capability, "multicast_v6");
+    cr_assert_not_null(strstr(out.reason, bare.why[BM_CAP_MULTICAST_V6]), "%s", out.reason);
 }
 
 Test(exec, multicast_join_and_deliver)

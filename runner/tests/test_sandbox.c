@@ -103,13 +103,15 @@ Test(sandbox, each_capability_is_probed_whatever_failed_before)
 Test(sandbox, run_record_lists_capabilities_and_degradations)
 {
     struct bm_env env;
+    struct bm_host_sysctls host;
+    sysinfo_read_host_sysctls(&host, BM_SYSCTLS_DEFAULT);
     bm_test_sandbox(&env);
     env.has[BM_CAP_MULTICAST_V6] = false;
     strcpy(env.why[BM_CAP_MULTICAST_V6], "setsockopt IPV6_JOIN_GROUP failed with ENODEV");
     env.has[BM_CAP_SOCK_DIAG] = false;
     strcpy(env.why[BM_CAP_SOCK_DIAG], "socket(AF_NETLINK, NETLINK_SOCK_DIAG) failed with EPROTONOSUPPORT");
 
-    json_t *run = sysinfo_run_record(&env, "h", 1, "cases", "gvisor release-20221219.0", BM_TW_NONE);
+    json_t *run = sysinfo_run_record(&env, &host, "h", 1, "cases", "gvisor release-20221219.0", BM_TW_NONE);
     json_t *caps = json_object_get(run, "capabilities"), *deg = json_object_get(run, "degraded");
     cr_assert_str_eq(json_string_value(json_object_get(run, "stack")), "gvisor release-20221219.0");
     cr_assert(json_is_true(json_object_get(caps, "local2")));
@@ -124,11 +126,11 @@ Test(sandbox, run_record_lists_capabilities_and_degradations)
     json_decref(run);
 
     env.has[BM_CAP_SOCK_DIAG] = true;
-    run = sysinfo_run_record(&env, "h", 1, "cases", "kernel", BM_TW_NONE);
+    run = sysinfo_run_record(&env, &host, "h", 1, "cases", "kernel", BM_TW_NONE);
     cr_assert_str_eq(json_string_value(json_object_get(run, "time_wait_verification")),
                      "final-ack+sock_diag");
     json_decref(run);
-    run = sysinfo_run_record(&env, "h", 1, "cases", "kernel", BM_TW_FINAL_ACK);
+    run = sysinfo_run_record(&env, &host, "h", 1, "cases", "kernel", BM_TW_FINAL_ACK);
     cr_assert_str_eq(json_string_value(json_object_get(run, "time_wait_verification")),
                      "final-ack", "one case that rested on the final ACK alone says so");
     json_decref(run);
