@@ -34,6 +34,8 @@ def pytest_addoption(parser):
                     help="cases folder (default: %(default)s)")
     group.addoption("--bindmatrix-strict", action="store_true", default=False,
                     help="an unknown verdict fails too")
+    group.addoption("--allow-skip", action="append", default=[], metavar="CAPABILITY",
+                    help="accept cases skipped for want of CAPABILITY")
 
 
 def pytest_configure(config):
@@ -46,7 +48,8 @@ def pytest_configure(config):
         if manifest is None:
             manifest = manifest_mod.load(mpath) if mpath else \
                 manifest_mod.from_runner(paths=[config.getoption("cases")])
-        config.stash[CONFORMANCE_KEY] = Conformance.of(path, manifest)
+        config.stash[CONFORMANCE_KEY] = Conformance.of(path, manifest,
+                                                       config.getoption("allow_skip"))
     except (ResultsError, manifest_mod.ManifestError) as e:
         raise pytest.UsageError("cannot use the results: %s" % e) from None
     config.stash[SELECTED_KEY] = []

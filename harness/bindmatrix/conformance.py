@@ -70,7 +70,7 @@ class Conformance:
         if j.verdict in ("mismatch", "unknown") and j.rule is not None:
             text = format_mismatch(case, j.rule, j.differences, casedef)
             return text if j.verdict == "mismatch" else text.replace("MISMATCH", "UNKNOWN", 1)
-        if j.verdict == "error" and case["status"] == "skipped":
+        if j.verdict == "error" and case["status"] != "error":
             return "ERROR %s\n  %s" % (case["id"], j.note)
         if j.verdict == "error":
             return format_error(case)

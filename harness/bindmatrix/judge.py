@@ -220,10 +220,23 @@ def compare(case, rule, casedef=None):
 
 # ---- verdicts ---------------------------------------------------------------------------
 
-def judge(case, rules, run, casedef=None, required=frozenset()):
+def judge(case, rules, run, casedef=None, required=frozenset(), evidence_dir=None):
     """The verdict for one case record of a run, given its scenario's rules for that OS
-    (None: the OS has no expectation files; an ExpectationError: the file is broken) and the
-    capabilities such a run must have (capabilities.py)."""
+    (None: the OS has no expectation files; an ExpectationError: the file is broken), the
+    capabilities such a run must have (capabilities.py), and the folder of the results file,
+    whose packet evidence must agree with the observation (evidence.py)."""
+    j = _judge(case, rules, run, casedef, required)
+    if evidence_dir is not None and case.get("evidence") and j.verdict not in ("error",
+                                                                               "skipped"):
+        from . import evidence
+        found = evidence.problems(case, evidence_dir)
+        if found:
+            return Judgement("error", j.rule, note="the packet evidence disagrees with the "
+                             "observation: " + "; ".join(found))
+    return j
+
+
+def _judge(case, rules, run, casedef, required):
     if isinstance(rules, ExpectationError):
         return Judgement("error" if case["status"] == "error" else "no-expectation",
                          note="expectation file broken: %s" % "; ".join(rules.problems[:3]))
@@ -275,8 +288,10 @@ def leaves_unknown(rule, labels=None):
 
 def judge_all(results, manifest, store, required=frozenset()):
     """[(case, casedef or None, Judgement)] for every case of a ResultSet."""
+    import os
     from . import oses
     out, cache = [], {}
+    evidence_dir = os.path.dirname(os.path.abspath(results.path))
     has_files = oses.stem_of(results.run) is not None
     for case in results.cases:
         scen = case["scenario"]
@@ -289,7 +304,8 @@ def judge_all(results, manifest, store, required=frozenset()):
                 except ExpectationError as e:
                     cache[scen] = e
         casedef = manifest.by_id.get(case["id"]) if manifest is not None else None
-        out.append((case, casedef, judge(case, cache[scen], results.run, casedef, required)))
+        out.append((case, casedef, judge(case, cache[scen], results.run, casedef, required,
+                                         evidence_dir)))
     return out
 
 

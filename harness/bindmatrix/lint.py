@@ -19,6 +19,8 @@ Exit status: 0 clean, 1 problems (each as file:line: field 'x': message), 2 no m
 
 import argparse
 import difflib
+import os
+import re
 import sys
 from collections import defaultdict
 
@@ -28,6 +30,9 @@ from .expectations import ExpectationError, UNKNOWN, expectation_files, load_rul
 from .yamlio import InputError
 
 PLACEHOLDER = "TODO"
+# a document bindmatrix's authors had and its users do not: a source must be one a reader can
+# follow (a repository path and function, a man page, a commit, a test)
+UNFOLLOWABLE = re.compile(r"shared reference|bind-semantics\.md|\.\./shared", re.I)
 
 
 class _Lint:
@@ -83,6 +88,10 @@ class _Lint:
 
     def texts(self, rule):
         for key in ("why", "source"):
+            if UNFOLLOWABLE.search(getattr(rule, key)):
+                self.bad(rule.path, rule.text_lines.get(key, rule.line), key,
+                         "cites a document the users of bindmatrix do not have: cite the "
+                         "upstream source it points to")
             if getattr(rule, key).startswith(PLACEHOLDER):
                 self.bad(rule.path, rule.text_lines.get(key, rule.line), key,
                          "still a placeholder (%r): say %s" % (
@@ -173,6 +182,27 @@ class _Lint:
 
     # ---- across scenarios ------------------------------------------------------------------
 
+    def scenarios(self):
+        """A scenario's own ref and why follow the same rule as an expectation's source."""
+        for scen in self.m.scenarios.values():
+            for key in ("ref", "why"):
+                if UNFOLLOWABLE.search(getattr(scen, key) or ""):
+                    self.bad(scen.file, _line_of(scen.file, key), key,
+                             "cites a document the users of bindmatrix do not have: cite "
+                             "the upstream source it points to")
+
+    def claims(self, path):
+        from .report.claims import load_claims
+        try:
+            claims = load_claims(path, self.m, [])
+        except InputError as e:
+            self.problems.extend(e.problems)
+            return
+        for c in claims:
+            if UNFOLLOWABLE.search(c.source) or UNFOLLOWABLE.search(c.note):
+                self.bad(path, c.line, "source", "claim %s cites a document the users of "
+                         "bindmatrix do not have: cite the upstream source" % c.id)
+
     def same_shapes(self):
         """Cases that do the same thing in two scenarios must be expected the same."""
         groups = defaultdict(list)
@@ -227,6 +257,18 @@ def _resolution(case, rules):
     return (tuple(out) if out else None), where
 
 
+def _line_of(path, key):
+    """The line where a top-level key of a case file stands (1 if it cannot be told)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if line.startswith(key + ":"):
+                    return n
+    except OSError:
+        pass
+    return 1
+
+
 def _close(word, choices):
     near = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.75)
     return " (did you mean %r?)" % near[0] if near else ""
@@ -237,13 +279,17 @@ def _stems():
     return KNOWN_STEMS
 
 
-def lint(manifest):
-    """(problems, files, rules) for every expectation file of the manifest's scenarios."""
+def lint(manifest, claims=None):
+    """(problems, files, rules) for every expectation file of the manifest's scenarios, their
+    case files' references, and a claims file."""
     lt = _Lint(manifest)
     files = expectation_files(manifest)
     for scenario, path, stem in files:
         lt.file(scenario, path, stem)
     lt.same_shapes()
+    lt.scenarios()
+    if claims and os.path.exists(claims):
+        lt.claims(claims)
     return lt.problems, len(files), lt.nrules
 
 
@@ -257,7 +303,10 @@ def main(argv=None):
     except manifest_mod.ManifestError as e:
         print("bindmatrix lint: %s" % e, file=sys.stderr)
         return 2
-    problems, nfiles, nrules = lint(manifest)
+    roots = args.paths or [manifest_mod.DEFAULT_CASES]
+    claims = [os.path.join(r, "claims.yaml") for r in roots if os.path.isdir(r)
+              and os.path.exists(os.path.join(r, "claims.yaml"))]
+    problems, nfiles, nrules = lint(manifest, claims[0] if claims else None)
     for p in problems:
         print(p)
     print("bindmatrix lint: %d expectation files, %d rules, %d cases: %s"

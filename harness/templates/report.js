@@ -119,6 +119,9 @@
         if (e.note) { div.appendChild(document.createTextNode(" — " + e.note)); }
         notes.appendChild(div);
       });
+      if (c.pk && c.pk.length) {     /* the capture, decoded: what was on the wire */
+        notes.appendChild(el("div", "pk", c.pk.join("\n")));
+      }
       r.appendChild(notes);
       t.appendChild(r);
     });

@@ -140,7 +140,9 @@ def test_the_same_case_in_two_scenarios_must_be_expected_the_same(tmp_path):
 
 def test_the_repository_is_lint_clean():
     from bindmatrix import manifest
-    found, nfiles, nrules = lint.lint(manifest.from_runner(paths=[os.path.join(REPO, "cases")]))
+    cases = os.path.join(REPO, "cases")
+    found, nfiles, nrules = lint.lint(manifest.from_runner(paths=[cases]),
+                                      os.path.join(cases, "claims.yaml"))
     assert nfiles > 50 and nrules > 100
     assert found == [], "\n".join(found[:20])
 
@@ -154,3 +156,14 @@ def test_the_command_exits_1_and_lists_every_problem(tmp_path):
     assert proc.returncode == 1, proc.stdout
     assert "cases/tcp/s/macos.yaml:2: field 'expect.b.lsten': unknown step label" in proc.stdout
     assert "1 problem" in proc.stdout or "problems" in proc.stdout
+
+
+def test_a_citation_users_cannot_follow_is_a_problem(tmp_path):
+    text = GOOD.replace('source: "in_pcb.c in_pcbbind_setup()"',
+                        'source: "shared reference bind-semantics.md row 5"', 1)
+    found = problems(tmp_path, text)
+    assert any("freebsd.yaml:4: field 'source': cites a document the users" in p
+               for p in found), found
+    scen = {"tcp/s": BIND_CASE.replace('ref: "socket(7)"', 'ref: "shared reference row 3"')}
+    found = problems(tmp_path / "2", GOOD, scenarios=scen)
+    assert any("case.yaml:2: field 'ref': cites a document" in p for p in found), found

@@ -14,6 +14,7 @@ error) for columns that ran, and
 """
 
 import copy
+import os
 from dataclasses import dataclass, field
 
 from .. import judge as judge_mod, oses
@@ -50,6 +51,11 @@ class Host:
     @property
     def documented(self):
         return self.kind == "documented"
+
+    @property
+    def evidence_dir(self):
+        """The folder its results file is in: evidence paths are relative to it."""
+        return os.path.dirname(os.path.abspath(self.path)) if self.path else None
 
 
 def host_label(run):
@@ -135,7 +141,8 @@ def judge_run(case, casedef, host, store, judgement=None):
     """A cell of a column that ran (judgement: the judge's verdict, when already made)."""
     osteps = outcome_steps(case, casedef)
     labels = [label for label, _, _ in osteps]
-    j = judgement or judge_mod.judge(case, _rules(store, case["scenario"]), host.run, casedef)
+    j = judgement or judge_mod.judge(case, _rules(store, case["scenario"]), host.run, casedef,
+                                     evidence_dir=host.evidence_dir)
     cell = Cell(verdict=j.verdict, text=observed_text(case, osteps), case=case, rule=j.rule,
                 observed_steps=observed_steps(case, osteps),
                 view=observed_view(case, casedef, osteps),
@@ -144,7 +151,7 @@ def judge_run(case, casedef, host, store, judgement=None):
         cell.expected = expected_text(j.rule, labels)
         cell.expected_steps = expected_steps(j.rule, labels)
     if j.verdict in ("skipped", "error"):
-        cell.reason = case.get("reason", "")
+        cell.reason = case.get("reason") or j.note
     elif j.verdict == "no-expectation":
         path = store.path_for(case["scenario"]) if store is not None else None
         cell.note = "%s (%s)" % (j.note, path) if path else j.note

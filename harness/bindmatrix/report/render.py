@@ -13,7 +13,7 @@ import urllib.parse
 import jinja2
 import markupsafe
 
-from .. import judge as judge_mod
+from .. import evidence as evidence_mod, judge as judge_mod
 from . import cells as cells_mod
 from ..compare import display_path
 from .matrix import VERDICTS
@@ -116,6 +116,7 @@ def _details(matrix, out_dir):
                 d["rule"] = rule_index[key]
             if ev:
                 d["ev"] = ev
+                d["pk"] = evidence_mod.summary(cell.case, host.evidence_dir)
             elif same is not None:
                 made[same] = d
             cells.append(d)

@@ -1,0 +1,176 @@
+"""Packet evidence, checked: a case's pcap (tcpdump in the runner's namespace, cut to the
+case's ports) must agree with what the case says it observed.
+
+  packets(path)          -> [Packet] decoded from a pcap file (Ethernet, Linux cooked
+                            SLL / SLL2, BSD loopback; IPv4 and IPv6; TCP and UDP)
+  problems(case, dir)    -> [text]: where the capture contradicts the observation
+  summary(case, dir, n)  -> the first n packets as short lines, for the report
+
+What is checked, where a case has evidence:
+  - a deliver step that reports datagrams received: UDP datagrams to that port were on the
+    wire, at least as many as the receiver that got the most;
+  - a connect() refused with ECONNREFUSED: a TCP RST came from the port it connected to;
+  - a socket put in TIME_WAIT: the first FIN of its connection came from its own port (the
+    active close was on the side the state says).
+A disagreement makes the case an error naming both sides (judge.py).
+"""
+
+import os
+import struct
+from dataclasses import dataclass
+
+LINKTYPES = {1: 14, 113: 16, 276: 20, 0: 4, 108: 4}   # link type -> link header length
+TCP, UDP = 6, 17
+FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
+
+
+class EvidenceError(Exception):
+    pass
+
+
+@dataclass
+class Packet:
+    time: float
+    proto: int
+    src: str
+    sport: int
+    dst: str
+    dport: int
+    flags: int = 0              # TCP flags
+    length: int = 0             # payload bytes
+
+    def line(self):
+        if self.proto == TCP:
+            names = "".join(n for bit, n in ((SYN, "S"), (FIN, "F"), (RST, "R"), (ACK, "."))
+                            if self.flags & bit)
+            return "%s.%d > %s.%d TCP [%s] len %d" % (self.src, self.sport, self.dst,
+                                                       self.dport, names, self.length)
+        return "%s.%d > %s.%d UDP len %d" % (self.src, self.sport, self.dst, self.dport,
+                                             self.length)
+
+
+def _ip(data, off):
+    """(proto, src, dst, transport offset) of the IP packet at off, or None."""
+    if len(data) < off + 1:
+        return None
+    version = data[off] >> 4
+    if version == 4 and len(data) >= off + 20:
+        ihl = (data[off] & 0x0F) * 4
+        src = ".".join(str(b) for b in data[off + 12:off + 16])
+        dst = ".".join(str(b) for b in data[off + 16:off + 20])
+        return data[off + 9], src, dst, off + ihl
+    if version == 6 and len(data) >= off + 40:
+        def addr(b):
+            import ipaddress
+            return str(ipaddress.IPv6Address(bytes(b)))
+        return data[off + 6], addr(data[off + 8:off + 24]), addr(data[off + 24:off + 40]), \
+            off + 40     # extension headers do not occur in these captures
+    return None
+
+
+def packets(path):
+    try:
+        with open(path, "rb") as f:
+            data = f.read(64 << 20)
+    except OSError as e:
+        raise EvidenceError("%s: cannot read: %s" % (path, e.strerror or e)) from None
+    if len(data) < 24:
+        raise EvidenceError("%s: not a pcap file (too short)" % path)
+    magic = data[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        end, nano = "<", magic[0] == 0x4d
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        end, nano = ">", magic[3] == 0x4d
+    else:
+        raise EvidenceError("%s: not a pcap file (magic %s)" % (path, magic.hex()))
+    linktype = struct.unpack(end + "I", data[20:24])[0]
+    if linktype not in LINKTYPES:
+        raise EvidenceError("%s: link type %d is not one bindmatrix reads" % (path, linktype))
+    link = LINKTYPES[linktype]
+    out, off = [], 24
+    while off + 16 <= len(data):
+        sec, frac, caplen, _orig = struct.unpack(end + "IIII", data[off:off + 16])
+        pkt = data[off + 16:off + 16 + caplen]
+        off += 16 + caplen
+        ip = _ip(pkt, link)
+        if ip is None:
+            continue
+        proto, src, dst, t = ip
+        if proto not in (TCP, UDP) or len(pkt) < t + 8:
+            continue
+        sport, dport = struct.unpack(">HH", pkt[t:t + 4])
+        p = Packet(sec + frac / (1e9 if nano else 1e6), proto, src, sport, dst, dport)
+        if proto == TCP and len(pkt) >= t + 20:
+            p.flags = pkt[t + 13]
+            p.length = len(pkt) - t - (pkt[t + 12] >> 4) * 4
+        elif proto == UDP:
+            p.length = len(pkt) - t - 8
+        out.append(p)
+    return out
+
+
+def capture_of(case, results_dir):
+    """The path of the case's pcap, or None."""
+    for ev in case.get("evidence") or []:
+        if ev.get("kind") == "pcap":
+            return os.path.normpath(os.path.join(results_dir, ev["path"]))
+    return None
+
+
+def problems(case, results_dir):
+    """Where the case's capture contradicts its observation ([] when it agrees or the case
+    has no capture)."""
+    path = capture_of(case, results_dir)
+    if path is None or case.get("status") != "observed":
+        return []
+    try:
+        pkts = packets(path)
+    except EvidenceError as e:
+        return [str(e)]
+    out = []
+    for step in case.get("steps") or []:
+        port = step.get("port")
+        delivery = step.get("delivery") or (case.get("delivery") or {}).get(step["label"])
+        if step["op"] == "deliver" and delivery and step["result"] == "ok" and port:
+            most = max(delivery["received"].values() or [0])
+            wire = sum(1 for p in pkts if p.proto == UDP and p.dport == port)
+            if most and wire < most and not _tcp_deliver(pkts, port):
+                out.append("%s: the case says a receiver got %d datagrams on port %d, the "
+                           "capture has %d to that port" % (step["label"], most, port, wire))
+        if step["op"] == "connect" and step["result"] == "ECONNREFUSED" and port:
+            if not any(p.proto == TCP and p.flags & RST and p.sport == port for p in pkts):
+                out.append("%s: the case says the connect to port %d was refused, the capture "
+                           "has no RST from it" % (step["label"], port))
+        if step["op"] == "state" and str(step.get("state", "")).startswith("time-wait") \
+                and step["result"] == "ok" and port:
+            fins = [p for p in pkts if p.proto == TCP and p.flags & FIN
+                    and port in (p.sport, p.dport)]
+            if not fins:
+                out.append("%s: the case says port %d went through TIME_WAIT, the capture has "
+                           "no FIN on it" % (step["label"], port))
+            elif fins[0].sport != port:
+                out.append("%s: the case says port %d closed first (%s), the capture's first "
+                           "FIN came from port %d" % (step["label"], port, step["state"],
+                                                      fins[0].sport))
+    return out
+
+
+def _tcp_deliver(pkts, port):
+    return any(p.proto == TCP and p.flags & SYN and p.dport == port for p in pkts)
+
+
+def summary(case, results_dir, n=12):
+    path = capture_of(case, results_dir)
+    if path is None:
+        return []
+    try:
+        pkts = packets(path)
+    except EvidenceError as e:
+        return [str(e)]
+    if not pkts:
+        return ["(no packets)"]
+    t0 = pkts[0].time
+    lines = ["%+.6f %s" % (p.time - t0, p.line()) for p in pkts[:n]]
+    if len(pkts) > n:
+        lines.append("... %d more packets" % (len(pkts) - n))
+    return lines

@@ -1,0 +1,100 @@
+"""Packet evidence, checked: this host's real captures agree with what the cases say, and an
+observation flipped in a results file is caught as an error naming both sides."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from bindmatrix import evidence, judge
+from bindmatrix.report import cli as report_cli
+from reportkit import CASES, RUNNER, read_records, write_records
+
+
+@pytest.fixture(scope="module")
+def captured(tmp_path_factory):
+    if shutil.which("tcpdump") is None:
+        pytest.fail("tcpdump is missing: apt-get install tcpdump (./bindmatrix test does)")
+    tmp = tmp_path_factory.mktemp("evidence")
+    out = str(tmp / "r.jsonl")
+    subprocess.run([RUNNER, "-q", "--capture", "-o", out, "-f", "tcp/rebind-time-wait",
+                    "-f", "udp/unicast-reuseaddr", "-f", "udp/multicast-group", CASES],
+                   check=True)
+    return tmp, out
+
+
+def with_evidence(path):
+    return [c for c in read_records(path)[1:-1] if c.get("evidence")]
+
+
+def test_real_captures_agree(captured):
+    tmp, out = captured
+    cases = with_evidence(out)
+    assert len(cases) >= 20
+    for c in cases:
+        assert evidence.problems(c, str(tmp)) == [], c["id"]
+    lines = evidence.summary(next(c for c in cases if "rebind-time-wait" in c["id"]), str(tmp))
+    assert any("TCP [F.]" in l for l in lines) and any("TCP [S]" in l for l in lines)
+
+
+def flipped(tmp, out, edit):
+    records = read_records(out)
+    cid = None
+    for r in records[1:-1]:
+        if r.get("evidence") and edit(r):
+            cid = r["id"]
+            break
+    assert cid, "no case to flip"
+    path = str(tmp / ("flipped-%s.jsonl" % edit.__name__))
+    write_records(path, records)
+    return path, cid
+
+
+def test_a_delivery_the_wire_never_carried_is_caught(captured):
+    tmp, out = captured
+
+    def more_datagrams(r):
+        for s in r["steps"]:
+            if s["op"] == "deliver" and s.get("delivery"):
+                recv = s["delivery"]["received"]
+                first = sorted(recv)[0]
+                recv[first] = s["delivery"]["sent"] * 10
+                for d in (r.get("delivery") or {}).values():
+                    d["received"][first] = recv[first]
+                return True
+        return False
+    path, cid = flipped(tmp, out, more_datagrams)
+    case = next(c for c in read_records(path)[1:-1] if c["id"] == cid)
+    found = evidence.problems(case, str(tmp))
+    assert found and "the capture has" in found[0]
+    j = judge.judge(case, [], {"os": "linux"}, evidence_dir=str(tmp))
+    assert j.verdict == "error" and "packet evidence disagrees" in j.note
+
+
+def test_a_time_wait_on_the_wrong_side_is_caught(captured):
+    tmp, out = captured
+
+    def other_side(r):
+        steps = {s["label"]: s for s in r["steps"]}
+        st = next((s for s in r["steps"] if s["op"] == "state"
+                   and s.get("state", "").startswith("time-wait")), None)
+        if st is None:
+            return False
+        st["port"] = 1               # a port that never sent the first FIN
+        return True
+    path, cid = flipped(tmp, out, other_side)
+    case = next(c for c in read_records(path)[1:-1] if c["id"] == cid)
+    found = evidence.problems(case, str(tmp))
+    assert found and ("no FIN" in found[0] or "first FIN came from" in found[0])
+
+
+def test_the_report_shows_the_decoded_packets(captured, tmp_path):
+    tmp, out = captured
+    rep = tmp_path / "rep"
+    assert report_cli.main([out, "-o", str(rep), "--claims", "none"]) in (0, 1)
+    html = (rep / "report.html").read_text()
+    data = json.loads(html.split('id="bm-data">', 1)[1].split("</script>", 1)[0])
+    packets = [c.get("pk") for r in data["rows"] for c in r["cells"] if c.get("pk")]
+    assert packets and any("TCP [S]" in line for pk in packets for line in pk)
