@@ -4,7 +4,9 @@ the outcomes repeat.
 Measured side by side in one invocation (this machine may be shared and noisy, so only
 medians over several runs, and only ratios measured together, are worth reading):
 
-  runner    the runner alone over the whole matrix (wall time, cases/s, costliest scenarios)
+  runner    the runner alone over the whole matrix with the options ./bindmatrix run gives it
+            (--capture where tcpdump is there): wall time, cases/s, CPU, peak memory
+  scaling   the runner over four copies of the matrix: time and memory against one copy
   run       `./bindmatrix run` on a built tree, end to end (dependency check, build check,
             runner, judging, pytest, JUnit, summary)
   report    `./bindmatrix report` over 4 hosts (copies of one run under 4 labels)
@@ -16,6 +18,7 @@ never noise to be averaged away (exit 1).  The targets are printed met or with t
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -29,7 +32,10 @@ from .results import ResultsError, load_results
 HARNESS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOP = os.path.dirname(HARNESS)
 ENTRY = os.path.join(TOP, "bindmatrix")
-TARGETS = {"run": 2.0, "report": 2.0}     # seconds, median, on a 2-core machine
+CASES = os.path.join(TOP, "cases")
+TARGETS = {"run": 2.0, "report": 2.0, "runner": 0.35}   # seconds, median, on a 2-core machine
+SCALING_TARGET = 4.4            # x4 the cases in at most 4.4x the time
+MEMORY_TARGET_MB = 60           # peak memory with x4 the cases
 
 
 def timed(cmd, **kw):
@@ -39,11 +45,31 @@ def timed(cmd, **kw):
     return time.monotonic() - start, proc
 
 
-def run_once(runner, args, out):
-    elapsed, proc = timed([runner, "-q", "-o", out] + args)
-    if proc.returncode != 0:
-        raise RuntimeError("runner failed (exit %d): %s" % (proc.returncode, proc.stderr.strip()))
-    return elapsed
+def run_once(runner, args, out, paths=()):
+    """(wall seconds, CPU seconds, peak RSS in MiB) of one runner run, workers included."""
+    import resource
+    capture = ["--capture"] if shutil.which("tcpdump") else []
+    start = time.monotonic()
+    proc = subprocess.Popen([runner, "-q"] + capture + ["-o", out] + list(args) + list(paths),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.monotonic() - start
+    err = proc.stderr.read().decode("utf-8", "replace")
+    proc.stderr.close()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError("runner failed (exit %d): %s" % (code, err.strip()))
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0
+
+
+def copies(root, n):
+    """n copies of cases/ under root/cases/cN/, so that their ids differ."""
+    cases = os.path.join(root, "cases")
+    for k in range(n):
+        shutil.copytree(CASES, os.path.join(cases, "c%d" % k),
+                        ignore=shutil.ignore_patterns("*.md", "claims.yaml", "summary.yaml",
+                                                      "capabilities.yaml"))
+    return cases
 
 
 def relabel(src, dst, label):
@@ -61,7 +87,7 @@ def line(name, times, target=None):
     text = "  %-8s median %6.3f s   min %6.3f s   max %6.3f s" % (name, med, min(times),
                                                                   max(times))
     if target is not None:
-        text += "   target <= %.1f s: %s" % (target, "met" if med <= target
+        text += "   target <= %.2f s: %s" % (target, "met" if med <= target
                                              else "NOT met (%.2f s over)" % (med - target))
     return text, med
 
@@ -73,6 +99,8 @@ def main(argv=None):
     ap.add_argument("-n", "--runs", type=int, default=5, help="how many runs (default 5)")
     ap.add_argument("--runner-only", action="store_true",
                     help="measure the runner alone (not ./bindmatrix run and report)")
+    ap.add_argument("--no-scaling", action="store_true",
+                    help="skip the scaling check (four copies of the matrix)")
     ap.add_argument("runner_args", nargs="*", help="passed to the runner (e.g. -j 1, --filter X)")
     args = ap.parse_args(argv)
     if args.runs < 1:
@@ -80,14 +108,17 @@ def main(argv=None):
     if not args.runner:
         ap.error("--runner is required (./bindmatrix bench gives it)")
 
-    times, outcomes, cost = [], defaultdict(set), defaultdict(int)
+    times, cpus, rss, outcomes, cost = [], [], [], defaultdict(set), defaultdict(int)
     commands = {"run": [], "report": []}
     ncases, failed = 0, []
     with tempfile.TemporaryDirectory(prefix="bindmatrix-bench.") as tmp:
         for i in range(args.runs):
             out = os.path.join(tmp, "run%d.jsonl" % i)
             try:
-                times.append(run_once(args.runner, args.runner_args, out))
+                wall, cpu, mem = run_once(args.runner, args.runner_args, out)
+                times.append(wall)
+                cpus.append(cpu)
+                rss.append(mem)
                 results = load_results(out)
             except (RuntimeError, ResultsError) as e:
                 print("bindmatrix bench: %s" % e, file=sys.stderr)
@@ -111,12 +142,30 @@ def main(argv=None):
             commands["report"].append(t)
             if proc.returncode != 0:
                 failed.append("report exited %d: %s" % (proc.returncode, proc.stderr[-300:]))
+        scaling = None
+        if not args.no_scaling and not args.runner_args:
+            x4 = copies(os.path.join(tmp, "x4"), 4)
+            big = []
+            for i in range(max(1, min(3, args.runs))):
+                big.append(run_once(args.runner, [], os.path.join(tmp, "x4-%d.jsonl" % i),
+                                    [x4]))
+            scaling = (statistics.median(b[0] for b in big), max(b[2] for b in big))
     flaky = sorted(cid for cid, seen in outcomes.items() if len(seen) > 1)
     print("bindmatrix bench: %d cases, %d runs, %s" % (ncases, args.runs,
           " ".join(args.runner_args) or "default workers"))
-    text, med = line("runner", times)
-    print(text)
-    print("  throughput  %.0f cases/s (median runner run)" % (ncases / med if med else 0))
+    text, med = line("runner", times, TARGETS["runner"])
+    print(text + ("   (with --capture, as run gives it)" if shutil.which("tcpdump") else ""))
+    print("  throughput  %.0f cases/s (median runner run; target 11000: %s)   CPU %.2f s   "
+          "peak memory %.0f MiB" % (ncases / med if med else 0,
+                                    "met" if med and ncases / med >= 11000 else "NOT met",
+                                    statistics.median(cpus), max(rss)))
+    if scaling is not None:
+        ratio = scaling[0] / med if med else 0
+        print("  scaling     x4 the cases: %.3f s = %.2fx the time (target <= %.1fx: %s), "
+              "peak memory %.0f MiB (target <= %d MiB: %s)" % (
+                  scaling[0], ratio, SCALING_TARGET,
+                  "met" if ratio <= SCALING_TARGET else "NOT met", scaling[1],
+                  MEMORY_TARGET_MB, "met" if scaling[1] <= MEMORY_TARGET_MB else "NOT met"))
     for name, ts in commands.items():
         if ts:
             print(line(name, ts, TARGETS[name])[0] + ("   (4 hosts)" if name == "report" else ""))

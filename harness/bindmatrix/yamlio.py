@@ -106,10 +106,26 @@ def read_text(path, max_bytes=MAX_BYTES):
         raise InputError(["%s:%d: not UTF-8 (%s)" % (path, line, e.reason)]) from None
 
 
+def _depth_events(text):
+    """Refuse deep nesting from the event stream, before any node tree is composed: the
+    composer recurses per level (in C with libyaml) and a hostile file would overflow the
+    stack."""
+    depth = 0
+    for ev in yaml.parse(text, Loader=_Base):
+        if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "nested deeper than %d levels" % MAX_DEPTH, ev.start_mark)
+        elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
 def load_yaml(path):
     """Parse one YAML document with line-numbered mappings; every problem -> InputError."""
     text = read_text(path)
     try:
+        _depth_events(text)
         loader = _Loader(text)
         try:
             node = loader.get_single_node()

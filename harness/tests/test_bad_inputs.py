@@ -1,0 +1,91 @@
+"""Hostile and broken inputs to the harness, as a user would hand them over: every file in
+harness/tests/data/bad/ is refused by the command that reads it with a non-zero exit, a
+message naming the file (and line where it has one), no traceback, in bounded time, and
+nothing half-written.
+
+  NAME.linux.yaml    an expectation file, checked by ./bindmatrix lint and check
+  NAME.jsonl         a results file, given to check, diff and report
+  NAME.allow.yaml    a diff allowlist
+  NAME.claims.yaml   a claims file, given to report
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fixturekit import BIND_CASE, HARNESS, RUNNER, SAMPLE_CASES, SAMPLE_RESULTS, scenario_tree
+
+BAD = os.path.join(HARNESS, "tests", "data", "bad")
+
+
+def files(suffix):
+    return sorted(f for f in os.listdir(BAD) if f.endswith(suffix))
+
+
+def cli(tmp_path, *args):
+    env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER)
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "bindmatrix.cli"] + list(args),
+                          cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, universal_newlines=True, timeout=120)
+    took = time.monotonic() - start
+    assert "Traceback" not in proc.stdout, proc.stdout[-3000:]
+    assert took < 30, "%.1f s" % took
+    return proc.returncode, proc.stdout
+
+
+@pytest.mark.parametrize("name", files(".linux.yaml"))
+def test_a_bad_expectation_file(tmp_path, name):
+    cases = scenario_tree(tmp_path, {"tcp/s": BIND_CASE})
+    shutil.copy(os.path.join(BAD, name), os.path.join(cases, "tcp", "s", "linux.yaml"))
+    code, out = cli(tmp_path, "lint", cases)
+    assert code == 1, out
+    assert os.path.join("tcp", "s", "linux.yaml") in out
+    assert "linux.yaml:" in out, out          # a line number, or the file for a file-level
+
+
+@pytest.mark.parametrize("name", files(".jsonl"))
+@pytest.mark.parametrize("command", ["check", "diff", "report"])
+def test_a_bad_results_file(tmp_path, name, command):
+    bad = os.path.join(BAD, name)
+    args = {"check": ["check", bad, "--cases", SAMPLE_CASES],
+            "diff": ["diff", SAMPLE_RESULTS, bad],
+            "report": ["report", SAMPLE_RESULTS, bad, "-o", str(tmp_path / "out"),
+                       "--cases", SAMPLE_CASES]}[command]
+    code, out = cli(tmp_path, *args)
+    assert code == 2, out
+    assert name in out
+    assert not (tmp_path / "out").exists()        # nothing half-written
+
+
+@pytest.mark.parametrize("name", files(".allow.yaml"))
+def test_a_bad_allowlist_is_bad_input_not_a_closed_gate(tmp_path, name):
+    code, out = cli(tmp_path, "diff", SAMPLE_RESULTS, SAMPLE_RESULTS, "--allow",
+                    os.path.join(BAD, name))
+    assert code == 2, out
+    assert name + ":" in out
+
+
+@pytest.mark.parametrize("name", files(".claims.yaml"))
+def test_a_bad_claims_file(tmp_path, name):
+    code, out = cli(tmp_path, "report", SAMPLE_RESULTS, "-o", str(tmp_path / "out"),
+                    "--cases", SAMPLE_CASES, "--claims", os.path.join(BAD, name))
+    assert code == 2, out
+    assert name + ":" in out
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_huge_expectation_file_is_refused_fast(tmp_path):
+    cases = scenario_tree(tmp_path, {"tcp/s": BIND_CASE})
+    path = os.path.join(cases, "tcp", "s", "linux.yaml")
+    with open(path, "w") as f:
+        rule = ("- expect: {b.bind: ok, b.listen: ok}\n  provenance: observed\n"
+                "  seen_on: \"6.1.0\"\n  why: %s\n" % ("x" * 1000))
+        for _ in range(64 * 1024 * 1024 // len(rule)):
+            f.write(rule)
+    code, out = cli(tmp_path, "lint", cases)
+    assert code == 1 and "larger than" in out, out[-500:]
