@@ -25,6 +25,25 @@ void capture_stop(struct bm_capture *cap, int timeout_ms);
  * port 10002") to dst.  Returns the number of packets written, or -1 with a reason. */
 long capture_slice(const char *src, const char *dst, const char *filter, char *why, size_t whylen);
 
+/* One case's slice of a raw capture, for capture_slice_all. */
+struct bm_slice {
+    const char *dst;        /* the case's pcap */
+    const char *filter;     /* "port 10001 or port 10002": what the slice keeps */
+    long packets;           /* out: packets written, or -1 with the reason in why */
+    char why[512];
+};
+
+/* Cuts every slice from src in one pass over it (capture_slice read src once per slice,
+ * quadratic in the cases of one capture): each packet is offered only to the slices whose
+ * ports it carries (TCP, UDP or SCTP over IPv4 or IPv6, as pcap's "port" reads them), and
+ * each slice's filter decides, as before; a packet whose ports cannot be read is offered to
+ * all.  0, or -1 with why when src cannot be read at all. */
+int capture_slice_all(const char *src, struct bm_slice *slices, size_t n, char *why, size_t whylen);
+
+/* What records the namespace here, for the evidence notes: "tcpdump -i any", or libpcap
+ * itself where tcpdump cannot start (capture_start). */
+const char *capture_tool(void);
+
 /* Whether this build can slice captures (it links libpcap). */
 bool capture_supported(void);
 

@@ -100,18 +100,18 @@ static int add_option_word(struct build *x, yaml_node_t *n, const char *field, c
     if (len >= sizeof name)
         return check_len(x->t, n, field, word, sizeof name - 1, x->err);
     snprintf(name, sizeof name, "%.*s", (int)len, word);
-    if (eq) {
-        char *end;
-        value = (int)strtol(eq + 1, &end, 10);
-        if (!eq[1] || *end)
-            return bm_fail(x->err, x->t->file, node_line(n), field,
-                           "option '%s': value must be an integer", word);
-    }
     if (!sockopt_known(name))
         return bm_fail(x->err, x->t->file, node_line(n), field,
                        "unknown option '%s' (see cases/README.md: reuseaddr, reuseport, both, "
                        "reuseport_lb, reuseshareuid, v6only, freebind, bindany, broadcast, "
-                       "multicast_all, none)", name);
+                       "multicast_all, bind_address_no_port, local_port_range, bindtodevice, "
+                       "none)", name);
+    {
+        char why[256];
+        /* the value's syntax is the option's own (sockopts.h): an integer, ports, a device */
+        if (sockopt_parse_value(name, eq ? eq + 1 : NULL, &value, why, sizeof why))
+            return bm_fail(x->err, x->t->file, node_line(n), field, "%s", why);
+    }
     for (size_t i = 0; i < *nopts; i++)
         if (strcmp(opts[i].name, name) == 0)
             return bm_fail(x->err, x->t->file, node_line(n), field, "option '%s' given twice", name);
@@ -306,12 +306,12 @@ static int build_deliver(struct build *x, yaml_node_t *v, const char *where, str
     }
     st->count = 16;
     if ((n = map_get(x->t, v, "count"))) {
-        char *end;
+        long count;
         if (scalar(x, n, FIELD("count"), &s))
             return -1;
-        st->count = (int)strtol(s, &end, 10);
-        if (*end || st->count < 1 || st->count > 1000)
+        if (parse_long(s, 1, 1000, &count))
             return bm_fail(x->err, x->t->file, node_line(n), FIELD("count"), "must be 1..1000, not '%s'", s);
+        st->count = (int)count;
     }
     snprintf(st->from, sizeof st->from, "fresh");
     if ((n = map_get(x->t, v, "from"))) {

@@ -13,6 +13,12 @@
 
 #define BM_MAX_VALUES 32
 
+/* Limits on what a case file may ask of the parser (cases/README.md, "Limits"): each is
+ * refused with an error naming it, never cut short. */
+#define BM_MAX_FILE_BYTES (1L << 20) /* a case file is read whole */
+#define BM_MAX_DEPTH      64         /* nesting of mappings and lists */
+#define BM_MAX_NODES      10000      /* YAML nodes, an alias counting as the nodes it copies */
+
 struct bm_axis {
     char name[BM_NAME_LEN];
     size_t nvalues;
@@ -58,5 +64,9 @@ int pair_key(const struct bm_template *t, const yaml_node_pair_t *p, const char 
  * of max + 1 bytes: values are refused, never cut. */
 int check_len(const struct bm_template *t, const yaml_node_t *n, const char *field,
               const char *s, size_t max, struct bm_error *err);
+
+/* A decimal integer in [lo, hi], the whole of s: 0, or -1 (not a number, or out of range:
+ * never narrowed, so "4294967297" is refused rather than read as 1). */
+int parse_long(const char *s, long lo, long hi, long *out);
 
 #endif

@@ -14,7 +14,27 @@ struct found {
     char **paths;
     char **bases;   /* the command-line folder each was found under */
     size_t n, cap;
+    /* folders walked so far: a symlink back to one (a loop, or a second way in) is not
+     * walked again, which would read one scenario once per way round the loop */
+    struct seen { dev_t dev; ino_t ino; } *seen;
+    size_t nseen;
 };
+
+/* 1 if the folder st was walked already, else records it: 0, or -1 when out of memory. */
+static int seen_before(struct found *f, const struct stat *st)
+{
+    struct seen *s;
+
+    for (size_t i = 0; i < f->nseen; i++)
+        if (f->seen[i].dev == st->st_dev && f->seen[i].ino == st->st_ino)
+            return 1;
+    if (!(s = realloc(f->seen, (f->nseen + 1) * sizeof *s)))
+        return -1;
+    f->seen = s;
+    s[f->nseen].dev = st->st_dev;
+    s[f->nseen++].ino = st->st_ino;
+    return 0;
+}
 
 static int add_found(struct found *f, const char *path, const char *base)
 {
@@ -45,12 +65,18 @@ static int by_name(const void *a, const void *b)
 
 static int walk(const char *dir, const char *base, struct found *f, struct bm_error *err)
 {
-    DIR *d = opendir(dir);
+    DIR *d;
     struct dirent *e;
+    struct stat self;
     char **names = NULL;
     size_t n = 0, cap = 0;
-    int rc = 0;
+    int rc = 0, seen;
 
+    if (stat(dir, &self) != 0)
+        return bm_fail(err, dir, 0, "", "cannot read folder: %s", strerror(errno));
+    if ((seen = seen_before(f, &self)) != 0)
+        return seen < 0 ? bm_fail(err, dir, 0, "", "out of memory") : 0;
+    d = opendir(dir);
     if (!d)
         return bm_fail(err, dir, 0, "", "cannot read folder: %s", strerror(errno));
     while ((e = readdir(d))) {
@@ -151,20 +177,26 @@ int casefiles_scenario(const char *case_file, const char *base, const char *root
     return snprintf(out, len, "%s", slash ? slash + 1 : dir) < (int)len ? 0 : -2;
 }
 
+struct named {
+    const char *id;         /* first member: sorted by_name */
+    size_t index;
+};
+
 static int check_unique(const struct bm_case_list *list, struct bm_error *err)
 {
-    const struct bm_case **sorted = malloc((list->n ? list->n : 1) * sizeof *sorted);
+    struct named *sorted = malloc((list->n ? list->n : 1) * sizeof *sorted);
     int rc = 0;
 
     if (!sorted)
         return bm_fail(err, "", 0, "", "out of memory");
     for (size_t i = 0; i < list->n; i++)
-        sorted[i] = &list->items[i];
-    qsort(sorted, list->n, sizeof *sorted, by_name); /* id is the first member */
+        sorted[i] = (struct named){case_list_id(list, i), i};
+    qsort(sorted, list->n, sizeof *sorted, by_name);
     for (size_t i = 1; i < list->n && rc == 0; i++)
-        if (strcmp(sorted[i]->id, sorted[i - 1]->id) == 0)
-            rc = bm_fail(err, sorted[i]->file, 0, "", "case id '%s' also comes from %s",
-                         sorted[i]->id, sorted[i - 1]->file);
+        if (strcmp(sorted[i].id, sorted[i - 1].id) == 0)
+            rc = bm_fail(err, case_list_file(list, sorted[i].index), 0, "",
+                         "case id '%s' also comes from %s", sorted[i].id,
+                         case_list_file(list, sorted[i - 1].index));
     free(sorted);
     return rc;
 }
@@ -173,6 +205,8 @@ int casefiles_load(const char *const *paths, size_t npaths, const char *root,
                    struct bm_case_list *list, struct bm_error *err)
 {
     struct found f = {0};
+    struct bm_template *templates = NULL;
+    size_t total = 0;
     int rc = 0;
 
     for (size_t i = 0; i < npaths && rc == 0; i++) {
@@ -186,17 +220,41 @@ int casefiles_load(const char *const *paths, size_t npaths, const char *root,
     }
     if (rc == 0 && f.n == 0)
         rc = bm_fail(err, npaths ? paths[0] : "", 0, "", "no %s files found", CASE_FILE);
+    /* every file parsed and counted before any case is built: a run over the limit is
+     * refused before it allocates */
+    if (rc == 0 && !(templates = calloc(f.n, sizeof *templates)))
+        rc = bm_fail(err, "", 0, "", "out of memory");
     for (size_t i = 0; i < f.n && rc == 0; i++) {
         char scenario[PATH_MAX];
         int found = casefiles_scenario(f.paths[i], f.bases[i], root, scenario, sizeof scenario);
+        size_t n;
+
         if (found == -1)
             rc = bm_fail(err, f.paths[i], 0, "", "a case file must sit in its scenario's folder");
         else if (found)
             rc = bm_fail(err, f.paths[i], 0, "", "a path (or --root) is longer than %d characters",
                          PATH_MAX - 1);
-        else
-            rc = expand_file(f.paths[i], scenario, list, err);
+        else if (case_parse_file(f.paths[i], scenario, &templates[i], err) ||
+                 expand_count(&templates[i], &n, err))
+            rc = -1;
+        else if ((total += n) > BM_MAX_CASES_PER_RUN)
+            rc = bm_fail(err, f.paths[i], 0, "", "more than %d cases in one run with this file "
+                         "(the limit for a run)", BM_MAX_CASES_PER_RUN);
     }
+    /* every case will be built: room for all at once (with --filter, far fewer are) */
+    if (rc == 0 && !list->nfilters && case_list_reserve(list, list->n + total))
+        rc = bm_fail(err, "", 0, "", "out of memory");
+    for (size_t i = 0; i < f.n && rc == 0; i++)
+        rc = expand_template(&templates[i], list, err);
+    if (rc == 0 && list->lazy && !list->templates) {
+        /* its cases point into them */
+        list->templates = templates;
+        list->ntemplates = f.n;
+        templates = NULL;
+    }
+    for (size_t i = 0; templates && i < f.n; i++)
+        case_template_free(&templates[i]); /* zeroed when never parsed */
+    free(templates);
     if (rc == 0)
         rc = check_unique(list, err);
     for (size_t i = 0; i < f.n; i++) {
@@ -205,5 +263,6 @@ int casefiles_load(const char *const *paths, size_t npaths, const char *root,
     }
     free(f.paths);
     free(f.bases);
+    free(f.seen);
     return rc;
 }

@@ -1,5 +1,7 @@
 #include "diag.h"
 
+#include <stdint.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,4 +67,40 @@ char *bm_error_text(const struct bm_error *err)
     if (field[0])
         return bm_strf("%s%s: field '%s': %s", file, line, field, msg);
     return bm_strf("%s%s: %s", file, line, msg);
+}
+
+/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.  Returns the
+ * offset of the first bad byte, or len when s is valid. */
+size_t bm_utf8_bad_at(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        unsigned c = s[i], n, min;
+        uint32_t cp;
+
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF)
+            n = 1, min = 0x80, cp = c & 0x1F;
+        else if (c >= 0xE0 && c <= 0xEF)
+            n = 2, min = 0x800, cp = c & 0x0F;
+        else if (c >= 0xF0 && c <= 0xF4)
+            n = 3, min = 0x10000, cp = c & 0x07;
+        else
+            return i;
+        if (len - i <= n)
+            return i;
+        for (unsigned k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return i;
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return i;
+        i += n + 1;
+    }
+    return len;
 }

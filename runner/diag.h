@@ -26,4 +26,8 @@ void bm_error_free(struct bm_error *err);
 /* printf into a new allocation; NULL when out of memory. */
 char *bm_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Strict UTF-8 (no overlong forms, surrogates or code points above U+10FFFF): the offset
+ * of the first bad byte of s[0..len), or len when it is all valid. */
+size_t bm_utf8_bad_at(const unsigned char *s, size_t len);
+
 #endif

@@ -27,6 +27,7 @@ struct run {
     bool created[BM_MAX_SOCKETS];
     bool failed[BM_MAX_SOCKETS];   /* a step on it failed: later ones are not-run */
     int fresh[10], priv[10];       /* placeholder index -> port, 0 = not allocated */
+    int eph[10];                   /* En (in option values) -> port, 0 = not allocated */
     struct bm_helpers helpers;
     char old_sysctl[BM_MAX_SYSCTLS][128];
     size_t nsysctl_set;
@@ -77,6 +78,13 @@ static bool options_usable(struct run *r, const struct bm_opt *opts, size_t n)
         if (!sockopt_available(opts[j].name)) {
             snprintf(reason, sizeof reason, "option %s is not defined on this OS", opts[j].name);
             skip(r, "option", opts[j].name, reason);
+            return false;
+        }
+        if (sockopt_needs_veth(&opts[j]) && !r->env->has[BM_CAP_VETH]) {
+            char what[BM_NAME_LEN * 2];
+            sockopt_format(&opts[j], what, sizeof what);
+            snprintf(reason, sizeof reason, "option %s needs the runner's veth interface", what);
+            skip_for(r, BM_CAP_VETH, reason);
             return false;
         }
     }
@@ -195,8 +203,69 @@ static bool take_port(struct run *r, int *next, int hi, const char *range, int *
     return false;
 }
 
+/* The namespace's ephemeral range (net.ipv4.ip_local_port_range, which IPv6 shares), read
+ * once; false when this host has none to read. */
+static bool ephemeral_range(struct bm_env *env)
+{
+    if (env->next_eph_port)
+        return true;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    int lo = 0, hi = 0;
+    bool ok = f && fscanf(f, "%d %d", &lo, &hi) == 2 && lo > 0 && lo <= hi && hi <= 65535;
+    if (f)
+        fclose(f);
+    if (ok) {
+        env->eph_port_lo = lo;
+        env->next_eph_port = hi;
+    }
+    return ok;
+}
+
+/* The next En port: downwards from the top of the ephemeral range, never repeated in this
+ * namespace, and only one that nothing holds now (autobound helpers, TIME_WAIT left by
+ * earlier cases live in that range too). */
+static bool take_ephemeral(struct run *r, int *out)
+{
+    if (!ephemeral_range(r->env)) {
+        set_status(r, BM_STATUS_ERROR, "no ephemeral port range to read (En placeholders)");
+        return false;
+    }
+    while (r->env->next_eph_port >= r->env->eph_port_lo) {
+        int port = r->env->next_eph_port--;
+        if (port_is_free(port)) {
+            *out = port;
+            return true;
+        }
+    }
+    set_status(r, BM_STATUS_ERROR, "ephemeral port range exhausted");
+    return false;
+}
+
+/* Ports named in option values (local_port_range=P1-E2). */
+static bool allocate_option_ports(struct run *r, const struct bm_opt *opts, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        struct sockopt_port p[2];
+        size_t np = sockopt_ports(&opts[j], p);
+        for (size_t i = 0; i < np; i++) {
+            int x = p[i].index;
+            if (p[i].ephemeral ? !r->eph[x] && !take_ephemeral(r, &r->eph[x])
+                               : !r->fresh[x] && !take_port(r, &r->env->next_port,
+                                                            r->env->port_hi, "fresh", &r->fresh[x]))
+                return false;
+        }
+    }
+    return true;
+}
+
 static bool allocate_ports(struct run *r)
 {
+    for (size_t i = 0; i < r->c->nsockets; i++)
+        if (!allocate_option_ports(r, r->c->sockets[i].opts, r->c->sockets[i].nopts))
+            return false;
+    for (size_t k = 0; k < r->c->nsteps; k++)
+        if (!allocate_option_ports(r, r->c->steps[k].opts, r->c->steps[k].nopts))
+            return false;
     for (size_t k = 0; k < r->c->nsteps; k++) {
         const struct bm_step *st = &r->c->steps[k];
         if (!st->has_port || st->port.kind == BM_PORT_ZERO)
@@ -312,6 +381,13 @@ static void unbecome(const struct ids *saved)
     }
 }
 
+/* What option values take from the running case: its ports and the veth interface. */
+static struct sockopt_ctx option_ctx(const struct run *r)
+{
+    struct sockopt_ctx ctx = { r->fresh, r->eph, r->env->has[BM_CAP_VETH] ? BM_VETH_IFNAME : NULL };
+    return ctx;
+}
+
 /* socket() + the socket's options, at its first step. */
 static int create_socket(struct run *r, int i, char *why, size_t whylen)
 {
@@ -322,11 +398,14 @@ static int create_socket(struct run *r, int i, char *why, size_t whylen)
         snprintf(why, whylen, "socket() for %s failed with %s", s->name, errno_name(e));
         return e;
     }
+    struct sockopt_ctx ctx = option_ctx(r);
     for (size_t j = 0; j < s->nopts; j++) {
-        int e = sockopt_apply(fd, s->family, &s->opts[j]);
+        int e = sockopt_apply_in(fd, s->family, &s->opts[j], &ctx);
         if (e) {
-            snprintf(why, whylen, "option %s=%d on socket %s failed with %s", s->opts[j].name,
-                     s->opts[j].value, s->name, errno_name(e));
+            char what[BM_NAME_LEN * 2];
+            sockopt_format(&s->opts[j], what, sizeof what);
+            snprintf(why, whylen, "option %s on socket %s failed with %s", what, s->name,
+                     errno_name(e));
             close(fd);
             return e;
         }
@@ -459,7 +538,8 @@ static int run_op(struct run *r, const struct bm_step *st, struct bm_step_result
     }
     case BM_OP_SETSOCKOPT:
         for (size_t j = 0; j < st->nopts; j++) {
-            int rc = sockopt_apply(*fd, s->family, &st->opts[j]);
+            struct sockopt_ctx ctx = option_ctx(r);
+            int rc = sockopt_apply_in(*fd, s->family, &st->opts[j], &ctx);
             if (rc)
                 return rc;
         }

@@ -45,6 +45,9 @@ struct bm_env {
     /* port allocation: fresh ports never repeat within one namespace */
     int next_port, port_hi;
     int next_priv_port, priv_port_hi;
+    /* En placeholders (local_port_range=E1-E1): fresh ports inside the namespace's
+     * ephemeral range, taken downwards from its top; 0 = the range not read yet */
+    int next_eph_port, eph_port_lo;
 };
 
 /* Runs c and fills out.  Never fails as a function: every problem becomes out->status

@@ -218,6 +218,14 @@ static bool excluded(const struct bm_template *t, const struct bm_binding *b)
     return false;
 }
 
+/* The matrix coordinates idx as variables. */
+static void bind_axes(const struct bm_template *t, const size_t *idx, struct bm_binding *b)
+{
+    memset(b, 0, sizeof *b);
+    for (size_t a = 0; a < t->naxes; a++)
+        binding_set(b, t->axes[a].name, t->axes[a].values[idx[a]]);
+}
+
 /* Adds the variables `derive` defines for the axis values in b (check_derive has checked
  * names, types and lengths). */
 static int derive(const struct bm_template *t, struct bm_binding *b, struct bm_error *err)
@@ -235,6 +243,19 @@ static int derive(const struct bm_template *t, struct bm_binding *b, struct bm_e
                 return bm_fail(err, t->file, node_line(v), "derive", "too many variables");
         }
     }
+    return 0;
+}
+
+int case_list_reserve(struct bm_case_list *list, size_t n)
+{
+    struct bm_case *items;
+
+    if (n <= list->cap || list->lazy)
+        return 0;
+    if (!(items = realloc(list->items, n * sizeof *items)))
+        return -1;
+    list->items = items;
+    list->cap = n;
     return 0;
 }
 
@@ -268,23 +289,42 @@ static const char *keep(struct bm_case_list *list, const char *s)
     return strings[list->nstrings++] = strdup(s);
 }
 
-static int emit(const struct bm_template *t, const struct shared_text *text, const size_t *idx,
-                struct bm_case_list *list, struct bm_error *err)
+/* The case id "<scenario>[axis=value,...]" of coordinates idx, in id[BM_TEXT_LEN]. */
+static int case_id(const struct bm_template *t, const size_t *idx, char *id, struct bm_error *err)
 {
-    struct bm_binding b = {0};
-    struct bm_case *c;
-    size_t len;
+    size_t len = (size_t)snprintf(id, BM_TEXT_LEN, "%s", t->scenario);
 
-    for (size_t a = 0; a < t->naxes; a++)
-        binding_set(&b, t->axes[a].name, t->axes[a].values[idx[a]]);
-    if (excluded(t, &b))
-        return 0;
-    if (derive(t, &b, err))
+    for (size_t a = 0; a < t->naxes && len < BM_TEXT_LEN; a++)
+        len += (size_t)snprintf(id + len, BM_TEXT_LEN - len, "%s%s=%s", a ? "," : "[",
+                                t->axes[a].name, t->axes[a].values[idx[a]]);
+    if (t->naxes && len < BM_TEXT_LEN)
+        len += (size_t)snprintf(id + len, BM_TEXT_LEN - len, "]");
+    if (len >= BM_TEXT_LEN)
+        return bm_fail(err, t->file, t->naxes ? t->axes[0].line : 0, "matrix",
+                       "case id '%.40s...' longer than %d characters", id, BM_TEXT_LEN - 1);
+    return 0;
+}
+
+/* Is the case wanted by the list's filters (an id containing any of them; none: all)? */
+static bool wanted(const struct bm_case_list *list, const char *id)
+{
+    for (size_t i = 0; i < list->nfilters; i++)
+        if (strstr(id, list->filters[i]))
+            return true;
+    return list->nfilters == 0;
+}
+
+/* Builds the case of coordinates idx (not excluded, id already made) into c. */
+static int build_one(const struct bm_template *t, const struct shared_text *text, const size_t *idx,
+                     const char *id, struct bm_case *c, struct bm_error *err)
+{
+    struct bm_binding b;
+
+    bind_axes(t, idx, &b);
+    memset(c, 0, sizeof *c);
+    if (derive(t, &b, err) || case_build(t, &b, c, err))
         return -1;
-    if (push(list, &c))
-        return bm_fail(err, t->file, 0, "", "out of memory");
-    if (case_build(t, &b, c, err))
-        return -1;
+    snprintf(c->id, sizeof c->id, "%s", id); /* fits: case_id checked it */
     c->file = text->file;
     c->scenario = text->scenario;
     c->title = text->title;
@@ -303,42 +343,163 @@ static int emit(const struct bm_template *t, const struct shared_text *text, con
         snprintf(c->axes[c->naxes].value, sizeof c->axes[0].value, "%s", t->axes[a].values[idx[a]]);
         c->naxes++;
     }
-    len = (size_t)snprintf(c->id, sizeof c->id, "%s", t->scenario);
-    for (size_t a = 0; a < t->naxes && len < sizeof c->id; a++)
-        len += (size_t)snprintf(c->id + len, sizeof c->id - len, "%s%s=%s", a ? "," : "[",
-                                t->axes[a].name, t->axes[a].values[idx[a]]);
-    if (t->naxes && len < sizeof c->id)
-        len += (size_t)snprintf(c->id + len, sizeof c->id - len, "]");
-    if (len >= sizeof c->id)
-        return bm_fail(err, t->file, t->naxes ? t->axes[0].line : 0, "matrix",
-                       "case id '%.40s...' longer than %zu characters", c->id, sizeof c->id - 1);
+    return 0;
+}
+
+struct bm_case_ref {
+    const struct bm_template *t;
+    unsigned char idx[BM_MAX_AXES]; /* < BM_MAX_VALUES */
+    char *id;
+};
+
+static int push_ref(struct bm_case_list *list, const struct bm_template *t, const size_t *idx,
+                    const char *id)
+{
+    struct bm_case_ref *r;
+
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 64;
+        if (!(r = realloc(list->refs, cap * sizeof *r)))
+            return -1;
+        list->refs = r;
+        list->cap = cap;
+    }
+    r = &list->refs[list->n];
+    r->t = t;
+    for (size_t a = 0; a < BM_MAX_AXES; a++)
+        r->idx[a] = (unsigned char)(a < t->naxes ? idx[a] : 0);
+    if (!(r->id = strdup(id)))
+        return -1;
     list->n++;
+    return 0;
+}
+
+static int emit(const struct bm_template *t, const struct shared_text *text, const size_t *idx,
+                struct bm_case_list *list, struct bm_error *err)
+{
+    struct bm_binding b;
+    struct bm_case *c, scratch;
+    char id[BM_TEXT_LEN];
+
+    bind_axes(t, idx, &b);
+    if (excluded(t, &b))
+        return 0;
+    /* the id first: a case --filter drops is never built */
+    if (case_id(t, idx, id, err))
+        return -1;
+    if (!wanted(list, id))
+        return 0;
+    if (list->lazy) { /* built once to check it, then only remembered */
+        if (build_one(t, text, idx, id, &scratch, err))
+            return -1;
+        if (push_ref(list, t, idx, id))
+            return bm_fail(err, t->file, 0, "", "out of memory");
+        c = &scratch;
+    } else {
+        if (push(list, &c))
+            return bm_fail(err, t->file, 0, "", "out of memory");
+        if (build_one(t, text, idx, id, c, err))
+            return -1;
+        list->n++;
+    }
+    if (list->on_case)
+        list->on_case(list->on_case_ctx, c);
+    return 0;
+}
+
+const struct bm_case *case_list_get(const struct bm_case_list *list, size_t i,
+                                    struct bm_case *scratch)
+{
+    const struct bm_case_ref *r;
+    struct shared_text text;
+    size_t idx[BM_MAX_AXES];
+    struct bm_error err = {0};
+    int rc;
+
+    if (!list->lazy)
+        return &list->items[i];
+    r = &list->refs[i];
+    text = (struct shared_text){r->t->file, r->t->scenario, r->t->title, r->t->ref, r->t->why};
+    for (size_t a = 0; a < BM_MAX_AXES; a++)
+        idx[a] = r->idx[a];
+    rc = build_one(r->t, &text, idx, r->id, scratch, &err);
+    bm_error_free(&err);
+    return rc ? NULL : scratch;
+}
+
+const char *case_list_id(const struct bm_case_list *list, size_t i)
+{
+    return list->lazy ? list->refs[i].id : list->items[i].id;
+}
+
+const char *case_list_file(const struct bm_case_list *list, size_t i)
+{
+    return list->lazy ? list->refs[i].t->file : list->items[i].file;
+}
+
+/* The odometer: the last axis varies fastest, so ids come out in written order.  false
+ * once every combination has been seen. */
+static bool next_combination(const struct bm_template *t, size_t *idx)
+{
+    for (size_t a = t->naxes; a-- > 0;) {
+        if (++idx[a] < t->axes[a].nvalues)
+            return true;
+        idx[a] = 0;
+    }
+    return false;
+}
+
+/* Every later walk is over the whole product, so it is bounded before exclude: 16 axes of
+ * 32 values would otherwise be walked for ever, whatever exclude drops. */
+static int check_template(const struct bm_template *t, struct bm_error *err)
+{
+    size_t product = 1;
+
+    if (check_derive(t, err) || check_exclude(t, err) || check_when(t, err))
+        return -1;
+    for (size_t a = 0; a < t->naxes; a++) {
+        product *= t->axes[a].nvalues; /* <= 20000 * 32 before the check: no overflow */
+        if (product > BM_MAX_CASES_PER_SCENARIO)
+            return bm_fail(err, t->file, t->axes[a].line, "matrix",
+                           "more than %d combinations by axis %s (the limit for one scenario, "
+                           "before exclude)", BM_MAX_CASES_PER_SCENARIO, t->axes[a].name);
+    }
+    return 0;
+}
+
+int expand_count(const struct bm_template *t, size_t *n, struct bm_error *err)
+{
+    size_t idx[BM_MAX_AXES] = {0};
+
+    *n = 0;
+    if (check_template(t, err))
+        return -1;
+    do {
+        struct bm_binding b;
+        bind_axes(t, idx, &b);
+        *n += !excluded(t, &b);
+    } while (next_combination(t, idx));
     return 0;
 }
 
 int expand_template(const struct bm_template *t, struct bm_case_list *list, struct bm_error *err)
 {
     size_t idx[BM_MAX_AXES] = {0};
-    struct shared_text text = {keep(list, t->file), keep(list, t->scenario), keep(list, t->title),
+    /* a lazy list keeps its templates, and their strings with them */
+    struct shared_text text = list->lazy
+        ? (struct shared_text){t->file, t->scenario, t->title, t->ref, t->why}
+        : (struct shared_text){keep(list, t->file), keep(list, t->scenario), keep(list, t->title),
                                keep(list, t->ref), keep(list, t->why)};
 
     if (!text.file || !text.scenario || !text.title || !text.ref || !text.why)
         return bm_fail(err, t->file, 0, "", "out of memory");
-    if (check_derive(t, err) || check_exclude(t, err) || check_when(t, err))
+    if (check_template(t, err))
         return -1;
-    for (;;) {
-        size_t a;
+    do {
         if (emit(t, &text, idx, list, err))
             return -1;
-        /* odometer: the last axis varies fastest, so ids come out in written order */
-        for (a = t->naxes; a-- > 0;) {
-            if (++idx[a] < t->axes[a].nvalues)
-                break;
-            idx[a] = 0;
-        }
-        if (a == (size_t)-1)
-            return 0;
-    }
+    } while (next_combination(t, idx));
+    return 0;
 }
 
 int expand_file(const char *path, const char *scenario, struct bm_case_list *list,
@@ -360,5 +521,11 @@ void case_list_free(struct bm_case_list *list)
         free(list->strings[i]);
     free(list->strings);
     free(list->items);
+    for (size_t i = 0; list->refs && i < list->n; i++)
+        free(list->refs[i].id);
+    free(list->refs);
+    for (size_t i = 0; i < list->ntemplates; i++)
+        case_template_free(&list->templates[i]);
+    free(list->templates);
     memset(list, 0, sizeof *list);
 }

@@ -8,6 +8,7 @@
  * The parent writes the results file in case order, atomically.
  */
 #include "capture.h"
+#include "config.h"
 #include "casefiles.h"
 #include "exec.h"
 #include "expand.h"
@@ -26,10 +27,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef HAVE_SYS_PRCTL_H
+#include <sys/prctl.h>
+#endif
 
 struct options {
     const char *output;
@@ -57,6 +64,15 @@ struct worker {
     char buf[1 << 16];
     size_t buflen;
 };
+
+/* SIGINT or SIGTERM received by the parent: the run stops, its finished cases are written
+ * marked interrupted, and it exits 128 + the signal. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+}
 
 static long now_ms(void)
 {
@@ -204,17 +220,20 @@ static int parse_options(int argc, char **argv, struct options *o)
     return 0;
 }
 
-static bool wanted(const struct options *o, const struct bm_case *c)
-{
-    if (!o->nfilters)
-        return true;
-    for (size_t i = 0; i < o->nfilters; i++)
-        if (strstr(c->id, o->filters[i]))
-            return true;
-    return false;
-}
-
 /* ---- worker side ---------------------------------------------------------------------- */
+
+/* A runner killed outright takes its workers along (and they their tcpdump).  Changing the
+ * effective uid (sockets of `user: other`, the sandbox's probe) clears the setting, so each
+ * case re-arms it. */
+static void die_with_runner(pid_t runner)
+{
+#ifdef PR_SET_PDEATHSIG
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != runner)
+        _exit(5);
+#else
+    (void)runner; /* without it, a worker ends at its next result: the pipe is closed */
+#endif
+}
 
 static int write_all(int fd, const char *s, size_t n)
 {
@@ -288,25 +307,90 @@ static int start_capture(struct bm_capture *cap, const struct options *o, int ge
     return -1;
 }
 
+/* Result lines wait in a batch and go to the parent in one write every BATCH_LINES lines or
+ * BATCH_MS milliseconds (one wake-up of the parent per batch, not per case).  A worker that
+ * crashes loses its batch, so the case it was running is not told by the lines: it writes
+ * the position of each case it starts to a page it shares with the parent (`started`), and
+ * the parent blames that case and runs the unreported others again (reap). */
+#define BATCH_LINES 64
+#define BATCH_MS 5
+
+static struct {
+    int fd;
+    char buf[1 << 16];
+    volatile sig_atomic_t len;   /* bytes of whole lines in buf: what SIGTERM may send */
+} batch;
+
+static int batch_flush(void)
+{
+    sigset_t term, old;
+    int rc;
+
+    /* SIGTERM waits: its handler must not send these lines a second time */
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_BLOCK, &term, &old);
+    rc = batch.len ? write_all(batch.fd, batch.buf, (size_t)batch.len) : 0;
+    batch.len = 0;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+/* SIGTERM from a parent that stops the run (or a ^C): the finished lines still reach it. */
+static void on_worker_stop(int sig)
+{
+    (void)sig;
+    if (batch.len)
+        (void)!write(batch.fd, batch.buf, (size_t)batch.len); /* async-signal-safe */
+    _exit(6);
+}
+
+static int batch_add(const char *head, const char *line)
+{
+    size_t h = strlen(head), n = strlen(line);
+    char *at;
+
+    if ((size_t)batch.len + h + n + 1 > sizeof batch.buf && batch_flush())
+        return -1;
+    if (h + n + 1 > sizeof batch.buf) /* a line bigger than the batch goes alone */
+        return write_all(batch.fd, head, h) || write_all(batch.fd, line, n) ||
+               write_all(batch.fd, "\n", 1);
+    at = batch.buf + batch.len;
+    memcpy(at, head, h);
+    memcpy(at + h, line, n);
+    at[h + n] = '\n';
+    batch.len += (sig_atomic_t)(h + n + 1); /* whole line in place first, then counted */
+    return 0;
+}
+
 /* Runs cases todo[0..n) and writes "<index> <status> <capture gen> <TIME_WAIT proof>
- * <json>\n" for each to fd. */
-static void worker_main(const struct bm_case *cases, const size_t *todo, size_t n, int fd,
-                        int cpu, const struct options *o, const struct bm_env *parent,
-                        const struct bm_host_sysctls *host)
+ * <json>\n" for each to fd, in batches. */
+static void worker_main(const struct bm_case_list *cases, const size_t *todo, size_t n, int fd,
+                        volatile size_t *started, int cpu, const struct options *o,
+                        const struct bm_env *parent, const struct bm_host_sysctls *host,
+                        pid_t runner)
 {
     /* a case that hangs past every internal timeout is killed by this watchdog */
     unsigned watchdog = (unsigned)(o->timeout_ms * 10 / 1000 + 5);
     struct bm_capture cap = {0};
     struct bm_env env;
     int gen = -1, generations = 0;
+    size_t lines = 0;
+    long flushed;
 
+    batch.fd = fd;
+    batch.len = 0;
     signal(SIGPIPE, SIG_DFL);
+    signal(SIGINT, on_worker_stop); /* a ^C reaches the whole process group */
+    signal(SIGTERM, on_worker_stop);
     enter_sandbox_or_die(&env, o, parent, host);
     sandbox_pin_cpu(cpu);
     if (o->capture)
         gen = start_capture(&cap, o, generations++);
+    flushed = now_ms();
     for (size_t i = 0; i < n; i++) {
-        const struct bm_case *c = &cases[todo[i]];
+        struct bm_case built;
+        const struct bm_case *c = case_list_get(cases, todo[i], &built); /* built here */
         struct bm_outcome out;
         char head[48];
         char *line;
@@ -318,18 +402,27 @@ static void worker_main(const struct bm_case *cases, const size_t *todo, size_t 
             if (o->capture)
                 gen = start_capture(&cap, o, generations++);
         }
+        die_with_runner(runner);
+        *started = i;
         memset(&out, 0, sizeof out);
         alarm(watchdog);
-        exec_case(c, &env, &out);
+        if (c)
+            exec_case(c, &env, &out);
         alarm(0);
-        line = results_case_line(c, &out);
+        line = c ? results_case_line(c, &out) : NULL;
         snprintf(head, sizeof head, "%zu %d %d %d ", todo[i], (int)out.status, c->capture ? gen : -1,
                  (int)out.tw_proof);
-        if (!line || write_all(fd, head, strlen(head)) || write_all(fd, line, strlen(line)) ||
-            write_all(fd, "\n", 1))
+        if (!line || batch_add(head, line))
             _exit(4);
         free(line);
+        if (++lines % BATCH_LINES == 0 || now_ms() - flushed >= BATCH_MS) {
+            if (batch_flush())
+                _exit(4);
+            flushed = now_ms();
+        }
     }
+    if (batch_flush())
+        _exit(4);
     capture_stop(&cap, o->timeout_ms);
     _exit(0);
 }
@@ -341,7 +434,7 @@ struct run {
     const struct bm_env *env;   /* the parent's sandbox, which the run record describes */
     const struct bm_host_sysctls *host; /* the host's sysctls, and what the parent's
                                            namespace could not take of them */
-    const struct bm_case *cases;
+    const struct bm_case_list *cases;
     size_t ncases;
     char **lines;           /* per case: its JSON line, once received */
     int *status;
@@ -349,12 +442,16 @@ struct run {
     long *capture_pid;
     int *tw_proof;          /* per case: enum bm_tw_proof */
     size_t received;
+    pid_t parent;           /* the runner: a worker whose parent is another has lost it */
+    volatile size_t *started; /* per worker, shared with it: position in its todo of the
+                                 case it is running (worker_main) */
     struct worker *workers;
     size_t nworkers, ncpu;
 };
 
 static int start_worker(struct run *r, struct worker *w, size_t *todo, size_t ntodo, int cpu)
 {
+    volatile size_t *started = &r->started[w - r->workers];
     int fds[2];
 
     if (pipe(fds) != 0)
@@ -367,11 +464,13 @@ static int start_worker(struct run *r, struct worker *w, size_t *todo, size_t nt
         return -1;
     }
     if (w->pid == 0) {
+        die_with_runner(r->parent);
         close(fds[0]);
         for (size_t i = 0; i < r->nworkers; i++)
             if (r->workers[i].fd >= 0)
                 close(r->workers[i].fd);
-        worker_main(r->cases, todo, ntodo, fds[1], cpu, r->o, r->env, r->host);
+        *started = 0;
+        worker_main(r->cases, todo, ntodo, fds[1], started, cpu, r->o, r->env, r->host, r->parent);
     }
     close(fds[1]);
     w->fd = fds[0];
@@ -442,7 +541,8 @@ static int reap(struct run *r, struct worker *w, int cpu)
 
     while (waitpid(w->pid, &wstatus, 0) < 0 && errno == EINTR)
         ;
-    if (w->done == w->ntodo)
+    /* stopping: what it was running is unfinished, not its fault */
+    if (w->done == w->ntodo || stop_signal)
         return 0;
     if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGALRM)
         snprintf(reason, sizeof reason, "timed out: no result within the watchdog (%d s)",
@@ -458,9 +558,21 @@ static int reap(struct run *r, struct worker *w, int cpu)
         return -1;
     }
     {
-        size_t idx = w->todo[w->done];
+        /* the case it was running, as it said on the shared page; those between the last
+         * line received and that one finished, but their batch died with the worker: they
+         * move behind it and run again.  Before its first case, `started` is 0. */
+        size_t crashed = *(volatile size_t *)&r->started[w - r->workers], idx;
+        if (crashed < w->done || crashed >= w->ntodo)
+            crashed = w->done;
+        idx = w->todo[crashed];
+        memmove(w->todo + w->done + 1, w->todo + w->done, (crashed - w->done) * sizeof *w->todo);
+        w->todo[w->done] = idx;
         r->capture_gen[idx] = -1;
-        r->lines[idx] = results_error_line(&r->cases[idx], reason);
+        {
+            struct bm_case built;
+            const struct bm_case *c = case_list_get(r->cases, idx, &built);
+            r->lines[idx] = c ? results_error_line(c, reason) : NULL;
+        }
         r->status[idx] = BM_STATUS_ERROR;
         r->received++;
         w->done++;
@@ -479,59 +591,140 @@ static void slug(const char *id, char *out, size_t len)
     out[i] = '\0';
 }
 
-/* For each case that asked for packet evidence: its slice of its worker's capture (the
- * packets to or from the ports it used, unique within that namespace), recorded in the
- * case's `evidence`.  A slice that cannot be made is left out, with a warning. */
-static void attach_evidence(struct run *r)
+/* A case by the capture its packets are in: its worker and that worker's generation. */
+struct by_capture {
+    long pid;
+    int gen;
+    size_t idx;
+};
+
+static int capture_order(const void *a, const void *b)
 {
-    const char *base = strrchr(r->o->evidence_dir, '/');
+    const struct by_capture *x = a, *y = b;
 
-    base = base ? base + 1 : r->o->evidence_dir;
-    for (size_t i = 0; i < r->ncases; i++) {
-        /* sized for an evidence folder below 512 characters (main checks) and ids below
-         * BM_TEXT_LEN: no path is cut */
-        char filter[512] = "", ports[256] = "", raw[1200], name[600], dst[1200], why[512];
-        json_t *line, *steps, *ev;
-        size_t k;
-        json_t *step;
-        long n;
+    if (x->pid != y->pid)
+        return x->pid < y->pid ? -1 : 1;
+    if (x->gen != y->gen)
+        return x->gen < y->gen ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
 
-        if (r->capture_gen[i] < 0 || !r->lines[i])
+/* What one case's slice keeps: the ports its steps used ("port 1 or port 2", and "1, 2"
+ * for the note).  false when it used none. */
+static bool case_ports(json_t *line, char *filter, size_t flen, char *ports, size_t plen)
+{
+    json_t *step;
+    size_t k;
+
+    filter[0] = ports[0] = '\0';
+    json_array_foreach(json_object_get(line, "steps"), k, step) {
+        json_int_t port = json_integer_value(json_object_get(step, "port"));
+        char one[16];
+        snprintf(one, sizeof one, "%lld", (long long)port);
+        if (port <= 0 || strstr(ports, one))
             continue;
-        line = json_loads(r->lines[i], 0, NULL);
+        snprintf(filter + strlen(filter), flen - strlen(filter), "%sport %s",
+                 filter[0] ? " or " : "", one);
+        snprintf(ports + strlen(ports), plen - strlen(ports), "%s%s", ports[0] ? ", " : "", one);
+    }
+    return filter[0] != '\0';
+}
+
+/* Evidence for the cases [0..n) of one raw capture, cut in one pass over it. */
+struct pending {
+    size_t idx;
+    json_t *line;
+    char filter[512], ports[256], name[600], dst[1200];
+};
+
+static void slice_one_capture(struct run *r, const size_t *cases, size_t n, const char *base)
+{
+    struct pending *p = calloc(n, sizeof *p);
+    struct bm_slice *sl = calloc(n, sizeof *sl);
+    size_t m = 0;
+    char raw[1200], why[512];
+
+    if (!p || !sl) {
+        fprintf(stderr, "bindmatrix-runner: no packet evidence: out of memory\n");
+        free(p);
+        free(sl);
+        return;
+    }
+    for (size_t j = 0; j < n; j++) {
+        size_t i = cases[j];
+        json_t *line = json_loads(r->lines[i], 0, NULL);
         if (!line)
             continue;
-        steps = json_object_get(line, "steps");
-        json_array_foreach(steps, k, step) {
-            json_int_t port = json_integer_value(json_object_get(step, "port"));
-            char one[16];
-            snprintf(one, sizeof one, "%lld", (long long)port);
-            if (port <= 0 || strstr(ports, one))
-                continue;
-            snprintf(filter + strlen(filter), sizeof filter - strlen(filter), "%sport %s",
-                     filter[0] ? " or " : "", one);
-            snprintf(ports + strlen(ports), sizeof ports - strlen(ports), "%s%s", ports[0] ? ", " : "", one);
-        }
-        slug(r->cases[i].id, name, sizeof name);
-        snprintf(dst, sizeof dst, "%s/%s.pcap", r->o->evidence_dir, name);
-        raw_capture_path(r->o, r->capture_pid[i], r->capture_gen[i], raw, sizeof raw);
-        n = filter[0] ? capture_slice(raw, dst, filter, why, sizeof why) : -1;
-        if (!filter[0])
-            snprintf(why, sizeof why, "the case used no port");
-        if (n < 0) {
-            fprintf(stderr, "bindmatrix-runner: %s: no packet evidence: %s\n", r->cases[i].id, why);
+        if (!case_ports(line, p[m].filter, sizeof p[m].filter, p[m].ports, sizeof p[m].ports)) {
+            fprintf(stderr, "bindmatrix-runner: %s: no packet evidence: the case used no port\n",
+                    case_list_id(r->cases, i));
             json_decref(line);
             continue;
         }
-        snprintf(raw, sizeof raw, "%s/%s.pcap", base, name);
-        snprintf(why, sizeof why, "%ld packets to or from port %s, captured by tcpdump -i any "
-                 "in the runner's network namespace", n, ports);
-        ev = json_pack("[{s:s, s:s, s:s}]", "kind", "pcap", "path", raw, "note", why);
-        json_object_set_new(line, "evidence", ev);
-        free(r->lines[i]);
-        r->lines[i] = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
-        json_decref(line);
+        p[m].idx = i;
+        p[m].line = line;
+        slug(case_list_id(r->cases, i), p[m].name, sizeof p[m].name);
+        snprintf(p[m].dst, sizeof p[m].dst, "%s/%s.pcap", r->o->evidence_dir, p[m].name);
+        sl[m].dst = p[m].dst;
+        sl[m].filter = p[m].filter;
+        m++;
     }
+    raw_capture_path(r->o, r->capture_pid[cases[0]], r->capture_gen[cases[0]], raw, sizeof raw);
+    if (m && capture_slice_all(raw, sl, m, why, sizeof why) != 0)
+        for (size_t j = 0; j < m; j++) {
+            sl[j].packets = -1;
+            snprintf(sl[j].why, sizeof sl[j].why, "%s", why);
+        }
+    for (size_t j = 0; j < m; j++) {
+        size_t i = p[j].idx;
+        json_t *ev;
+
+        if (sl[j].packets < 0) {
+            fprintf(stderr, "bindmatrix-runner: %s: no packet evidence: %s\n", case_list_id(r->cases, i), sl[j].why);
+        } else {
+            snprintf(raw, sizeof raw, "%s/%s.pcap", base, p[j].name);
+            snprintf(why, sizeof why, "%ld packets to or from port %s, captured by %s in the "
+                     "runner's network namespace", sl[j].packets, p[j].ports, capture_tool());
+            ev = json_pack("[{s:s, s:s, s:s}]", "kind", "pcap", "path", raw, "note", why);
+            json_object_set_new(p[j].line, "evidence", ev);
+            free(r->lines[i]);
+            r->lines[i] = json_dumps(p[j].line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+        }
+        json_decref(p[j].line);
+    }
+    free(p);
+    free(sl);
+}
+
+/* For each case that asked for packet evidence: its slice of its worker's capture (the
+ * packets to or from the ports it used, unique within that namespace), recorded in the
+ * case's `evidence`.  The cases are grouped by capture, and each capture is read once.  A
+ * slice that cannot be made is left out, with a warning. */
+static void attach_evidence(struct run *r)
+{
+    const char *base = strrchr(r->o->evidence_dir, '/');
+    struct by_capture *want = malloc((r->ncases ? r->ncases : 1) * sizeof *want);
+    size_t *group = malloc((r->ncases ? r->ncases : 1) * sizeof *group), n = 0;
+
+    base = base ? base + 1 : r->o->evidence_dir;
+    if (!want || !group) {
+        fprintf(stderr, "bindmatrix-runner: no packet evidence: out of memory\n");
+        free(want);
+        free(group);
+        return;
+    }
+    for (size_t i = 0; i < r->ncases; i++)
+        if (r->capture_gen[i] >= 0 && r->lines[i])
+            want[n++] = (struct by_capture){r->capture_pid[i], r->capture_gen[i], i};
+    qsort(want, n, sizeof *want, capture_order);
+    for (size_t start = 0, end; start < n; start = end) {
+        for (end = start; end < n && want[end].pid == want[start].pid &&
+                          want[end].gen == want[start].gen; end++)
+            group[end - start] = want[end].idx;
+        slice_one_capture(r, group, end - start, base);
+    }
+    free(want);
+    free(group);
 }
 
 /* Removes the .pcap files in dir; 0, or -1 if dir cannot be read. */
@@ -588,7 +781,49 @@ static void progress(const struct run *r, long *last, bool final)
     fflush(stderr);
 }
 
-static int run_all(struct run *r)
+/* Ends the workers still running and waits for them.  Their tcpdump gets SIGTERM when
+ * they die (PR_SET_PDEATHSIG); as the subreaper the runner then waits for those too, so
+ * none is left holding a namespace when it exits (bounded: 3 s, then it stops waiting). */
+static void stop_workers(struct run *r, int sig)
+{
+    long deadline = now_ms() + 3000;
+
+    bool open = true;
+
+    for (size_t w = 0; w < r->nworkers; w++)
+        if (r->workers[w].fd >= 0)
+            kill(r->workers[w].pid, sig);
+    /* a worker sends its batch of finished lines as it goes (on_worker_stop): read them */
+    while (sig == SIGTERM && open && now_ms() < deadline) {
+        open = false;
+        for (size_t w = 0; w < r->nworkers; w++) {
+            struct pollfd pfd = {r->workers[w].fd, POLLIN, 0};
+            if (pfd.fd < 0)
+                continue;
+            open = true;
+            if (poll(&pfd, 1, 10) > 0 && drain(r, &r->workers[w]) != 0) {
+                close(pfd.fd);
+                r->workers[w].fd = -1;
+            }
+        }
+    }
+    for (size_t w = 0; w < r->nworkers; w++)
+        if (r->workers[w].fd >= 0) {
+            close(r->workers[w].fd);
+            r->workers[w].fd = -1;
+        }
+    while (now_ms() < deadline) {
+        pid_t pid = waitpid(-1, NULL, WNOHANG);
+        if (pid < 0 && errno != EINTR)
+            break; /* no child left */
+        if (pid <= 0) {
+            struct timespec ts = {0, 10 * 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+static int run_workers(struct run *r)
 {
     size_t *order = malloc((r->ncases ? r->ncases : 1) * sizeof *order), pos = 0;
     long last = 0;
@@ -608,7 +843,7 @@ static int run_all(struct run *r)
             return -1;
         }
     }
-    while (rc == 0) {
+    while (rc == 0 && !stop_signal) {
         struct pollfd pfd[256];
         size_t map[256], n = 0;
 
@@ -635,13 +870,29 @@ static int run_all(struct run *r)
         progress(r, &last, false);
     }
     progress(r, &last, true);
-    if (rc != 0)
-        for (size_t w = 0; w < r->nworkers; w++)
-            if (r->workers[w].fd >= 0) {
-                kill(r->workers[w].pid, SIGKILL);
-                waitpid(r->workers[w].pid, NULL, 0);
-            }
+    if (rc != 0 || stop_signal)
+        stop_workers(r, rc != 0 ? SIGKILL : SIGTERM);
     free(order);
+    return rc;
+}
+
+/* The workers, with the page they share with the parent (struct run, started). */
+static int run_all(struct run *r)
+{
+#ifndef MAP_ANONYMOUS
+#define MAP_ANONYMOUS MAP_ANON
+#endif
+    void *page = mmap(NULL, r->nworkers * sizeof *r->started, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    int rc;
+
+    if (page == MAP_FAILED)
+        return -1;
+
+    r->started = page;
+    rc = run_workers(r);
+    munmap(page, r->nworkers * sizeof *r->started);
+    r->started = NULL;
     return rc;
 }
 
@@ -651,6 +902,61 @@ static char *output_path(const struct options *o, const struct bm_selection *sel
     if (o->output)
         return bm_strf("%s", o->output);
     return selection_output_path(o->output_dir, o->host_label ? o->host_label : host, sel->partial);
+}
+
+/* One run per results file: flock() on <results>.lock, held until the runner exits, so a
+ * second run on the same output cannot wipe the evidence or interleave with the first.  It
+ * waits up to 10 s for the other run, then gives up.  An output that is not a regular file
+ * (/dev/stdout, a FIFO) is not shared with anyone: no lock.  The fd, -1 when none, -2 when
+ * the lock is held or cannot be made (said on stderr). */
+static int lock_output(const char *output)
+{
+    struct stat st;
+    char *path;
+    int fd;
+
+    if (stat(output, &st) == 0 && !S_ISREG(st.st_mode))
+        return -1;
+    if (!(path = bm_strf("%s.lock", output)))
+        return -2;
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        fprintf(stderr, "bindmatrix-runner: cannot make %s: %s\n", path, strerror(errno));
+    for (int tries = 0; fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0; tries++) {
+        struct timespec ts = {0, 100 * 1000000};
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            fprintf(stderr, "bindmatrix-runner: cannot lock %s: %s\n", path, strerror(errno));
+        } else if (tries < 100 && !stop_signal) {
+            nanosleep(&ts, NULL);
+            continue;
+        } else {
+            fprintf(stderr, "bindmatrix-runner: another run holds %s (waited %d s): one run per "
+                    "results file\n", path, tries / 10);
+        }
+        close(fd);
+        fd = -1;
+    }
+    free(path);
+    return fd >= 0 ? fd : -2;
+}
+
+/* Where an interrupted run writes: never over a complete run's results, which stay as they
+ * were (<stem>.interrupted.jsonl beside them); straight to a device or FIFO. */
+static char *interrupted_path(const char *output)
+{
+    struct stat st;
+    size_t stem = strlen(output);
+
+    if (stat(output, &st) == 0 && !S_ISREG(st.st_mode))
+        return bm_strf("%s", output);
+    if (stem > 6 && strcmp(output + stem - 6, ".jsonl") == 0)
+        stem -= 6;
+    return bm_strf("%.*s.interrupted.jsonl", (int)stem, output);
+}
+
+static void hash_case_of_run(void *hash, const struct bm_case *c)
+{
+    manifest_hash_add(hash, c);
 }
 
 static void free_run(struct run *r)
@@ -676,7 +982,9 @@ int main(int argc, char **argv)
     char host[300], sandbox_err[1024], hash[BM_HASH_LEN], *output = NULL;
     struct run r = {0};
     long t0 = now_ms(), counts[3] = {0, 0, 0};
-    int rc = 0;
+    int rc = 0, lock_fd = -1;
+    bool interrupted = false;
+    struct bm_case_hash case_hash;
 
     if (parse_options(argc, argv, &o))
         return 2;
@@ -687,6 +995,14 @@ int main(int argc, char **argv)
     }
     selection_init(&sel, (const char *const *)argv + optind, (size_t)(argc - optind),
                    &o.cases_default, o.filters, o.nfilters);
+    chosen.filters = o.filters;
+    chosen.nfilters = o.nfilters;
+    /* a run builds each case where it runs; a manifest wants them all at once */
+    chosen.lazy = !o.list && !o.manifest && !o.manifest_out;
+    /* the case set's hash, made as the cases are checked: they are not built again for it */
+    manifest_hash_init(&case_hash);
+    chosen.on_case = chosen.lazy ? hash_case_of_run : NULL;
+    chosen.on_case_ctx = &case_hash;
     if (casefiles_load(sel.paths, sel.npaths, o.root, &chosen, &err)) {
         char *msg = bm_error_text(&err);
         fprintf(stderr, "bindmatrix-runner: %s\n", msg ? msg : "out of memory");
@@ -695,17 +1011,10 @@ int main(int argc, char **argv)
         case_list_free(&chosen);
         return 2;
     }
-    {
-        size_t kept = 0;
-        for (size_t i = 0; i < chosen.n; i++)
-            if (wanted(&o, &chosen.items[i]))
-                chosen.items[kept++] = chosen.items[i];
-        chosen.n = kept;
-    }
     if (o.list || o.manifest) {
         json_t *m = o.manifest ? manifest_json(chosen.items, chosen.n, &sel, NULL, NULL) : NULL;
         for (size_t i = 0; o.list && !o.manifest && i < chosen.n; i++)
-            printf("%s\n", chosen.items[i].id);
+            printf("%s\n", case_list_id(&chosen, i));
         if (m && manifest_print(stdout, m) != 0)
             rc = 1;
         json_decref(m);
@@ -724,6 +1033,20 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    /* from here a signal stops the run in order: nothing is left running or half-written */
+    {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_stop_signal; /* no SA_RESTART: poll() returns at once */
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
+    if ((lock_fd = lock_output(output)) == -2) {
+        free(output);
+        case_list_free(&chosen);
+        return stop_signal ? 128 + stop_signal : 2;
+    }
     /* the host's own values: read here, before any namespace is entered */
     sysinfo_read_host_sysctls(&host_sysctls, o.sysctl_mode);
     /* the run record describes a namespace like the workers' own */
@@ -772,8 +1095,11 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    if (!o.manifest_out)
-        manifest_case_set_hash(chosen.items, chosen.n, hash);
+    if (!o.manifest_out && manifest_hash_end(&case_hash, hash) != 0) {
+        fprintf(stderr, "bindmatrix-runner: out of memory\n");
+        rc = -1;
+        goto out;
+    }
     if (o.manifest_out) {
         json_t *m = manifest_json(chosen.items, chosen.n, &sel, output, o.capture ? o.evidence_dir : NULL);
         /* the manifest holds the hash already: one expansion to JSON, not two */
@@ -790,7 +1116,7 @@ int main(int argc, char **argv)
     r.o = &o;
     r.env = &env;
     r.host = &host_sysctls;
-    r.cases = chosen.items;
+    r.cases = &chosen;
     r.ncases = chosen.n;
     r.lines = calloc(chosen.n, sizeof *r.lines);
     r.status = calloc(chosen.n, sizeof *r.status);
@@ -804,12 +1130,37 @@ int main(int argc, char **argv)
         goto out;
     }
     signal(SIGPIPE, SIG_IGN);
+#ifdef PR_SET_CHILD_SUBREAPER
+    /* a worker's tcpdump outliving it comes back to us, to be waited for */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+#endif
+    r.parent = getpid();
     rc = run_all(&r);
+    interrupted = stop_signal && r.received < r.ncases;
+    if (interrupted) {
+        /* the finished cases, in case order; the run's results file stays as it was */
+        size_t kept = 0;
+        for (size_t i = 0; i < r.ncases; i++)
+            if (r.lines[i]) {
+                r.status[kept] = r.status[i];
+                r.tw_proof[kept] = r.tw_proof[i];
+                r.lines[kept++] = r.lines[i];
+            }
+        for (size_t i = kept; i < r.ncases; i++)
+            r.lines[i] = NULL;
+        r.ncases = kept;
+        {
+            char *to = interrupted_path(output);
+            free(output);
+            output = to;
+        }
+        rc = output ? 0 : -1;
+    }
     if (rc == 0 && r.received != r.ncases) {
         fprintf(stderr, "bindmatrix-runner: only %zu of %zu results arrived\n", r.received, r.ncases);
         rc = -1;
     }
-    if (rc == 0 && o.capture)
+    if (rc == 0 && o.capture && !interrupted)
         attach_evidence(&r);
     if (o.capture)
         remove_raw_captures(o.evidence_dir);
@@ -822,7 +1173,10 @@ int main(int argc, char **argv)
                                          o.root ? o.root : o.cases_default, o.stack, weakest);
         json_object_set_new(run, "capture", json_string(o.capture ? o.evidence_dir : "off"));
         json_object_set_new(run, "selection", selection_json(&sel));
-        json_object_set_new(run, "partial", json_boolean(sel.partial));
+        json_object_set_new(run, "partial", json_boolean(sel.partial || interrupted));
+        if (interrupted)
+            json_object_set_new(run, "interrupted",
+                                json_string(stop_signal == SIGINT ? "SIGINT" : "SIGTERM"));
         json_object_set_new(run, "case_set_hash", json_string(hash));
         for (size_t i = 0; i < r.ncases; i++)
             counts[r.status[i]]++;
@@ -832,12 +1186,19 @@ int main(int argc, char **argv)
         }
         json_decref(run);
     }
-    if (rc == 0 && !o.quiet)
+    if (rc == 0 && !o.quiet && !interrupted)
         fprintf(stderr, "bindmatrix-runner: %zu cases (%ld observed, %ld skipped, %ld error) in %ld ms -> %s\n",
                 r.ncases, counts[0], counts[1], counts[2], now_ms() - t0, output);
+    if (rc == 0 && interrupted)
+        fprintf(stderr, "bindmatrix-runner: interrupted by %s: %zu finished cases -> %s\n",
+                stop_signal == SIGINT ? "SIGINT" : "SIGTERM", r.ncases, output);
 out:
     free_run(&r);
     free(output);
     case_list_free(&chosen);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    if (stop_signal && (interrupted || rc != 0))
+        return 128 + stop_signal;
     return rc == 0 ? 0 : 1;
 }

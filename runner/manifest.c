@@ -2,6 +2,7 @@
 #include "atomic.h"
 #include "errnames.h"
 #include "names.h"
+#include "results.h"
 #include "sockopts.h"
 #include "sysinfo.h"
 
@@ -18,7 +19,7 @@ static json_t *names_json(const char *const *names)
 {
     json_t *a = json_array();
     for (; *names; names++)
-        json_array_append_new(a, json_string(*names));
+        json_array_append_new(a, bm_json_text(*names));
     return a;
 }
 
@@ -26,7 +27,7 @@ static json_t *kv_json(const struct bm_kv *kv, size_t n)
 {
     json_t *o = json_object();
     for (size_t i = 0; i < n; i++)
-        json_object_set_new(o, kv[i].key, json_string(kv[i].value));
+        json_object_set_new(o, kv[i].key, bm_json_text(kv[i].value));
     return o;
 }
 
@@ -47,24 +48,24 @@ static json_t *port_json(const struct bm_port *p)
         snprintf(s, sizeof s, "0");
     else
         snprintf(s, sizeof s, "%s%d", p->kind == BM_PORT_FRESH ? "P" : "privileged", p->index);
-    return json_string(s);
+    return bm_json_text(s);
 }
 
 static json_t *step_json(const struct bm_case *c, const struct bm_step *st, bool lines)
 {
     json_t *o = json_object();
 
-    json_object_set_new(o, "label", json_string(st->label));
-    json_object_set_new(o, "op", json_string(bm_op_names[st->op]));
+    json_object_set_new(o, "label", bm_json_text(st->label));
+    json_object_set_new(o, "op", bm_json_text(bm_op_names[st->op]));
     if (st->sock >= 0)
-        json_object_set_new(o, "socket", json_string(c->sockets[st->sock].name));
+        json_object_set_new(o, "socket", bm_json_text(c->sockets[st->sock].name));
     json_object_set_new(o, "precondition", json_boolean(st->precondition));
     if (lines)
         json_object_set_new(o, "line", json_integer(st->line));
     if (st->op == BM_OP_STATE)
-        json_object_set_new(o, "state", json_string(bm_state_names[st->state]));
+        json_object_set_new(o, "state", bm_json_text(bm_state_names[st->state]));
     if (st->addr[0])
-        json_object_set_new(o, "addr", json_string(st->addr));
+        json_object_set_new(o, "addr", bm_json_text(st->addr));
     if (st->has_port)
         json_object_set_new(o, "port", port_json(&st->port));
     if (st->op == BM_OP_SETSOCKOPT)
@@ -72,11 +73,11 @@ static json_t *step_json(const struct bm_case *c, const struct bm_step *st, bool
     if (st->op == BM_OP_DELIVER) {
         json_t *recv = json_array();
         for (size_t i = 0; i < st->nreceivers; i++)
-            json_array_append_new(recv, json_string(c->sockets[st->receivers[i]].name));
-        json_object_set_new(o, "family", json_string(bm_family_names[st->family]));
-        json_object_set_new(o, "proto", json_string(bm_proto_names[st->proto]));
+            json_array_append_new(recv, bm_json_text(c->sockets[st->receivers[i]].name));
+        json_object_set_new(o, "family", bm_json_text(bm_family_names[st->family]));
+        json_object_set_new(o, "proto", bm_json_text(bm_proto_names[st->proto]));
         json_object_set_new(o, "count", json_integer(st->count));
-        json_object_set_new(o, "from", json_string(st->from));
+        json_object_set_new(o, "from", bm_json_text(st->from));
         json_object_set_new(o, "receivers", recv);
     }
     return o;
@@ -86,8 +87,8 @@ json_t *manifest_case_json(const struct bm_case *c, bool lines)
 {
     json_t *o = json_object(), *socks = json_array(), *steps = json_array();
 
-    json_object_set_new(o, "id", json_string(c->id));
-    json_object_set_new(o, "scenario", json_string(c->scenario));
+    json_object_set_new(o, "id", bm_json_text(c->id));
+    json_object_set_new(o, "scenario", bm_json_text(c->scenario));
     json_object_set_new(o, "axes", kv_json(c->axes, c->naxes));
     if (c->nsysctls)
         json_object_set_new(o, "sysctl", kv_json(c->sysctls, c->nsysctls));
@@ -129,16 +130,37 @@ static void hash_text(uint64_t h, char out[BM_HASH_LEN])
     snprintf(out, BM_HASH_LEN, "fnv1a64:%016llx", (unsigned long long)h);
 }
 
+void manifest_hash_init(struct bm_case_hash *hash)
+{
+    hash->h = FNV_OFFSET;
+    hash->failed = false;
+}
+
+void manifest_hash_add(struct bm_case_hash *hash, const struct bm_case *c)
+{
+    json_t *o = manifest_case_json(c, false);
+
+    if (!o)
+        hash->failed = true;
+    else
+        hash->h = hash_case(hash->h, o);
+    json_decref(o);
+}
+
+int manifest_hash_end(const struct bm_case_hash *hash, char out[BM_HASH_LEN])
+{
+    hash_text(hash->h, out);
+    return hash->failed ? -1 : 0;
+}
+
 void manifest_case_set_hash(const struct bm_case *cases, size_t n, char out[BM_HASH_LEN])
 {
-    uint64_t h = FNV_OFFSET;
+    struct bm_case_hash hash;
 
-    for (size_t i = 0; i < n; i++) {
-        json_t *o = manifest_case_json(&cases[i], false);
-        h = hash_case(h, o);
-        json_decref(o);
-    }
-    hash_text(h, out);
+    manifest_hash_init(&hash);
+    for (size_t i = 0; i < n; i++)
+        manifest_hash_add(&hash, &cases[i]);
+    manifest_hash_end(&hash, out);
 }
 
 /* ---- vocabulary: every word a case or a result may hold ------------------------------- */
@@ -150,7 +172,7 @@ static void add_bool(const char *name, bool value, void *ctx)
 
 static void add_meaning(const char *name, const char *meaning, void *ctx)
 {
-    json_object_set_new((json_t *)ctx, name, json_string(meaning));
+    json_object_set_new((json_t *)ctx, name, bm_json_text(meaning));
 }
 
 static json_t *vocabulary_json(void)
@@ -159,7 +181,7 @@ static json_t *vocabulary_json(void)
     json_t *v = json_object(), *ports = json_array(), *opts = json_object(), *errs = json_object(),
            *results = json_object();
 
-    json_array_append_new(ports, json_string("0"));
+    json_array_append_new(ports, bm_json_text("0"));
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
         for (int i = 1; i <= 9; i++) {
             struct bm_port p = {kinds[k].kind, i};
@@ -204,7 +226,7 @@ static json_t *folded(const char *s)
     while (j > 0 && out[j - 1] == ' ')
         j--;
     out[j] = '\0';
-    r = json_string(out);
+    r = bm_json_text(out);
     free(out);
     return r;
 }
@@ -246,7 +268,7 @@ static json_t *axes_json(const struct bm_case *cases, size_t n)
                 json_array_append_new(axes, ax);
             }
             if (!has_string(json_object_get(ax, "values"), kv->value))
-                json_array_append_new(json_object_get(ax, "values"), json_string(kv->value));
+                json_array_append_new(json_object_get(ax, "values"), bm_json_text(kv->value));
         }
     json_array_foreach(axes, i, ax)
         json_object_set_new(ax, "varies", json_boolean(json_array_size(json_object_get(ax, "values")) > 1));
@@ -258,20 +280,20 @@ static json_t *scenario_json(const struct bm_case *cases, size_t n)
     const struct bm_case *c = &cases[0];
     const char *slash = strrchr(c->file, '/');
     json_t *o = json_object(), *dir = slash ? json_stringn(c->file, (size_t)(slash - c->file))
-                                            : json_string(".");
+                                            : bm_json_text(".");
     /* absolute, so that a manifest file means the same from any folder it is read in */
     char *abs = realpath(json_string_value(dir), NULL);
 
     if (abs) {
         json_decref(dir);
-        dir = json_string(abs);
+        dir = bm_json_text(abs);
         free(abs);
     }
-    json_object_set_new(o, "scenario", json_string(c->scenario));
-    json_object_set_new(o, "file", json_string(c->file));
+    json_object_set_new(o, "scenario", bm_json_text(c->scenario));
+    json_object_set_new(o, "file", bm_json_text(c->file));
     json_object_set_new(o, "dir", dir);
-    json_object_set_new(o, "title", json_string(c->title));
-    json_object_set_new(o, "ref", json_string(c->ref));
+    json_object_set_new(o, "title", bm_json_text(c->title));
+    json_object_set_new(o, "ref", bm_json_text(c->ref));
     json_object_set_new(o, "why", folded(c->why ? c->why : ""));
     json_object_set_new(o, "capture", json_boolean(c->capture));
     json_object_set_new(o, "cases", json_integer((json_int_t)n));
@@ -303,14 +325,14 @@ json_t *manifest_json(const struct bm_case *cases, size_t n, const struct bm_sel
     }
     hash_text(h, hash);
     json_object_set_new(m, "schema", json_integer(BM_MANIFEST_SCHEMA));
-    json_object_set_new(m, "kind", json_string("bindmatrix-manifest"));
-    json_object_set_new(m, "runner_version", json_string(BINDMATRIX_VERSION));
+    json_object_set_new(m, "kind", bm_json_text("bindmatrix-manifest"));
+    json_object_set_new(m, "runner_version", bm_json_text(BINDMATRIX_VERSION));
     json_object_set_new(m, "selection", selection_json(sel));
     if (output) {
-        json_object_set_new(m, "output", json_string(output));
-        json_object_set_new(m, "evidence", evidence ? json_string(evidence) : json_null());
+        json_object_set_new(m, "output", bm_json_text(output));
+        json_object_set_new(m, "evidence", evidence ? bm_json_text(evidence) : json_null());
     }
-    json_object_set_new(m, "case_set_hash", json_string(hash));
+    json_object_set_new(m, "case_set_hash", bm_json_text(hash));
     json_object_set_new(m, "vocabulary", vocabulary_json());
     json_object_set_new(m, "scenarios", scenarios);
     json_object_set_new(m, "cases", list);

@@ -5,6 +5,8 @@
 #define BM_MANIFEST_H
 
 #include "model.h"
+
+#include <stdint.h>
 #include "selection.h"
 
 #include <jansson.h>
@@ -20,6 +22,14 @@ json_t *manifest_case_json(const struct bm_case *c, bool lines);
  * and not ASCII-escaped, each followed by "\n"; so the hash changes with what the cases do,
  * not with where they are written in their files.  out: "fnv1a64:<16 hex>". */
 void manifest_case_set_hash(const struct bm_case *cases, size_t n, char out[BM_HASH_LEN]);
+/* The same hash made case by case, as the cases are expanded (nothing kept in between). */
+struct bm_case_hash {
+    uint64_t h;
+    bool failed;
+};
+void manifest_hash_init(struct bm_case_hash *hash);
+void manifest_hash_add(struct bm_case_hash *hash, const struct bm_case *c);
+int manifest_hash_end(const struct bm_case_hash *hash, char out[BM_HASH_LEN]); /* 0 or -1 */
 
 /* The whole manifest.  With output non-NULL (a run's --manifest-out) it also says where the
  * results and the evidence (NULL: none) will be written. */

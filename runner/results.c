@@ -1,16 +1,34 @@
 #include "results.h"
 #include "atomic.h"
+#include "diag.h"
 #include "names.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+json_t *bm_json_text(const char *s)
+{
+    size_t len = strlen(s), bad = bm_utf8_bad_at((const unsigned char *)s, len);
+    char *copy;
+    json_t *j;
+
+    if (bad == len)
+        return json_string(s);
+    if (!(copy = strdup(s)))
+        return NULL;
+    for (; bad < len; bad += 1 + bm_utf8_bad_at((unsigned char *)copy + bad + 1, len - bad - 1))
+        copy[bad] = '?';
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
 static json_t *kv_object(const struct bm_kv *kv, size_t n)
 {
     json_t *o = json_object();
     for (size_t i = 0; i < n; i++)
-        json_object_set_new(o, kv[i].key, json_string(kv[i].value));
+        json_object_set_new(o, kv[i].key, bm_json_text(kv[i].value));
     return o;
 }
 
@@ -21,7 +39,7 @@ static json_t *delivery_json(const struct bm_case *c, const struct bm_step *st,
 
     json_object_set_new(o, "sent", json_integer(d->sent));
     if (d->to[0])
-        json_object_set_new(o, "to", json_string(d->to));
+        json_object_set_new(o, "to", bm_json_text(d->to));
     for (size_t i = 0; i < d->nreceivers && i < st->nreceivers; i++)
         json_object_set_new(recv, c->sockets[st->receivers[i]].name, json_integer(d->received[i]));
     json_object_set_new(o, "received", recv);
@@ -32,11 +50,11 @@ static json_t *case_json(const struct bm_case *c)
 {
     json_t *o = json_object();
 
-    json_object_set_new(o, "record", json_string("case"));
-    json_object_set_new(o, "id", json_string(c->id));
-    json_object_set_new(o, "scenario", json_string(c->scenario));
-    json_object_set_new(o, "title", json_string(c->title));
-    json_object_set_new(o, "ref", json_string(c->ref));
+    json_object_set_new(o, "record", bm_json_text("case"));
+    json_object_set_new(o, "id", bm_json_text(c->id));
+    json_object_set_new(o, "scenario", bm_json_text(c->scenario));
+    json_object_set_new(o, "title", bm_json_text(c->title));
+    json_object_set_new(o, "ref", bm_json_text(c->ref));
     json_object_set_new(o, "axes", kv_object(c->axes, c->naxes));
     if (c->nsysctls)
         json_object_set_new(o, "sysctl", kv_object(c->sysctls, c->nsysctls));
@@ -54,27 +72,27 @@ char *results_case_line(const struct bm_case *c, const struct bm_outcome *o)
 {
     json_t *root = case_json(c), *steps = json_array(), *deliveries = json_object();
 
-    json_object_set_new(root, "status", json_string(bm_status_names[o->status]));
+    json_object_set_new(root, "status", bm_json_text(bm_status_names[o->status]));
     if (o->status != BM_STATUS_OBSERVED)
-        json_object_set_new(root, "reason", json_string(o->reason[0] ? o->reason : "no reason given"));
+        json_object_set_new(root, "reason", bm_json_text(o->reason[0] ? o->reason : "no reason given"));
     if (o->status == BM_STATUS_SKIPPED && o->capability[0])
-        json_object_set_new(root, "capability", json_string(o->capability));
+        json_object_set_new(root, "capability", bm_json_text(o->capability));
     for (size_t i = 0; i < o->nsteps && i < c->nsteps; i++) {
         const struct bm_step *st = &c->steps[i];
         const struct bm_step_result *r = &o->steps[i];
         json_t *s = json_object();
 
-        json_object_set_new(s, "label", json_string(st->label));
-        json_object_set_new(s, "op", json_string(bm_op_names[st->op]));
+        json_object_set_new(s, "label", bm_json_text(st->label));
+        json_object_set_new(s, "op", bm_json_text(bm_op_names[st->op]));
         if (st->sock >= 0)
-            json_object_set_new(s, "socket", json_string(c->sockets[st->sock].name));
+            json_object_set_new(s, "socket", bm_json_text(c->sockets[st->sock].name));
         if (st->op == BM_OP_STATE)
-            json_object_set_new(s, "state", json_string(bm_state_names[st->state]));
+            json_object_set_new(s, "state", bm_json_text(bm_state_names[st->state]));
         if (r->addr[0])
-            json_object_set_new(s, "addr", json_string(r->addr));
+            json_object_set_new(s, "addr", bm_json_text(r->addr));
         if (r->port)
             json_object_set_new(s, "port", json_integer(r->port));
-        json_object_set_new(s, "result", json_string(r->result[0] ? r->result : "not-run"));
+        json_object_set_new(s, "result", bm_json_text(r->result[0] ? r->result : "not-run"));
         if (r->has_delivery) {
             json_object_set_new(s, "delivery", delivery_json(c, st, &r->delivery));
             json_object_set_new(deliveries, st->label, delivery_json(c, st, &r->delivery));
@@ -94,8 +112,8 @@ char *results_error_line(const struct bm_case *c, const char *reason)
 {
     json_t *root = case_json(c);
 
-    json_object_set_new(root, "status", json_string("error"));
-    json_object_set_new(root, "reason", json_string(reason));
+    json_object_set_new(root, "status", bm_json_text("error"));
+    json_object_set_new(root, "reason", bm_json_text(reason));
     json_object_set_new(root, "steps", json_array());
     return dump(root);
 }

@@ -10,6 +10,11 @@
 
 #define BM_RESULTS_SCHEMA 1
 
+/* s as a JSON string, never NULL but when out of memory: json_string gives NULL for invalid
+ * UTF-8 (json_object_set_new would then drop the key without a word), so a byte that is not
+ * UTF-8 (a runtime message cut mid-character) becomes '?'.  Case files are checked already. */
+json_t *bm_json_text(const char *s);
+
 /* One case as a compact JSON line (no newline); the caller frees it. */
 char *results_case_line(const struct bm_case *c, const struct bm_outcome *o);
 

@@ -15,6 +15,10 @@
  * whether to run unisolated). */
 int sandbox_enter(struct bm_env *env, char *err, size_t errlen);
 
+/* The end of the veth pair that carries the documentation addresses (BM_CAP_VETH); the
+ * one probe_veth() in sandbox.c creates. */
+#define BM_VETH_IFNAME "bm0"
+
 /* The probes of sandbox_enter without entering a namespace: every capability but
  * BM_CAP_NETNS, in the current network namespace, configured only when
  * env->has[BM_CAP_NETNS] says it is the runner's own (never the host's). */

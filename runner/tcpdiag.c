@@ -53,8 +53,13 @@ int tcpdiag_state(int fd, enum bm_tcpstate *st)
 #define TCP_TIME_WAIT_STATE 6 /* include/net/tcp_states.h: TCP_TIME_WAIT */
 #endif
 
-/* The dump itself; *call names the step that failed. */
-static int timewait_dump(int family, int port, bool *found, const char **call)
+/* One SOCK_DIAG_BY_FAMILY request for TCP sockets in TIME_WAIT and its answers: a dump
+ * (NLM_F_DUMP, every TIME_WAIT socket of the family, kept when its local port is `port`) or,
+ * with id, the one socket of that 4-tuple, looked up by the kernel in its hash (a missing
+ * socket is ENOENT there, which is "not found", not "no sock_diag": the sandbox's probe has
+ * shown that sock_diag answers).  *call names the step that failed. */
+static int timewait_query(int family, int port, const struct inet_diag_sockid *id, bool *found,
+                          const char **call)
 {
     *found = false;
     *call = "socket(AF_NETLINK, NETLINK_SOCK_DIAG)";
@@ -71,11 +76,13 @@ static int timewait_dump(int family, int port, bool *found, const char **call)
     memset(&req, 0, sizeof req);
     req.h.nlmsg_len = sizeof req;
     req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    req.h.nlmsg_flags = NLM_F_REQUEST | (id ? 0 : NLM_F_DUMP);
     req.h.nlmsg_seq = 1;
     req.r.sdiag_family = (unsigned char)family;
     req.r.sdiag_protocol = IPPROTO_TCP;
     req.r.idiag_states = 1u << TCP_TIME_WAIT_STATE;
+    if (id)
+        req.r.id = *id;
     struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
     int rc = 0;
     *call = "sendto(SOCK_DIAG_BY_FAMILY)";
@@ -102,17 +109,54 @@ static int timewait_dump(int family, int port, bool *found, const char **call)
             if (m->nlmsg_type == NLMSG_ERROR) {
                 struct nlmsgerr *e = NLMSG_DATA(m);
                 *call = "the SOCK_DIAG_BY_FAMILY request";
-                rc = -e->error;
+                rc = id && e->error == -ENOENT ? 0 : -e->error;
                 goto out;
             }
             struct inet_diag_msg *d = NLMSG_DATA(m);
             if (d->idiag_state == TCP_TIME_WAIT_STATE && ntohs(d->id.idiag_sport) == port)
                 *found = true; /* keep reading to the end so the dump is consumed */
+            if (id)
+                goto out; /* one socket, one answer: no NLMSG_DONE follows */
         }
     }
 out:
     close(fd);
     return rc;
+}
+
+static int timewait_dump(int family, int port, bool *found, const char **call)
+{
+    return timewait_query(family, port, NULL, found, call);
+}
+
+/* addr's address into a sockid's 16-byte field, and its port; the family. */
+static int sockid_half(const struct sockaddr_storage *addr, __be32 *out, __be16 *port)
+{
+    if (addr->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
+        memcpy(out, &a->sin_addr, sizeof a->sin_addr);
+        *port = a->sin_port;
+    } else {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)addr;
+        memcpy(out, &a->sin6_addr, sizeof a->sin6_addr);
+        *port = a->sin6_port;
+    }
+    return addr->ss_family;
+}
+
+int tcpdiag_timewait_exact(const struct sockaddr_storage *local,
+                           const struct sockaddr_storage *remote, bool *found)
+{
+    struct inet_diag_sockid id;
+    const char *call;
+    int family;
+
+    memset(&id, 0, sizeof id);
+    family = sockid_half(local, id.idiag_src, &id.idiag_sport);
+    if (sockid_half(remote, id.idiag_dst, &id.idiag_dport) != family)
+        return EINVAL;
+    id.idiag_cookie[0] = id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+    return timewait_query(family, ntohs(id.idiag_sport), &id, found, &call);
 }
 
 int tcpdiag_timewait_on_port(int family, int port, bool *found)
@@ -132,6 +176,14 @@ int tcpdiag_probe(char *why, size_t whylen)
 }
 
 #else
+
+int tcpdiag_timewait_exact(const struct sockaddr_storage *local,
+                           const struct sockaddr_storage *remote, bool *found)
+{
+    (void)local, (void)remote;
+    *found = false;
+    return ENOTSUP;
+}
 
 int tcpdiag_timewait_on_port(int family, int port, bool *found)
 {

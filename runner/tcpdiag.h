@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 enum bm_tcpstate { BM_TCP_OTHER, BM_TCP_ESTABLISHED, BM_TCP_CLOSED };
 
@@ -14,6 +15,13 @@ int tcpdiag_state(int fd, enum bm_tcpstate *st);
 /* Whether a TIME_WAIT socket with local port `port` exists (family AF_INET or AF_INET6).
  * 0 with *found set, or errno; ENOTSUP off Linux (callers then rely on TCP_INFO alone). */
 int tcpdiag_timewait_on_port(int family, int port, bool *found);
+
+/* Whether the TIME_WAIT socket of exactly this connection exists: local is its own address
+ * and port, remote its peer's (one family).  One lookup in the kernel's hash, where a dump
+ * walks every TIME_WAIT socket of the namespace.  0 with *found set, or errno; ENOTSUP
+ * where there is no sock_diag. */
+int tcpdiag_timewait_exact(const struct sockaddr_storage *local,
+                           const struct sockaddr_storage *remote, bool *found);
 
 /* True when err means sock_diag is not there at all (no such netlink protocol or request,
  * as in gVisor), not that a query failed: TIME_WAIT then rests on the helper's proof. */

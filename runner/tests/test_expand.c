@@ -1,6 +1,7 @@
 /* Expansion: the matrix product, exclusions, derived variables, ids and labels. */
 #include "bm_testcase.h"
 #include "casefiles.h"
+#include "manifest.h"
 
 static const char *base_case =
     "title: t\n"
@@ -129,7 +130,7 @@ Test(expand_errors, name_file_line_and_field)
     expect_error("title: t\nsockets: {a: {proto: tcp, family: ipv4}}\nsteps: [{op: listen, socket: a}]\n",
                  "field 'ref': missing");
     expect_error("title: t\nref: r\nsockets: {a: {proto: tcp, family: ipv4}}\nsteps:\n  - {op: bind, socket: a\n",
-                 "mem.yaml:6: YAML syntax");
+                 "mem.yaml:6: field 'steps': YAML syntax");
     expect_error("title: t\nref: r\nmatrix: {f: [ipv4]}\nexclude: [{g: x}]\nsockets: {a: {proto: tcp, family: $f}}\n"
                  "steps: [{op: listen, socket: a}]\n",
                  "mem.yaml:4: field 'exclude[0]': 'g' is not a matrix axis");
@@ -207,4 +208,33 @@ Test(expand, a_sysctl_valued_default_is_not_set)
     cr_assert_str_eq(l.items[0].sysctls[0].key, "net.ipv4.ip_nonlocal_bind");
     cr_assert_eq(l.items[1].nsysctls, 2);
     case_list_free(&l);
+}
+
+/* A lazy list (a run's) holds no case, only where each comes from, and builds each again
+ * exactly as the eager list built it, with the same ids, filter and hash. */
+Test(casefiles, a_lazy_list_builds_the_same_cases_again)
+{
+    const char *paths[] = {BM_SOURCE_DIR "/cases"}, *filters[] = {"tcp/", "udp/delivery"};
+    struct bm_case_list eager = {0}, lazy = {.lazy = true};
+    struct bm_error err = {0};
+    struct bm_case scratch;
+
+    eager.filters = lazy.filters = filters;
+    eager.nfilters = lazy.nfilters = 2;
+    if (casefiles_load(paths, 1, NULL, &eager, &err) || casefiles_load(paths, 1, NULL, &lazy, &err))
+        cr_assert_fail("%s", bm_error_text(&err));
+    cr_assert_null(lazy.items);
+    cr_assert_eq(lazy.n, eager.n);
+    cr_assert_gt(lazy.n, 100);
+    for (size_t i = 0; i < lazy.n; i++) {
+        const struct bm_case *c = case_list_get(&lazy, i, &scratch);
+        json_t *a = manifest_case_json(&eager.items[i], true), *b = c ? manifest_case_json(c, true) : NULL;
+        cr_assert(json_equal(a, b), "case %zu (%s) differs when built again", i, eager.items[i].id);
+        cr_assert_str_eq(case_list_id(&lazy, i), eager.items[i].id);
+        cr_assert(strstr(c->id, "tcp/") || strstr(c->id, "udp/delivery"), "%s", c->id);
+        json_decref(a);
+        json_decref(b);
+    }
+    case_list_free(&eager);
+    case_list_free(&lazy);
 }

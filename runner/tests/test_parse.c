@@ -196,5 +196,63 @@ Test(keys, values_of_the_wrong_kind)
                  "mem.yaml:4: field 'steps[0].when': must be a mapping");
     expect_error(HEAD "axes: {a: [x]}\n" ONE_SOCKET ONE_STEP, "mem.yaml:3: field 'axes.a': must be a single value");
     expect_error(HEAD "sockets: {a: [tcp]}\n" ONE_STEP, "mem.yaml:3: field 'sockets.a': must be a mapping");
-    expect_error(HEAD "matrix: {f: [ipv4], f: [ipv6]}\n" ONE_SOCKET ONE_STEP, "axis 'f' given twice");
+    expect_error(HEAD "matrix: {f: [ipv4], f: [ipv6]}\n" ONE_SOCKET ONE_STEP, "mem.yaml:3: field 'matrix.f': key given twice in one mapping");
+}
+
+/* ---- refused, where libyaml or a narrowing cast accepted them silently ---- */
+
+static const struct { const char *text, *error; } silent[] = {
+    {HEAD "title: u\n" ONE_SOCKET ONE_STEP,
+     "mem.yaml:3: field 'title': key given twice in one mapping (first at line 1)"},
+    {HEAD ONE_SOCKET "sockets: {b: {proto: tcp, family: ipv4}}\n" ONE_STEP,
+     "mem.yaml:4: field 'sockets': key given twice"},
+    {HEAD ONE_SOCKET "steps: [{op: listen, socket: a, op: bind}]\n",
+     "mem.yaml:4: field 'steps[0].op': key given twice in one mapping (first at line 4)"},
+    {HEAD ONE_SOCKET ONE_STEP "---\n" HEAD, "mem.yaml:5: a second YAML document"},
+    {"title: \"a\\0b\"\nref: r\n" ONE_SOCKET ONE_STEP,
+     "mem.yaml:1: field 'title': a string holds a NUL character"},
+    {HEAD "why: &a [x, *a]\n" ONE_SOCKET ONE_STEP,
+     "mem.yaml:3: field 'why': alias *a is inside the node it names (a cycle)"},
+    {HEAD "why: *nope\n" ONE_SOCKET ONE_STEP, "mem.yaml:3: field 'why': alias *nope names no anchor"},
+    {HEAD "sockets: {a: {proto: udp, family: ipv4}}\n"
+          "steps: [{op: deliver, addr: loopback, port: P1, count: 4294967297, receivers: [a]}]\n",
+     "mem.yaml:4: field 'steps[0].count': must be 1..1000, not '4294967297'"},
+    {HEAD "sockets: {a: {proto: udp, family: ipv4}}\n"
+          "steps: [{op: deliver, addr: loopback, port: P1, count: \" 5\", receivers: [a]}]\n",
+     "field 'steps[0].count': must be 1..1000"},
+};
+
+Test(silent, what_was_accepted_silently_is_refused_at_its_line)
+{
+    for (size_t i = 0; i < sizeof silent / sizeof silent[0]; i++)
+        expect_error(silent[i].text, silent[i].error);
+}
+
+Test(limits, nesting_past_the_depth_limit_is_refused_at_once)
+{
+    size_t levels = 100000;
+    char *open = repeat('[', levels), *text = malloc(levels + 64);
+
+    snprintf(text, levels + 64, HEAD "why: %s\n", open);
+    expect_error(text, "mem.yaml:3: field 'why': nested deeper than 64 levels");
+    free(open);
+    free(text);
+}
+
+Test(limits, a_matrix_over_the_scenario_limit_is_refused_before_expansion)
+{
+    char text[4096] = HEAD "matrix:\n", *v = NULL;
+    size_t len = 0;
+
+    for (int i = 1; i <= 32; i++)
+        len += (size_t)snprintf(NULL, 0, "%s%d", i > 1 ? "," : "", i);
+    v = malloc(len + 1);
+    len = 0;
+    for (int i = 1; i <= 32; i++)
+        len += (size_t)sprintf(v + len, "%s%d", i > 1 ? "," : "", i);
+    for (char axis = 'a'; axis < 'a' + 16; axis++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "  %c: [%s]\n", axis, v);
+    strncat(text, "exclude: [{a: '1'}]\n" ONE_SOCKET ONE_STEP, sizeof text - strlen(text) - 1);
+    expect_error(text, "mem.yaml:6: field 'matrix': more than 20000 combinations by axis c");
+    free(v);
 }

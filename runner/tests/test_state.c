@@ -2,6 +2,7 @@
 #include "addr.h"
 #include "sockopts.h"
 #include "state.h"
+#include "tcpdiag.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -286,4 +287,38 @@ Test(state, which_errors_mean_no_sock_diag)
         cr_assert(tcpdiag_missing(missing[i]), "%d", missing[i]);
     for (size_t i = 0; i < sizeof failing / sizeof failing[0]; i++)
         cr_assert_not(tcpdiag_missing(failing[i]), "%d", failing[i]);
+}
+
+/* The exact sock_diag lookup finds the TIME_WAIT socket of one connection by its 4-tuple,
+ * and only that one (a dump was the only query before: it walks every TIME_WAIT socket). */
+Test(state, time_wait_is_found_by_its_exact_4_tuple)
+{
+    struct sockaddr_in srv = {.sin_family = AF_INET, .sin_port = htons(10400)};
+    struct sockaddr_storage local, remote, other;
+    socklen_t len = sizeof local;
+    int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0), a;
+    bool found = true;
+    char buf[8];
+
+    if (!env.has[BM_CAP_SOCK_DIAG])
+        cr_skip_test("no sock_diag here");
+    srv.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(l, (struct sockaddr *)&srv, sizeof srv), 0);
+    cr_assert_eq(listen(l, 1), 0);
+    cr_assert_eq(connect(c, (struct sockaddr *)&srv, sizeof srv), 0);
+    cr_assert((a = accept(l, NULL, NULL)) >= 0);
+    cr_assert_eq(getsockname(c, (struct sockaddr *)&local, &len), 0);
+    len = sizeof remote;
+    cr_assert_eq(getpeername(c, (struct sockaddr *)&remote, &len), 0);
+    close(c); /* the client closes first: its end goes to TIME_WAIT once the server closes */
+    cr_assert_eq(recv(a, buf, sizeof buf, 0), 0);
+    close(a);
+    for (int i = 0; i < 200 && !(tcpdiag_timewait_exact(&local, &remote, &found) == 0 && found); i++)
+        usleep(5000);
+    cr_assert(found, "the client's TIME_WAIT socket was not found by its 4-tuple");
+    other = remote;
+    ((struct sockaddr_in *)&other)->sin_port = htons(10401);
+    cr_assert_eq(tcpdiag_timewait_exact(&local, &other, &found), 0);
+    cr_assert(!found, "another 4-tuple must not match");
+    close(l);
 }

@@ -1,0 +1,117 @@
+#!/bin/bash
+# SIGINT and SIGTERM stop a run cleanly, SIGKILL leaves nothing running, and two runs never
+# share a results file.  The runner runs in a session of its own, so every process it starts
+# (workers, tcpdump) is found through /proc by that session id.
+# usage: signal_check.sh RUNNER
+set -u
+runner=$1
+tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
+capture=()
+[[ $(id -u) == 0 ]] && command -v tcpdump >/dev/null && capture=(--capture)
+
+# eight cases, each an accept() that waits out the 2 s timeout: 8 s on two workers
+mkdir -p "$tmp/cases/slow"
+cat > "$tmp/cases/slow/case.yaml" <<'YAML'
+title: accept waits for a connection that never comes
+ref: runner/tests/signal_check.sh
+capture: true
+matrix: {n: [a, b, c, d, e, f, g, h]}
+sockets: {a: {proto: tcp, family: ipv4}}
+steps:
+  - {op: state, socket: a, state: listening, addr: loopback, port: P1}
+  - {op: accept, socket: a}
+YAML
+
+# live (not zombie) processes of session $1
+alive() {
+    local n=0 f
+    for f in /proc/[0-9]*/stat; do
+        read -r -a st < "$f" 2>/dev/null || continue
+        # fields after "(comm)": state is the 3rd, session the 6th (comm has no spaces here)
+        [[ ${st[5]} == "$1" && ${st[2]} != Z ]] && n=$((n + 1))
+    done
+    echo $n
+}
+
+# start_run: the runner in its own session on $tmp/r.jsonl; sets pid
+start_run() {
+    setsid "$runner" -q "${capture[@]}" -j 2 --timeout-ms 2000 -o "$tmp/r.jsonl" "$tmp/cases" \
+        2>"$tmp/stderr" &
+    pid=$!
+}
+
+# after SIG, the run exits 128+n, nothing of its session lives, the complete results are
+# untouched and the finished cases are in r.interrupted.jsonl, marked
+check_stop() {
+    local sig=$1 want=$2 rc left lines cases
+    echo old > "$tmp/r.jsonl"
+    rm -f "$tmp/r.interrupted.jsonl"
+    start_run
+    sleep 3
+    kill -"$sig" "$pid"
+    wait "$pid"
+    rc=$?
+    [[ $rc == "$want" ]] || fail "$sig" "exit status $rc, not $want: $(cat "$tmp/stderr")"
+    sleep 0.5
+    left=$(alive "$pid")
+    [[ $left == 0 ]] || fail "$sig" "$left processes of the run still alive"
+    [[ $(cat "$tmp/r.jsonl") == old ]] || fail "$sig" "the complete results were replaced"
+    [[ ! -e $tmp/r.evidence/.raw ]] || fail "$sig" "raw captures left in r.evidence/.raw"
+    head -1 "$tmp/r.interrupted.jsonl" 2>/dev/null | grep -q "\"partial\":true,\"interrupted\":\"SIG$sig\"" ||
+        fail "$sig" "run record not marked interrupted by $sig"
+    lines=$(grep -c '"record":"case"' "$tmp/r.interrupted.jsonl" 2>/dev/null)
+    cases=$(tail -1 "$tmp/r.interrupted.jsonl" 2>/dev/null | sed -n 's/.*"record":"end","cases":\([0-9]*\).*/\1/p')
+    [[ ${lines:-0} -ge 1 && ${lines:-0} == "$cases" ]] ||
+        fail "$sig" "${lines:-0} case lines, end record says ${cases:-nothing}"
+}
+check_stop TERM 143
+check_stop INT 130
+
+# SIGKILL: workers and tcpdump die with it (PR_SET_PDEATHSIG)
+start_run
+sleep 1
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null
+sleep 1
+left=$(alive "$pid")
+[[ $left == 0 ]] || fail KILL "$left processes of the run still alive"
+
+# a second run on the same results file waits, then refuses
+if command -v flock >/dev/null; then
+    flock "$tmp/r.jsonl.lock" sleep 15 &
+    holder=$!
+    sleep 0.2
+    start=$SECONDS
+    "$runner" -q -o "$tmp/r.jsonl" "$tmp/cases" 2>"$tmp/stderr"
+    rc=$?
+    [[ $rc == 2 ]] || fail lock "exit status $rc, not 2"
+    grep -q "another run holds $tmp/r.jsonl.lock" "$tmp/stderr" || fail lock "$(cat "$tmp/stderr")"
+    (( SECONDS - start <= 12 )) || fail lock "waited $((SECONDS - start)) s"
+    kill "$holder"
+fi
+# a worker killed during a case: that case is the error, not one whose line was still in
+# the worker's unsent batch (those run again)
+mkdir -p "$tmp/crash/c"
+cat > "$tmp/crash/c/case.yaml" <<'YAML'
+title: five quick cases, then one that waits
+ref: runner/tests/signal_check.sh
+matrix: {n: [q1, q2, q3, q4, q5, slow]}
+sockets: {a: {proto: tcp, family: ipv4}}
+steps:
+  - {op: state, socket: a, state: listening, addr: loopback, port: P1}
+  - {op: accept, socket: a, when: {n: slow}}
+YAML
+"$runner" -q -j 1 --timeout-ms 3000 -o "$tmp/crash.jsonl" "$tmp/crash" &
+pid=$!
+sleep 1
+worker=$(cat /proc/$pid/task/$pid/children 2>/dev/null | awk '{print $1}')
+[[ -n $worker ]] && kill -KILL "$worker"
+wait "$pid"
+grep -q '"id":"c\[n=slow\]".*"status":"error","reason":"the runner.s worker died on signal 9' "$tmp/crash.jsonl" ||
+    fail crash "the slow case is not the one blamed: $(grep -o '"id":"[^"]*".*"status":"[a-z]*"' "$tmp/crash.jsonl" | cut -c1-80)"
+[[ $(grep -c '"status":"observed"' "$tmp/crash.jsonl") == 5 ]] || fail crash "the five quick cases are not observed"
+
+echo "signal_check: $failures failed"
+[[ $failures == 0 ]]
