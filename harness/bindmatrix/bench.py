@@ -33,7 +33,8 @@ HARNESS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOP = os.path.dirname(HARNESS)
 ENTRY = os.path.join(TOP, "bindmatrix")
 CASES = os.path.join(TOP, "cases")
-TARGETS = {"run": 2.0, "report": 2.0, "runner": 0.35}   # seconds, median, on a 2-core machine
+TARGETS = {"run": 2.0, "report": 2.0}   # seconds, median, on a 2-core machine
+RUNNER_RATE = 11000             # cases/s: the whole matrix (3932 cases) within 0.35 s
 SCALING_TARGET = 4.4            # x4 the cases in at most 4.4x the time
 MEMORY_TARGET_MB = 60           # peak memory with x4 the cases
 
@@ -159,11 +160,11 @@ def main(argv=None):
     flaky = sorted(cid for cid, seen in outcomes.items() if len(seen) > 1)
     print("bindmatrix bench: %d cases, %d runs, %s" % (ncases, args.runs,
           " ".join(args.runner_args) or "default workers"))
-    text, med = line("runner", times, TARGETS["runner"])
+    text, med = line("runner", times, ncases / RUNNER_RATE)
     print(text + ("   (with --capture, as run gives it)" if shutil.which("tcpdump") else ""))
-    print("  throughput  %.0f cases/s (median runner run; target 11000: %s)   CPU %.2f s   "
-          "peak memory %.0f MiB" % (ncases / med if med else 0,
-                                    "met" if med and ncases / med >= 11000 else "NOT met",
+    print("  throughput  %.0f cases/s (median runner run; target %d: %s)   CPU %.2f s   "
+          "peak memory %.0f MiB" % (ncases / med if med else 0, RUNNER_RATE,
+                                    "met" if med and ncases / med >= RUNNER_RATE else "NOT met",
                                     statistics.median(cpus), max(rss)))
     if scaling is not None:
         ratio = scaling[0] / med if med else 0

@@ -256,4 +256,4 @@ def report_json(matrix):
     doc = {"schema": "bindmatrix-report/1", "verdicts": list(judge_mod.VERDICTS),
            "documented_states": list(judge_mod.EXPECTED_STATES), "hosts": hosts,
            "cases": cases}
-    return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False) + "\n"
