@@ -23,14 +23,6 @@ static json_t *names_json(const char *const *names)
     return a;
 }
 
-static json_t *kv_json(const struct bm_kv *kv, size_t n)
-{
-    json_t *o = json_object();
-    for (size_t i = 0; i < n; i++)
-        json_object_set_new(o, kv[i].key, bm_json_text(kv[i].value));
-    return o;
-}
-
 static json_t *opts_json(const struct bm_opt *opts, size_t n)
 {
     json_t *a = json_array();
@@ -89,9 +81,9 @@ json_t *manifest_case_json(const struct bm_case *c, bool lines)
 
     json_object_set_new(o, "id", bm_json_text(c->id));
     json_object_set_new(o, "scenario", bm_json_text(c->scenario));
-    json_object_set_new(o, "axes", kv_json(c->axes, c->naxes));
+    json_object_set_new(o, "axes", bm_json_kv(c->axes, c->naxes));
     if (c->nsysctls)
-        json_object_set_new(o, "sysctl", kv_json(c->sysctls, c->nsysctls));
+        json_object_set_new(o, "sysctl", bm_json_kv(c->sysctls, c->nsysctls));
     json_object_set_new(o, "capture", json_boolean(c->capture));
     for (size_t i = 0; i < c->nsockets; i++) {
         const struct bm_socket *s = &c->sockets[i];

@@ -24,7 +24,7 @@ json_t *bm_json_text(const char *s)
     return j;
 }
 
-static json_t *kv_object(const struct bm_kv *kv, size_t n)
+json_t *bm_json_kv(const struct bm_kv *kv, size_t n)
 {
     json_t *o = json_object();
     for (size_t i = 0; i < n; i++)
@@ -55,9 +55,9 @@ static json_t *case_json(const struct bm_case *c)
     json_object_set_new(o, "scenario", bm_json_text(c->scenario));
     json_object_set_new(o, "title", bm_json_text(c->title));
     json_object_set_new(o, "ref", bm_json_text(c->ref));
-    json_object_set_new(o, "axes", kv_object(c->axes, c->naxes));
+    json_object_set_new(o, "axes", bm_json_kv(c->axes, c->naxes));
     if (c->nsysctls)
-        json_object_set_new(o, "sysctl", kv_object(c->sysctls, c->nsysctls));
+        json_object_set_new(o, "sysctl", bm_json_kv(c->sysctls, c->nsysctls));
     return o;
 }
 

@@ -15,6 +15,9 @@
  * UTF-8 (a runtime message cut mid-character) becomes '?'.  Case files are checked already. */
 json_t *bm_json_text(const char *s);
 
+/* {key: value, ...} of n pairs (axes, sysctls), each value as bm_json_text makes it. */
+json_t *bm_json_kv(const struct bm_kv *kv, size_t n);
+
 /* One case as a compact JSON line (no newline); the caller frees it. */
 char *results_case_line(const struct bm_case *c, const struct bm_outcome *o);
 

@@ -71,16 +71,8 @@ class Budget:
 
 
 def keys(ctx):
-    """H1, H2, ... for the run hosts, D1, D2 ... for documented columns."""
-    out, nh, nd = [], 0, 0
-    for h in ctx["hosts"]:
-        if h["documented"]:
-            nd += 1
-            out.append("D%d" % nd)
-        else:
-            nh += 1
-            out.append("H%d" % nh)
-    return out
+    """The short names of the columns (render.host_keys: H1, H2... D1...)."""
+    return [h["key"] for h in ctx["hosts"]]
 
 
 def grouped(row, names):
