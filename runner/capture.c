@@ -41,9 +41,10 @@ bool capture_supported(void)
 #endif
 }
 
+#ifdef HAVE_PCAP
 /* tcpdump, started as root, always changes user (to -Z root at best), and that calls
  * setgroups(), which a user namespace made without privilege denies: there it could never
- * start.  /proc/self/setgroups says so where it exists. */
+ * start (and libpcap records instead).  /proc/self/setgroups says so where it exists. */
 static bool setgroups_denied(void)
 {
     char buf[16] = "";
@@ -57,7 +58,6 @@ static bool setgroups_denied(void)
     return strncmp(buf, "deny", 4) == 0;
 }
 
-#ifdef HAVE_PCAP
 static pcap_t *live_capture;
 
 static void on_capture_stop(int sig)
