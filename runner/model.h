@@ -64,6 +64,7 @@ enum bm_state {
     BM_STATE_TIME_WAIT_CLIENT, /* bound, connected out, actively closed: TIME_WAIT on its port */
     BM_STATE_TIME_WAIT_SERVER, /* listener's accepted child actively closed, listener closed */
     BM_STATE_ESTABLISHED_CHILD,/* listener closed, its accepted child still established */
+    BM_STATE_PASSIVE_CLOSE_SERVER, /* client closed first, the accepted child after it (CLOSED) */
     BM_STATE_CLOSED,           /* bound, then closed */
 };
 

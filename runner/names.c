@@ -5,7 +5,8 @@
 const char *const bm_op_names[] = {"state", "setsockopt", "bind", "listen", "connect",
                                    "accept", "close", "join", "deliver", NULL};
 const char *const bm_state_names[] = {"bound", "listening", "connected", "time-wait-client",
-                                      "time-wait-server", "established-child", "closed", NULL};
+                                      "time-wait-server", "established-child", "passive-close-server",
+                                      "closed", NULL};
 const char *const bm_proto_names[] = {"tcp", "udp", NULL};
 const char *const bm_family_names[] = {"ipv4", "ipv6", NULL};
 const char *const bm_user_names[] = {"same", "other", NULL};

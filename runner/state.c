@@ -137,6 +137,42 @@ static int listed_in_time_wait(const struct connection *tw, int port, int family
     }
 }
 
+/* The passive closer's part: read to the peer's FIN (EOF), send ours (shutdown, so the socket
+ * can still be asked), and wait for the ACK of it: TCP state CLOSED.  0, ENOTSUP where no
+ * TCP state can be asked (nothing shows the ACK came), BM_R_TIMEOUT, or an errno. */
+static int answer_fin(int fd, long long deadline, const char *who, char *why, size_t whylen)
+{
+    char buf[64];
+    for (;;) {
+        int rc = sockio_wait_readable(fd, sockio_left_ms(deadline));
+        if (rc)
+            return fail(rc, why, whylen, "waiting for the FIN");
+        ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == 0)
+            break;
+        if (n < 0 && errno != EAGAIN && errno != EINTR)
+            return fail(errno, why, whylen, "reading to EOF");
+    }
+    if (shutdown(fd, SHUT_WR) < 0)
+        return fail(errno, why, whylen, "shutdown after EOF");
+
+    for (;;) {
+        enum bm_tcpstate st = BM_TCP_OTHER;
+        int rc = tcpdiag_state(fd, &st);
+        if (rc == ENOTSUP)
+            return ENOTSUP;
+        if (rc)
+            return fail(rc, why, whylen, "getsockopt(TCP_INFO)");
+        if (st == BM_TCP_CLOSED)
+            return 0;
+        if (sockio_left_ms(deadline) == 0) {
+            snprintf(why, whylen, "%s never reached CLOSED (the ACK of its FIN not received)", who);
+            return BM_R_TIMEOUT;
+        }
+        sockio_tick();
+    }
+}
+
 /* The passive side of an active close: read the FIN, answer with ours, and wait for the
  * final ACK (TCP state CLOSED).  That ACK comes from the TIME_WAIT socket, so once it is
  * seen TIME_WAIT exists; sock_diag, where there is one, confirms it on the port.
@@ -146,45 +182,21 @@ static int finish_passive_close(int peer, int port, int family, const struct bm_
 {
     long long deadline = sockio_now_ms() + env->timeout_ms;
     struct connection tw;
-    char buf[64];
 
     connection_of_helper(peer, &tw);
-    for (;;) {
-        int rc = sockio_wait_readable(peer, sockio_left_ms(deadline));
-        if (rc)
-            return fail(rc, why, whylen, "waiting for the FIN");
-        ssize_t n = recv(peer, buf, sizeof buf, MSG_DONTWAIT);
-        if (n == 0)
-            break;
-        if (n < 0 && errno != EAGAIN && errno != EINTR)
-            return fail(errno, why, whylen, "reading to EOF");
+    int rc = answer_fin(peer, deadline, "the helper", why, whylen);
+    if (rc == ENOTSUP) {
+        /* without the helper's state nothing shows that the final ACK came back, so
+         * nothing shows that TIME_WAIT exists: say so rather than guess */
+        snprintf(why, whylen, "cannot verify TIME_WAIT on this OS (no TCP state query)");
+        return ENOTSUP;
     }
-    if (shutdown(peer, SHUT_WR) < 0)
-        return fail(errno, why, whylen, "shutdown of the helper");
-
-    enum bm_tcpstate st = BM_TCP_OTHER;
-    for (;;) {
-        int rc = tcpdiag_state(peer, &st);
-        if (rc == ENOTSUP) {
-            /* without the helper's state nothing shows that the final ACK came back, so
-             * nothing shows that TIME_WAIT exists: say so rather than guess */
-            snprintf(why, whylen, "cannot verify TIME_WAIT on this OS (no TCP state query)");
-            return ENOTSUP;
-        }
-        if (rc)
-            return fail(rc, why, whylen, "getsockopt(TCP_INFO)");
-        if (st == BM_TCP_CLOSED)
-            break;
-        if (sockio_left_ms(deadline) == 0) {
-            snprintf(why, whylen, "the helper never reached CLOSED (final ACK not received)");
-            return BM_R_TIMEOUT;
-        }
-        sockio_tick();
-    }
+    if (rc)
+        return rc;
 
     /* No sock_diag here (the sandbox found none, or the query says there is none, as in
      * gVisor): the final ACK is the proof, and the run record says so. */
-    int rc = env->has[BM_CAP_SOCK_DIAG] ? listed_in_time_wait(&tw, port, family, deadline, why, whylen)
+    rc = env->has[BM_CAP_SOCK_DIAG] ? listed_in_time_wait(&tw, port, family, deadline, why, whylen)
                                         : ENOTSUP;
     if (rc > 0 && tcpdiag_missing(rc)) {
         raise_proof(proof, BM_TW_FINAL_ACK);
@@ -240,6 +252,29 @@ static int build_accepted(int fd, const struct sockaddr_storage *bound,
     return 0;
 }
 
+/* The client closes first; the accepted child is the passive closer (CLOSE_WAIT, LAST_ACK)
+ * and reaches CLOSED, so TIME_WAIT is on the client's port; then the listener closes. */
+static int build_passive_close(int *fd, const struct sockaddr_storage *bound,
+                               const struct bm_env *env, struct bm_helpers *h, char *why,
+                               size_t whylen)
+{
+    int client = -1, child = -1;
+    int rc = build_accepted(*fd, bound, env, h, &client, &child, why, whylen);
+    if (rc)
+        return rc;
+    if (shutdown(client, SHUT_WR) < 0)
+        rc = fail(errno, why, whylen, "shutdown of the helper client");
+    else
+        rc = answer_fin(child, sockio_now_ms() + env->timeout_ms, "the accepted child", why,
+                        whylen);
+    if (rc == ENOTSUP)
+        snprintf(why, whylen, "cannot verify the passive close on this OS (no TCP state query)");
+    close(child);
+    close(*fd);
+    *fd = -1;
+    return rc;
+}
+
 int state_build(int *fd, enum bm_state st, const struct sockaddr *addr, socklen_t len,
                 const struct bm_env *env, struct bm_helpers *h,
                 struct sockaddr_storage *bound, enum bm_tw_proof *proof, char *why,
@@ -281,6 +316,8 @@ int state_build(int *fd, enum bm_state st, const struct sockaddr *addr, socklen_
         close(*fd);
         *fd = -1;
         return finish_passive_close(client, port, family, env, proof, why, whylen);
+    case BM_STATE_PASSIVE_CLOSE_SERVER:
+        return build_passive_close(fd, bound, env, h, why, whylen);
     case BM_STATE_ESTABLISHED_CHILD:
         if ((rc = build_accepted(*fd, bound, env, h, &client, &child, why, whylen)))
             return rc;

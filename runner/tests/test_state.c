@@ -186,6 +186,20 @@ Test(state, time_wait_needs_tcp)
         close(fd);
 }
 
+Test(state, passive_close_server_leaves_nothing_on_the_port)
+{
+    /* The client closed first: TIME_WAIT is on its port, so the server's port is free again
+     * for a bind without any option, on both families. */
+    for (int fam = BM_FAMILY_IPV4; fam <= BM_FAMILY_IPV6; fam++) {
+        int port = 10500 + fam;
+        int fd = build(BM_STATE_PASSIVE_CLOSE_SERVER, (enum bm_family)fam, SOCK_STREAM,
+                       "loopback", port, false);
+        cr_assert_eq(fd, -1, "the listener and its child are gone");
+        cr_assert_eq(last_proof, BM_TW_NONE, "no TIME_WAIT is claimed on this port");
+        cr_assert_eq(try_bind((enum bm_family)fam, SOCK_STREAM, "loopback", port, false), 0);
+    }
+}
+
 Test(state, established_child)
 {
     int port = 10400;
