@@ -48,7 +48,6 @@ def timed(cmd, **kw):
 
 def run_once(runner, args, out, paths=()):
     """(wall seconds, CPU seconds, peak RSS in MiB) of one runner run, workers included."""
-    import resource
     capture = ["--capture"] if shutil.which("tcpdump") else []
     start = time.monotonic()
     proc = subprocess.Popen([runner, "-q"] + capture + ["-o", out] + list(args) + list(paths),

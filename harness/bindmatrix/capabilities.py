@@ -8,7 +8,7 @@ skipped for one of these, an error naming the capability (judge.py).
 
 import os
 
-from .yamlio import InputError, LineDict, load_yaml
+from .yamlio import InputError, LineDict, field_problem, load_yaml
 
 HARNESS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT = os.path.join(os.path.dirname(HARNESS), "cases", "capabilities.yaml")
@@ -27,20 +27,19 @@ def load(path=DEFAULT):
     for os_name, by_priv in doc.items():
         line = doc.line_of(os_name) if isinstance(doc, LineDict) else 0
         if not isinstance(by_priv, dict):
-            problems.append("%s:%d: field '%s': {privileged: [...], unprivileged: [...]}"
-                            % (path, line, os_name))
+            problems.append(field_problem(path, line, os_name,
+                                          "{privileged: [...], unprivileged: [...]}"))
             continue
         out[os_name] = {}
         for priv, names in by_priv.items():
             where = "%s.%s" % (os_name, priv)
             pline = by_priv.line_of(priv) if isinstance(by_priv, LineDict) else line
             if priv not in PRIVILEGES:
-                problems.append("%s:%d: field '%s': not one of %s" % (path, pline, where,
-                                                                     ", ".join(PRIVILEGES)))
+                problems.append(field_problem(path, pline, where,
+                                              "not one of %s" % ", ".join(PRIVILEGES)))
             elif not isinstance(names, list) or not all(isinstance(n, str) and n
                                                          for n in names):
-                problems.append("%s:%d: field '%s': a list of capability names"
-                                % (path, pline, where))
+                problems.append(field_problem(path, pline, where, "a list of capability names"))
             else:
                 out[os_name][priv] = frozenset(names)
     if problems:

@@ -27,7 +27,7 @@ change it was written for.
 from dataclasses import dataclass, field
 
 from .expectations import ExpectationError
-from .yamlio import LineDict, load_yaml
+from .yamlio import LineDict, field_problem, load_yaml
 from .ids import match_id
 from .outcome import outcome_steps, show_step, signature, text
 
@@ -121,8 +121,8 @@ def load_allowlist(path):
             continue
         for key in raw:
             if key not in ALLOW_KEYS:
-                problems.append("%s:%d: field '%s': unknown key (keys: %s)"
-                                % (path, raw.line_of(key), key, ", ".join(ALLOW_KEYS)))
+                problems.append(field_problem(path, raw.line_of(key), key, "unknown key (keys: %s)"
+                                              % ", ".join(ALLOW_KEYS)))
         case, record = raw.get("case"), raw.get("record")
         if (case is None) == (record is None):
             problems.append("%s:%d: field 'case': give a case (an id or a glob) or a record "
@@ -246,16 +246,16 @@ def _shown(value):
 def record_differences(base, cand):
     """[RecordDifference] between two run records, mappings compared key by key."""
     out = []
-    for field, gating in RECORD_FIELDS:
-        b, a = base.get(field), cand.get(field)
+    for name, gating in RECORD_FIELDS:
+        b, a = base.get(name), cand.get(name)
         if isinstance(b, dict) or isinstance(a, dict):
             b, a = b or {}, a or {}
             for key in sorted(set(b) | set(a)):
                 if b.get(key) != a.get(key):
-                    out.append(RecordDifference("%s.%s" % (field, key), _shown(b.get(key)),
+                    out.append(RecordDifference("%s.%s" % (name, key), _shown(b.get(key)),
                                                 _shown(a.get(key)), gating))
         elif b != a:
-            out.append(RecordDifference(field, _shown(b), _shown(a), gating))
+            out.append(RecordDifference(name, _shown(b), _shown(a), gating))
     return out
 
 

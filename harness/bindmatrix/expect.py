@@ -19,7 +19,6 @@ from . import manifest as manifest_mod, oses
 from .compare import _yaml_scalar, display_path, expect_text
 from .expectations import ExpectationError, ExpectationStore, find_rule, norm
 from .results import ResultsError, load_results
-from .judge import is_precondition
 
 TODO_WHY = "TODO: why the kernel does this"
 TODO_SOURCE = "TODO: a source a reader can follow (a man page, a function, a commit)"

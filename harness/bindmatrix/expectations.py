@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from . import oses
 from .versions import VersionError, parse_range, parse_release
-from .yamlio import InputError, LineDict, kind_of, load_yaml
+from .yamlio import InputError, LineDict, field_problem, kind_of, load_yaml
 
 ExpectationError = InputError     # the harness's one error type for bad input files
 
@@ -93,7 +93,7 @@ class _Checker:
         self.problems = []
 
     def bad(self, line, where, message):
-        self.problems.append("%s:%d: field '%s': %s" % (self.path, line, where, message))
+        self.problems.append(field_problem(self.path, line, where, message))
 
     def values(self, mapping, key, where, line):
         """A condition value: a scalar or a non-empty list of scalars -> list of strings."""

@@ -27,7 +27,7 @@ from collections import defaultdict
 from . import manifest as manifest_mod
 from .compare import display_path
 from .expectations import ExpectationError, UNKNOWN, expectation_files, load_rules, when_holds
-from .yamlio import InputError
+from .yamlio import InputError, field_problem
 
 PLACEHOLDER = "TODO"
 # a document bindmatrix's authors had and its users do not: a source must be one a reader can
@@ -44,8 +44,7 @@ class _Lint:
         self.nrules = 0
 
     def bad(self, path, line, where, message):
-        self.problems.append("%s:%d: field '%s': %s" % (display_path(path), line, where,
-                                                        message))
+        self.problems.append(field_problem(display_path(path), line, where, message))
 
     # ---- one file ------------------------------------------------------------------------
 

@@ -22,6 +22,11 @@ class InputError(Exception):
         super().__init__("\n".join(self.problems))
 
 
+def field_problem(path, line, where, message):
+    """The one form of a problem in an input file: 'file:line: field 'a.b': message'."""
+    return "%s:%d: field '%s': %s" % (path, line, where, message)
+
+
 class LineDict(dict):
     """A mapping that remembers its own line and each key's line (1-based)."""
     line = 0

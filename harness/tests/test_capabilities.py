@@ -1,9 +1,7 @@
 """cases/capabilities.yaml: what a run on each OS must be able to set up."""
 
-import json
-
 from bindmatrix import capabilities
-from fixturekit import HARNESS, run_record
+from fixturekit import run_record
 
 
 def test_a_skip_for_a_capability_the_run_must_have_is_an_error(tmp_path):

@@ -6,8 +6,6 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from fixturekit import BIND_CASE, HARNESS, RUNNER, scenario_tree
 
 LINUX_RULES = """\

@@ -1,5 +1,3 @@
-import pytest
-
 """The text of a verdict (compare.py) over the judge's comparison (judge.compare)."""
 
 import pytest

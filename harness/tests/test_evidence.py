@@ -2,7 +2,6 @@
 observation flipped in a results file is caught as an error naming both sides."""
 
 import json
-import os
 import shutil
 import subprocess
 
@@ -77,7 +76,6 @@ def test_a_time_wait_on_the_wrong_side_is_caught(captured):
     tmp, out = captured
 
     def other_side(r):
-        steps = {s["label"]: s for s in r["steps"]}
         st = next((s for s in r["steps"] if s["op"] == "state"
                    and s.get("state", "").startswith("time-wait")), None)
         if st is None:

@@ -35,7 +35,7 @@ import fnmatch
 from dataclasses import dataclass, field
 
 from ..expectations import ExpectationError, norm
-from ..yamlio import LineDict, load_yaml
+from ..yamlio import LineDict, field_problem, load_yaml
 from ..ids import match_id
 
 QUANTIFIERS = ("all", "none", "any")
@@ -99,11 +99,11 @@ class _Loader:
         self.warnings = []          # names that match nothing in the manifest (yet)
 
     def bad(self, line, where, msg):
-        self.problems.append("%s:%d: %s%s" % (self.path, line,
-                                              ("field '%s': " % where) if where else "", msg))
+        self.problems.append(field_problem(self.path, line, where, msg) if where
+                             else "%s:%d: %s" % (self.path, line, msg))
 
     def warn(self, line, where, msg):
-        self.warnings.append("%s:%d: field '%s': %s" % (self.path, line, where, msg))
+        self.warnings.append(field_problem(self.path, line, where, msg))
 
     def scenarios(self):
         """Scenario names in the manifest (None without one)."""

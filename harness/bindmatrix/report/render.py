@@ -11,7 +11,6 @@ import os
 import urllib.parse
 
 import jinja2
-import markupsafe
 
 from .. import evidence as evidence_mod, judge as judge_mod
 from . import cells as cells_mod
