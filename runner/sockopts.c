@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 /* IP_LOCAL_PORT_RANGE (Linux 6.3 uapi) is in linux/in.h where the libc's netinet/in.h does not
  * have it yet (glibc 2.36); linux/in.h after netinet/in.h defines only what the libc lacks. */
 #if !defined(IP_LOCAL_PORT_RANGE) && defined(__has_include)
@@ -124,6 +125,21 @@ bool sockopt_available(const char *name)
 {
     const struct optdef *d = find(name);
     return d && d->available;
+}
+
+bool sockopt_absent_from_kernel(const char *name)
+{
+    const struct optdef *d = find(name);
+    if (!d || !d->available)
+        return false;
+    int fd = socket(d->level4 == IPPROTO_IPV6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0)
+        return false;
+    char buf[64];
+    socklen_t len = sizeof buf;
+    bool absent = getsockopt(fd, d->level4, d->opt4, buf, &len) < 0 && errno == ENOPROTOOPT;
+    close(fd);
+    return absent;
 }
 
 /* ---- values ----------------------------------------------------------------------------- */

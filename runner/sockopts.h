@@ -12,6 +12,11 @@ bool sockopt_known(const char *name);
 /* The option is defined on this build (else cases using it are skipped). */
 bool sockopt_available(const char *name);
 
+/* Defined on this build but unknown to the running kernel (IP_LOCAL_PORT_RANGE before 6.3):
+ * getsockopt on a fresh socket of the family the option's level belongs to answers
+ * ENOPROTOOPT.  False when the kernel knows it, or when that cannot be asked. */
+bool sockopt_absent_from_kernel(const char *name);
+
 /* The value of a case file's "name=text" (text NULL: the name alone) as struct bm_opt keeps
  * it (cases/README.md, "Option values"):
  *   most options: an integer, 1 when the name stands alone;
