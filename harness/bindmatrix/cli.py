@@ -191,7 +191,7 @@ def cmd_test(args, runner_args):
         return 2
     totals, failed = [0, 0, 0], []
     with tempfile.TemporaryDirectory(prefix="bindmatrix-test.") as tmp:
-        step("[1/4] Runner unit tests (ctest)")
+        step("[1/5] Runner unit tests (ctest)")
         ctest_xml = os.path.join(tmp, "ctest.xml")
         rc = subprocess.call(["ctest", "--output-on-failure", "--output-junit", ctest_xml],
                              cwd=BUILD)
@@ -200,7 +200,7 @@ def cmd_test(args, runner_args):
             counts = (counts[0], 1, counts[2])
         _add(totals, counts, failed, "ctest", rc)
 
-        step("[2/4] Harness self-tests (harness/tests)")
+        step("[2/5] Harness self-tests (harness/tests)")
         self_xml = os.path.join(tmp, "self.xml")
         env = dict(os.environ, BINDMATRIX_REQUIRE_BROWSER="1")
         rc = subprocess.call([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
@@ -343,5 +343,19 @@ def main(argv=None):
     return handler(None, argv[1:])
 
 
+def _main_for_shell():
+    """main(), exiting as a shell tool does when its reader goes away (`| head`): quietly,
+    with 141 (SIGPIPE), not a traceback; the outputs were written before anything printed."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = 141
+    if code == 141:
+        # the interpreter flushes stdout again at exit: point it at /dev/null first
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_main_for_shell())

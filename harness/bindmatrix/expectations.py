@@ -336,13 +336,16 @@ class ExpectationStore:
     scenario's folder, which the manifest names (so `run PATH` checks the cases it was
     given against their own files)."""
 
-    def __init__(self, manifest, stem):
-        """stem: the expectation file stem (oses.stem_of(run), or a documented OS)."""
+    def __init__(self, manifest, stem, release=None):
+        """stem: the expectation file stem (oses.stem_of(run), or a documented OS); release:
+        for a documented column, the release it describes (rules' kernel ranges decide)."""
         self.manifest = manifest
         self.os_name = stem
+        self.release = release
         self.filename = oses.expectation_filename(stem)
         self._cache = {}
         self._documented = {}
+        self._by_case = {}
 
     def path_for(self, scenario):
         s = self.manifest.scenarios.get(scenario) if self.manifest is not None else None
@@ -361,7 +364,30 @@ class ExpectationStore:
         names, seen = index
         key = tuple(axes.get(a) for a in names)
         if key not in seen:
-            seen[key] = find_documented_rule(rules, axes)
+            seen[key] = find_documented_rule(rules, axes, self.release)
+        return seen[key]
+
+    def rule_for(self, case, run):
+        """find_rule for a case record of a run, remembered per combination of what the
+        scenario's rules look at: the axes they name, the release (if a rule has a kernel
+        range) and the sysctls they name.  Hosts that differ only in what no rule asks
+        about share the answer.  Raises ExpectationError like rules_for."""
+        scenario = case["scenario"]
+        rules = self.rules_for(scenario)
+        index = self._by_case.get(scenario)
+        if index is None:
+            axes = tuple(sorted({a for r in rules for a in r.when}))
+            sysctls = tuple(sorted({n for r in rules for n in r.sysctl}))
+            kernel = any(r.kernel is not None for r in rules)
+            index = self._by_case[scenario] = (axes, sysctls, kernel, {})
+        axes, sysctls, kernel, seen = index
+        case_axes = case.get("axes") or {}
+        values = effective_sysctls(case, run) if sysctls else {}
+        key = (tuple(_hashable(case_axes.get(a)) for a in axes),
+               (run or {}).get("os_release") if kernel else None,
+               tuple(_hashable(values.get(n)) for n in sysctls))
+        if key not in seen:
+            seen[key] = find_rule(rules, case, run)
         return seen[key]
 
     def rules_for(self, scenario):
@@ -399,6 +425,10 @@ def expectation_files(manifest):
 
 
 # ---- matching ---------------------------------------------------------------------------
+
+def _hashable(v):
+    return v if v is None or isinstance(v, (str, int, float, bool)) else repr(v)
+
 
 def effective_sysctls(case, run):
     """The sysctl values in effect for a case: the run's, overlaid with the case's own."""
@@ -440,18 +470,27 @@ def find_rule(rules, case, run):
     return None
 
 
-def find_documented_rule(rules, axes):
-    """Without a run: the first rule whose `when` holds.  Its kernel or sysctl conditions
-    cannot be decided, so the caller says "applies if ..." (see conditions_text)."""
+def find_documented_rule(rules, axes, release=None):
+    """Without a run: the first rule whose `when` holds and, given the release a documented
+    column describes, whose kernel range contains it.  Conditions left undecided (sysctls;
+    the kernel range without a release) make the caller say "applies if ..."
+    (conditions_text)."""
+    version = None
+    if release is not None:
+        try:
+            version = parse_release(release)
+        except VersionError:
+            version = None
     for rule in rules:
-        if when_holds(rule, axes):
+        if when_holds(rule, axes) and (version is None or rule.kernel is None
+                                       or rule.kernel.contains(version)):
             return rule
     return None
 
 
-def conditions_text(rule):
+def conditions_text(rule, kernel_decided=False):
     conds = []
-    if rule.kernel is not None:
+    if rule.kernel is not None and not kernel_decided:
         conds.append("release %s" % rule.kernel)
     if rule.sysctl:
         conds.append(", ".join("%s=%s" % (k, "|".join(v)) for k, v in rule.sysctl.items()))

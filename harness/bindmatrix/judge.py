@@ -220,12 +220,14 @@ def compare(case, rule, casedef=None):
 
 # ---- verdicts ---------------------------------------------------------------------------
 
-def judge(case, rules, run, casedef=None, required=frozenset(), evidence_dir=None):
+def judge(case, rules, run, casedef=None, required=frozenset(), evidence_dir=None,
+          rule=False):
     """The verdict for one case record of a run, given its scenario's rules for that OS
     (None: the OS has no expectation files; an ExpectationError: the file is broken), the
     capabilities such a run must have (capabilities.py), and the folder of the results file,
-    whose packet evidence must agree with the observation (evidence.py)."""
-    j = _judge(case, rules, run, casedef, required)
+    whose packet evidence must agree with the observation (evidence.py).  rule: the rule
+    find_rule gives for it, when already known (ExpectationStore.rule_for remembers it)."""
+    j = _judge(case, rules, run, casedef, required, rule)
     if evidence_dir is not None and case.get("evidence") and j.verdict not in ("error",
                                                                                "skipped"):
         from . import evidence
@@ -236,11 +238,12 @@ def judge(case, rules, run, casedef=None, required=frozenset(), evidence_dir=Non
     return j
 
 
-def _judge(case, rules, run, casedef, required):
+def _judge(case, rules, run, casedef, required, rule=False):
     if isinstance(rules, ExpectationError):
         return Judgement("error" if case["status"] == "error" else "no-expectation",
                          note="expectation file broken: %s" % "; ".join(rules.problems[:3]))
-    rule = find_rule(rules, case, run) if rules else None
+    if rule is False:
+        rule = find_rule(rules, case, run) if rules else None
     if rule is not None and (rule.status is not None or case["status"] == "observed"):
         diffs, unknown = compare(case, rule, casedef)
         verdict = "mismatch" if diffs else "unknown" if unknown else "match"
@@ -262,18 +265,19 @@ def _judge(case, rules, run, casedef, required):
                      "no rule matches this case")
 
 
-def expected(casedef_axes, rules, observed_labels=None, rule=False):
+def expected(casedef_axes, rules, observed_labels=None, rule=False, release=None):
     """A documented column's cell for a case with these axes (rule: the rule already found
-    for it, or None for none; by default it is looked up in rules)."""
+    for it, or None for none; by default it is looked up in rules; release: the release the
+    column describes, which decides the rules' kernel ranges)."""
     if isinstance(rules, ExpectationError):
         return Expected("no-expectation", note="expectation file broken: %s"
                         % "; ".join(rules.problems[:3]))
     if rule is False:
-        rule = find_documented_rule(rules or [], casedef_axes)
+        rule = find_documented_rule(rules or [], casedef_axes, release)
     if rule is None:
         return Expected("no-expectation")
     return Expected("unknown" if leaves_unknown(rule, observed_labels) else "known", rule,
-                    conditions_text(rule))
+                    conditions_text(rule, kernel_decided=release is not None))
 
 
 def leaves_unknown(rule, labels=None):

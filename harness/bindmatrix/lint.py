@@ -24,7 +24,7 @@ import re
 import sys
 from collections import defaultdict
 
-from . import manifest as manifest_mod
+from . import documented as documented_mod, manifest as manifest_mod
 from .compare import display_path
 from .expectations import ExpectationError, UNKNOWN, expectation_files, load_rules, when_holds
 from .yamlio import InputError, field_problem
@@ -36,8 +36,10 @@ UNFOLLOWABLE = re.compile(r"shared reference|bind-semantics\.md|\.\./shared", re
 
 
 class _Lint:
-    def __init__(self, manifest):
+    def __init__(self, manifest, references=None):
         self.m = manifest
+        self.references = references or {}      # documented.load(): stems whose rules need
+        #                                         a version range
         self.words = manifest.step_results()
         self.problems = []
         self.rules = {}             # (scenario, stem) -> [Rule]
@@ -64,6 +66,7 @@ class _Lint:
         scen = self.m.scenarios[scenario]
         for i, rule in enumerate(rules):
             self.texts(rule)
+            self.version_range(rule, stem)
             self.when(rule, scen)
             self.words_of(rule)
             matched = [c for c in scen.cases if when_holds(rule, c.axes)]
@@ -71,8 +74,7 @@ class _Lint:
                 if not any(a not in scen.axes for a in rule.when):
                     self.bad(path, rule.line, "when", "matches no case of %s" % scenario)
                 continue
-            takers = [r for r in rules[:i]
-                      if not r.conditional or r.conditions() == rule.conditions()]
+            takers = [r for r in rules[:i] if _takes_whenever(r, rule)]
             takeable = [c for c in matched if not any(when_holds(r, c.axes) for r in takers)]
             if not takeable:
                 firsts = sorted({next(r for r in takers if when_holds(r, c.axes)).line
@@ -97,6 +99,16 @@ class _Lint:
                              getattr(rule, key)[:40],
                              "why the OS behaves this way" if key == "why"
                              else "where a reader can check it"))
+
+    def version_range(self, rule, stem):
+        """A documented rule about an OS's kernel says which releases it was read for (rules
+        about what the runner itself does, status skipped or error, hold for any)."""
+        ref = self.references.get(stem)
+        if (ref is not None and rule.provenance == "documented" and rule.status is None
+                and rule.kernel is None):
+            self.bad(rule.path, rule.line, "kernel", "a documented rule states the releases "
+                     "it holds for: add a kernel range read from its source (e.g. \">=%s\"; "
+                     "the report's %s column is %s)" % (ref.release, stem, ref.name))
 
     def when(self, rule, scen):
         for axis, values in rule.when.items():
@@ -209,6 +221,8 @@ class _Lint:
             groups[c.shape()].append(c)
         reported = set()
         stems = {stem for (_s, stem) in self.rules}
+        probes = {stem: _release_probes(r for (_s, st), rules in self.rules.items()
+                                        if st == stem for r in rules) for stem in stems}
         for cases in groups.values():
             if len({c.scenario for c in cases}) < 2:
                 continue
@@ -218,7 +232,7 @@ class _Lint:
                     rules = self.rules.get((c.scenario, stem))
                     if not rules:
                         continue
-                    key, where = _resolution(c, rules)
+                    key, where = _resolution(c, rules, probes[stem])
                     if key is None:
                         continue
                     for other_key, (oc, owhere) in seen.items():
@@ -232,28 +246,63 @@ class _Lint:
                     seen.setdefault(key, (c, where))
 
 
-def _resolution(case, rules):
-    """What the rules say for a case on any host, by step position: the when-matching rules
-    up to the first that needs nothing of the host; None when no rule matches."""
+def _takes_whenever(earlier, later):
+    """Whether the earlier rule's host conditions hold on every host the later rule's do:
+    then it takes each case both match (its kernel range contains the later one's, and it
+    asks no sysctl or the same ones)."""
+    if earlier.sysctl and earlier.sysctl != later.sysctl:
+        return False
+    if earlier.kernel is None:
+        return True
+    if later.kernel is None:
+        return False
+    probes = _release_probes([earlier, later])
+    return all(earlier.kernel.contains(p) for p in probes if later.kernel.contains(p))
+
+
+def _release_probes(rules):
+    """Releases that tell every kernel range of these rules apart: each bound, just below
+    and just above it, and the extremes (a release compares as a tuple: (13, 999999) lies
+    below 14.0, (14, 0, 1) above it)."""
+    points = {(0,), (10 ** 6,)}
+    for r in rules:
+        for _op, v in (r.kernel.clauses if r.kernel is not None else ()):
+            v = tuple(v)
+            points.update({v, v + (1,), v[:-1] + (v[-1] - 1, 10 ** 6)})
+    return sorted(points)
+
+
+def _resolution(case, rules, probes=((0,),)):
+    """What the rules say for a case on any host, by step position: per release probe, the
+    when-matching rules whose kernel range holds it, up to the first that needs nothing
+    more of the host (sysctl conditions are kept as written); None when no rule matches."""
     position = {s["label"]: i for i, s in enumerate(case.steps)}
     sockets = {s["name"]: i for i, s in enumerate(case.sockets)}
-    out, where = [], None
-    for r in rules:
-        if not when_holds(r, case.axes):
-            continue
-        where = where or (r.path, r.line)
+    matching = [r for r in rules if when_holds(r, case.axes)]
+    if not matching:
+        return None, None
+    said = {}
+    for r in matching:
         if r.status is not None:
-            said = ("status", r.status, r.reason)
+            said[id(r)] = ("status", r.status, r.reason)
         else:
-            said = tuple(sorted(
+            said[id(r)] = tuple(sorted(
                 (position.get(label, label),
                  tuple(sorted((sockets.get(k, k), str(v)) for k, v in exp.items()))
                  if isinstance(exp, dict) else str(exp))
                 for label, exp in r.expect.items()))
-        out.append((r.conditions(), said))
-        if not r.conditional:
-            break
-    return (tuple(out) if out else None), where
+    out = []
+    for p in probes:
+        chain = []
+        for r in matching:
+            if r.kernel is not None and not r.kernel.contains(p):
+                continue
+            sysctl = tuple(sorted((k, tuple(v)) for k, v in r.sysctl.items()))
+            chain.append((sysctl, said[id(r)]))
+            if not sysctl:
+                break
+        out.append(tuple(chain))
+    return tuple(out), (matching[0].path, matching[0].line)
 
 
 def _line_of(path, key):
@@ -278,10 +327,11 @@ def _stems():
     return KNOWN_STEMS
 
 
-def lint(manifest, claims=None):
+def lint(manifest, claims=None, references=None):
     """(problems, files, rules) for every expectation file of the manifest's scenarios, their
-    case files' references, and a claims file."""
-    lt = _Lint(manifest)
+    case files' references, and a claims file (references: documented.load(), the OSes whose
+    documented rules need a version range)."""
+    lt = _Lint(manifest, references)
     files = expectation_files(manifest)
     for scenario, path, stem in files:
         lt.file(scenario, path, stem)
@@ -305,7 +355,15 @@ def main(argv=None):
     roots = args.paths or [manifest_mod.DEFAULT_CASES]
     claims = [os.path.join(r, "claims.yaml") for r in roots if os.path.isdir(r)
               and os.path.exists(os.path.join(r, "claims.yaml"))]
-    problems, nfiles, nrules = lint(manifest, claims[0] if claims else None)
+    refs = [os.path.join(r, "documented.yaml") for r in roots if os.path.isdir(r)
+            and os.path.exists(os.path.join(r, "documented.yaml"))]
+    try:
+        references = documented_mod.load(refs[0] if refs else documented_mod.DEFAULT)
+    except InputError as e:
+        for p in e.problems:
+            print(p)
+        return 1
+    problems, nfiles, nrules = lint(manifest, claims[0] if claims else None, references)
     for p in problems:
         print(p)
     print("bindmatrix lint: %d expectation files, %d rules, %d cases: %s"

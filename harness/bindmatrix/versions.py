@@ -5,6 +5,7 @@ prefix: (6, 18, 44).  A range is comma-separated clauses, all of which must hold
 ">=4.6,<6.1".  Missing components compare as 0, so "6.1" == "6.1.0".
 """
 
+import functools
 import re
 
 OPERATORS = (">=", "<=", "==", "!=", ">", "<")  # two-character ones first
@@ -16,6 +17,7 @@ class VersionError(ValueError):
     """A release or range that cannot be parsed; the message says what and why."""
 
 
+@functools.lru_cache(maxsize=1024)     # a run's release is asked about for every case
 def parse_release(release):
     """'6.18.44-fc-v769' -> (6, 18, 44).  Raises VersionError without a numeric prefix."""
     if not isinstance(release, str):

@@ -141,8 +141,10 @@ def test_the_same_case_in_two_scenarios_must_be_expected_the_same(tmp_path):
 def test_the_repository_is_lint_clean():
     from bindmatrix import manifest
     cases = os.path.join(REPO, "cases")
+    from bindmatrix import documented
     found, nfiles, nrules = lint.lint(manifest.from_runner(paths=[cases]),
-                                      os.path.join(cases, "claims.yaml"))
+                                      os.path.join(cases, "claims.yaml"),
+                                      documented.load(os.path.join(cases, "documented.yaml")))
     assert nfiles > 50 and nrules > 100
     assert found == [], "\n".join(found[:20])
 
@@ -167,3 +169,70 @@ def test_a_citation_users_cannot_follow_is_a_problem(tmp_path):
     scen = {"tcp/s": BIND_CASE.replace('ref: "socket(7)"', 'ref: "shared reference row 3"')}
     found = problems(tmp_path / "2", GOOD, scenarios=scen)
     assert any("case.yaml:2: field 'ref': cites a document" in p for p in found), found
+
+
+def test_a_documented_rule_states_the_releases_it_holds_for(tmp_path):
+    from bindmatrix.documented import Reference
+    refs = {"freebsd": Reference("freebsd", "15.0", "FreeBSD 15.0")}
+    skip = ('- when: {family: ipv6}\n  expect: {status: skipped, reason: "not defined"}\n'
+            '  provenance: documented\n  source: "runner/exec.c"\n  why: The runner skips.\n')
+    text = skip + GOOD.replace('- expect: {b.bind: "?"', '- kernel: ">=12.0"\n  expect: {b.bind: "?"')
+    m = manifest_of(scenario_tree(tmp_path, {"tcp/s": BIND_CASE}, {("tcp/s", "freebsd"): text}))
+    found = lint.lint(m, references=refs)[0]
+    path = os.path.join("cases", "tcp", "s", "freebsd.yaml")
+    # the runner's own skip needs no range; the next rule has none; the last one has one
+    assert len(found) == 1 and "%s:6: field 'kernel'" % path in found[0], found
+    assert "field 'kernel': a documented rule states the releases it holds for" in found[0]
+    assert '">=15.0"' in found[0] and "FreeBSD 15.0" in found[0]
+    # an OS with no reference release (a stack, or Linux's observed files) is not asked
+    assert lint.lint(m, references={})[0] == []
+
+
+def test_the_reference_releases_file_is_checked(tmp_path):
+    from bindmatrix import documented
+    from bindmatrix.yamlio import InputError
+    good = tmp_path / "good.yaml"
+    good.write_text('freebsd: {release: "15.0", name: "FreeBSD 15.0"}\n')
+    assert documented.load(str(good))["freebsd"].release == "15.0"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('freebsd: {release: "15.0", name: "FreeBSD 15.0"}\n'
+                   'plan9: {release: "4", name: "Plan 9"}\n'
+                   'macos: {release: "Sequoia", name: "macOS 15"}\n'
+                   'openbsd: {release: "7.8"}\n')
+    with pytest.raises(InputError) as e:
+        documented.load(str(bad))
+    got = e.value.problems
+    assert len(got) == 3, got
+    assert "bad.yaml:2: field 'plan9'" in got[0] and "not an OS" in got[0]
+    assert "bad.yaml:3: field 'macos.release'" in got[1]
+    assert "bad.yaml:4: field 'openbsd'" in got[2]
+
+
+def test_a_wider_release_range_takes_the_cases_of_a_narrower_one(tmp_path):
+    rule = ("- when: {reuse: none}\n  kernel: \"%s\"\n  expect: {b.bind: ok, b.listen: ok}\n"
+            "  provenance: documented\n  source: x\n  why: y\n")
+    # >=12.0 holds wherever >=14 does: the second rule can never fire
+    found = problems(tmp_path, rule % ">=12.0" + rule % ">=14" + GOOD)
+    assert any(":7: field 'when': can never fire: the rule on line 1" in p for p in found), found
+    # the other way round each fires on some release
+    assert problems(tmp_path / "2", rule % ">=14" + rule % ">=12.0" + GOOD) == []
+    assert problems(tmp_path / "3", rule % ">=12.0,<14.0" + rule % ">=12.0" + GOOD) == []
+
+
+def test_two_scenarios_are_compared_release_by_release(tmp_path):
+    """The same case expected the same on every release, by rules split differently by
+    range, is consistent; expected differently on one release range, it is not."""
+    story = BIND_CASE.replace("  reuse: [none, reuseaddr]\n", "").replace(
+        "  family: [ipv4, ipv6]\n", "  family: [ipv4]\n").replace("$reuse", "none")
+    rule = ("- kernel: \"%s\"\n  expect: {b.bind: %s, b.listen: %s}\n  provenance: documented\n"
+            "  source: x\n  why: y\n")
+    base = rule % (">=12.0", "EADDRINUSE", "not-run") + rule % (">=12.0", "ok", "ok")
+    split = rule % (">=14", "EADDRINUSE", "not-run") + rule % (">=12.0", "EADDRINUSE", "not-run")
+    scen = {"tcp/s": BIND_CASE, "tcp/story": story}
+    assert problems(tmp_path, base.replace("- kernel", "- when: {reuse: none}\n  kernel", 1),
+                    scenarios=scen, extra={("tcp/story", "freebsd"): split}) == []
+    differs = rule % (">=14", "EADDRINUSE", "not-run") + rule % (">=12.0", "ok", "ok")
+    found = problems(tmp_path / "2", base.replace("- kernel", "- when: {reuse: none}\n  kernel",
+                                                  1),
+                     scenarios=scen, extra={("tcp/story", "freebsd"): differs})
+    assert any("does what" in p for p in found), found

@@ -53,7 +53,9 @@ def build(paths, documented=False):
     manifest = manifest_of(SAMPLE_CASES)
     hosts = matrix_mod.load_hosts(paths)
     if documented:
-        hosts += matrix_mod.documented_hosts(hosts, manifest)
+        from bindmatrix import documented as documented_mod
+        refs = documented_mod.load(os.path.join(SAMPLE_CASES, "documented.yaml"))
+        hosts += matrix_mod.documented_hosts(hosts, manifest, refs)
     return matrix_mod.build(hosts, manifest)
 
 
@@ -282,3 +284,46 @@ def test_evidence_links_are_relative_to_the_report(tmp_path):
     ev = data["rows"][0]["cells"][0]["ev"]
     assert ev[0]["href"] == "../run.evidence/a%20b.pcap" and ev[0]["note"] == "4"
     assert ev[1]["href"] == ""                     # missing: shown, not linked
+
+
+def test_a_documented_column_describes_one_release(tmp_path):
+    """The column's release decides the rules' kernel ranges: a rule that held before 14.0
+    is not what FreeBSD 15.0 does; without a release the column says when a rule applies."""
+    from bindmatrix import judge
+    from bindmatrix.expectations import load_rules
+    path = tmp_path / "freebsd.yaml"
+    path.write_text(
+        '- kernel: "<14.0"\n  expect: {b.bind: ok}\n  provenance: documented\n'
+        '  source: "tcp_timewait.c (13.x)"\n  why: TIME_WAIT kept.\n'
+        '- kernel: ">=14.0"\n  expect: {b.bind: EADDRINUSE}\n  provenance: documented\n'
+        '  source: "tcp_timewait.c"\n  why: No TIME_WAIT for local peers.\n')
+    rules = load_rules(str(path), "freebsd")
+    now = judge.expected({}, rules, ["b.bind"], release="15.0")
+    assert now.rule is rules[1] and now.state == "known" and now.note == ""
+    old = judge.expected({}, rules, ["b.bind"], release="13.2")
+    assert old.rule is rules[0] and old.note == ""
+    undecided = judge.expected({}, rules, ["b.bind"])
+    assert undecided.rule is rules[0] and undecided.note == "applies if release <14.0"
+    # the report's column is named for it (cases/documented.yaml)
+    from fixturekit import manifest_of
+    manifest = manifest_of(SAMPLE_CASES)
+    refs = {"freebsd": __import__("bindmatrix.documented", fromlist=["Reference"]).Reference(
+        "freebsd", "15.0", "FreeBSD 15.0")}
+    hosts = matrix_mod.documented_hosts([], manifest, refs)
+    assert [(h.label, h.release) for h in hosts if h.os == "freebsd"] == \
+        [("FreeBSD 15.0 (documented)", "15.0")]
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(tmp_path):
+    """`./bindmatrix report ... | head -1`: once the reader has gone, the files are still
+    written, stderr stays clean, and the exit is SIGPIPE's 141, not a traceback."""
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "bindmatrix.cli", "report", SAMPLE_RESULTS,
+                             "-o", str(out), "--cases", SAMPLE_CASES],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(os.environ, PYTHONPATH=os.path.join(REPO, "harness")))
+    proc.stdout.close()             # no reader at all: its first line meets EPIPE
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+    assert (out / "report.json").exists()

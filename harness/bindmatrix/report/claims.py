@@ -454,8 +454,20 @@ def evaluate_check(check, subjects, selected=None):
 
 
 def select(check, subjects):
-    return [i for i, s in enumerate(subjects)
-            if selects(check.where, s.id, s.scenario, s.axes)]
+    where = check.where
+    if where is None:
+        return []
+    patterns = where["scenario"]
+    in_scope = {}           # scenario -> whether `where` names it (asked once per scenario)
+    out = []
+    for i, s in enumerate(subjects):
+        ok = in_scope.get(s.scenario)
+        if ok is None:
+            ok = in_scope[s.scenario] = not patterns or any(
+                fnmatch.fnmatchcase(s.scenario, p) for p in patterns)
+        if ok and selects(where, s.id, s.scenario, s.axes):
+            out.append(i)
+    return out
 
 
 def evaluate(claim, subjects, selections=None):

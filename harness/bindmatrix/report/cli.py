@@ -14,8 +14,9 @@ import sys
 
 from ..atomic import write_all
 from ..compare import display_path
-from .. import manifest as manifest_mod, summary as summary_mod
+from .. import documented as documented_mod, manifest as manifest_mod, summary as summary_mod
 from ..expectations import ExpectationError
+from ..yamlio import InputError
 from . import claims as claims_mod
 from . import junit as junit_mod
 from . import matrix as matrix_mod
@@ -93,7 +94,11 @@ def main(argv=None):
         except summary_mod.SummaryError as e:
             return fail([str(e)])
     if not args.no_documented:
-        hosts = hosts + matrix_mod.documented_hosts(hosts, manifest)
+        try:
+            references = documented_mod.load(os.path.join(args.cases, "documented.yaml"))
+        except InputError as e:
+            return fail(e.problems)
+        hosts = hosts + matrix_mod.documented_hosts(hosts, manifest, references)
     matrix = matrix_mod.build(hosts, manifest)
     matrix.warnings = warnings + matrix.warnings
     answers = claims_mod.answer_all(claims, matrix)

@@ -17,7 +17,7 @@ import copy
 import os
 from dataclasses import dataclass, field
 
-from .. import judge as judge_mod, oses
+from .. import documented as documented_mod, judge as judge_mod, oses
 from ..expectations import ExpectationError, ExpectationStore, expectation_files
 from ..outcome import (expected_steps, expected_text, join, observed_view, outcome_steps,
                        rule_view, signature, steps as observed_steps, text as observed_text,
@@ -85,12 +85,22 @@ def load_hosts(paths):
     return hosts
 
 
-def documented_hosts(hosts, manifest):
-    """A documented column for each OS with expectation files and no results given."""
+def documented_hosts(hosts, manifest, references=None):
+    """A documented column for each OS with expectation files and no results given, for the
+    release cases/documented.yaml names for it (references: its load(); none named: the
+    column decides no kernel range and says "applies if release ..." instead)."""
+    if references is None:
+        references = documented_mod.load()
     ran = {oses.stem_of(h.run) for h in hosts}
     stems = sorted({stem for _s, _p, stem in expectation_files(manifest) if stem})
-    return [Host(label="%s (documented)" % stem, os=stem, release="", kind="documented")
-            for stem in stems if stem not in ran]
+    out = []
+    for stem in stems:
+        if stem in ran:
+            continue
+        ref = references.get(stem)
+        out.append(Host(label="%s (documented)" % (ref.name if ref else stem), os=stem,
+                        release=ref.release if ref else "", kind="documented"))
+    return out
 
 
 # ---- cells ------------------------------------------------------------------------------
@@ -137,12 +147,13 @@ def _rules(store, scenario):
         return e
 
 
-def judge_run(case, casedef, host, store, judgement=None):
-    """A cell of a column that ran (judgement: the judge's verdict, when already made)."""
+def judge_run(case, casedef, host, store, judgement=None, rule=False):
+    """A cell of a column that ran (judgement: the judge's verdict, when already made; rule:
+    the rule that applies, when already found)."""
     osteps = outcome_steps(case, casedef)
     labels = [label for label, _, _ in osteps]
     j = judgement or judge_mod.judge(case, _rules(store, case["scenario"]), host.run, casedef,
-                                     evidence_dir=host.evidence_dir)
+                                     evidence_dir=host.evidence_dir, rule=rule)
     cell = Cell(verdict=j.verdict, text=observed_text(case, osteps), case=case, rule=j.rule,
                 observed_steps=observed_steps(case, osteps),
                 view=observed_view(case, casedef, osteps),
@@ -158,11 +169,6 @@ def judge_run(case, casedef, host, store, judgement=None):
     return cell
 
 
-def _host_key(host):
-    run = host.run or {}
-    return (host.os, run.get("os_release"), tuple(sorted((run.get("sysctls") or {}).items())))
-
-
 def _record_key(case):
     """Everything of a case record the judge and a cell read, ports and timings aside."""
     steps = []
@@ -173,14 +179,27 @@ def _record_key(case):
     return (case["id"], case["status"], case.get("reason"), tuple(steps))
 
 
+def _rule_of(store, case, run):
+    """(the rule that applies, or None; False when the file is broken: the judge says so)"""
+    if store is None:
+        return None
+    try:
+        return store.rule_for(case, run)
+    except ExpectationError:
+        return False
+
+
 def memo_cell(memo, case, casedef, host, store):
-    """judge_run, made once for hosts that saw the same thing under the same conditions (a
-    kernel upgrade that changes nothing is the common case): the cell is shared but for the
-    record it points to (evidence differs per host)."""
-    key = (_host_key(host), _record_key(case))
+    """judge_run, made once for the cases that recorded the same thing and that the same rule
+    judges (hosts of one OS whose releases and sysctls no rule of the scenario tells apart: a
+    kernel upgrade that changes nothing is the common case).  The cell is shared but for the
+    record it points to; a case with packet evidence is judged per host (its evidence is)."""
+    rule = _rule_of(store, case, host.run)
+    key = (id(store), id(rule), _record_key(case),
+           id(case) if case.get("evidence") else None)
     cell = memo.get(key)
     if cell is None:
-        cell = memo[key] = judge_run(case, casedef, host, store)
+        cell = memo[key] = judge_run(case, casedef, host, store, rule=rule)
         return cell
     shared = copy.copy(cell)        # a tenth of dataclasses.replace's cost
     shared.case, shared.origin = case, cell
@@ -193,7 +212,7 @@ def judge_documented(scenario, axes, labels, store, memo=None):
     rule covers with the same steps are one shared cell (memo)."""
     rules = _rules(store, scenario)
     e = judge_mod.expected(axes, rules, labels, rule=False if isinstance(rules, Exception)
-                           else store.documented_rule(scenario, axes))
+                           else store.documented_rule(scenario, axes), release=store.release)
     if e.rule is None:
         return Cell(verdict="undocumented", text="", state=e.state, note=e.note)
     key = (id(e.rule), tuple(labels) if labels is not None else None, e.state, e.note)
@@ -311,7 +330,12 @@ def build(hosts, manifest):
     cases some host ran, in the manifest's order (cases a host has that the manifest does
     not know come after, from that host's records)."""
     stems = [h.os if h.documented else oses.stem_of(h.run) for h in hosts]
-    stores = [ExpectationStore(manifest, stem) if stem is not None else None for stem in stems]
+    # one store per OS (and documented release): hosts of one OS share its rules
+    shared = {}
+    stores = [None if stem is None else shared.setdefault(
+        (stem, h.release if h.documented else None),
+        ExpectationStore(manifest, stem, release=h.release or None if h.documented else None))
+        for h, stem in zip(hosts, stems)]
     ran = {}
     for h in hosts:
         if not h.documented:
