@@ -997,11 +997,12 @@ int main(int argc, char **argv)
                    &o.cases_default, o.filters, o.nfilters);
     chosen.filters = o.filters;
     chosen.nfilters = o.nfilters;
-    /* a run builds each case where it runs; a manifest wants them all at once */
-    chosen.lazy = !o.list && !o.manifest && !o.manifest_out;
-    /* the case set's hash, made as the cases are checked: they are not built again for it */
+    /* every case is built where it is used (a worker, the manifest) and dropped: memory does
+     * not grow with the number of cases */
+    chosen.lazy = true;
+    /* the case set's hash, made as the cases are checked, unless the manifest makes it */
     manifest_hash_init(&case_hash);
-    chosen.on_case = chosen.lazy ? hash_case_of_run : NULL;
+    chosen.on_case = !o.list && !o.manifest && !o.manifest_out ? hash_case_of_run : NULL;
     chosen.on_case_ctx = &case_hash;
     if (casefiles_load(sel.paths, sel.npaths, o.root, &chosen, &err)) {
         char *msg = bm_error_text(&err);
@@ -1012,12 +1013,10 @@ int main(int argc, char **argv)
         return 2;
     }
     if (o.list || o.manifest) {
-        json_t *m = o.manifest ? manifest_json(chosen.items, chosen.n, &sel, NULL, NULL) : NULL;
         for (size_t i = 0; o.list && !o.manifest && i < chosen.n; i++)
             printf("%s\n", case_list_id(&chosen, i));
-        if (m && manifest_print(stdout, m) != 0)
+        if (o.manifest && manifest_stream(stdout, &chosen, &sel, NULL, NULL, hash) != 0)
             rc = 1;
-        json_decref(m);
         case_list_free(&chosen);
         return fflush(stdout) == 0 && rc == 0 ? 0 : 1;
     }
@@ -1100,17 +1099,12 @@ int main(int argc, char **argv)
         rc = -1;
         goto out;
     }
-    if (o.manifest_out) {
-        json_t *m = manifest_json(chosen.items, chosen.n, &sel, output, o.capture ? o.evidence_dir : NULL);
-        /* the manifest holds the hash already: one expansion to JSON, not two */
-        snprintf(hash, sizeof hash, "%s", json_string_value(json_object_get(m, "case_set_hash")));
-        if (manifest_write(o.manifest_out, m) != 0) {
-            fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(errno));
-            rc = -1;
-        }
-        json_decref(m);
-        if (rc)
-            goto out;
+    /* the manifest makes the hash as it writes the cases: one expansion to JSON, not two */
+    if (o.manifest_out && manifest_stream_to(o.manifest_out, &chosen, &sel, output,
+                                             o.capture ? o.evidence_dir : NULL, hash) != 0) {
+        fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(errno));
+        rc = -1;
+        goto out;
     }
 
     r.o = &o;

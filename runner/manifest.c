@@ -245,31 +245,37 @@ static bool has_string(json_t *a, const char *s)
     return false;
 }
 
-/* Axes over cases[0..n): values in first-seen order; a fixed axis may vary through "$var". */
-static json_t *axes_json(const struct bm_case *cases, size_t n)
+/* A case's axes added to its scenario's (values in first-seen order; a fixed axis may vary
+ * through "$var"); axes_finish() then says which vary. */
+static void axes_add(json_t *axes, const struct bm_case *c)
 {
-    json_t *axes = json_array(), *ax;
-    size_t i;
+    json_t *ax;
 
-    for (size_t c = 0; c < n; c++)
-        for (size_t a = 0; a < cases[c].naxes; a++) {
-            const struct bm_kv *kv = &cases[c].axes[a];
-            if (!(ax = find_named(axes, kv->key))) {
-                ax = json_pack("{s:s, s:[], s:b, s:b}", "name", kv->key, "values", "matrix",
-                               a >= cases[c].nfixed, "varies", 0);
-                json_array_append_new(axes, ax);
-            }
-            if (!has_string(json_object_get(ax, "values"), kv->value))
-                json_array_append_new(json_object_get(ax, "values"), bm_json_text(kv->value));
+    for (size_t a = 0; a < c->naxes; a++) {
+        const struct bm_kv *kv = &c->axes[a];
+        if (!(ax = find_named(axes, kv->key))) {
+            ax = json_pack("{s:s, s:[], s:b, s:b}", "name", kv->key, "values", "matrix",
+                           a >= c->nfixed, "varies", 0);
+            json_array_append_new(axes, ax);
         }
-    json_array_foreach(axes, i, ax)
-        json_object_set_new(ax, "varies", json_boolean(json_array_size(json_object_get(ax, "values")) > 1));
-    return axes;
+        if (!has_string(json_object_get(ax, "values"), kv->value))
+            json_array_append_new(json_object_get(ax, "values"), bm_json_text(kv->value));
+    }
 }
 
-static json_t *scenario_json(const struct bm_case *cases, size_t n)
+static void axes_finish(json_t *axes)
 {
-    const struct bm_case *c = &cases[0];
+    size_t i;
+    json_t *ax;
+
+    json_array_foreach(axes, i, ax)
+        json_object_set_new(ax, "varies", json_boolean(json_array_size(json_object_get(ax, "values")) > 1));
+}
+
+/* The scenario entry of a case file, from its first selected case; "cases" and "axes" grow
+ * as its cases are written. */
+static json_t *scenario_start(const struct bm_case *c)
+{
     const char *slash = strrchr(c->file, '/');
     json_t *o = json_object(), *dir = slash ? json_stringn(c->file, (size_t)(slash - c->file))
                                             : bm_json_text(".");
@@ -288,47 +294,118 @@ static json_t *scenario_json(const struct bm_case *cases, size_t n)
     json_object_set_new(o, "ref", bm_json_text(c->ref));
     json_object_set_new(o, "why", folded(c->why ? c->why : ""));
     json_object_set_new(o, "capture", json_boolean(c->capture));
-    json_object_set_new(o, "cases", json_integer((json_int_t)n));
-    json_object_set_new(o, "axes", axes_json(cases, n));
+    json_object_set_new(o, "cases", json_integer(0));
+    json_object_set_new(o, "axes", json_array());
     return o;
 }
 
-json_t *manifest_json(const struct bm_case *cases, size_t n, const struct bm_selection *sel,
+/* `"key":` and the value's JSON on f; false on a failure (errno set). */
+static bool put_member(FILE *f, const char *key, json_t *value, bool first)
+{
+    char *text = value ? json_dumps(value, JSON_OUT | JSON_ENCODE_ANY) : NULL;
+    bool ok = text && fprintf(f, "%s\"%s\":%s", first ? "" : ",", key, text) >= 0;
+
+    if (!text)
+        errno = ENOMEM;
+    free(text);
+    json_decref(value);
+    return ok;
+}
+
+int manifest_stream(FILE *f, const struct bm_case_list *list, const struct bm_selection *sel,
+                    const char *output, const char *evidence, char hash_out[BM_HASH_LEN])
+{
+    json_t *scenarios = json_array(), *scen = NULL;
+    const char *scen_file = NULL;
+    uint64_t h = FNV_OFFSET;
+    bool ok;
+
+    ok = fputc('{', f) != EOF && put_member(f, "schema", json_integer(BM_MANIFEST_SCHEMA), true) &&
+         put_member(f, "kind", bm_json_text("bindmatrix-manifest"), false) &&
+         put_member(f, "runner_version", bm_json_text(BINDMATRIX_VERSION), false) &&
+         put_member(f, "selection", selection_json(sel), false);
+    if (ok && output)
+        ok = put_member(f, "output", bm_json_text(output), false) &&
+             put_member(f, "evidence", evidence ? bm_json_text(evidence) : json_null(), false);
+    ok = ok && put_member(f, "vocabulary", vocabulary_json(), false) && fputs(",\"cases\":[", f) != EOF;
+    /* each case is built, hashed without its lines, written with them and dropped in turn:
+     * the manifest's memory does not grow with the number of cases */
+    for (size_t i = 0; ok && i < list->n; i++) {
+        struct bm_case scratch;
+        const struct bm_case *c = case_list_get(list, i, &scratch);
+        json_t *o = c ? manifest_case_json(c, false) : NULL, *steps;
+        char *text;
+
+        if (!o) {
+            errno = ENOMEM;
+            ok = false;
+            break;
+        }
+        h = hash_case(h, o);
+        steps = json_object_get(o, "steps");
+        for (size_t k = 0; k < c->nsteps; k++)
+            json_object_set_new(json_array_get(steps, k), "line", json_integer(c->steps[k].line));
+        text = json_dumps(o, JSON_OUT);
+        json_decref(o);
+        ok = text && fprintf(f, "%s%s", i ? "," : "", text) >= 0;
+        if (!text)
+            errno = ENOMEM;
+        free(text);
+        /* a file's cases are contiguous and share its strings */
+        if (ok && c->file != scen_file) {
+            scen = scenario_start(c);
+            scen_file = c->file;
+            json_array_append_new(scenarios, scen);
+        }
+        if (ok) {
+            json_object_set_new(scen, "cases", json_integer(json_integer_value(json_object_get(scen, "cases")) + 1));
+            axes_add(json_object_get(scen, "axes"), c);
+        }
+    }
+    if (ok) {
+        size_t k;
+        json_array_foreach(scenarios, k, scen)
+            axes_finish(json_object_get(scen, "axes"));
+        hash_text(h, hash_out);
+        ok = fputc(']', f) != EOF && put_member(f, "scenarios", json_incref(scenarios), false) &&
+             put_member(f, "case_set_hash", bm_json_text(hash_out), false) && fputs("}\n", f) != EOF;
+    }
+    json_decref(scenarios);
+    return ok ? 0 : -1;
+}
+
+json_t *manifest_json(const struct bm_case_list *list, const struct bm_selection *sel,
                       const char *output, const char *evidence)
 {
-    json_t *m = json_object(), *scenarios = json_array(), *list = json_array();
-    char hash[BM_HASH_LEN];
+    char *text = NULL, hash[BM_HASH_LEN];
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    json_t *m = NULL;
 
-    /* a file's cases are contiguous and share its strings */
-    for (size_t i = 0, j; i < n; i = j) {
-        for (j = i + 1; j < n && cases[j].file == cases[i].file; j++)
-            ;
-        json_array_append_new(scenarios, scenario_json(&cases[i], j - i));
-    }
-    /* each case is made once: hashed without its lines, which are then added */
-    uint64_t h = FNV_OFFSET;
-    for (size_t i = 0; i < n; i++) {
-        json_t *o = manifest_case_json(&cases[i], false), *steps = json_object_get(o, "steps");
-        h = hash_case(h, o);
-        for (size_t k = 0; k < cases[i].nsteps; k++)
-            json_object_set_new(json_array_get(steps, k), "line",
-                                json_integer(cases[i].steps[k].line));
-        json_array_append_new(list, o);
-    }
-    hash_text(h, hash);
-    json_object_set_new(m, "schema", json_integer(BM_MANIFEST_SCHEMA));
-    json_object_set_new(m, "kind", bm_json_text("bindmatrix-manifest"));
-    json_object_set_new(m, "runner_version", bm_json_text(BINDMATRIX_VERSION));
-    json_object_set_new(m, "selection", selection_json(sel));
-    if (output) {
-        json_object_set_new(m, "output", bm_json_text(output));
-        json_object_set_new(m, "evidence", evidence ? bm_json_text(evidence) : json_null());
-    }
-    json_object_set_new(m, "case_set_hash", bm_json_text(hash));
-    json_object_set_new(m, "vocabulary", vocabulary_json());
-    json_object_set_new(m, "scenarios", scenarios);
-    json_object_set_new(m, "cases", list);
+    if (!f)
+        return NULL;
+    if (manifest_stream(f, list, sel, output, evidence, hash) == 0 && fflush(f) == 0)
+        m = json_loadb(text, len, 0, NULL);
+    fclose(f);
+    free(text);
     return m;
+}
+
+int manifest_stream_to(const char *path, const struct bm_case_list *list,
+                       const struct bm_selection *sel, const char *output, const char *evidence,
+                       char hash_out[BM_HASH_LEN])
+{
+    struct bm_atomic a;
+
+    if (atomic_open(&a, path))
+        return -1;
+    if (manifest_stream(a.f, list, sel, output, evidence, hash_out) != 0) {
+        int saved = errno;
+        atomic_abort(&a);
+        errno = saved;
+        return -1;
+    }
+    return atomic_commit(&a);
 }
 
 int manifest_print(FILE *f, const json_t *m)

@@ -7,6 +7,7 @@
 #include "model.h"
 
 #include <stdint.h>
+#include "expand.h"
 #include "selection.h"
 
 #include <jansson.h>
@@ -31,9 +32,20 @@ void manifest_hash_init(struct bm_case_hash *hash);
 void manifest_hash_add(struct bm_case_hash *hash, const struct bm_case *c);
 int manifest_hash_end(const struct bm_case_hash *hash, char out[BM_HASH_LEN]); /* 0 or -1 */
 
-/* The whole manifest.  With output non-NULL (a run's --manifest-out) it also says where the
- * results and the evidence (NULL: none) will be written. */
-json_t *manifest_json(const struct bm_case *cases, size_t n, const struct bm_selection *sel,
+/* The manifest of the list's cases as one line of JSON and a newline on f: each case is
+ * built, written and dropped in turn (a lazy list's memory does not grow with the number of
+ * cases, and neither does the manifest's).  With output non-NULL (a run's --manifest-out) it
+ * also says where the results and the evidence (NULL: none) will be written.  hash_out gets
+ * the case-set hash.  0, or -1 with errno set. */
+int manifest_stream(FILE *f, const struct bm_case_list *list, const struct bm_selection *sel,
+                    const char *output, const char *evidence, char hash_out[BM_HASH_LEN]);
+/* manifest_stream to path, atomically (atomic.h). */
+int manifest_stream_to(const char *path, const struct bm_case_list *list,
+                       const struct bm_selection *sel, const char *output, const char *evidence,
+                       char hash_out[BM_HASH_LEN]);
+/* The same manifest as a JSON value (made by manifest_stream: one way of writing it); NULL
+ * when out of memory. */
+json_t *manifest_json(const struct bm_case_list *list, const struct bm_selection *sel,
                       const char *output, const char *evidence);
 
 /* The manifest as one line of JSON and a newline on f; 0, or -1 with errno set. */

@@ -2,32 +2,117 @@
 and is renamed into place only once all of them were written, so a failure (a full disk, an
 exception while rendering) never leaves a half-written or mixed set of reports behind."""
 
+import json
 import os
+import select
+import signal
 import tempfile
+import time
+
+
+def _write_temp(path, content, temps):
+    """content into a temporary file beside path (recorded in temps before it is written)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                               dir=folder)
+    temps.append((tmp, path))
+    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        f.write(content)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)
+
+
+def _discard(temps):
+    for tmp, _ in temps:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def write_all(files):
     """files: {path: text}.  Creates missing parent folders.  Raises OSError on failure,
     having removed every temporary file it made."""
+    render_all({path: (lambda text=text: text) for path, text in files.items()})
+
+
+def render_all(renderers, beside=(), timeout=600):
+    """renderers: {path: function returning its text}; written as write_all writes.  The
+    renderers named in `beside` run in a forked child, alongside the others, where the
+    machine has a second CPU (their work is independent; the child writes its temporary
+    files and names them to this process, which renames everything or nothing).  An
+    exception in a renderer propagates (from the child: as RuntimeError with its text);
+    either way no temporary file is left."""
     temps = []
+    child = None
+    if beside and (os.cpu_count() or 1) > 1:
+        child = _fork_renderers({p: renderers[p] for p in beside})
     try:
-        for path, content in files.items():
-            folder = os.path.dirname(os.path.abspath(path))
-            os.makedirs(folder, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
-                                       suffix=".tmp", dir=folder)
-            temps.append((tmp, path))
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-                f.write(content)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
+        for path, render in renderers.items():
+            if child is None or path not in beside:
+                _write_temp(path, render(), temps)
+        if child is not None:
+            waiting, child = child, None    # _child_temps reaps it, whatever happens
+            temps.extend(_child_temps(waiting, timeout))
         for tmp, path in temps:
             os.replace(tmp, path)
         temps = []
     finally:
-        for tmp, _ in temps:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+        if child is not None:               # failed here first: the child's work is moot
+            pid, rfd = child
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(rfd)
+        _discard(temps)
+
+
+def _fork_renderers(renderers):
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:                            # the child: render, write, say where; never return
+        os.close(rfd)
+        temps, code = [], 0
+        try:
+            for path, render in renderers.items():
+                _write_temp(path, render(), temps)
+            message = {"temps": temps}
+        except BaseException as e:          # noqa: B902 - reported to the parent, which raises
+            _discard(temps)
+            message, code = {"error": "%s: %s" % (type(e).__name__, e)}, 1
+        try:
+            os.write(wfd, json.dumps(message).encode())
+        finally:
+            os._exit(code)
+    os.close(wfd)
+    return pid, rfd
+
+
+def _child_temps(child, timeout):
+    """The child's [(tmp, path)] once it has finished; raises if it failed or overran."""
+    pid, rfd = child
+    data, deadline = b"", time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([rfd], [], [], left)[0]:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise RuntimeError("rendering took longer than %d s" % timeout)
+            chunk = os.read(rfd, 65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(rfd)
+    _, status = os.waitpid(pid, 0)
+    try:
+        message = json.loads(data.decode()) if data else {}
+    except ValueError:
+        message = {}
+    if "temps" in message and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        return [tuple(t) for t in message["temps"]]
+    _discard([tuple(t) for t in message.get("temps", [])])
+    raise RuntimeError(message.get("error") or "the rendering process ended with status %d"
+                       % status)

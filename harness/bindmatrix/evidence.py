@@ -16,6 +16,7 @@ A disagreement makes the case an error naming both sides (judge.py).
 """
 
 import os
+import socket
 import struct
 from dataclasses import dataclass
 
@@ -56,19 +57,36 @@ def _ip(data, off):
     version = data[off] >> 4
     if version == 4 and len(data) >= off + 20:
         ihl = (data[off] & 0x0F) * 4
-        src = ".".join(str(b) for b in data[off + 12:off + 16])
-        dst = ".".join(str(b) for b in data[off + 16:off + 20])
+        src = socket.inet_ntop(socket.AF_INET, data[off + 12:off + 16])
+        dst = socket.inet_ntop(socket.AF_INET, data[off + 16:off + 20])
         return data[off + 9], src, dst, off + ihl
     if version == 6 and len(data) >= off + 40:
-        def addr(b):
-            import ipaddress
-            return str(ipaddress.IPv6Address(bytes(b)))
-        return data[off + 6], addr(data[off + 8:off + 24]), addr(data[off + 24:off + 40]), \
+        return data[off + 6], socket.inet_ntop(socket.AF_INET6, data[off + 8:off + 24]), \
+            socket.inet_ntop(socket.AF_INET6, data[off + 24:off + 40]), \
             off + 40     # extension headers do not occur in these captures
     return None
 
 
+_decoded = {}
+
+
 def packets(path):
+    """The file's packets, decoded once per process while the file stays the same (the
+    judge and the report's detail both read them; copies of a run share their pcaps)."""
+    try:
+        st = os.stat(path)
+        key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
+    except OSError:
+        key = None
+    if key is not None and key in _decoded:
+        return list(_decoded[key])
+    out = _packets(path)
+    if key is not None:
+        _decoded[key] = tuple(out)
+    return out
+
+
+def _packets(path):
     try:
         with open(path, "rb") as f:
             data = f.read(64 << 20)

@@ -11,6 +11,7 @@ and folder, the vocabulary of ops, states, options, errno names) reads it from h
 import json
 import os
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 
 SCHEMA_VERSION = 1
@@ -176,18 +177,25 @@ class Pending:
         cmd = [self.runner, "--manifest"]
         for f in filters:
             cmd += ["-f", f]
-        self.proc = subprocess.Popen(cmd + ["--"] + self.paths, stdout=subprocess.PIPE,
+        # into a file, not a pipe: a pipe holds 64 KiB, and the runner would wait for this
+        # process to read it instead of working while this one reads its results files
+        self.out = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd + ["--"] + self.paths, stdout=self.out,
                                      stderr=subprocess.PIPE, cwd=cwd)
 
     def result(self, timeout=120):
         if self.key in _cache:
             return _cache[self.key]
         try:
-            out, err = self.proc.communicate(timeout=timeout)
+            _, err = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.communicate()
+            self.out.close()
             raise ManifestError("%s --manifest did not finish in %d s" % (self.runner, timeout))
+        self.out.seek(0)
+        out = self.out.read()
+        self.out.close()
         if self.proc.returncode != 0:
             raise ManifestError(err.decode("utf-8", "replace").strip()
                                 or "%s --manifest exited with %d" % (self.runner,

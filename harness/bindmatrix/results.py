@@ -187,8 +187,83 @@ def load_results(path):
     return rs
 
 
-def _load(path):
-    validators = _load_validators()
+def load_unchecked(path):
+    """The file read with its structure checked but not its records' schema: for a caller
+    that has SchemaCheck make those checks in another process meanwhile, and that acts on
+    nothing before its answer.  A record too malformed to read is a ResultsError here too
+    (SchemaCheck then says precisely what is wrong).  Not remembered: load_results is."""
+    try:
+        return _load(str(path), validators=None)
+    except (KeyError, TypeError, AttributeError) as e:
+        raise ResultsError(str(path), 0, "malformed records (%s: %s)"
+                           % (type(e).__name__, e)) from None
+
+
+class SchemaCheck:
+    """Every record of the files checked against the schema, as load_results checks them,
+    in a forked child while this process goes on (where there is a second CPU; else when
+    asked).  problems() waits for the answer: [ResultsError message], empty when all hold."""
+
+    def __init__(self, paths, timeout=300):
+        self.paths = [str(p) for p in paths]
+        self.timeout = timeout
+        self.child = None
+        if (os.cpu_count() or 1) > 1 and hasattr(os, "fork"):
+            _load_validators()              # compiled once, here: the child inherits them
+            rfd, wfd = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(rfd)
+                code = 0
+                try:
+                    os.write(wfd, json.dumps(self._check()).encode())
+                except BaseException:       # noqa: B902 - the parent sees no answer
+                    code = 1
+                finally:
+                    os._exit(code)
+            os.close(wfd)
+            self.child = (pid, rfd)
+
+    def _check(self):
+        out = []
+        for path in self.paths:
+            try:
+                load_results(path)
+            except ResultsError as e:
+                out.append(str(e))
+        return out
+
+    def problems(self):
+        if self.child is None:
+            return self._check()
+        import select
+        import signal
+        import time
+        pid, rfd = self.child
+        self.child = None
+        data, deadline = b"", time.monotonic() + self.timeout
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([rfd], [], [], left)[0]:
+                    os.kill(pid, signal.SIGKILL)
+                    break
+                chunk = os.read(rfd, 65536)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            os.close(rfd)
+            os.waitpid(pid, 0)
+        try:
+            return list(json.loads(data.decode()))
+        except ValueError:
+            return self._check()            # the child failed: check here instead
+
+
+def _load(path, validators=True):
+    if validators is True:
+        validators = _load_validators()
     lines, complete = _read_lines(path)
     run = end = None
     end_line = 0
@@ -217,7 +292,8 @@ def _load(path):
                 raise ResultsError(path, 1, "field 'schema': unsupported results schema version "
                                    "%r (this harness reads version %d)"
                                    % (record.get("schema"), SCHEMA_VERSION))
-        _check_record(path, lineno, record, validators)
+        if validators is not None:
+            _check_record(path, lineno, record, validators)
         kind = record["record"]
         if kind == "run":
             if lineno != 1:
@@ -260,8 +336,17 @@ def _load_or_error(path):
         return e
 
 
-def load_many(paths):
+def load_many(paths, checked=True):
     """[ResultSet or ResultsError] for each path, all of them read (a report lists every bad
     file at once).  Reading them in parallel processes was measured no faster: sending the
-    records back costs what it saves."""
-    return [_load_or_error(str(p)) for p in paths]
+    records back costs what it saves; checking them in another process costs nothing to send
+    (checked=False: the caller has a SchemaCheck)."""
+    if checked:
+        return [_load_or_error(str(p)) for p in paths]
+    out = []
+    for p in paths:
+        try:
+            out.append(load_unchecked(p))
+        except ResultsError as e:
+            out.append(e)
+    return out

@@ -117,6 +117,13 @@ def test_a_host_without_expectations_and_unknown_rules(tmp_path):
     (lambda p: _rewrite(p, lambda lines: lines[:-1]), "truncated: no end record"),
     (lambda p: _rewrite(p, lambda lines: [lines[0].replace('"schema":1', '"schema":2')]
                         + lines[1:]), "unsupported results schema version 2"),
+    # what only the schema check (made in a second process) finds, and records too broken
+    # for this process to read: the schema check's words, either way
+    (lambda p: _edit_case(p, lambda c: c["steps"][0].update(result=5)),
+     "field 'steps[0].result'"),
+    (lambda p: _edit_case(p, lambda c: c.update(steps=5)), "field 'steps'"),
+    (lambda p: _edit_case(p, lambda c: c.update(colour="blue")),
+     "field 'colour': is not a known field"),
 ])
 def test_corrupt_or_unknown_schema_is_refused_and_nothing_written(tmp_path, capsys, edit,
                                                                   message):
@@ -131,6 +138,15 @@ def test_corrupt_or_unknown_schema_is_refused_and_nothing_written(tmp_path, caps
     assert re.search(re.escape(bad) + r":\d+: .*" + re.escape(message), err), err
     assert "nothing written" in err
     assert not out.exists()
+
+
+def _edit_case(path, fn):
+    """fn(record) on the first case record of the file."""
+    def edit(lines):
+        rec = json.loads(lines[1])
+        fn(rec)
+        return [lines[0], json.dumps(rec)] + lines[2:]
+    _rewrite(path, edit)
 
 
 def _rewrite(path, fn):

@@ -12,9 +12,10 @@ import argparse
 import os
 import sys
 
-from ..atomic import write_all
+from ..atomic import render_all
 from ..compare import display_path
-from .. import documented as documented_mod, manifest as manifest_mod, summary as summary_mod
+from .. import documented as documented_mod, manifest as manifest_mod, results as results_mod
+from .. import summary as summary_mod
 from ..expectations import ExpectationError
 from ..yamlio import InputError
 from . import claims as claims_mod
@@ -67,12 +68,25 @@ def main(argv=None):
         return fail(["give one or more results files: ./bindmatrix report reports/*.jsonl"])
     if not os.path.isdir(args.cases):
         return fail(["%s: not a folder (--cases)" % args.cases])
+    # the records' schema is checked in a second process while this one reads and judges
+    # them; nothing is written before its answer, and a bad file is reported as it says
+    schema = results_mod.SchemaCheck(args.results)
+    try:
+        return _report(args, schema)
+    except Exception:
+        bad = schema.problems()
+        if bad:                     # a malformed record made this process fail: say which
+            return fail(bad)
+        raise
+
+
+def _report(args, schema):
     try:
         pending = manifest_mod.Pending(paths=[args.cases])   # the runner works meanwhile
-        hosts = matrix_mod.load_hosts(args.results)
+        hosts = matrix_mod.load_hosts(args.results, checked=False)
         manifest = pending.result()
     except matrix_mod.InputError as e:
-        return fail(e.problems)
+        return fail(schema.problems() or e.problems)
     except manifest_mod.ManifestError as e:
         return fail([str(e)])
     warnings = []
@@ -105,18 +119,26 @@ def main(argv=None):
     out = args.output
     ctx = render.context(matrix, claims, answers, out, md_max_rows=args.md_max_rows,
                          title=args.title, views=views)
-    files = {
-        os.path.join(out, "report.md"): render.markdown(ctx),
-        os.path.join(out, "report.job-summary.md"): render.job_summary(ctx),
-        os.path.join(out, "report.html"): render.html(ctx),
-        os.path.join(out, "report.json"): render.report_json(matrix),
-        os.path.join(out, "report.junit.xml"): junit_mod.junit(matrix, claims, answers),
+    bad = schema.problems()
+    if bad:
+        return fail(bad)
+    html_path = os.path.join(out, "report.html")
+    renderers = {
+        os.path.join(out, "report.md"): lambda: render.markdown(ctx),
+        os.path.join(out, "report.job-summary.md"): lambda: render.job_summary(ctx),
+        html_path: lambda: render.html(ctx),
+        os.path.join(out, "report.json"): lambda: render.report_json(matrix),
+        os.path.join(out, "report.junit.xml"): lambda: junit_mod.junit(matrix, claims, answers),
     }
     try:
-        write_all(files)
+        # the page, the largest, is rendered beside the others on a second CPU
+        render_all(renderers, beside=[html_path])
     except OSError as e:
         return fail(["cannot write %s: %s" % (getattr(e, "filename", None) or out,
                                               e.strerror or e)])
+    except RuntimeError as e:
+        return fail(["cannot render the report: %s" % e])
+    files = {path: None for path in renderers}
     summary(matrix, claims, answers, ctx, files)
     if args.strict and (ctx["n_problem"] or any(
             c.verdict == "unknown" for r in matrix.rows for c in r.cells)):

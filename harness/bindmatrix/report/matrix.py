@@ -13,7 +13,6 @@ error) for columns that ran, and
   undocumented    a documented column without a rule for this case
 """
 
-import copy
 import os
 from dataclasses import dataclass, field
 
@@ -62,12 +61,13 @@ def host_label(run):
     return run.get("host") or "%s-%s" % (run.get("os", "unknown"), run.get("os_release", "?"))
 
 
-def load_hosts(paths):
-    """Load every results file; all problems at once, nothing partial."""
+def load_hosts(paths, checked=True):
+    """Load every results file; all problems at once, nothing partial (checked=False: the
+    records' schema is checked by the caller's results.SchemaCheck)."""
     problems, hosts, seen = [], [], {}
     if not paths:
         raise InputError(["no results files given"])
-    for path, rs in zip(paths, load_many(paths)):
+    for path, rs in zip(paths, load_many(paths, checked)):
         if isinstance(rs, ResultsError):
             problems.append(str(rs))
             continue
@@ -169,6 +169,11 @@ def judge_run(case, casedef, host, store, judgement=None, rule=False):
     return cell
 
 
+def _host_key(host):
+    run = host.run or {}
+    return (run.get("os_release"), tuple(sorted((run.get("sysctls") or {}).items())))
+
+
 def _record_key(case):
     """Everything of a case record the judge and a cell read, ports and timings aside."""
     steps = []
@@ -177,6 +182,14 @@ def _record_key(case):
         steps.append((st["label"], st["op"], st["result"],
                       (d["sent"], tuple(sorted(d["received"].items()))) if d else None))
     return (case["id"], case["status"], case.get("reason"), tuple(steps))
+
+
+def _evidence_key(case, host):
+    """The files of a case's packet evidence (its cell checks and shows them): None, or the
+    folder they are relative to and their paths."""
+    if not case.get("evidence"):
+        return None
+    return host.evidence_dir, tuple(sorted(e.get("path", "") for e in case["evidence"]))
 
 
 def _rule_of(store, case, run):
@@ -189,21 +202,26 @@ def _rule_of(store, case, run):
         return False
 
 
-def memo_cell(memo, case, casedef, host, store):
+def memo_cell(memo, case, casedef, host, store, host_key=None):
     """judge_run, made once for the cases that recorded the same thing and that the same rule
     judges (hosts of one OS whose releases and sysctls no rule of the scenario tells apart: a
-    kernel upgrade that changes nothing is the common case).  The cell is shared but for the
-    record it points to; a case with packet evidence is judged per host (its evidence is)."""
+    kernel upgrade that changes nothing is the common case); the cell is shared.  A case with
+    packet evidence shares only with cases of the same evidence files (copies of a run), so
+    a shared cell's record (which only evidence is read from) may be another host's."""
+    record = (_record_key(case), _evidence_key(case, host))
+    # the same record on a host with the same release and sysctls: the same rule, the same
+    # cell (the fast path, for repeated hosts); else the same rule on another release
+    fast = (id(store), host_key, record)
+    cell = memo.get(fast)
+    if cell is not None:
+        return cell
     rule = _rule_of(store, case, host.run)
-    key = (id(store), id(rule), _record_key(case),
-           id(case) if case.get("evidence") else None)
+    key = (id(store), id(rule), record)
     cell = memo.get(key)
     if cell is None:
         cell = memo[key] = judge_run(case, casedef, host, store, rule=rule)
-        return cell
-    shared = copy.copy(cell)        # a tenth of dataclasses.replace's cost
-    shared.case, shared.origin = case, cell
-    return shared
+    memo[fast] = cell
+    return cell
 
 
 def judge_documented(scenario, axes, labels, store, memo=None):
@@ -211,12 +229,17 @@ def judge_documented(scenario, axes, labels, store, memo=None):
     from the manifest or a host's record; None when unknown).  Cells of cases that the same
     rule covers with the same steps are one shared cell (memo)."""
     rules = _rules(store, scenario)
-    e = judge_mod.expected(axes, rules, labels, rule=False if isinstance(rules, Exception)
-                           else store.documented_rule(scenario, axes), release=store.release)
+    rule = False if isinstance(rules, Exception) else store.documented_rule(scenario, axes)
+    # what the cell shows follows from the rule and the case's steps alone
+    early = (id(store), id(rule), tuple(labels) if labels is not None else None)
+    if memo is not None and rule is not False and early in memo:
+        return memo[early]
+    e = judge_mod.expected(axes, rules, labels, rule=rule, release=store.release)
     if e.rule is None:
         return Cell(verdict="undocumented", text="", state=e.state, note=e.note)
     key = (id(e.rule), tuple(labels) if labels is not None else None, e.state, e.note)
     if memo is not None and key in memo:
+        memo[early] = memo[key]
         return memo[key]
     if labels is None:
         labels = list(e.rule.expect)
@@ -225,7 +248,7 @@ def judge_documented(scenario, axes, labels, store, memo=None):
                 state=e.state, expected=text, expected_steps=expected_steps(e.rule, labels),
                 note=e.note, view=None if e.note else rule_view(e.rule, labels))
     if memo is not None:
-        memo[key] = cell
+        memo[key] = memo[early] = cell
     return cell
 
 
@@ -342,6 +365,7 @@ def build(hosts, manifest):
             for c in h.results.cases:
                 ran.setdefault(c["id"], c)
     memo, keys = {}, {}
+    host_keys = {id(h): _host_key(h) for h in hosts}
     order = [cd.id for cd in manifest.cases if cd.id in ran]
     order += [cid for cid in ran if cid not in manifest.by_id]
     scenarios = {}
@@ -367,7 +391,7 @@ def build(hosts, manifest):
                 cells.append(Cell(verdict="absent", text="not run",
                                   note="%s has no case with this id" % h.label))
             else:
-                cells.append(memo_cell(memo, case, casedef, h, store))
+                cells.append(memo_cell(memo, case, casedef, h, store, host_keys[id(h)]))
         row = Row(id=cid, scenario=proto["scenario"], area=area_of(proto["scenario"]),
                   title=scenarios[proto["scenario"]].title, ref=scenarios[proto["scenario"]].ref,
                   axes=dict(proto.get("axes") or {}), cells=cells)
