@@ -1,4 +1,5 @@
 #include "case_build.h"
+#include "text.h"
 #include "names.h"
 #include "sockopts.h"
 
@@ -20,13 +21,13 @@ int binding_set(struct bm_binding *b, const char *name, const char *value)
         return -1; /* callers check lengths first; never keep a cut value */
     for (size_t i = 0; i < b->n; i++)
         if (strcmp(b->vars[i].key, name) == 0) {
-            snprintf(b->vars[i].value, sizeof b->vars[i].value, "%s", value);
+            bm_copy(b->vars[i].value, sizeof b->vars[i].value, value);
             return 0;
         }
     if (b->n == sizeof b->vars / sizeof b->vars[0])
         return -1;
-    snprintf(b->vars[b->n].key, sizeof b->vars[b->n].key, "%s", name);
-    snprintf(b->vars[b->n].value, sizeof b->vars[b->n].value, "%s", value);
+    bm_copy(b->vars[b->n].key, sizeof b->vars[b->n].key, name);
+    bm_copy(b->vars[b->n].value, sizeof b->vars[b->n].value, value);
     b->n++;
     return 0;
 }
@@ -117,7 +118,7 @@ static int add_option_word(struct build *x, yaml_node_t *n, const char *field, c
             return bm_fail(x->err, x->t->file, node_line(n), field, "option '%s' given twice", name);
     if (*nopts == BM_MAX_OPTS)
         return bm_fail(x->err, x->t->file, node_line(n), field, "more than %d options", BM_MAX_OPTS);
-    snprintf(opts[*nopts].name, sizeof opts[*nopts].name, "%s", name);
+    bm_copy(opts[*nopts].name, sizeof opts[*nopts].name, name);
     opts[(*nopts)++].value = value;
     return 0;
 }
@@ -170,8 +171,8 @@ static int build_sockets(struct build *x)
         if (map_check_keys(x->t, v, where, keys, x->err))
             return -1;
         s = &x->c->sockets[x->c->nsockets++];
-        snprintf(s->name, sizeof s->name, "%s", name);
-#define FIELD(key) (snprintf(field, sizeof field, "%s.%s", where, key), field)
+        bm_copy(s->name, sizeof s->name, name);
+#define FIELD(key) (bm_join(field, sizeof field, where, ".", key), field)
         if (!map_get(x->t, v, "proto") || !map_get(x->t, v, "family"))
             return bm_fail(x->err, x->t->file, node_line(v), where, "needs proto: and family:");
         if (choose_node(x, map_get(x->t, v, "proto"), FIELD("proto"), bm_proto_names, &proto) ||
@@ -249,7 +250,7 @@ static int build_addr(struct build *x, yaml_node_t *n, const char *field, enum b
         return bm_fail(x->err, x->t->file, node_line(n), field, "'broadcast' needs an ipv4 socket");
     if (strcmp(s, "peer") == 0 && !allow_peer)
         return bm_fail(x->err, x->t->file, node_line(n), field, "'peer' is only a connect target");
-    snprintf(out, BM_NAME_LEN, "%s", s);
+    bm_copy(out, BM_NAME_LEN, s);
     return 0;
 }
 
@@ -278,7 +279,7 @@ static int build_deliver(struct build *x, yaml_node_t *v, const char *where, str
     const char *s;
     int which;
 
-#define FIELD(key) (snprintf(field, sizeof field, "%s.%s", where, key), field)
+#define FIELD(key) (bm_join(field, sizeof field, where, ".", key), field)
     if (recv && recv->type != YAML_SEQUENCE_NODE)
         return bm_fail(x->err, x->t->file, node_line(recv), FIELD("receivers"), "must be a list of socket names");
     if (recv) {
@@ -317,7 +318,7 @@ static int build_deliver(struct build *x, yaml_node_t *v, const char *where, str
     if ((n = map_get(x->t, v, "from"))) {
         if (choose_node(x, n, FIELD("from"), bm_from_names, &which))
             return -1;
-        snprintf(st->from, sizeof st->from, "%s", bm_from_names[which]);
+        bm_copy(st->from, sizeof st->from, bm_from_names[which]);
     }
     if (!map_get(x->t, v, "addr") || !map_get(x->t, v, "port"))
         return bm_fail(x->err, x->t->file, node_line(v), where, "deliver needs addr: and port:");
@@ -345,7 +346,7 @@ static void default_label(struct build *x, struct bm_step *st)
     if (seen)
         snprintf(st->label, sizeof st->label, "%.26s%u", base, (unsigned)(seen + 1) % 100u);
     else
-        snprintf(st->label, sizeof st->label, "%s", base);
+        bm_copy(st->label, sizeof st->label, base);
 }
 
 static int build_step(struct build *x, yaml_node_t *v, int index)
@@ -357,7 +358,7 @@ static int build_step(struct build *x, yaml_node_t *v, int index)
     int which;
 
     snprintf(where, sizeof where, "steps[%d]", index);
-#define FIELD(key) (snprintf(field, sizeof field, "%s.%s", where, key), field)
+#define FIELD(key) (bm_join(field, sizeof field, where, ".", key), field)
     memset(st, 0, sizeof *st);
     st->sock = -1;
     st->line = node_line(v);
@@ -428,7 +429,7 @@ static int build_step(struct build *x, yaml_node_t *v, int index)
             return -1;
         if (!*s || strpbrk(s, " $[]"))
             return bm_fail(x->err, x->t->file, node_line(n), field, "labels are short words");
-        snprintf(st->label, sizeof st->label, "%s", s);
+        bm_copy(st->label, sizeof st->label, s);
     } else {
         default_label(x, st);
     }
@@ -450,7 +451,7 @@ static int step_applies(struct build *x, yaml_node_t *step, const char *where, b
     *applies = true;
     if (!when)
         return 0;
-    snprintf(field, sizeof field, "%s.when", where);
+    bm_join(field, sizeof field, where, ".when", "");
     if (when->type != YAML_MAPPING_NODE)
         return bm_fail(x->err, x->t->file, node_line(when), field, "must be a mapping {axis: value}");
     for (yaml_node_pair_t *p = when->data.mapping.pairs.start; p < when->data.mapping.pairs.top; p++) {
@@ -522,7 +523,7 @@ static int build_pairs(struct build *x, int node, const char *where, struct bm_k
 
         if (pair_key(x->t, p, where, sizeof out->key - 1, &key, x->err))
             return -1;
-        snprintf(field, sizeof field, "%s.%s", where, key); /* fits: key checked above */
+        bm_join(field, sizeof field, where, ".", key); /* fits: key checked above */
         if (*n == max)
             return bm_fail(x->err, x->t->file, node_line(k), where, "more than %zu entries", max);
         if (scalar(x, v, field, &s) || check_len(x->t, v, field, s, sizeof out->value - 1, x->err))
@@ -530,8 +531,8 @@ static int build_pairs(struct build *x, int node, const char *where, struct bm_k
         for (size_t i = 0; i < *n; i++)
             if (strcmp(out[i].key, key) == 0)
                 return bm_fail(x->err, x->t->file, node_line(k), field, "given twice");
-        snprintf(out[*n].key, sizeof out[*n].key, "%s", key);
-        snprintf(out[*n].value, sizeof out[*n].value, "%s", s);
+        bm_copy(out[*n].key, sizeof out[*n].key, key);
+        bm_copy(out[*n].value, sizeof out[*n].value, s);
         (*n)++;
     }
     return 0;

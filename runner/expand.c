@@ -1,4 +1,5 @@
 #include "expand.h"
+#include "text.h"
 #include "case_build.h"
 
 #include <stdio.h>
@@ -107,7 +108,7 @@ static int check_derive(const struct bm_template *t, struct bm_error *err)
         if (!(ax = find_axis(t, axis)))
             return bm_fail(err, t->file, node_line(yaml_node(t, p->key)), "derive",
                            "'%s' is not a matrix axis", axis);
-        snprintf(field, sizeof field, "derive.%s", ax->name);
+        bm_join(field, sizeof field, "derive.", ax->name, "");
         if (v->type != YAML_MAPPING_NODE)
             return bm_fail(err, t->file, node_line(v), field, "must map each axis value to {name: value}");
         for (yaml_node_pair_t *q = v->data.mapping.pairs.start; q < v->data.mapping.pairs.top; q++) {
@@ -292,7 +293,7 @@ static const char *keep(struct bm_case_list *list, const char *s)
 /* The case id "<scenario>[axis=value,...]" of coordinates idx, in id[BM_TEXT_LEN]. */
 static int case_id(const struct bm_template *t, const size_t *idx, char *id, struct bm_error *err)
 {
-    size_t len = (size_t)snprintf(id, BM_TEXT_LEN, "%s", t->scenario);
+    size_t len = (size_t)bm_copy(id, BM_TEXT_LEN, t->scenario);
 
     for (size_t a = 0; a < t->naxes && len < BM_TEXT_LEN; a++)
         len += (size_t)snprintf(id + len, BM_TEXT_LEN - len, "%s%s=%s", a ? "," : "[",
@@ -324,7 +325,7 @@ static int build_one(const struct bm_template *t, const struct shared_text *text
     memset(c, 0, sizeof *c);
     if (derive(t, &b, err) || case_build(t, &b, c, err))
         return -1;
-    snprintf(c->id, sizeof c->id, "%s", id); /* fits: case_id checked it */
+    bm_copy(c->id, sizeof c->id, id); /* fits: case_id checked it */
     c->file = text->file;
     c->scenario = text->scenario;
     c->title = text->title;
@@ -339,8 +340,8 @@ static int build_one(const struct bm_template *t, const struct shared_text *text
                                "'%s' is both a fixed axis and a matrix axis", t->axes[a].name);
         if (c->naxes == BM_MAX_AXES)
             return bm_fail(err, t->file, t->axes[a].line, "matrix", "too many axes in all");
-        snprintf(c->axes[c->naxes].key, sizeof c->axes[0].key, "%s", t->axes[a].name);
-        snprintf(c->axes[c->naxes].value, sizeof c->axes[0].value, "%s", t->axes[a].values[idx[a]]);
+        bm_copy(c->axes[c->naxes].key, sizeof c->axes[0].key, t->axes[a].name);
+        bm_copy(c->axes[c->naxes].value, sizeof c->axes[0].value, t->axes[a].values[idx[a]]);
         c->naxes++;
     }
     return 0;

@@ -12,7 +12,9 @@
 #include "casefiles.h"
 #include "exec.h"
 #include "expand.h"
+#include "atomic.h"
 #include "manifest.h"
+#include "spool.h"
 #include "results.h"
 #include "sandbox.h"
 #include "selection.h"
@@ -436,7 +438,7 @@ struct run {
                                            namespace could not take of them */
     const struct bm_case_list *cases;
     size_t ncases;
-    char **lines;           /* per case: its JSON line, once received */
+    struct bm_spool lines;  /* per case: its JSON line, once received (on disk, not here) */
     int *status;
     int *capture_gen;       /* per case: capture generation of the worker that ran it, -1 none */
     long *capture_pid;
@@ -447,6 +449,7 @@ struct run {
                                  case it is running (worker_main) */
     struct worker *workers;
     size_t nworkers, ncpu;
+    struct bm_manifest_writer *manifest; /* --manifest-out: written while the workers run */
 };
 
 static int start_worker(struct run *r, struct worker *w, size_t *todo, size_t ntodo, int cpu)
@@ -489,18 +492,21 @@ static int take_line(struct run *r, struct worker *w, char *line)
     int gen = (int)strtol(json, &json, 10);
     int proof = (int)strtol(json, &json, 10);
 
-    if (*json != ' ' || proof < BM_TW_NONE || proof > BM_TW_FINAL_ACK || idx >= r->ncases || r->lines[idx] || w->done >= w->ntodo || w->todo[w->done] != idx) {
+    if (*json != ' ' || proof < BM_TW_NONE || proof > BM_TW_FINAL_ACK || idx >= r->ncases || spool_has(&r->lines, idx) || w->done >= w->ntodo || w->todo[w->done] != idx) {
         fprintf(stderr, "bindmatrix-runner: garbled line from a worker\n");
         return -1;
     }
-    r->lines[idx] = strdup(json + 1);
+    if (spool_put(&r->lines, idx, json + 1) != 0) {
+        fprintf(stderr, "bindmatrix-runner: cannot keep a result: %s\n", strerror(errno));
+        return -1;
+    }
     r->status[idx] = status;
     r->capture_gen[idx] = gen;
     r->capture_pid[idx] = (long)w->pid;
     r->tw_proof[idx] = proof;
     w->done++;
     r->received++;
-    return r->lines[idx] ? 0 : -1;
+    return 0;
 }
 
 static int drain(struct run *r, struct worker *w)
@@ -571,7 +577,13 @@ static int reap(struct run *r, struct worker *w, int cpu)
         {
             struct bm_case built;
             const struct bm_case *c = case_list_get(r->cases, idx, &built);
-            r->lines[idx] = c ? results_error_line(c, reason) : NULL;
+            char *line = c ? results_error_line(c, reason) : NULL;
+            int kept = line ? spool_put(&r->lines, idx, line) : -1;
+            free(line);
+            if (kept != 0) {
+                fprintf(stderr, "bindmatrix-runner: cannot keep a result: %s\n", strerror(errno));
+                return -1;
+            }
         }
         r->status[idx] = BM_STATUS_ERROR;
         r->received++;
@@ -652,7 +664,8 @@ static void slice_one_capture(struct run *r, const size_t *cases, size_t n, cons
     }
     for (size_t j = 0; j < n; j++) {
         size_t i = cases[j];
-        json_t *line = json_loads(r->lines[i], 0, NULL);
+        const char *text = spool_get(&r->lines, i);
+        json_t *line = text ? json_loads(text, 0, NULL) : NULL;
         if (!line)
             continue;
         if (!case_ports(line, p[m].filter, sizeof p[m].filter, p[m].ports, sizeof p[m].ports)) {
@@ -687,8 +700,11 @@ static void slice_one_capture(struct run *r, const size_t *cases, size_t n, cons
                      "runner's network namespace", sl[j].packets, p[j].ports, capture_tool());
             ev = json_pack("[{s:s, s:s, s:s}]", "kind", "pcap", "path", raw, "note", why);
             json_object_set_new(p[j].line, "evidence", ev);
-            free(r->lines[i]);
-            r->lines[i] = json_dumps(p[j].line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+            char *text = json_dumps(p[j].line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+            if (!text || spool_put(&r->lines, i, text) != 0)
+                fprintf(stderr, "bindmatrix-runner: %s: no packet evidence: %s\n",
+                        case_list_id(r->cases, i), text ? strerror(errno) : "out of memory");
+            free(text);
         }
         json_decref(p[j].line);
     }
@@ -714,7 +730,7 @@ static void attach_evidence(struct run *r)
         return;
     }
     for (size_t i = 0; i < r->ncases; i++)
-        if (r->capture_gen[i] >= 0 && r->lines[i])
+        if (r->capture_gen[i] >= 0 && spool_has(&r->lines, i))
             want[n++] = (struct by_capture){r->capture_pid[i], r->capture_gen[i], i};
     qsort(want, n, sizeof *want, capture_order);
     for (size_t start = 0, end; start < n; start = end) {
@@ -855,10 +871,14 @@ static int run_workers(struct run *r)
             }
         if (n == 0)
             break;
-        if (poll(pfd, n, 200) < 0 && errno != EINTR) {
+        /* the manifest is written in the parent's idle moments, a few cases at a time */
+        int ready = poll(pfd, n, r->manifest ? 0 : 200);
+        if (ready < 0 && errno != EINTR) {
             rc = -1;
             break;
         }
+        if (ready == 0 && r->manifest && manifest_more(r->manifest, 32) != 0)
+            r->manifest = NULL;     /* all written, or failed: manifest_finish says which */
         for (size_t i = 0; i < n && rc == 0; i++) {
             struct worker *w = &r->workers[map[i]];
             if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -954,6 +974,18 @@ static char *interrupted_path(const char *output)
     return bm_strf("%.*s.interrupted.jsonl", (int)stem, output);
 }
 
+/* What results_write writes: the spooled lines, all or (an interrupted run) those in order. */
+struct written {
+    struct bm_spool *lines;
+    size_t *order;          /* NULL: every case */
+};
+
+static const char *written_line(void *ctx, size_t k)
+{
+    struct written *w = ctx;
+    return spool_get(w->lines, w->order ? w->order[k] : k);
+}
+
 static void hash_case_of_run(void *hash, const struct bm_case *c)
 {
     manifest_hash_add(hash, c);
@@ -961,9 +993,7 @@ static void hash_case_of_run(void *hash, const struct bm_case *c)
 
 static void free_run(struct run *r)
 {
-    for (size_t i = 0; r->lines && i < r->ncases; i++)
-        free(r->lines[i]);
-    free(r->lines);
+    spool_close(&r->lines);
     free(r->status);
     free(r->capture_gen);
     free(r->capture_pid);
@@ -985,6 +1015,10 @@ int main(int argc, char **argv)
     int rc = 0, lock_fd = -1;
     bool interrupted = false;
     struct bm_case_hash case_hash;
+    struct bm_manifest_writer manifest;
+    struct bm_atomic manifest_file;
+    bool manifest_open = false;
+    struct written written = {0};
 
     if (parse_options(argc, argv, &o))
         return 2;
@@ -1099,12 +1133,22 @@ int main(int argc, char **argv)
         rc = -1;
         goto out;
     }
-    /* the manifest makes the hash as it writes the cases: one expansion to JSON, not two */
-    if (o.manifest_out && manifest_stream_to(o.manifest_out, &chosen, &sel, output,
-                                             o.capture ? o.evidence_dir : NULL, hash) != 0) {
-        fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(errno));
-        rc = -1;
-        goto out;
+    /* the manifest is written while the workers run, and makes the hash as it writes the
+     * cases: one expansion to JSON, not two */
+    if (o.manifest_out) {
+        if (atomic_open(&manifest_file, o.manifest_out) != 0) {
+            fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(errno));
+            rc = -1;
+            goto out;
+        }
+        manifest_open = true;
+        if (manifest_begin(&manifest, manifest_file.f, &chosen, &sel, output,
+                           o.capture ? o.evidence_dir : NULL) != 0) {
+            fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(errno));
+            rc = -1;
+            goto out;
+        }
+        r.manifest = &manifest;
     }
 
     r.o = &o;
@@ -1112,13 +1156,17 @@ int main(int argc, char **argv)
     r.host = &host_sysctls;
     r.cases = &chosen;
     r.ncases = chosen.n;
-    r.lines = calloc(chosen.n, sizeof *r.lines);
+    if (spool_open(&r.lines, chosen.n) != 0) {
+        fprintf(stderr, "bindmatrix-runner: cannot make a temporary file for the results: %s\n", strerror(errno));
+        rc = -1;
+        goto out;
+    }
     r.status = calloc(chosen.n, sizeof *r.status);
     r.capture_gen = calloc(chosen.n, sizeof *r.capture_gen);
     r.capture_pid = calloc(chosen.n, sizeof *r.capture_pid);
     r.tw_proof = calloc(chosen.n, sizeof *r.tw_proof);
     r.workers = calloc(r.nworkers, sizeof *r.workers);
-    if (!r.lines || !r.status || !r.workers || !r.capture_gen || !r.capture_pid || !r.tw_proof) {
+    if (!r.status || !r.workers || !r.capture_gen || !r.capture_pid || !r.tw_proof) {
         fprintf(stderr, "bindmatrix-runner: out of memory\n");
         rc = -1;
         goto out;
@@ -1130,25 +1178,33 @@ int main(int argc, char **argv)
 #endif
     r.parent = getpid();
     rc = run_all(&r);
+    if (manifest_open) {
+        int saved = 0;
+        manifest_open = false;
+        if (manifest_finish(&manifest, hash) != 0 || atomic_commit(&manifest_file) != 0) {
+            saved = errno;
+            fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(saved));
+            rc = -1;
+        }
+    }
     interrupted = stop_signal && r.received < r.ncases;
     if (interrupted) {
         /* the finished cases, in case order; the run's results file stays as it was */
         size_t kept = 0;
-        for (size_t i = 0; i < r.ncases; i++)
-            if (r.lines[i]) {
+        written.order = malloc((r.ncases ? r.ncases : 1) * sizeof *written.order);
+        for (size_t i = 0; written.order && i < r.ncases; i++)
+            if (spool_has(&r.lines, i)) {
                 r.status[kept] = r.status[i];
                 r.tw_proof[kept] = r.tw_proof[i];
-                r.lines[kept++] = r.lines[i];
+                written.order[kept++] = i;
             }
-        for (size_t i = kept; i < r.ncases; i++)
-            r.lines[i] = NULL;
         r.ncases = kept;
         {
             char *to = interrupted_path(output);
             free(output);
             output = to;
         }
-        rc = output ? 0 : -1;
+        rc = output && written.order ? 0 : -1;
     }
     if (rc == 0 && r.received != r.ncases) {
         fprintf(stderr, "bindmatrix-runner: only %zu of %zu results arrived\n", r.received, r.ncases);
@@ -1174,7 +1230,8 @@ int main(int argc, char **argv)
         json_object_set_new(run, "case_set_hash", json_string(hash));
         for (size_t i = 0; i < r.ncases; i++)
             counts[r.status[i]]++;
-        if (results_write(output, run, r.lines, r.ncases, counts, now_ms() - t0) != 0) {
+        written.lines = &r.lines;
+        if (results_write(output, run, written_line, &written, r.ncases, counts, now_ms() - t0) != 0) {
             fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", output, strerror(errno));
             rc = -1;
         }
@@ -1187,6 +1244,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "bindmatrix-runner: interrupted by %s: %zu finished cases -> %s\n",
                 stop_signal == SIGINT ? "SIGINT" : "SIGTERM", r.ncases, output);
 out:
+    free(written.order);
+    if (manifest_open) {            /* a run that never got to its cases: no manifest */
+        manifest_finish(&manifest, hash);
+        atomic_abort(&manifest_file);
+    }
     free_run(&r);
     free(output);
     case_list_free(&chosen);

@@ -312,66 +312,96 @@ static bool put_member(FILE *f, const char *key, json_t *value, bool first)
     return ok;
 }
 
-int manifest_stream(FILE *f, const struct bm_case_list *list, const struct bm_selection *sel,
-                    const char *output, const char *evidence, char hash_out[BM_HASH_LEN])
+int manifest_begin(struct bm_manifest_writer *w, FILE *f, const struct bm_case_list *list,
+                   const struct bm_selection *sel, const char *output, const char *evidence)
 {
-    json_t *scenarios = json_array(), *scen = NULL;
-    const char *scen_file = NULL;
-    uint64_t h = FNV_OFFSET;
-    bool ok;
+    memset(w, 0, sizeof *w);
+    w->f = f;
+    w->list = list;
+    w->h = FNV_OFFSET;
+    w->scenarios = json_array();
+    w->ok = w->scenarios && fputc('{', f) != EOF &&
+            put_member(f, "schema", json_integer(BM_MANIFEST_SCHEMA), true) &&
+            put_member(f, "kind", bm_json_text("bindmatrix-manifest"), false) &&
+            put_member(f, "runner_version", bm_json_text(BINDMATRIX_VERSION), false) &&
+            put_member(f, "selection", selection_json(sel), false);
+    if (w->ok && output)
+        w->ok = put_member(f, "output", bm_json_text(output), false) &&
+                put_member(f, "evidence", evidence ? bm_json_text(evidence) : json_null(), false);
+    w->ok = w->ok && put_member(f, "vocabulary", vocabulary_json(), false) &&
+            fputs(",\"cases\":[", f) != EOF;
+    return w->ok ? 0 : -1;
+}
 
-    ok = fputc('{', f) != EOF && put_member(f, "schema", json_integer(BM_MANIFEST_SCHEMA), true) &&
-         put_member(f, "kind", bm_json_text("bindmatrix-manifest"), false) &&
-         put_member(f, "runner_version", bm_json_text(BINDMATRIX_VERSION), false) &&
-         put_member(f, "selection", selection_json(sel), false);
-    if (ok && output)
-        ok = put_member(f, "output", bm_json_text(output), false) &&
-             put_member(f, "evidence", evidence ? bm_json_text(evidence) : json_null(), false);
-    ok = ok && put_member(f, "vocabulary", vocabulary_json(), false) && fputs(",\"cases\":[", f) != EOF;
+int manifest_more(struct bm_manifest_writer *w, size_t n)
+{
     /* each case is built, hashed without its lines, written with them and dropped in turn:
      * the manifest's memory does not grow with the number of cases */
-    for (size_t i = 0; ok && i < list->n; i++) {
+    for (; w->ok && n > 0 && w->next < w->list->n; n--, w->next++) {
         struct bm_case scratch;
-        const struct bm_case *c = case_list_get(list, i, &scratch);
+        const struct bm_case *c = case_list_get(w->list, w->next, &scratch);
         json_t *o = c ? manifest_case_json(c, false) : NULL, *steps;
         char *text;
 
         if (!o) {
             errno = ENOMEM;
-            ok = false;
+            w->ok = false;
             break;
         }
-        h = hash_case(h, o);
+        w->h = hash_case(w->h, o);
         steps = json_object_get(o, "steps");
         for (size_t k = 0; k < c->nsteps; k++)
             json_object_set_new(json_array_get(steps, k), "line", json_integer(c->steps[k].line));
         text = json_dumps(o, JSON_OUT);
         json_decref(o);
-        ok = text && fprintf(f, "%s%s", i ? "," : "", text) >= 0;
+        w->ok = text && (!w->next || fputc(',', w->f) != EOF) && fputs(text, w->f) != EOF;
         if (!text)
             errno = ENOMEM;
         free(text);
         /* a file's cases are contiguous and share its strings */
-        if (ok && c->file != scen_file) {
-            scen = scenario_start(c);
-            scen_file = c->file;
-            json_array_append_new(scenarios, scen);
+        if (w->ok && c->file != w->scen_file) {
+            w->scen = scenario_start(c);
+            w->scen_file = c->file;
+            json_array_append_new(w->scenarios, w->scen);
         }
-        if (ok) {
-            json_object_set_new(scen, "cases", json_integer(json_integer_value(json_object_get(scen, "cases")) + 1));
-            axes_add(json_object_get(scen, "axes"), c);
+        if (w->ok) {
+            json_t *count = json_object_get(w->scen, "cases");
+            json_integer_set(count, json_integer_value(count) + 1);
+            axes_add(json_object_get(w->scen, "axes"), c);
         }
     }
-    if (ok) {
-        size_t k;
-        json_array_foreach(scenarios, k, scen)
+    return !w->ok ? -1 : w->next < w->list->n ? 0 : 1;
+}
+
+int manifest_finish(struct bm_manifest_writer *w, char hash_out[BM_HASH_LEN])
+{
+    size_t k;
+    json_t *scen;
+
+    if (w->ok && manifest_more(w, SIZE_MAX) == 1) {
+        json_array_foreach(w->scenarios, k, scen)
             axes_finish(json_object_get(scen, "axes"));
-        hash_text(h, hash_out);
-        ok = fputc(']', f) != EOF && put_member(f, "scenarios", json_incref(scenarios), false) &&
-             put_member(f, "case_set_hash", bm_json_text(hash_out), false) && fputs("}\n", f) != EOF;
+        hash_text(w->h, hash_out);
+        w->ok = fputc(']', w->f) != EOF && put_member(w->f, "scenarios", json_incref(w->scenarios), false) &&
+                put_member(w->f, "case_set_hash", bm_json_text(hash_out), false) && fputs("}\n", w->f) != EOF;
     }
-    json_decref(scenarios);
-    return ok ? 0 : -1;
+    json_decref(w->scenarios);
+    w->scenarios = NULL;
+    return w->ok ? 0 : -1;
+}
+
+int manifest_stream(FILE *f, const struct bm_case_list *list, const struct bm_selection *sel,
+                    const char *output, const char *evidence, char hash_out[BM_HASH_LEN])
+{
+    struct bm_manifest_writer w;
+
+    if (manifest_begin(&w, f, list, sel, output, evidence) != 0) {
+        int saved = errno;
+        json_decref(w.scenarios);
+        errno = saved;
+        return -1;
+    }
+    return manifest_finish(&w, hash_out);
 }
 
 json_t *manifest_json(const struct bm_case_list *list, const struct bm_selection *sel,

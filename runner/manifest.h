@@ -39,6 +39,23 @@ int manifest_hash_end(const struct bm_case_hash *hash, char out[BM_HASH_LEN]); /
  * the case-set hash.  0, or -1 with errno set. */
 int manifest_stream(FILE *f, const struct bm_case_list *list, const struct bm_selection *sel,
                     const char *output, const char *evidence, char hash_out[BM_HASH_LEN]);
+/* The same, a few cases at a time (a run writes its manifest while its workers run):
+ * begin writes what comes before the cases, more writes up to n more (1: all written, 0:
+ * more to do, -1: failed, errno set), finish writes the rest and what follows, and frees
+ * the writer's state (0 or -1).  After a failure only finish may follow. */
+struct bm_manifest_writer {
+    FILE *f;
+    const struct bm_case_list *list;
+    size_t next;
+    json_t *scenarios, *scen;
+    const char *scen_file;
+    uint64_t h;
+    bool ok;
+};
+int manifest_begin(struct bm_manifest_writer *w, FILE *f, const struct bm_case_list *list,
+                   const struct bm_selection *sel, const char *output, const char *evidence);
+int manifest_more(struct bm_manifest_writer *w, size_t n);
+int manifest_finish(struct bm_manifest_writer *w, char hash_out[BM_HASH_LEN]);
 /* manifest_stream to path, atomically (atomic.h). */
 int manifest_stream_to(const char *path, const struct bm_case_list *list,
                        const struct bm_selection *sel, const char *output, const char *evidence,

@@ -3,6 +3,7 @@
 #include "diag.h"
 #include "names.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,7 +119,7 @@ char *results_error_line(const struct bm_case *c, const char *reason)
     return dump(root);
 }
 
-int results_write(const char *path, json_t *run, char *const *lines, size_t n,
+int results_write(const char *path, json_t *run, bm_line_fn line, void *ctx, size_t n,
                   const long counts[3], long duration_ms)
 {
     struct bm_atomic a;
@@ -130,8 +131,17 @@ int results_write(const char *path, json_t *run, char *const *lines, size_t n,
     s = json_dumps(run, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     fprintf(a.f, "%s\n", s);
     free(s);
-    for (size_t i = 0; i < n; i++)
-        fprintf(a.f, "%s\n", lines[i]);
+    for (size_t i = 0; i < n; i++) {
+        const char *text = line(ctx, i);
+        if (!text) {
+            int saved = errno ? errno : EIO;
+            atomic_abort(&a);
+            errno = saved;
+            return -1;
+        }
+        fputs(text, a.f);
+        fputc('\n', a.f);
+    }
     end = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "record", "end", "cases", (json_int_t)n,
                     "observed", (json_int_t)counts[0], "skipped", (json_int_t)counts[1],
                     "error", (json_int_t)counts[2], "duration_ms", (json_int_t)duration_ms);

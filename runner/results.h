@@ -24,10 +24,13 @@ char *results_case_line(const struct bm_case *c, const struct bm_outcome *o);
 /* A case that never ran to its end (worker crashed or timed out), as an `error` line. */
 char *results_error_line(const struct bm_case *c, const char *reason);
 
-/* Writes run record, lines[0..n) and an end record (counts: observed, skipped, error) to
+/* The k-th line results_write writes; NULL on a failure (errno set). */
+typedef const char *(*bm_line_fn)(void *ctx, size_t k);
+
+/* Writes run record, line(ctx, 0..n) and an end record (counts: observed, skipped, error) to
  * path atomically (atomic.h: a temporary file renamed at the end, so a reader never sees
  * half a file; straight to a device, FIFO or /dev/stdout).  Returns 0 or -1 with errno set. */
-int results_write(const char *path, json_t *run, char *const *lines, size_t n,
+int results_write(const char *path, json_t *run, bm_line_fn line, void *ctx, size_t n,
                   const long counts[3], long duration_ms);
 
 #endif

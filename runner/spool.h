@@ -1,0 +1,35 @@
+/* spool.h — a run's result lines by case index, kept in an unlinked temporary file instead
+ * of in memory: the parent's memory does not grow with the number of cases (16 bytes each
+ * for where its line is), and each line is read back when the results are written. */
+#ifndef BM_SPOOL_H
+#define BM_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bm_spool {
+    int fd;
+    uint64_t end;           /* where the next line goes */
+    uint64_t *off;          /* per case: where its line starts */
+    uint32_t *len;          /* per case: its length, 0 when it has none yet */
+    size_t n;
+    char *buf;              /* spool_get's answer */
+    size_t cap;
+};
+
+/* Room for n cases; 0, or -1 with errno set. */
+int spool_open(struct bm_spool *s, size_t n);
+
+/* Case i's line (replacing any it had: the old text stays in the file, unread); 0 or -1. */
+int spool_put(struct bm_spool *s, size_t i, const char *line);
+
+bool spool_has(const struct bm_spool *s, size_t i);
+
+/* Case i's line, valid until the next spool_get; NULL when it has none, or on a read error
+ * (errno set). */
+const char *spool_get(struct bm_spool *s, size_t i);
+
+void spool_close(struct bm_spool *s);
+
+#endif
