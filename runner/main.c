@@ -49,7 +49,7 @@ struct options {
     const char *stack;          /* what answers the socket calls: "kernel" unless --stack */
     const char *root;
     int workers;
-    int timeout_ms;
+    int timeout_ms, lock_wait_ms;
     long other_uid;
     enum bm_sysctl_mode sysctl_mode;
     bool list, print_host, quiet, capture, manifest;
@@ -112,6 +112,8 @@ static void usage(FILE *f)
             "      --root DIR         folder that case ids are relative to (default: the\n"
             "                         nearest folder named 'cases' above each case file)\n"
             "      --timeout-ms N     bound on every wait inside a case (default 2000)\n"
+            "      --lock-wait-ms N   how long to wait for another run of the same results\n"
+            "                         file to end before giving up (default 10000)\n"
             "      --other-uid N      uid for sockets with user: other (default 65534)\n"
             "      --sysctls MODE     the bind sysctls in each worker's namespace: default\n"
             "                         (the kernel's defaults for a fresh namespace, the same\n"
@@ -141,7 +143,7 @@ static int parse_int(const char *s, const char *what, long lo, long hi, long *ou
 static int parse_options(int argc, char **argv, struct options *o)
 {
     enum { LIST = 256, PRINT_HOST, HOST_LABEL, ROOT, TIMEOUT, OTHER_UID, CAPTURE, MANIFEST,
-           MANIFEST_OUT, OUTPUT_DIR, CASES_DEFAULT, STACK, SYSCTLS };
+           MANIFEST_OUT, OUTPUT_DIR, CASES_DEFAULT, STACK, SYSCTLS, LOCK_WAIT };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"jobs", required_argument, 0, 'j'},
         {"filter", required_argument, 0, 'f'}, {"list", no_argument, 0, LIST},
@@ -153,11 +155,13 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"output-dir", required_argument, 0, OUTPUT_DIR},
         {"cases-default", required_argument, 0, CASES_DEFAULT},
         {"stack", required_argument, 0, STACK}, {"sysctls", required_argument, 0, SYSCTLS},
+        {"lock-wait-ms", required_argument, 0, LOCK_WAIT},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     long v;
     int c;
 
     o->timeout_ms = 2000;
+    o->lock_wait_ms = 10000;
     o->other_uid = 65534;
     o->cases_default = "cases";
     o->stack = "kernel";
@@ -184,6 +188,11 @@ static int parse_options(int argc, char **argv, struct options *o)
             if (parse_int(optarg, "--timeout-ms", 10, 600000, &v))
                 return -1;
             o->timeout_ms = (int)v;
+            break;
+        case LOCK_WAIT:
+            if (parse_int(optarg, "--lock-wait-ms", 0, 600000, &v))
+                return -1;
+            o->lock_wait_ms = (int)v;
             break;
         case OTHER_UID:
             if (parse_int(optarg, "--other-uid", 1, 2147483647L, &v))
@@ -926,10 +935,10 @@ static char *output_path(const struct options *o, const struct bm_selection *sel
 
 /* One run per results file: flock() on <results>.lock, held until the runner exits, so a
  * second run on the same output cannot wipe the evidence or interleave with the first.  It
- * waits up to 10 s for the other run, then gives up.  An output that is not a regular file
+ * waits up to --lock-wait-ms (10 s) for the other run, then gives up.  An output that is not a regular file
  * (/dev/stdout, a FIFO) is not shared with anyone: no lock.  The fd, -1 when none, -2 when
  * the lock is held or cannot be made (said on stderr). */
-static int lock_output(const char *output)
+static int lock_output(const char *output, int wait_ms)
 {
     struct stat st;
     char *path;
@@ -946,7 +955,7 @@ static int lock_output(const char *output)
         struct timespec ts = {0, 100 * 1000000};
         if (errno != EWOULDBLOCK && errno != EINTR) {
             fprintf(stderr, "bindmatrix-runner: cannot lock %s: %s\n", path, strerror(errno));
-        } else if (tries < 100 && !stop_signal) {
+        } else if (tries < wait_ms / 100 && !stop_signal) {
             nanosleep(&ts, NULL);
             continue;
         } else {
@@ -1075,7 +1084,7 @@ int main(int argc, char **argv)
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
     }
-    if ((lock_fd = lock_output(output)) == -2) {
+    if ((lock_fd = lock_output(output, o.lock_wait_ms)) == -2) {
         free(output);
         case_list_free(&chosen);
         return stop_signal ? 128 + stop_signal : 2;

@@ -10,14 +10,19 @@ import tempfile
 import time
 
 
-def _write_temp(path, content, temps):
-    """content into a temporary file beside path (recorded in temps before it is written)."""
+def _make_temp(path, temps):
+    """A new empty temporary file beside path, recorded in temps; its name."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
                                dir=folder)
+    os.close(fd)
     temps.append((tmp, path))
-    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+    return tmp
+
+
+def _fill(tmp, content):
+    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
         f.write(content)
         f.flush()
         os.fsync(f.fileno())
@@ -41,21 +46,22 @@ def write_all(files):
 def render_all(renderers, beside=(), timeout=600):
     """renderers: {path: function returning its text}; written as write_all writes.  The
     renderers named in `beside` run in a forked child, alongside the others, where the
-    machine has a second CPU (their work is independent; the child writes its temporary
-    files and names them to this process, which renames everything or nothing).  An
-    exception in a renderer propagates (from the child: as RuntimeError with its text);
-    either way no temporary file is left."""
+    machine has a second CPU (their work is independent).  Every temporary file is made
+    here first, so whatever happens to the child this process removes them all, or renames
+    everything into place.  An exception in a renderer propagates (from the child: as
+    RuntimeError with its text)."""
     temps = []
     child = None
-    if beside and (os.cpu_count() or 1) > 1:
-        child = _fork_renderers({p: renderers[p] for p in beside})
     try:
+        names = {path: _make_temp(path, temps) for path in renderers}
+        if beside and (os.cpu_count() or 1) > 1:
+            child = _fork_renderers({names[p]: renderers[p] for p in beside})
         for path, render in renderers.items():
             if child is None or path not in beside:
-                _write_temp(path, render(), temps)
+                _fill(names[path], render())
         if child is not None:
-            waiting, child = child, None    # _child_temps reaps it, whatever happens
-            temps.extend(_child_temps(waiting, timeout))
+            waiting, child = child, None    # _child_result reaps it, whatever happens
+            _child_result(waiting, timeout)
         for tmp, path in temps:
             os.replace(tmp, path)
         temps = []
@@ -68,18 +74,18 @@ def render_all(renderers, beside=(), timeout=600):
         _discard(temps)
 
 
-def _fork_renderers(renderers):
+def _fork_renderers(by_temp):
+    """A child filling each temporary file with its renderer's text; (pid, read end)."""
     rfd, wfd = os.pipe()
     pid = os.fork()
-    if pid == 0:                            # the child: render, write, say where; never return
+    if pid == 0:                            # the child: render, write, answer; never return
         os.close(rfd)
-        temps, code = [], 0
+        code = 0
         try:
-            for path, render in renderers.items():
-                _write_temp(path, render(), temps)
-            message = {"temps": temps}
+            for tmp, render in by_temp.items():
+                _fill(tmp, render())
+            message = {"ok": True}
         except BaseException as e:          # noqa: B902 - reported to the parent, which raises
-            _discard(temps)
             message, code = {"error": "%s: %s" % (type(e).__name__, e)}, 1
         try:
             os.write(wfd, json.dumps(message).encode())
@@ -89,8 +95,8 @@ def _fork_renderers(renderers):
     return pid, rfd
 
 
-def _child_temps(child, timeout):
-    """The child's [(tmp, path)] once it has finished; raises if it failed or overran."""
+def _child_result(child, timeout):
+    """Waits for the child (at most timeout s); raises if it failed or overran."""
     pid, rfd = child
     data, deadline = b"", time.monotonic() + timeout
     try:
@@ -111,8 +117,7 @@ def _child_temps(child, timeout):
         message = json.loads(data.decode()) if data else {}
     except ValueError:
         message = {}
-    if "temps" in message and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-        return [tuple(t) for t in message["temps"]]
-    _discard([tuple(t) for t in message.get("temps", [])])
+    if message.get("ok") and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        return
     raise RuntimeError(message.get("error") or "the rendering process ended with status %d"
                        % status)

@@ -16,6 +16,7 @@ Runner arguments pass through untouched; `run` adds only where results go by def
 
 import argparse
 import gc
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -192,31 +193,48 @@ def cmd_test(args, runner_args):
         return 2
     totals, failed = [0, 0, 0], []
     with tempfile.TemporaryDirectory(prefix="bindmatrix-test.") as tmp:
-        step("[1/5] Runner unit tests (ctest)")
+        # the runner's unit tests mostly wait on sockets and signals, the macOS compile check
+        # and the workflow lint are small: they run beside the harness's tests, and their
+        # output follows
+        step("[1/5] Runner unit tests (ctest), lint, the macOS compile check and the workflow "
+             "lint, beside [2/5]: their output follows it")
         ctest_xml = os.path.join(tmp, "ctest.xml")
-        rc = subprocess.call(["ctest", "--output-on-failure", "--output-junit", ctest_xml],
-                             cwd=BUILD)
+        ctest = _background(["ctest", "--output-on-failure", "--output-junit", ctest_xml],
+                            tmp, "ctest", cwd=BUILD)
+        macos = _background([os.path.join(TOP, "ci", "macos-compile-check"), "--build", BUILD],
+                            tmp, "macos")
+        here = dict(os.environ, PYTHONPATH=HARNESS)
+        flows = _background([sys.executable, "-c", "import sys; from bindmatrix import cli; "
+                             "sys.exit(cli.lint_workflows())"], tmp, "workflows", env=here)
+        lint = _background([sys.executable, "-m", "bindmatrix.lint"], tmp, "lint", env=here)
+
+        step("[2/5] Harness self-tests (harness/tests)%s"
+             % ("" if args.all else ", without the slow ones (--all: with them)"))
+        self_xml = os.path.join(tmp, "self.xml")
+        env = dict(os.environ, BINDMATRIX_REQUIRE_BROWSER="1")
+        spread = ["-n", "2"] if importlib.util.find_spec("xdist") else []   # pytest-xdist
+        rc = subprocess.call([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                              os.path.join(HARNESS, "tests"), "-q", "-rs", "--junitxml",
+                              self_xml] + spread + ([] if args.all else ["-m", "not slow"]),
+                             env=env)
+        _add(totals, _junit_counts(self_xml), failed, "harness-self-tests", rc)
+
+        step("[1/5] Runner unit tests (ctest)")
+        rc = _join(ctest, "ctest")
         counts = _junit_counts(ctest_xml)
         if rc != 0 and counts[1] == 0:
             counts = (counts[0], 1, counts[2])
         _add(totals, counts, failed, "ctest", rc)
 
-        step("[2/5] Harness self-tests (harness/tests)")
-        self_xml = os.path.join(tmp, "self.xml")
-        env = dict(os.environ, BINDMATRIX_REQUIRE_BROWSER="1")
-        rc = subprocess.call([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-                              os.path.join(HARNESS, "tests"), "-q", "-rs",
-                              "--junitxml", self_xml], env=env)
-        _add(totals, _junit_counts(self_xml), failed, "harness-self-tests", rc)
-
         step("[3/5] Lint of the expectation files")
-        from . import lint
-        rc = lint.main([])
+        rc = _join(lint, "lint")
         _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "lint", rc)
 
-        step("[4/5] Lint of the GitHub workflow (actionlint)")
-        rc = lint_workflows()
+        step("[4/5] Lint of the GitHub workflow (actionlint) and the macOS compile check")
+        rc = _join(flows, "the workflow lint")
         _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "workflow-lint", rc)
+        rc = _join(macos, "the macOS compile check")
+        _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "macos-compile-check", rc)
 
         step("[5/5] The matrix on this kernel")
         rc = cmd_run(args, runner_args)
@@ -234,6 +252,30 @@ def cmd_test(args, runner_args):
     # one closing line for the unit tests, the harness's tests, lint and the conformance run
     say("%d passed, %d failed, %d skipped" % tuple(totals))
     return 1 if failed else 0
+
+
+def _background(cmd, tmp, name, **kw):
+    """A command started now, its output kept for _join."""
+    log = open(os.path.join(tmp, name + ".log"), "w+")
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, **kw), log
+
+
+def _join(job, what, timeout=1200):
+    """Waits for a _background command (at most timeout s), prints its output, returns its
+    exit status."""
+    proc, log = job
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+        print("bindmatrix test: %s did not finish within %d s" % (what, timeout),
+              file=sys.stderr)
+    log.seek(0)
+    sys.stdout.write(log.read())
+    sys.stdout.flush()
+    log.close()
+    return rc
 
 
 def lint_workflows():
@@ -301,6 +343,10 @@ def parser():
             sp.add_argument("--allow-skip", action="append", default=[], metavar="CAPABILITY",
                             help="accept cases skipped for want of CAPABILITY although this "
                                  "OS's run must have it (cases/capabilities.yaml)")
+        if name == "test":
+            sp.add_argument("--all", action="store_true",
+                            help="also the slow tests: real kernels booted under QEMU, a "
+                                 "signed-release check against Debian's mirror (CI runs them)")
         if name in ("run", "test"):
             sp.add_argument("--strict", action="store_true",
                             help="an unknown verdict (the expectation leaves a step \"?\") "

@@ -94,7 +94,8 @@ def test_diff_refuses_a_partial_baseline(tmp_path):
     code, out = bm(tmp_path, "run", "-f", "tcp/second-listener")
     assert code == 0, out
     partial = str(reports / (host() + ".partial.jsonl"))
-    code, out = bm(tmp_path, "run", "-o", str(tmp_path / "full.jsonl"), "-f", "tcp/")
+    code, out = bm(tmp_path, "run", "-o", str(tmp_path / "full.jsonl"), "-f", "tcp/second",
+                   "-f", "tcp/three")
     code, out = bm(tmp_path, "diff", partial, str(tmp_path / "full.jsonl"))
     assert code == 2, out
     assert "is a partial run (filter tcp/second-listener)" in out and "--allow-partial" in out

@@ -326,9 +326,9 @@ def process_gone(pid, timeout=5.0):
 def test_guest_that_never_powers_off_is_bounded_and_killed(tmp_path, monkeypatch):
     pids = tmp_path / "pids"
     monkeypatch.setenv("FAKE_QEMU_PIDS", str(pids))
-    boot = fake_boot(tmp_path, monkeypatch, "hang", timeout=1.0)
+    boot = fake_boot(tmp_path, monkeypatch, "hang", timeout=0.5)
     assert boot.ended == "timeout" and boot.exit_status is None
-    assert 1.0 <= boot.total_s < 1.0 + qemu.KILL_WAIT
+    assert 0.5 <= boot.total_s < 0.5 + qemu.KILL_WAIT
     assert "init" in boot.stages and "runner-start" not in boot.stages
     log = (tmp_path / "console.log").read_text()
     assert "BINDMATRIX-STAGE init" in log and log.startswith("# ")
@@ -396,9 +396,9 @@ def test_choose_accel_by_a_bounded_trial(tmp_path, monkeypatch):
     monkeypatch.setattr(qemu, "_accel", None)
     monkeypatch.setattr(qemu, "kvm_usable", lambda: True)
     monkeypatch.setenv("FAKE_QEMU", "silent")           # a KVM that hangs before the kernel
-    assert qemu.choose_accel("v", "i", str(tmp_path), timeout=1.0, qemu=FAKE_QEMU) == "tcg"
+    assert qemu.choose_accel("v", "i", str(tmp_path), timeout=0.5, qemu=FAKE_QEMU) == "tcg"
     monkeypatch.setenv("FAKE_QEMU", "hang")              # remembered: no second trial
-    assert qemu.choose_accel("v", "i", str(tmp_path), timeout=1.0, qemu=FAKE_QEMU) == "tcg"
+    assert qemu.choose_accel("v", "i", str(tmp_path), timeout=0.5, qemu=FAKE_QEMU) == "tcg"
 
     monkeypatch.setattr(qemu, "_accel", None)
     monkeypatch.setenv("FAKE_QEMU_PIDS", str(tmp_path / "pids"))

@@ -11,18 +11,43 @@ fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
 capture=()
 [[ $(id -u) == 0 ]] && command -v tcpdump >/dev/null && capture=(--capture)
 
-# eight cases, each an accept() that waits out the 2 s timeout: 8 s on two workers
+# two quick cases, then six accept()s that wait out the timeout (3 s: far longer than the
+# test needs them): on two workers, each worker's first case is a quick one
 mkdir -p "$tmp/cases/slow"
 cat > "$tmp/cases/slow/case.yaml" <<'YAML'
 title: accept waits for a connection that never comes
 ref: runner/tests/signal_check.sh
 capture: true
-matrix: {n: [a, b, c, d, e, f, g, h]}
+matrix: {n: [q1, q2, a, b, c, d, e, f]}
 sockets: {a: {proto: tcp, family: ipv4}}
 steps:
   - {op: state, socket: a, state: listening, addr: loopback, port: P1}
-  - {op: accept, socket: a}
+  - {op: accept, socket: a, when: {n: [a, b, c, d, e, f]}}
 YAML
+
+# until CMD... succeeds, polling, for at most $1 seconds (1: it never did)
+until_ok() {
+    local end=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        (( SECONDS >= end )) && return 1
+        sleep 0.05
+    done
+}
+
+# whether every worker of runner $1 (it has $2) is in a slow case: each case takes
+# microseconds but a slow one, whose accept() sleeps in poll(2) until the timeout; seen
+# twice, 0.1 s apart.  A finished case's line may wait in its worker's batch, which the
+# worker sends when it is stopped.
+in_poll() {
+    local w n=0
+    for w in $(cat /proc/"$1"/task/"$1"/children 2>/dev/null); do
+        [[ $(cat /proc/"$w"/wchan 2>/dev/null) == *poll* ]] || return 1
+        n=$((n + 1))
+    done
+    [[ $n == "$2" ]]
+}
+in_slow_case() { in_poll "$1" "$2" && sleep 0.1 && in_poll "$1" "$2"; }
 
 # live (not zombie) processes of session $1
 alive() {
@@ -34,10 +59,11 @@ alive() {
     done
     echo $n
 }
+none_alive() { [[ $(alive "$1") == 0 ]]; }
 
 # start_run: the runner in its own session on $tmp/r.jsonl; sets pid
 start_run() {
-    setsid "$runner" -q "${capture[@]}" -j 2 --timeout-ms 2000 -o "$tmp/r.jsonl" "$tmp/cases" \
+    setsid "$runner" -q "${capture[@]}" -j 2 --timeout-ms 3000 -o "$tmp/r.jsonl" "$tmp/cases" \
         2>"$tmp/stderr" &
     pid=$!
 }
@@ -49,12 +75,12 @@ check_stop() {
     echo old > "$tmp/r.jsonl"
     rm -f "$tmp/r.interrupted.jsonl"
     start_run
-    sleep 3
+    until_ok 20 in_slow_case "$pid" 2 || fail "$sig" "the workers never reached a slow case"
     kill -"$sig" "$pid"
     wait "$pid"
     rc=$?
     [[ $rc == "$want" ]] || fail "$sig" "exit status $rc, not $want: $(cat "$tmp/stderr")"
-    sleep 0.5
+    until_ok 5 none_alive "$pid"
     left=$(alive "$pid")
     [[ $left == 0 ]] || fail "$sig" "$left processes of the run still alive"
     [[ $(cat "$tmp/r.jsonl") == old ]] || fail "$sig" "the complete results were replaced"
@@ -71,25 +97,25 @@ check_stop INT 130
 
 # SIGKILL: workers and tcpdump die with it (PR_SET_PDEATHSIG)
 start_run
-sleep 1
+until_ok 20 in_slow_case "$pid" 2 || fail KILL "the workers never reached a slow case"
 kill -KILL "$pid"
 wait "$pid" 2>/dev/null
-sleep 1
+until_ok 5 none_alive "$pid"
 left=$(alive "$pid")
 [[ $left == 0 ]] || fail KILL "$left processes of the run still alive"
 
 # a second run on the same results file waits, then refuses
 if command -v flock >/dev/null; then
-    flock "$tmp/r.jsonl.lock" sleep 15 &
-    holder=$!
-    sleep 0.2
+    # this shell holds the lock itself: no process to leave behind
+    exec {held}>"$tmp/r.jsonl.lock"
+    flock "$held"
     start=$SECONDS
-    "$runner" -q -o "$tmp/r.jsonl" "$tmp/cases" 2>"$tmp/stderr"
+    "$runner" -q --lock-wait-ms 300 -o "$tmp/r.jsonl" "$tmp/cases" 2>"$tmp/stderr"
     rc=$?
     [[ $rc == 2 ]] || fail lock "exit status $rc, not 2"
     grep -q "another run holds $tmp/r.jsonl.lock" "$tmp/stderr" || fail lock "$(cat "$tmp/stderr")"
-    (( SECONDS - start <= 12 )) || fail lock "waited $((SECONDS - start)) s"
-    kill "$holder"
+    (( SECONDS - start <= 3 )) || fail lock "waited $((SECONDS - start)) s, not 0.3"
+    exec {held}>&-
 fi
 # a worker killed during a case: that case is the error, not one whose line was still in
 # the worker's unsent batch (those run again)
@@ -105,7 +131,8 @@ steps:
 YAML
 "$runner" -q -j 1 --timeout-ms 3000 -o "$tmp/crash.jsonl" "$tmp/crash" &
 pid=$!
-sleep 1
+# five quick cases, their lines in the worker's batch, then the slow one
+until_ok 20 in_slow_case "$pid" 1 || fail crash "the worker never reached the slow case"
 worker=$(cat /proc/$pid/task/$pid/children 2>/dev/null | awk '{print $1}')
 [[ -n $worker ]] && kill -KILL "$worker"
 wait "$pid"
