@@ -13,6 +13,7 @@
 #include "exec.h"
 #include "expand.h"
 #include "atomic.h"
+#include "floor.h"
 #include "manifest.h"
 #include "spool.h"
 #include "results.h"
@@ -50,6 +51,7 @@ struct options {
     const char *root;
     int workers;
     int timeout_ms, lock_wait_ms;
+    int floor;              /* --floor N: measure the in-process floor, N times each */
     long other_uid;
     enum bm_sysctl_mode sysctl_mode;
     bool list, print_host, quiet, capture, manifest;
@@ -124,6 +126,10 @@ static void usage(FILE *f)
             "      --capture          run tcpdump in each worker's namespace and keep, for the\n"
             "                         cases marked capture: true, a pcap of their packets in\n"
             "                         <results stem>.evidence/ (needs tcpdump and libpcap)\n"
+            "      --floor N          print the in-process floor of a case as JSON (the median\n"
+            "                         of N bare bind-conflict and TIME_WAIT cases, in a\n"
+            "                         sandbox like a worker's) and exit: what bench compares\n"
+            "                         the runner with\n"
             "  -q, --quiet            no progress line\n"
             "  -h, --help             this text\n");
 }
@@ -143,7 +149,7 @@ static int parse_int(const char *s, const char *what, long lo, long hi, long *ou
 static int parse_options(int argc, char **argv, struct options *o)
 {
     enum { LIST = 256, PRINT_HOST, HOST_LABEL, ROOT, TIMEOUT, OTHER_UID, CAPTURE, MANIFEST,
-           MANIFEST_OUT, OUTPUT_DIR, CASES_DEFAULT, STACK, SYSCTLS, LOCK_WAIT };
+           MANIFEST_OUT, OUTPUT_DIR, CASES_DEFAULT, STACK, SYSCTLS, LOCK_WAIT, FLOOR };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"jobs", required_argument, 0, 'j'},
         {"filter", required_argument, 0, 'f'}, {"list", no_argument, 0, LIST},
@@ -155,7 +161,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"output-dir", required_argument, 0, OUTPUT_DIR},
         {"cases-default", required_argument, 0, CASES_DEFAULT},
         {"stack", required_argument, 0, STACK}, {"sysctls", required_argument, 0, SYSCTLS},
-        {"lock-wait-ms", required_argument, 0, LOCK_WAIT},
+        {"lock-wait-ms", required_argument, 0, LOCK_WAIT}, {"floor", required_argument, 0, FLOOR},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     long v;
     int c;
@@ -188,6 +194,11 @@ static int parse_options(int argc, char **argv, struct options *o)
             if (parse_int(optarg, "--timeout-ms", 10, 600000, &v))
                 return -1;
             o->timeout_ms = (int)v;
+            break;
+        case FLOOR:
+            if (parse_int(optarg, "--floor", 1, 100000, &v))
+                return -1;
+            o->floor = (int)v;
             break;
         case LOCK_WAIT:
             if (parse_int(optarg, "--lock-wait-ms", 0, 600000, &v))
@@ -1034,6 +1045,18 @@ int main(int argc, char **argv)
     sysinfo_host(host, sizeof host);
     if (o.print_host) {
         printf("%s\n", host);
+        return 0;
+    }
+    if (o.floor) {
+        struct bm_floor fl;
+        sysinfo_read_host_sysctls(&host_sysctls, o.sysctl_mode);
+        if (enter_run_sandbox(&env, &host_sysctls, &o, sandbox_err, sizeof sandbox_err) != 0 ||
+            floor_measure(o.floor, &fl, sandbox_err, sizeof sandbox_err) != 0) {
+            fprintf(stderr, "bindmatrix-runner: --floor: %s\n", sandbox_err);
+            return 1;
+        }
+        printf("{\"reps\":%d,\"bind_conflict_us\":%.2f,\"time_wait_us\":%.2f}\n", o.floor,
+               fl.bind_conflict_us, fl.time_wait_us);
         return 0;
     }
     selection_init(&sel, (const char *const *)argv + optind, (size_t)(argc - optind),

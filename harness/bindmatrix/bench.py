@@ -10,6 +10,10 @@ medians over several runs, and only ratios measured together, are worth reading)
   run       `./bindmatrix run` on a built tree, end to end (dependency check, build check,
             runner, judging, pytest, JUnit, summary)
   report    `./bindmatrix report` over 4 hosts (copies of one run under 4 labels)
+  floor     the in-process floor (`bindmatrix-runner --floor`: bare socket calls doing what a
+            bind-conflict case and a TIME_WAIT case observe), against the runner's wall time
+            per case and against the TIME_WAIT cases' own time
+  test      with --test N: `./bindmatrix test` (the quick tier), N times
 
 Every case whose outcome was not the same in all runner runs is listed: a flaky case is a bug,
 never noise to be averaged away (exit 1).  The targets are printed met or with the gap.
@@ -37,6 +41,9 @@ TARGETS = {"run": 2.0, "report": 2.0}   # seconds, median, on a 2-core machine
 RUNNER_RATE = 11000             # cases/s: the whole matrix (3932 cases) within 0.35 s
 SCALING_TARGET = 4.4            # x4 the cases in at most 4.4x the time
 MEMORY_TARGET_MB = 60           # peak memory with x4 the cases
+FLOOR_RATIO = 4.0               # the runner's wall time per case against the in-process floor
+TIME_WAIT_RATIO = 3.0           # a TIME_WAIT case's own time against its floor
+TEST_TARGET = 20.0              # ./bindmatrix test (the quick tier), seconds
 
 
 def timed(cmd, **kw):
@@ -44,16 +51,6 @@ def timed(cmd, **kw):
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                           **kw)
     return time.monotonic() - start, proc
-
-
-def _resident_mib():
-    """This process's resident memory now (Linux: /proc), else its peak so far."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2.0 ** 20
-    except (OSError, ValueError, IndexError):
-        import resource
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 class Launcher:
@@ -64,7 +61,6 @@ class Launcher:
     every measurement."""
 
     def __init__(self):
-        self.floor_mib = _resident_mib()
         cmd_r, cmd_w = os.pipe()
         ans_r, ans_w = os.pipe()
         self.pid = os.fork()
@@ -111,6 +107,16 @@ class Launcher:
 
 
 _launcher = None
+
+
+def measure_floor(runner, reps=300):
+    """{bind_conflict_us, time_wait_us}: the runner's --floor, or None when it cannot."""
+    proc = subprocess.run([runner, "--floor", str(reps)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=120)
+    if proc.returncode != 0:
+        print("bindmatrix bench: no floor: %s" % proc.stderr.strip(), file=sys.stderr)
+        return None
+    return json.loads(proc.stdout)
 
 
 def run_once(runner, args, out, paths=()):
@@ -165,6 +171,8 @@ def main(argv=None):
     ap.add_argument("-n", "--runs", type=int, default=5, help="how many runs (default 5)")
     ap.add_argument("--runner-only", action="store_true",
                     help="measure the runner alone (not ./bindmatrix run and report)")
+    ap.add_argument("--test", type=int, default=0, metavar="N",
+                    help="also time ./bindmatrix test N times (about 20 s each)")
     ap.add_argument("--no-scaling", action="store_true",
                     help="skip the scaling check (four copies of the matrix)")
     ap.add_argument("--kernels", action="store_true",
@@ -191,6 +199,7 @@ def _main(args, ap):
         return bench_kernels()
 
     times, cpus, rss, outcomes, cost = [], [], [], defaultdict(set), defaultdict(int)
+    tw_us, bind_us = [], []         # own time of the TIME_WAIT and of the bind-conflict cases
     commands = {"run": [], "report": []}
     ncases, failed = 0, []
     with tempfile.TemporaryDirectory(prefix="bindmatrix-bench.") as tmp:
@@ -209,6 +218,12 @@ def _main(args, ap):
             for c in results.cases:
                 outcomes[c["id"]].add(outcome.signature(c))
                 cost[c["scenario"]] += c.get("duration_us", 0)
+                if c["status"] == "observed" and "duration_us" in c:
+                    states = [st.get("state", "") for st in c["steps"] if st["op"] == "state"]
+                    if any(st.startswith("time-wait") for st in states):
+                        tw_us.append(c["duration_us"])
+                    elif c["scenario"] == "tcp/bind-conflict":
+                        bind_us.append(c["duration_us"])
             if args.runner_only:
                 continue
             # the commands, interleaved with the runner runs so that load hits all alike
@@ -224,6 +239,13 @@ def _main(args, ap):
             commands["report"].append(t)
             if proc.returncode != 0:
                 failed.append("report exited %d: %s" % (proc.returncode, proc.stderr[-300:]))
+        floor = measure_floor(args.runner)
+        test_times = []
+        for _ in range(args.test):
+            t, proc = timed([ENTRY, "test"], cwd=TOP)
+            test_times.append(t)
+            if proc.returncode != 0:
+                failed.append("test exited %d: %s" % (proc.returncode, proc.stderr[-300:]))
         scaling = None
         if not args.no_scaling and not args.runner_args:
             x4 = copies(os.path.join(tmp, "x4"), 4)
@@ -238,10 +260,10 @@ def _main(args, ap):
     text, med = line("runner", times, ncases / RUNNER_RATE)
     print(text + ("   (with --capture, as run gives it)" if shutil.which("tcpdump") else ""))
     print("  throughput  %.0f cases/s (median runner run; target %d: %s)   CPU %.2f s   "
-          "peak memory %.0f MiB (any one process; started from a launcher of %.0f MiB)"
+          "peak memory %.0f MiB (its largest process)"
           % (ncases / med if med else 0, RUNNER_RATE,
              "met" if med and ncases / med >= RUNNER_RATE else "NOT met",
-             statistics.median(cpus), max(rss), _launcher.floor_mib))
+             statistics.median(cpus), max(rss)))
     if scaling is not None:
         ratio = scaling[0] / med if med else 0
         print("  scaling     x4 the cases: %.3f s = %.2fx the time (target <= %.1fx: %s), "
@@ -249,9 +271,31 @@ def _main(args, ap):
                   scaling[0], ratio, SCALING_TARGET,
                   "met" if ratio <= SCALING_TARGET else "NOT met", scaling[1],
                   MEMORY_TARGET_MB, "met" if scaling[1] <= MEMORY_TARGET_MB else "NOT met"))
+    if floor is not None and med:
+        per_case = med / ncases * 1e6
+        ratio = per_case / floor["bind_conflict_us"]
+        print("  floor       in-process, bare socket calls (bindmatrix-runner --floor): a "
+              "bind conflict %.1f us, a TIME_WAIT %.1f us" % (floor["bind_conflict_us"],
+                                                              floor["time_wait_us"]))
+        print("    per case  %.1f us of wall time = %.1fx the bind-conflict floor (target <= "
+              "%.0fx: %s)" % (per_case, ratio, FLOOR_RATIO, "met" if ratio <= FLOOR_RATIO
+                              else "NOT met"))
+        if bind_us:
+            own = statistics.median(bind_us)
+            print("    tcp/bind-conflict cases: %.0f us each inside their worker (median) = "
+                  "%.1fx the floor" % (own, own / floor["bind_conflict_us"]))
+        if tw_us:
+            own = statistics.median(tw_us)
+            r = own / floor["time_wait_us"]
+            print("    TIME_WAIT cases: %.0f us each inside their worker (median of %d) = %.1fx "
+                  "their floor (target <= %.0fx: %s)" % (own, len(tw_us), r, TIME_WAIT_RATIO,
+                                                         "met" if r <= TIME_WAIT_RATIO
+                                                         else "NOT met"))
     for name, ts in commands.items():
         if ts:
             print(line(name, ts, TARGETS[name])[0] + ("   (4 hosts)" if name == "report" else ""))
+    if test_times:
+        print(line("test", test_times, TEST_TARGET)[0] + "   (./bindmatrix test: the quick tier)")
     print("  costliest scenarios (case time summed over all runs, all workers):")
     total = sum(cost.values()) or 1
     for scenario, us in sorted(cost.items(), key=lambda kv: -kv[1])[:8]:
