@@ -114,10 +114,14 @@ const char *capture_tool(void)
 
 int capture_start(struct bm_capture *cap, const char *path, int timeout_ms, char *why, size_t whylen)
 {
+    if (capture_spawn(cap, path, why, whylen) != 0)
+        return -1;
+    return capture_ready(cap, timeout_ms, why, whylen);
+}
+
+int capture_spawn(struct bm_capture *cap, const char *path, char *why, size_t whylen)
+{
     int errp[2];
-    char buf[2048];
-    size_t len = 0;
-    long long deadline = now_ms() + timeout_ms;
 #ifdef PR_SET_PDEATHSIG
     pid_t parent = getpid();    /* the child checks it did not outlive us before prctl */
 #endif
@@ -161,6 +165,15 @@ int capture_start(struct bm_capture *cap, const char *path, int timeout_ms, char
     }
     close(errp[1]);
     cap->err_fd = errp[0];
+    return 0;
+}
+
+int capture_ready(struct bm_capture *cap, int timeout_ms, char *why, size_t whylen)
+{
+    char buf[2048];
+    size_t len = 0;
+    long long deadline = now_ms() + timeout_ms;
+
     /* tcpdump says "listening on any" once the capture is live: wait for that line */
     for (;;) {
         int left = (int)(deadline - now_ms());

@@ -18,6 +18,12 @@ struct bm_capture {
  * in why (tcpdump missing, no permission, timeout...). */
 int capture_start(struct bm_capture *cap, const char *path, int timeout_ms, char *why, size_t whylen);
 
+/* The same in two halves, so that a worker runs the cases that need no capture while
+ * tcpdump starts: capture_spawn starts it (0, or -1 with why), capture_ready waits for it to
+ * capture (0, or -1 with why, the capture then stopped). */
+int capture_spawn(struct bm_capture *cap, const char *path, char *why, size_t whylen);
+int capture_ready(struct bm_capture *cap, int timeout_ms, char *why, size_t whylen);
+
 /* Stops it (SIGINT, so it flushes) and waits for it to exit, at most timeout_ms; then kills. */
 void capture_stop(struct bm_capture *cap, int timeout_ms);
 

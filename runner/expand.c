@@ -438,6 +438,11 @@ const char *case_list_file(const struct bm_case_list *list, size_t i)
     return list->lazy ? list->refs[i].t->file : list->items[i].file;
 }
 
+bool case_list_capture(const struct bm_case_list *list, size_t i)
+{
+    return list->lazy ? list->refs[i].t->capture : list->items[i].capture;
+}
+
 /* The odometer: the last axis varies fastest, so ids come out in written order.  false
  * once every combination has been seen. */
 static bool next_combination(const struct bm_template *t, size_t *idx)

@@ -35,6 +35,8 @@ const struct bm_case *case_list_get(const struct bm_case_list *list, size_t i,
 /* Case i's id and case file without building it. */
 const char *case_list_id(const struct bm_case_list *list, size_t i);
 const char *case_list_file(const struct bm_case_list *list, size_t i);
+/* Whether case i asked for packet evidence (capture: true), without building it. */
+bool case_list_capture(const struct bm_case_list *list, size_t i);
 
 /* Limits (cases/README.md, "Limits"), checked before anything is allocated for the cases:
  * the product of one matrix (before exclude: the expansion walks all of it) and the cases

@@ -318,12 +318,15 @@ static void raw_capture_path(const struct options *o, long pid, int gen, char *o
 
 /* Starts tcpdump for this namespace; the generation number, or -1 (no evidence) with a
  * warning when it cannot. */
-static int start_capture(struct bm_capture *cap, const struct options *o, int gen)
+/* tcpdump started for this worker's namespace: generation gen, or -1 (said).  Without
+ * wait it is only spawned: capture_ready before the first case that needs it. */
+static int start_capture(struct bm_capture *cap, const struct options *o, int gen, bool wait)
 {
     char path[1024], why[256];
 
     raw_capture_path(o, (long)getpid(), gen, path, sizeof path);
-    if (capture_start(cap, path, 5000, why, sizeof why) == 0)
+    if (wait ? capture_start(cap, path, 5000, why, sizeof why) == 0
+             : capture_spawn(cap, path, why, sizeof why) == 0)
         return gen;
     fprintf(stderr, "bindmatrix-runner: worker %ld: no packet evidence: %s\n", (long)getpid(), why);
     return -1;
@@ -335,6 +338,9 @@ static int start_capture(struct bm_capture *cap, const struct options *o, int ge
  * the position of each case it starts to a page it shares with the parent (`started`), and
  * the parent blames that case and runs the unreported others again (reap). */
 #define BATCH_LINES 64
+/* how many cases before its first capture case a worker starts tcpdump: about the time
+ * tcpdump takes to start capturing (tens of milliseconds) */
+#define CAPTURE_LEAD 400
 #define BATCH_MS 5
 
 static struct {
@@ -397,6 +403,7 @@ static void worker_main(const struct bm_case_list *cases, const size_t *todo, si
     struct bm_capture cap = {0};
     struct bm_env env;
     int gen = -1, generations = 0;
+    bool ready = false;     /* tcpdump capturing (it starts while the first cases run) */
     size_t lines = 0;
     long flushed;
 
@@ -407,8 +414,16 @@ static void worker_main(const struct bm_case_list *cases, const size_t *todo, si
     signal(SIGTERM, on_worker_stop);
     enter_sandbox_or_die(&env, o, parent, host);
     sandbox_pin_cpu(cpu);
-    if (o->capture)
-        gen = start_capture(&cap, o, generations++);
+    /* the cases that need a capture come last (run_workers): tcpdump starts a little before
+     * them, while the last others run, so it neither delays the first cases nor copies the
+     * packets of all the others */
+    size_t first_capture = n, spawn_at = n;
+    for (size_t i = 0; o->capture && i < n; i++)
+        if (case_list_capture(cases, todo[i])) {
+            first_capture = i;
+            spawn_at = i > CAPTURE_LEAD ? i - CAPTURE_LEAD : 0;
+            break;
+        }
     flushed = now_ms();
     for (size_t i = 0; i < n; i++) {
         struct bm_case built;
@@ -419,10 +434,24 @@ static void worker_main(const struct bm_case_list *cases, const size_t *todo, si
 
         /* a fresh namespace when this one runs out of unused ports */
         if (env.next_port + 4 * BM_MAX_STEPS > env.port_hi || env.next_priv_port + BM_MAX_STEPS > env.priv_port_hi) {
+            bool capturing = cap.pid > 0;
             capture_stop(&cap, o->timeout_ms);
             enter_sandbox_or_die(&env, o, parent, host);
-            if (o->capture)
-                gen = start_capture(&cap, o, generations++);
+            if (capturing) {        /* the new namespace is captured at once */
+                gen = start_capture(&cap, o, generations++, true);
+                ready = true;
+            }
+        }
+        if (i == spawn_at && first_capture < n && cap.pid <= 0)
+            gen = start_capture(&cap, o, generations++, false);
+        if (c && c->capture && gen >= 0 && !ready) {
+            char why[256];
+            ready = true;
+            if (capture_ready(&cap, 5000, why, sizeof why) != 0) {
+                fprintf(stderr, "bindmatrix-runner: worker %ld: no packet evidence: %s\n",
+                        (long)getpid(), why);
+                gen = -1;
+            }
         }
         die_with_runner(runner);
         *started = i;
@@ -867,11 +896,15 @@ static int run_workers(struct run *r)
 
     if (!order)
         return -1;
-    /* worker w runs cases w, w+W, w+2W, ...: each gets a mix of every scenario */
+    /* worker w runs cases w, w+W, w+2W, ...: each gets a mix of every scenario; with
+     * --capture those that need no capture first, while its tcpdump starts */
     for (size_t w = 0; w < r->nworkers; w++) {
         size_t start = pos;
-        for (size_t i = w; i < r->ncases; i += r->nworkers)
-            order[pos++] = i;
+        for (int pass = r->o->capture ? 0 : 1; pass < 2; pass++)
+            for (size_t i = w; i < r->ncases; i += r->nworkers)
+                if (pass == 1 ? !r->o->capture || case_list_capture(r->cases, i)
+                              : !case_list_capture(r->cases, i))
+                    order[pos++] = i;
         r->workers[w].fd = -1;
         if (start_worker(r, &r->workers[w], order + start, pos - start, (int)(w % r->ncpu))) {
             perror("bindmatrix-runner: fork");
@@ -1031,7 +1064,7 @@ int main(int argc, char **argv)
     struct bm_host_sysctls host_sysctls;
     char host[300], sandbox_err[1024], hash[BM_HASH_LEN], *output = NULL;
     struct run r = {0};
-    long t0 = now_ms(), counts[3] = {0, 0, 0};
+    long t0 = now_ms(), t_cases = 0, t_evidence = 0, t_write = 0, counts[3] = {0, 0, 0};
     int rc = 0, lock_fd = -1;
     bool interrupted = false;
     struct bm_case_hash case_hash;
@@ -1209,6 +1242,7 @@ int main(int argc, char **argv)
     prctl(PR_SET_CHILD_SUBREAPER, 1);
 #endif
     r.parent = getpid();
+    t_cases = now_ms();
     rc = run_all(&r);
     if (manifest_open) {
         int saved = 0;
@@ -1242,10 +1276,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "bindmatrix-runner: only %zu of %zu results arrived\n", r.received, r.ncases);
         rc = -1;
     }
+    t_evidence = now_ms();
     if (rc == 0 && o.capture && !interrupted)
         attach_evidence(&r);
     if (o.capture)
         remove_raw_captures(o.evidence_dir);
+    t_write = now_ms();
     if (rc == 0) {
         enum bm_tw_proof weakest = BM_TW_NONE;
         for (size_t i = 0; i < r.ncases; i++)
@@ -1263,7 +1299,11 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < r.ncases; i++)
             counts[r.status[i]]++;
         written.lines = &r.lines;
-        if (results_write(output, run, written_line, &written, r.ncases, counts, now_ms() - t0) != 0) {
+        json_t *phases = json_pack("{s:I, s:I, s:I}", "load", (json_int_t)(t_cases - t0),
+                                   "cases", (json_int_t)(t_evidence - t_cases),
+                                   "evidence", (json_int_t)(t_write - t_evidence));
+        if (results_write(output, run, written_line, &written, r.ncases, counts, now_ms() - t0,
+                          phases) != 0) {
             fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", output, strerror(errno));
             rc = -1;
         }

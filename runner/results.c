@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 json_t *bm_json_text(const char *s)
 {
@@ -119,9 +120,17 @@ char *results_error_line(const struct bm_case *c, const char *reason)
     return dump(root);
 }
 
-int results_write(const char *path, json_t *run, bm_line_fn line, void *ctx, size_t n,
-                  const long counts[3], long duration_ms)
+static long mono_ms(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int results_write(const char *path, json_t *run, bm_line_fn line, void *ctx, size_t n,
+                  const long counts[3], long duration_ms, json_t *phases)
+{
+    long start = mono_ms();
     struct bm_atomic a;
     json_t *end;
     char *s;
@@ -136,6 +145,7 @@ int results_write(const char *path, json_t *run, bm_line_fn line, void *ctx, siz
         if (!text) {
             int saved = errno ? errno : EIO;
             atomic_abort(&a);
+            json_decref(phases);
             errno = saved;
             return -1;
         }
@@ -144,7 +154,12 @@ int results_write(const char *path, json_t *run, bm_line_fn line, void *ctx, siz
     }
     end = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "record", "end", "cases", (json_int_t)n,
                     "observed", (json_int_t)counts[0], "skipped", (json_int_t)counts[1],
-                    "error", (json_int_t)counts[2], "duration_ms", (json_int_t)duration_ms);
+                    "error", (json_int_t)counts[2], "duration_ms",
+                    (json_int_t)(duration_ms + (phases ? mono_ms() - start : 0)));
+    if (phases) {
+        json_object_set_new(phases, "write", json_integer(mono_ms() - start));
+        json_object_set_new(end, "phases_ms", phases);
+    }
     s = dump(end);
     fprintf(a.f, "%s\n", s);
     free(s);

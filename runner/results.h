@@ -31,6 +31,8 @@ typedef const char *(*bm_line_fn)(void *ctx, size_t k);
  * path atomically (atomic.h: a temporary file renamed at the end, so a reader never sees
  * half a file; straight to a device, FIFO or /dev/stdout).  Returns 0 or -1 with errno set. */
 int results_write(const char *path, json_t *run, bm_line_fn line, void *ctx, size_t n,
-                  const long counts[3], long duration_ms);
+                  const long counts[3], long duration_ms, json_t *phases);
+/* phases (may be NULL): the end record's "phases_ms", {load, cases, evidence, write}; the
+ * write phase is measured here and added.  results_write takes the reference. */
 
 #endif

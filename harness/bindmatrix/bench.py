@@ -200,6 +200,7 @@ def _main(args, ap):
 
     times, cpus, rss, outcomes, cost = [], [], [], defaultdict(set), defaultdict(int)
     tw_us, bind_us = [], []         # own time of the TIME_WAIT and of the bind-conflict cases
+    phases = defaultdict(list)      # the runner's own account (its end record's phases_ms)
     commands = {"run": [], "report": []}
     ncases, failed = 0, []
     with tempfile.TemporaryDirectory(prefix="bindmatrix-bench.") as tmp:
@@ -215,6 +216,8 @@ def _main(args, ap):
                 print("bindmatrix bench: %s" % e, file=sys.stderr)
                 return 2
             ncases = len(results.cases)
+            for name, ms in (results.end.get("phases_ms") or {}).items():
+                phases[name].append(ms)
             for c in results.cases:
                 outcomes[c["id"]].add(outcome.signature(c))
                 cost[c["scenario"]] += c.get("duration_us", 0)
@@ -271,6 +274,9 @@ def _main(args, ap):
                   scaling[0], ratio, SCALING_TARGET,
                   "met" if ratio <= SCALING_TARGET else "NOT met", scaling[1],
                   MEMORY_TARGET_MB, "met" if scaling[1] <= MEMORY_TARGET_MB else "NOT met"))
+    if phases:
+        print("  phases      %s (median, the runner's end record)" % ", ".join(
+            "%s %.0f ms" % (name, statistics.median(ms)) for name, ms in phases.items()))
     if floor is not None and med:
         per_case = med / ncases * 1e6
         ratio = per_case / floor["bind_conflict_us"]

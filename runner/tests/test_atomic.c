@@ -231,7 +231,7 @@ Test(atomic, results_and_manifest_follow_links_and_pipes)
     snprintf(real, sizeof real, "%s/r.jsonl", dir);
     snprintf(link, sizeof link, "%s/l.jsonl", dir);
     cr_assert_eq(symlink("r.jsonl", link), 0);
-    cr_assert_eq(results_write(link, run, NULL, NULL, 0, counts, 1), 0, "%s", strerror(errno));
+    cr_assert_eq(results_write(link, run, NULL, NULL, 0, counts, 1, NULL), 0, "%s", strerror(errno));
     cr_assert_eq(lstat(link, &st), 0);
     cr_assert(S_ISLNK(st.st_mode));
     expect_text(real, "{\"record\":\"run\"}\n{\"record\":\"end\",\"cases\":0,\"observed\":0,"
