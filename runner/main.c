@@ -1027,6 +1027,27 @@ static char *interrupted_path(const char *output)
     return bm_strf("%.*s.interrupted.jsonl", (int)stem, output);
 }
 
+/* f's contents (from its start) to path, atomically; 0, or -1 with errno set. */
+static int copy_out(FILE *f, const char *path)
+{
+    struct bm_atomic a;
+    char buf[1 << 16];
+    size_t n;
+
+    if (fflush(f) != 0 || fseek(f, 0, SEEK_SET) != 0 || atomic_open(&a, path) != 0)
+        return -1;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        if (fwrite(buf, 1, n, a.f) != n)
+            break;
+    if (ferror(f) || ferror(a.f)) {
+        int saved = errno ? errno : EIO;
+        atomic_abort(&a);
+        errno = saved;
+        return -1;
+    }
+    return atomic_commit(&a);
+}
+
 /* What results_write writes: the spooled lines, all or (an interrupted run) those in order. */
 struct written {
     struct bm_spool *lines;
@@ -1069,7 +1090,7 @@ int main(int argc, char **argv)
     bool interrupted = false;
     struct bm_case_hash case_hash;
     struct bm_manifest_writer manifest;
-    struct bm_atomic manifest_file;
+    FILE *manifest_file = NULL;     /* unlinked while the run lasts: nothing left if killed */
     bool manifest_open = false;
     struct written written = {0};
 
@@ -1201,13 +1222,14 @@ int main(int argc, char **argv)
     /* the manifest is written while the workers run, and makes the hash as it writes the
      * cases: one expansion to JSON, not two */
     if (o.manifest_out) {
-        if (atomic_open(&manifest_file, o.manifest_out) != 0) {
+        if (!(manifest_file = tmpfile()) ||
+            fcntl(fileno(manifest_file), F_SETFD, FD_CLOEXEC) != 0) {   /* not for tcpdump */
             fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(errno));
             rc = -1;
             goto out;
         }
         manifest_open = true;
-        if (manifest_begin(&manifest, manifest_file.f, &chosen, &sel, output,
+        if (manifest_begin(&manifest, manifest_file, &chosen, &sel, output,
                            o.capture ? o.evidence_dir : NULL) != 0) {
             fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(errno));
             rc = -1;
@@ -1247,7 +1269,8 @@ int main(int argc, char **argv)
     if (manifest_open) {
         int saved = 0;
         manifest_open = false;
-        if (manifest_finish(&manifest, hash) != 0 || atomic_commit(&manifest_file) != 0) {
+        if (manifest_finish(&manifest, hash) != 0 ||
+            copy_out(manifest_file, o.manifest_out) != 0) {
             saved = errno;
             fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(saved));
             rc = -1;
@@ -1317,9 +1340,10 @@ int main(int argc, char **argv)
                 stop_signal == SIGINT ? "SIGINT" : "SIGTERM", r.ncases, output);
 out:
     free(written.order);
+    if (manifest_file)
+        fclose(manifest_file);
     if (manifest_open) {            /* a run that never got to its cases: no manifest */
         manifest_finish(&manifest, hash);
-        atomic_abort(&manifest_file);
     }
     free_run(&r);
     free(output);

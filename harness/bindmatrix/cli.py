@@ -17,6 +17,7 @@ Runner arguments pass through untouched; `run` adds only where results go by def
 import argparse
 import gc
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -186,7 +187,6 @@ def _junit_counts(path):
 def cmd_test(args, runner_args):
     """Unit tests, the harness's own tests, lint, and the whole matrix; one closing line."""
     from . import judge as judge_mod
-    from .conformance import Conformance
     if any(a in QUESTIONS for a in runner_args):
         print("bindmatrix test: --list/--print-host/--help/--manifest are for ./bindmatrix run",
               file=sys.stderr)
@@ -196,8 +196,8 @@ def cmd_test(args, runner_args):
         # the runner's unit tests mostly wait on sockets and signals, the macOS compile check
         # and the workflow lint are small: they run beside the harness's tests, and their
         # output follows
-        step("[1/5] Runner unit tests (ctest), lint, the macOS compile check and the workflow "
-             "lint, beside [2/5]: their output follows it")
+        step("[1/5] Runner unit tests (ctest), lint, the macOS compile check, the workflow lint "
+             "and the matrix on this kernel, beside [2/5]: their output follows it")
         ctest_xml = os.path.join(tmp, "ctest.xml")
         ctest = _background(["ctest", "--output-on-failure", "--output-junit", ctest_xml],
                             tmp, "ctest", cwd=BUILD)
@@ -207,6 +207,12 @@ def cmd_test(args, runner_args):
         flows = _background([sys.executable, "-c", "import sys; from bindmatrix import cli; "
                              "sys.exit(cli.lint_workflows())"], tmp, "workflows", env=here)
         lint = _background([sys.executable, "-m", "bindmatrix.lint"], tmp, "lint", env=here)
+        # the matrix on this kernel too: its verdicts come back as counts in a file
+        verdicts = os.path.join(tmp, "conformance.json")
+        argv = (["--strict"] if args.strict else []) + [
+            "--allow-skip=%s" % c for c in args.allow_skip] + list(runner_args)
+        conformance = _background([sys.executable, "-c", CONFORMANCE_CHILD, verdicts] + argv,
+                                  tmp, "conformance", env=here)
 
         step("[2/5] Harness self-tests (harness/tests)%s"
              % ("" if args.all else ", without the slow ones (--all: with them)"))
@@ -237,11 +243,14 @@ def cmd_test(args, runner_args):
         _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "macos-compile-check", rc)
 
         step("[5/5] The matrix on this kernel")
-        rc = cmd_run(args, runner_args)
+        rc = _join(conformance, "the conformance run")
         counts = (0, 1, 0)          # no verdicts at all: the run failed before judging
-        judged = Conformance.latest()
-        if judged is not None:
-            c = judged.counts()
+        try:
+            with open(verdicts, encoding="utf-8") as f:
+                c = json.load(f)
+        except (OSError, ValueError):
+            c = None
+        if c:
             bad = judge_mod.STRICT_FAILING if args.strict else judge_mod.FAILING
             counts = (c["match"], sum(c[v] for v in bad),
                       sum(n for v, n in c.items() if v not in bad and v != "match"))
@@ -252,6 +261,20 @@ def cmd_test(args, runner_args):
     # one closing line for the unit tests, the harness's tests, lint and the conformance run
     say("%d passed, %d failed, %d skipped" % tuple(totals))
     return 1 if failed else 0
+
+
+# `./bindmatrix run` in a process of its own (beside the tests), leaving its verdicts'
+# counts in the file named first
+CONFORMANCE_CHILD = """
+import json, sys
+from bindmatrix import cli
+from bindmatrix.conformance import Conformance
+rc = cli.main(["run"] + sys.argv[2:])
+judged = Conformance.latest()
+with open(sys.argv[1], "w") as f:
+    json.dump(judged.counts() if judged is not None else None, f)
+sys.exit(rc)
+"""
 
 
 def _background(cmd, tmp, name, **kw):

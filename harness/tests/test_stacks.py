@@ -433,7 +433,7 @@ def fake_targets(tmp_path, monkeypatch):
     runner = tmp_path / "runner"
     runner.write_bytes(b"fake")
     return guests.GuestConfig(runner=str(runner), cases=SAMPLE_CASES, accel="tcg",
-                               qemu=FAKE_QEMU, cache=str(tmp_path / "cache"), timeout=1.0,
+                               qemu=FAKE_QEMU, cache=str(tmp_path / "cache"), timeout=0.5,
                                stack=None)
 
 
@@ -452,7 +452,7 @@ def test_run_kernel_keeps_results_console_and_times(tmp_path, monkeypatch, fake_
 
 
 @pytest.mark.parametrize("mode, message", [
-    ("hang", "the guest did not power off within 1 s (last stage: init); console: "),
+    ("hang", "the guest did not power off within 0.5 s (last stage: init); console: "),
     ("panic", "the guest kernel panicked: [    1.5] Kernel panic - not syncing"),
     ("broken", "QEMU exited (status 1) without the guest powering off"),
 ])

@@ -63,7 +63,8 @@ none_alive() { [[ $(alive "$1") == 0 ]]; }
 
 # start_run: the runner in its own session on $tmp/r.jsonl; sets pid
 start_run() {
-    setsid "$runner" -q "${capture[@]}" -j 2 --timeout-ms 3000 -o "$tmp/r.jsonl" "$tmp/cases" \
+    setsid "$runner" -q "${capture[@]}" -j 2 --timeout-ms 3000 --manifest-out "$tmp/m.json" \
+        -o "$tmp/r.jsonl" "$tmp/cases" \
         2>"$tmp/stderr" &
     pid=$!
 }
@@ -103,6 +104,10 @@ wait "$pid" 2>/dev/null
 until_ok 5 none_alive "$pid"
 left=$(alive "$pid")
 [[ $left == 0 ]] || fail KILL "$left processes of the run still alive"
+# nothing half-written beside the outputs: the manifest and the results are written from
+# unlinked files, renamed into place only at the end
+litter=$(find "$tmp" -maxdepth 1 -name '.*.tmp' | wc -l)
+[[ $litter == 0 ]] || fail KILL "$litter temporary files left beside the outputs"
 
 # a second run on the same results file waits, then refuses
 if command -v flock >/dev/null; then
