@@ -106,7 +106,7 @@ left=$(alive "$pid")
 [[ $left == 0 ]] || fail KILL "$left processes of the run still alive"
 # nothing half-written beside the outputs: the manifest and the results are written from
 # unlinked files, renamed into place only at the end
-litter=$(find "$tmp" -maxdepth 1 -name '.*.tmp' | wc -l)
+litter=$(find "$tmp" -maxdepth 1 -name '*.tmp.*' | wc -l)   # atomic.c's temporary names
 [[ $litter == 0 ]] || fail KILL "$litter temporary files left beside the outputs"
 
 # a second run on the same results file waits, then refuses
