@@ -100,17 +100,26 @@ json_t *manifest_case_json(const struct bm_case *c, bool lines)
     return o;
 }
 
-/* FNV-1a 64 of one case object (without lines) dumped with sorted keys, and a newline. */
-static uint64_t hash_case(uint64_t h, const json_t *o)
-{
-    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+/* The form the case-set hash reads: compact, sorted keys, not ASCII-escaped. */
+#define HASH_FORM (JSON_COMPACT | JSON_SORT_KEYS)
 
+/* FNV-1a 64 of a case's text in HASH_FORM, and a newline. */
+static uint64_t hash_text_of(uint64_t h, const char *s)
+{
     for (const char *p = s ? s : ""; ; p++) {
         h ^= (unsigned char)(*p ? *p : '\n');
         h *= 0x100000001b3u;     /* FNV-1a 64 prime */
         if (!*p)
             break;
     }
+    return h;
+}
+
+static uint64_t hash_case(uint64_t h, const json_t *o)
+{
+    char *s = json_dumps(o, HASH_FORM);
+
+    h = hash_text_of(h, s);
     free(s);
     return h;
 }
@@ -340,23 +349,26 @@ int manifest_more(struct bm_manifest_writer *w, size_t n)
     for (; w->ok && n > 0 && w->next < w->list->n; n--, w->next++) {
         struct bm_case scratch;
         const struct bm_case *c = case_list_get(w->list, w->next, &scratch);
-        json_t *o = c ? manifest_case_json(c, false) : NULL, *steps;
-        char *text;
+        json_t *o = c ? manifest_case_json(c, false) : NULL;
+        char *text = o ? json_dumps(o, HASH_FORM) : NULL;
+        size_t len = text ? strlen(text) : 0;
 
-        if (!o) {
+        json_decref(o);
+        if (!text || len < 2 || text[len - 1] != '}') {
+            free(text);
             errno = ENOMEM;
             w->ok = false;
             break;
         }
-        w->h = hash_case(w->h, o);
-        steps = json_object_get(o, "steps");
-        for (size_t k = 0; k < c->nsteps; k++)
-            json_object_set_new(json_array_get(steps, k), "line", json_integer(c->steps[k].line));
-        text = json_dumps(o, JSON_OUT);
-        json_decref(o);
-        w->ok = text && (!w->next || fputc(',', w->f) != EOF) && fputs(text, w->f) != EOF;
-        if (!text)
-            errno = ENOMEM;
+        /* one dump serves both: the hash reads it, and it is written with the steps' lines
+         * added as the case's last member */
+        w->h = hash_text_of(w->h, text);
+        text[len - 1] = '\0';
+        w->ok = (!w->next || fputc(',', w->f) != EOF) && fputs(text, w->f) != EOF &&
+                fputs(",\"step_lines\":[", w->f) != EOF;
+        for (size_t k = 0; w->ok && k < c->nsteps; k++)
+            w->ok = fprintf(w->f, "%s%d", k ? "," : "", c->steps[k].line) > 0;
+        w->ok = w->ok && fputs("]}", w->f) != EOF;
         free(text);
         /* a file's cases are contiguous and share its strings */
         if (w->ok && c->file != w->scen_file) {

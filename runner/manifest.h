@@ -16,7 +16,7 @@
 #define BM_HASH_LEN 25 /* "fnv1a64:" + 16 hex digits + NUL */
 
 /* One case: id, scenario, axes, sysctl, capture, sockets, steps (each step with its case-file
- * "line" when lines is true). */
+ * "line" when lines is true; the manifest itself gives the lines as the case's step_lines). */
 json_t *manifest_case_json(const struct bm_case *c, bool lines);
 
 /* FNV-1a 64 over each case's manifest_case_json(c, false) dumped with sorted keys, compact

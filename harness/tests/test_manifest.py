@@ -67,7 +67,8 @@ def test_every_step_says_whether_it_is_a_precondition(doc):
 def test_the_case_set_hash_is_what_the_schema_says(doc):
     h = 0xcbf29ce484222325
     for c in doc["cases"]:
-        c = dict(c, steps=[{k: v for k, v in s.items() if k != "line"} for s in c["steps"]])
+        c = {k: v for k, v in c.items() if k != "step_lines"}
+        assert "line" not in json.dumps(c["steps"])
         for byte in (json.dumps(c, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
                      + "\n").encode("utf-8"):
             h = ((h ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
