@@ -205,24 +205,13 @@ class SchemaCheck:
     asked).  problems() waits for the answer: [ResultsError message], empty when all hold."""
 
     def __init__(self, paths, timeout=300):
+        from . import forked
         self.paths = [str(p) for p in paths]
         self.timeout = timeout
         self.child = None
-        if (os.cpu_count() or 1) > 1 and hasattr(os, "fork"):
+        if forked.can_fork():
             _load_validators()              # compiled once, here: the child inherits them
-            rfd, wfd = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                os.close(rfd)
-                code = 0
-                try:
-                    os.write(wfd, json.dumps(self._check()).encode())
-                except BaseException:       # noqa: B902 - the parent sees no answer
-                    code = 1
-                finally:
-                    os._exit(code)
-            os.close(wfd)
-            self.child = (pid, rfd)
+            self.child = forked.Child(self._check)
 
     def _check(self):
         out = []
@@ -234,30 +223,12 @@ class SchemaCheck:
         return out
 
     def problems(self):
-        if self.child is None:
+        child, self.child = self.child, None
+        if child is None:
             return self._check()
-        import select
-        import signal
-        import time
-        pid, rfd = self.child
-        self.child = None
-        data, deadline = b"", time.monotonic() + self.timeout
         try:
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([rfd], [], [], left)[0]:
-                    os.kill(pid, signal.SIGKILL)
-                    break
-                chunk = os.read(rfd, 65536)
-                if not chunk:
-                    break
-                data += chunk
-        finally:
-            os.close(rfd)
-            os.waitpid(pid, 0)
-        try:
-            return list(json.loads(data.decode()))
-        except ValueError:
+            return list(child.result(self.timeout))
+        except RuntimeError:
             return self._check()            # the child failed: check here instead
 
 
