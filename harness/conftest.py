@@ -56,6 +56,8 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    # the longest first (a stable sort): spread over processes, they do not end alone
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
     if config.stash.get(NEED_RESULTS_KEY, False):
         raise pytest.UsageError(
             "the conformance tests need --results PATH (a results .jsonl from "

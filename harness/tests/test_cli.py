@@ -1,6 +1,7 @@
 """./bindmatrix's command line as a user types it: where results go (-o, a filter, PATHs),
 which expectation files judge them, and the upgrade gate's refusal of a partial baseline."""
 
+import pytest
 import json
 import os
 import subprocess
@@ -89,6 +90,7 @@ def test_questions_go_to_the_runner(tmp_path):
                                          "tcp/second-listener[family=ipv4,reuse=reuseaddr]"]
 
 
+@pytest.mark.long
 def test_diff_refuses_a_partial_baseline(tmp_path):
     reports = tmp_path / "reports"
     code, out = bm(tmp_path, "run", "-f", "tcp/second-listener")
@@ -112,6 +114,7 @@ def test_unknown_commands_and_arguments(tmp_path):
     assert code == 2 and "unknown arguments: --bogus" in out
 
 
+@pytest.mark.long
 def test_host_sysctls_are_recorded_and_used_with_sysctls_host(tmp_path):
     """On a host (here: a namespace of this test's own) with net.ipv6.bindv6only=1, the run
     records the host's value in both modes, runs with it only in --sysctls host, and the gate

@@ -28,6 +28,7 @@ def _runsc():
         pytest.fail("runsc is not installed: apt-get install runsc (./bindmatrix test does)")
 
 
+@pytest.mark.long
 def test_gvisor_and_the_host_side_by_side(tmp_path):
     code, out = kernels(tmp_path, "host", "gvisor", "--", "-f", "tcp/second-listener",
                         "-f", "udp/unicast-reuseaddr")

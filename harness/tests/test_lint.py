@@ -138,6 +138,7 @@ def test_the_same_case_in_two_scenarios_must_be_expected_the_same(tmp_path):
                     extra={("tcp/story", "freebsd"): same}) == []
 
 
+@pytest.mark.long
 def test_the_repository_is_lint_clean():
     from bindmatrix import manifest
     cases = os.path.join(REPO, "cases")

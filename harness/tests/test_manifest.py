@@ -34,6 +34,7 @@ def vocab(doc):
     return doc["vocabulary"]
 
 
+@pytest.mark.long
 def test_the_repository_manifest_validates(doc):
     """The schema is valid Draft 2020-12; every case of the manifest holds to it (checked by
     a compiled validator: the reference one takes seconds over five thousand cases), and the

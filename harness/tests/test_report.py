@@ -235,6 +235,7 @@ def test_markdown_caps_the_rows(two_hosts, tmp_path):
     assert "## Claims" not in md
 
 
+@pytest.mark.long
 def test_markdown_fits_a_pr_comment_and_a_job_summary_with_six_hosts(tmp_path):
     """Six hosts, each with hundreds of differences: report.md stays under 60,000
     characters, the job summary under 1 MiB, and both say how many more the HTML has."""

@@ -80,6 +80,7 @@ def selftest(page, width=1400):
     return json.loads(htmlmod.unescape(m.group(1))), proc.stdout
 
 
+@pytest.mark.long
 def test_the_page_renders_and_the_filters_work(report):
     res, dom = selftest(report["html"])
     assert res["ok"] is True
@@ -107,6 +108,7 @@ def png_size(path):
     return struct.unpack(">II", head[16:24])
 
 
+@pytest.mark.long
 def test_screenshot(report):
     shots = os.environ.get("BINDMATRIX_SCREENSHOTS") or str(report["tmp"])
     os.makedirs(shots, exist_ok=True)
@@ -144,6 +146,7 @@ def six_hosts(tmp_path_factory):
     return {"html": out / "report.html", "tmp": tmp}
 
 
+@pytest.mark.long
 def test_six_hosts_fit_in_1400_pixels(six_hosts):
     """At 1400 px every host column of the matrix is in view beside the sticky case column,
     and the filters and the detail still work."""
