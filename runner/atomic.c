@@ -2,6 +2,7 @@
 #include "diag.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -168,4 +169,31 @@ void atomic_abort(struct bm_atomic *a)
 {
     fclose(a->f);
     finish(a, false, false);
+}
+
+int atomic_scratch(const char *beside)
+{
+    struct stat st;
+    const char *slash = strrchr(beside, '/');
+    char *tmpl = NULL;
+    int fd = -1;
+
+    if (descriptor_of(beside) < 0 && !(stat(beside, &st) == 0 && !S_ISREG(st.st_mode)))
+        tmpl = slash ? bm_strf("%.*s/.bindmatrix-scratch.XXXXXX", (int)(slash - beside), beside)
+                     : bm_strf(".bindmatrix-scratch.XXXXXX");
+    if (tmpl && (fd = mkstemp(tmpl)) >= 0) {
+        unlink(tmpl);
+        if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    free(tmpl);
+    if (fd < 0) {                   /* no folder of its own: the system's temporary one */
+        FILE *f = tmpfile();
+        fd = f ? fcntl(fileno(f), F_DUPFD_CLOEXEC, 0) : -1;
+        if (f)
+            fclose(f);
+    }
+    return fd;
 }

@@ -25,4 +25,9 @@ int atomic_commit(struct bm_atomic *a);
  * directly keeps what was written), frees a. */
 void atomic_abort(struct bm_atomic *a);
 
+/* Scratch space for what becomes `beside` later: an unlinked file (its fd, close-on-exec)
+ * in beside's folder when beside is, or will be, a regular file, else in the system's
+ * temporary folder; gone however the process ends.  -1 with errno set. */
+int atomic_scratch(const char *beside);
+
 #endif

@@ -1222,8 +1222,10 @@ int main(int argc, char **argv)
     /* the manifest is written while the workers run, and makes the hash as it writes the
      * cases: one expansion to JSON, not two */
     if (o.manifest_out) {
-        if (!(manifest_file = tmpfile()) ||
-            fcntl(fileno(manifest_file), F_SETFD, FD_CLOEXEC) != 0) {   /* not for tcpdump */
+        int fd = atomic_scratch(o.manifest_out);
+        if (fd < 0 || !(manifest_file = fdopen(fd, "w+"))) {
+            if (fd >= 0)
+                close(fd);
             fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(errno));
             rc = -1;
             goto out;
@@ -1243,7 +1245,7 @@ int main(int argc, char **argv)
     r.host = &host_sysctls;
     r.cases = &chosen;
     r.ncases = chosen.n;
-    if (spool_open(&r.lines, chosen.n) != 0) {
+    if (spool_open(&r.lines, chosen.n, output) != 0) {
         fprintf(stderr, "bindmatrix-runner: cannot make a temporary file for the results: %s\n", strerror(errno));
         rc = -1;
         goto out;

@@ -1,30 +1,25 @@
 #include "spool.h"
+#include "atomic.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-int spool_open(struct bm_spool *s, size_t n)
+int spool_open(struct bm_spool *s, size_t n, const char *beside)
 {
-    FILE *f;
-
     memset(s, 0, sizeof *s);
     s->fd = -1;
     s->n = n;
     s->off = calloc(n ? n : 1, sizeof *s->off);
     s->len = calloc(n ? n : 1, sizeof *s->len);
-    /* tmpfile(): created unlinked in the temporary folder, gone however the runner ends */
-    if (!s->off || !s->len || !(f = tmpfile())) {
-        int saved = errno ? errno : ENOMEM;
+    if (!s->off || !s->len) {
         spool_close(s);
-        errno = saved;
+        errno = ENOMEM;
         return -1;
     }
-    s->fd = fcntl(fileno(f), F_DUPFD_CLOEXEC, 0);   /* not for tcpdump or other execs */
-    fclose(f);
+    s->fd = atomic_scratch(beside);     /* unlinked: gone however the runner ends */
     if (s->fd < 0) {
         int saved = errno;
         spool_close(s);

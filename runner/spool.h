@@ -1,5 +1,5 @@
-/* spool.h — a run's result lines by case index, kept in an unlinked temporary file instead
- * of in memory: the parent's memory does not grow with the number of cases (16 bytes each
+/* spool.h — a run's result lines by case index, kept in an unlinked scratch file beside
+ * the results (atomic_scratch) instead of in memory: the parent's memory does not grow with the number of cases (16 bytes each
  * for where its line is), and each line is read back when the results are written. */
 #ifndef BM_SPOOL_H
 #define BM_SPOOL_H
@@ -18,8 +18,9 @@ struct bm_spool {
     size_t cap;
 };
 
-/* Room for n cases; 0, or -1 with errno set. */
-int spool_open(struct bm_spool *s, size_t n);
+/* Room for n cases, in scratch space beside the file the lines will go to (atomic.h);
+ * 0, or -1 with errno set. */
+int spool_open(struct bm_spool *s, size_t n, const char *beside);
 
 /* Case i's line (replacing any it had: the old text stays in the file, unread); 0 or -1. */
 int spool_put(struct bm_spool *s, size_t i, const char *line);
