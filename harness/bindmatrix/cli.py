@@ -207,6 +207,11 @@ def cmd_test(args, runner_args):
         flows = _background([sys.executable, "-c", "import sys; from bindmatrix import cli; "
                              "sys.exit(cli.lint_workflows())"], tmp, "workflows", env=here)
         lint = _background([sys.executable, "-m", "bindmatrix.lint"], tmp, "lint", env=here)
+        # --all: the case parser fuzzed for a while (runner/fuzz/run-fuzz, its own build)
+        fuzz = _background([os.path.join(TOP, "runner", "fuzz", "run-fuzz"), str(FUZZ_SECONDS)],
+                           tmp, "fuzz", env=dict(os.environ,
+                                                 BUILD=os.path.join(TOP, "build-fuzz"))) \
+            if args.all else None
         # the matrix on this kernel too: its verdicts come back as counts in a file
         verdicts = os.path.join(tmp, "conformance.json")
         argv = (["--strict"] if args.strict else []) + [
@@ -241,6 +246,11 @@ def cmd_test(args, runner_args):
         _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "workflow-lint", rc)
         rc = _join(macos, "the macOS compile check")
         _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "macos-compile-check", rc)
+        if fuzz is not None:
+            step("The case parser fuzzed for %d s (a crash is left in build-fuzz/crash-*)"
+                 % FUZZ_SECONDS)
+            rc = _join(fuzz, "the fuzz run")
+            _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "fuzz", rc)
 
         step("[5/5] The matrix on this kernel")
         rc = _join(conformance, "the conformance run")
@@ -262,6 +272,8 @@ def cmd_test(args, runner_args):
     say("%d passed, %d failed, %d skipped" % tuple(totals))
     return 1 if failed else 0
 
+
+FUZZ_SECONDS = 20      # test --all: long enough to reach the explicit-key and anchor inputs
 
 # `./bindmatrix run` in a process of its own (beside the tests), leaving its verdicts'
 # counts in the file named first
@@ -369,7 +381,8 @@ def parser():
         if name == "test":
             sp.add_argument("--all", action="store_true",
                             help="also the slow tests: real kernels booted under QEMU, a "
-                                 "signed-release check against Debian's mirror (CI runs them)")
+                                 "signed-release check against Debian's mirror, and 20 s of "
+                                 "fuzzing the case parser (CI runs them)")
         if name in ("run", "test"):
             sp.add_argument("--strict", action="store_true",
                             help="an unknown verdict (the expectation leaves a step \"?\") "

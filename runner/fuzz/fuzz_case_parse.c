@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (case_parse_string(text, "fuzz/case.yaml", "fuzz", &t, &err) == 0) {
         if (expand_count(&t, &n, &err) == 0 && n <= FUZZ_MAX_EXPAND &&
             expand_template(&t, &list, &err) == 0)
-            json_decref(manifest_json(list.items, list.n, &sel, NULL, NULL));
+            json_decref(manifest_json(&list, &sel, NULL, NULL));
         case_template_free(&t);
     }
     msg = bm_error_text(&err);
