@@ -26,3 +26,19 @@ def test_a_child_that_overruns_is_killed_and_said():
         child.result(0.3)
     assert time.monotonic() - start < 5
     assert child.pid is None                 # reaped: no zombie, no orphan
+
+
+def test_one_cpu_does_everything_in_this_process(tmp_path, monkeypatch):
+    """Without a second CPU nothing is forked: the page is rendered and the results checked
+    here, with the same outcome."""
+    import os
+    from bindmatrix.atomic import render_all
+    from bindmatrix.results import SchemaCheck
+    from fixturekit import SAMPLE_RESULTS
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert not forked.can_fork()
+    page = str(tmp_path / "page.html")
+    render_all({page: lambda: "pid %d\n" % os.getpid()}, beside=[page])
+    assert open(page).read() == "pid %d\n" % os.getpid()
+    check = SchemaCheck([SAMPLE_RESULTS])
+    assert check.child is None and check.problems() == []
