@@ -150,7 +150,9 @@ def summary(matrix, claims, answers, ctx, files):
     n = len(matrix.run_hosts)
     print("bindmatrix report: %d cases, %d host%s (%s)%s"
           % (ctx["total"], n, "" if n == 1 else "s", ", ".join(h.label for h in matrix.run_hosts),
-             "; documented: %s" % ", ".join(h.os for h in matrix.hosts if h.documented)
+             "; documented: %s" % ", ".join(h.label[:-len(" (documented)")]
+                                            if h.label.endswith(" (documented)") else h.label
+                                            for h in matrix.hosts if h.documented)
              if len(matrix.hosts) > len(matrix.run_hosts) else ""))
     print("  %d cases where hosts disagree, %d mismatching/erroring/without expectation"
           % (ctx["n_disagree"], ctx["n_problem"]))
