@@ -15,13 +15,15 @@ json_t *bm_json_text(const char *s)
     char *copy;
     json_t *j;
 
+    /* checked here already: jansson need not check it again (every case's title and ref
+     * go into every result line) */
     if (bad == len)
-        return json_string(s);
+        return json_stringn_nocheck(s, len);
     if (!(copy = strdup(s)))
         return NULL;
     for (; bad < len; bad += 1 + bm_utf8_bad_at((unsigned char *)copy + bad + 1, len - bad - 1))
         copy[bad] = '?';
-    j = json_string(copy);
+    j = json_stringn_nocheck(copy, len);
     free(copy);
     return j;
 }
