@@ -241,8 +241,10 @@ def test_markdown_fits_a_pr_comment_and_a_job_summary_with_six_hosts(tmp_path):
     characters, the job summary under 1 MiB, and both say how many more the HTML has."""
     from reportkit import CASES, RUNNER
     base = str(tmp_path / "base.jsonl")
-    # the largest scenario: over two thousand cases, half of them changed per host
-    subprocess.run([RUNNER, "-q", "-o", base, "-f", "tcp/bind-conflict", CASES], check=True)
+    # the IPv4 half of the largest scenario: over a thousand cases, half of them changed per
+    # host, far more than a PR comment holds
+    subprocess.run([RUNNER, "-q", "-o", base, "-f", "tcp/bind-conflict[family=ipv4", CASES],
+                   check=True)
     cases = [r for r in read_records(base)[1:-1] if r["status"] == "observed"]
     paths = [base]
     for k in range(1, 6):
