@@ -197,3 +197,24 @@ int atomic_scratch(const char *beside)
     }
     return fd;
 }
+
+int atomic_copy(FILE *f, const char *path)
+{
+    struct bm_atomic a;
+    char buf[1 << 16];
+    size_t n;
+
+    if (fflush(f) != 0 || fseek(f, 0, SEEK_SET) != 0 || atomic_open(&a, path) != 0)
+        return -1;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        if (fwrite(buf, 1, n, a.f) != n)
+            break;
+    if (ferror(f) || ferror(a.f)) {
+        int saved = errno ? errno : EIO;
+        atomic_abort(&a);
+        errno = saved;
+        return -1;
+    }
+    return atomic_commit(&a);
+}
+

@@ -25,6 +25,10 @@ int atomic_commit(struct bm_atomic *a);
  * directly keeps what was written), frees a. */
 void atomic_abort(struct bm_atomic *a);
 
+/* f's contents, from its start, written to path as atomic_open/commit write (a scratch
+ * file becoming its target at the end).  0, or -1 with errno set. */
+int atomic_copy(FILE *f, const char *path);
+
 /* Scratch space for what becomes `beside` later: an unlinked file (its fd, close-on-exec)
  * in beside's folder when beside is, or will be, a regular file, else in the system's
  * temporary folder; gone however the process ends.  -1 with errno set. */

@@ -1027,27 +1027,6 @@ static char *interrupted_path(const char *output)
     return bm_strf("%.*s.interrupted.jsonl", (int)stem, output);
 }
 
-/* f's contents (from its start) to path, atomically; 0, or -1 with errno set. */
-static int copy_out(FILE *f, const char *path)
-{
-    struct bm_atomic a;
-    char buf[1 << 16];
-    size_t n;
-
-    if (fflush(f) != 0 || fseek(f, 0, SEEK_SET) != 0 || atomic_open(&a, path) != 0)
-        return -1;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        if (fwrite(buf, 1, n, a.f) != n)
-            break;
-    if (ferror(f) || ferror(a.f)) {
-        int saved = errno ? errno : EIO;
-        atomic_abort(&a);
-        errno = saved;
-        return -1;
-    }
-    return atomic_commit(&a);
-}
-
 /* What results_write writes: the spooled lines, all or (an interrupted run) those in order. */
 struct written {
     struct bm_spool *lines;
@@ -1272,7 +1251,7 @@ int main(int argc, char **argv)
         int saved = 0;
         manifest_open = false;
         if (manifest_finish(&manifest, hash) != 0 ||
-            copy_out(manifest_file, o.manifest_out) != 0) {
+            atomic_copy(manifest_file, o.manifest_out) != 0) {
             saved = errno;
             fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(saved));
             rc = -1;

@@ -433,23 +433,6 @@ json_t *manifest_json(const struct bm_case_list *list, const struct bm_selection
     return m;
 }
 
-int manifest_stream_to(const char *path, const struct bm_case_list *list,
-                       const struct bm_selection *sel, const char *output, const char *evidence,
-                       char hash_out[BM_HASH_LEN])
-{
-    struct bm_atomic a;
-
-    if (atomic_open(&a, path))
-        return -1;
-    if (manifest_stream(a.f, list, sel, output, evidence, hash_out) != 0) {
-        int saved = errno;
-        atomic_abort(&a);
-        errno = saved;
-        return -1;
-    }
-    return atomic_commit(&a);
-}
-
 int manifest_print(FILE *f, const json_t *m)
 {
     /* one buffer, one write: json_dumpf writes piecewise, about a third of the cost */

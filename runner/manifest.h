@@ -56,10 +56,6 @@ int manifest_begin(struct bm_manifest_writer *w, FILE *f, const struct bm_case_l
                    const struct bm_selection *sel, const char *output, const char *evidence);
 int manifest_more(struct bm_manifest_writer *w, size_t n);
 int manifest_finish(struct bm_manifest_writer *w, char hash_out[BM_HASH_LEN]);
-/* manifest_stream to path, atomically (atomic.h). */
-int manifest_stream_to(const char *path, const struct bm_case_list *list,
-                       const struct bm_selection *sel, const char *output, const char *evidence,
-                       char hash_out[BM_HASH_LEN]);
 /* The same manifest as a JSON value (made by manifest_stream: one way of writing it); NULL
  * when out of memory. */
 json_t *manifest_json(const struct bm_case_list *list, const struct bm_selection *sel,

@@ -253,3 +253,27 @@ Test(atomic, results_and_manifest_follow_links_and_pipes)
     static const char *const left[] = { "r.jsonl", "l.jsonl", "m" };
     expect_only(left, 3);
 }
+
+Test(atomic, a_scratch_file_copied_into_place_leaves_nothing_beside_it)
+{
+    char dir[] = "/tmp/bm-copy-XXXXXX", path[64], back[32] = "";
+    FILE *f, *g;
+    int fd;
+
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/m.json", dir);
+    fd = atomic_scratch(path);
+    cr_assert_geq(fd, 0);
+    f = fdopen(fd, "w+");
+    cr_assert_not_null(f);
+    fputs("{\"cases\":[]}\n", f);
+    cr_assert_eq(atomic_copy(f, path), 0, "%s", strerror(errno));
+    fclose(f);
+    g = fopen(path, "r");
+    cr_assert_not_null(g);
+    cr_assert_not_null(fgets(back, sizeof back, g));
+    fclose(g);
+    cr_assert_str_eq(back, "{\"cases\":[]}\n");
+    cr_assert_eq(unlink(path), 0);
+    cr_assert_eq(rmdir(dir), 0, "the scratch file was unlinked, the temporary one renamed");
+}

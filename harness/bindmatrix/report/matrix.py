@@ -230,17 +230,13 @@ def judge_documented(scenario, axes, labels, store, memo=None):
     rule covers with the same steps are one shared cell (memo)."""
     rules = _rules(store, scenario)
     rule = False if isinstance(rules, Exception) else store.documented_rule(scenario, axes)
-    # what the cell shows follows from the rule and the case's steps alone
-    early = (id(store), id(rule), tuple(labels) if labels is not None else None)
-    if memo is not None and rule is not False and early in memo:
-        return memo[early]
-    e = judge_mod.expected(axes, rules, labels, rule=rule, release=store.release)
-    if e.rule is None:
-        return Cell(verdict="undocumented", text="", state=e.state, note=e.note)
-    key = (id(e.rule), tuple(labels) if labels is not None else None, e.state, e.note)
+    # what the cell shows follows from the store (its release), the rule and the steps alone
+    key = (id(store), id(rule), tuple(labels) if labels is not None else None)
     if memo is not None and key in memo:
-        memo[early] = memo[key]
         return memo[key]
+    e = judge_mod.expected(axes, rules, labels, rule=rule, release=store.release)
+    if e.rule is None:          # no rule, or a broken file (rule False): nothing to share
+        return Cell(verdict="undocumented", text="", state=e.state, note=e.note)
     if labels is None:
         labels = list(e.rule.expect)
     text = expected_text(e.rule, labels)
@@ -248,7 +244,7 @@ def judge_documented(scenario, axes, labels, store, memo=None):
                 state=e.state, expected=text, expected_steps=expected_steps(e.rule, labels),
                 note=e.note, view=None if e.note else rule_view(e.rule, labels))
     if memo is not None:
-        memo[key] = memo[early] = cell
+        memo[key] = cell
     return cell
 
 
