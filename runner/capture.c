@@ -2,35 +2,18 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#ifdef HAVE_SYS_INOTIFY_H
-#include <sys/inotify.h>
-#endif
-#ifdef HAVE_SYS_PRCTL_H
-#include <sys/prctl.h>
-#endif
 #ifdef HAVE_PCAP
 #include <pcap/pcap.h>
 #endif
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 bool capture_supported(void)
 {
@@ -41,254 +24,138 @@ bool capture_supported(void)
 #endif
 }
 
-#ifdef HAVE_PCAP
-/* tcpdump, started as root, always changes user (to -Z root at best), and that calls
- * setgroups(), which a user namespace made without privilege denies: there it could never
- * start (and libpcap records instead).  /proc/self/setgroups says so where it exists. */
-static bool setgroups_denied(void)
-{
-    char buf[16] = "";
-    FILE *f = fopen("/proc/self/setgroups", "r");
-
-    if (!f)
-        return false;
-    if (!fgets(buf, sizeof buf, f))
-        buf[0] = '\0';
-    fclose(f);
-    return strncmp(buf, "deny", 4) == 0;
-}
-
-static pcap_t *live_capture;
-
-static void on_capture_stop(int sig)
-{
-    (void)sig;
-    if (live_capture)
-        pcap_breakloop(live_capture); /* documented as safe from a signal handler */
-}
-
-/* In the child: what `tcpdump -i any -U --immediate-mode -s 512 -w path` does, with
- * libpcap directly and no change of user, for where tcpdump cannot run.  It says
- * "listening on any" as tcpdump does and stops on SIGINT or SIGTERM. */
-static void capture_with_libpcap(const char *path)
-{
-    char errbuf[PCAP_ERRBUF_SIZE] = "";
-    struct sigaction sa;
-    pcap_dumper_t *dump;
-    pcap_t *p = pcap_create("any", errbuf);
-
-    if (!p || pcap_set_snaplen(p, 512) || pcap_set_immediate_mode(p, 1) ||
-        pcap_set_timeout(p, 100) || pcap_activate(p) < 0) {
-        fprintf(stderr, "libpcap: %s\n", p ? pcap_geterr(p) : errbuf);
-        _exit(1);
-    }
-    if (!(dump = pcap_dump_open(p, path))) {
-        fprintf(stderr, "libpcap: %s\n", pcap_geterr(p));
-        _exit(1);
-    }
-    live_capture = p;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_capture_stop;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    fprintf(stderr, "listening on any (libpcap, no change of user)\n");
-    fflush(stderr);
-    /* flushed after every batch: as -U, each packet reaches the file at once */
-    while (pcap_dispatch(p, -1, pcap_dump, (u_char *)dump) >= 0)
-        pcap_dump_flush(dump);
-    pcap_dump_close(dump);
-    pcap_close(p);
-    _exit(0);
-}
-#endif
-
 const char *capture_tool(void)
 {
+    return "libpcap on interface any, inside the worker";
+}
+
 #ifdef HAVE_PCAP
-    if (setgroups_denied())
-        return "libpcap on interface any (tcpdump cannot change user here)";
-#endif
-    return "tcpdump -i any";
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int capture_start(struct bm_capture *cap, const char *path, int timeout_ms, char *why, size_t whylen)
+/* Each packet to the file; the marker datagram of capture_close is looked for on the way. */
+static void keep(u_char *user, const struct pcap_pkthdr *hdr, const u_char *data)
 {
-    if (capture_spawn(cap, path, why, whylen) != 0)
-        return -1;
-    return capture_ready(cap, timeout_ms, why, whylen);
-}
+    struct bm_capture *cap = (struct bm_capture *)user;
 
-int capture_spawn(struct bm_capture *cap, const char *path, char *why, size_t whylen)
-{
-    int errp[2];
-#ifdef PR_SET_PDEATHSIG
-    pid_t parent = getpid();    /* the child checks it did not outlive us before prctl */
+    pcap_dump((u_char *)cap->dump, hdr, data);
+    if (cap->marker[0] && memmem(data, hdr->caplen, cap->marker, strlen(cap->marker)))
+        cap->marker_seen = true;
+}
 #endif
 
+int capture_open(struct bm_capture *cap, const char *path, char *why, size_t whylen)
+{
     memset(cap, 0, sizeof *cap);
-    cap->err_fd = -1;
-    snprintf(cap->path, sizeof cap->path, "%s", path);
-    if (pipe(errp) != 0) {
-        snprintf(why, whylen, "pipe: %s", strerror(errno));
-        return -1;
-    }
-    cap->pid = fork();
-    if (cap->pid < 0) {
-        snprintf(why, whylen, "fork: %s", strerror(errno));
-        close(errp[0]);
-        close(errp[1]);
-        return -1;
-    }
-    if (cap->pid == 0) {
-        int devnull = open("/dev/null", O_RDWR);
-#ifdef PR_SET_PDEATHSIG
-        /* tcpdump ends with the worker that started it, however that worker ends (SIGTERM:
-         * it closes its file); kept across exec as tcpdump runs as the same user */
-        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
-            _exit(127);
-#endif
-        dup2(devnull, STDIN_FILENO);
-        dup2(devnull, STDOUT_FILENO);
-        dup2(errp[1], STDERR_FILENO);
-        close(errp[0]);
 #ifdef HAVE_PCAP
-        if (setgroups_denied())
-            capture_with_libpcap(path);
-#endif
-        /* -U: each packet reaches the file at once; -Z root: no switch to the tcpdump user,
-         * which may not exist in a user namespace or may not write where we asked */
-        execlp("tcpdump", "tcpdump", "-i", "any", "-U", "--immediate-mode", "-n", "-Z", "root",
-               "-s", "512", "-w", path, (char *)NULL);
-        fprintf(stderr, "exec tcpdump: %s\n", strerror(errno));
-        _exit(127);
+    char errbuf[PCAP_ERRBUF_SIZE] = "";
+    pcap_t *p = pcap_create("any", errbuf);
+
+    /* immediate mode: a packet is in the ring as soon as the kernel has it (no block to fill
+     * or time out); non-blocking: a drain takes what is there and never waits */
+    if (!p || pcap_set_snaplen(p, 256) || pcap_set_immediate_mode(p, 1) ||
+        pcap_set_buffer_size(p, 2 << 20) || pcap_activate(p) < 0 ||
+        pcap_setnonblock(p, 1, errbuf) != 0) {
+        snprintf(why, whylen, "libpcap on interface any: %s", p ? pcap_geterr(p) : errbuf);
+        if (p)
+            pcap_close(p);
+        return -1;
     }
-    close(errp[1]);
-    cap->err_fd = errp[0];
+    if (!(cap->dump = pcap_dump_open(p, path))) {
+        snprintf(why, whylen, "libpcap: %s", pcap_geterr(p));
+        pcap_close(p);
+        return -1;
+    }
+    cap->pcap = p;
+    snprintf(cap->path, sizeof cap->path, "%s", path);
     return 0;
-}
-
-int capture_ready(struct bm_capture *cap, int timeout_ms, char *why, size_t whylen)
-{
-    char buf[2048];
-    size_t len = 0;
-    long long deadline = now_ms() + timeout_ms;
-
-    /* tcpdump says "listening on any" once the capture is live: wait for that line */
-    for (;;) {
-        int left = (int)(deadline - now_ms());
-        struct pollfd pfd = {cap->err_fd, POLLIN, 0};
-        ssize_t n;
-
-        if (left <= 0) {
-            snprintf(why, whylen, "tcpdump did not start capturing within %d ms", timeout_ms);
-            break;
-        }
-        if (poll(&pfd, 1, left) <= 0)
-            continue;
-        n = read(cap->err_fd, buf + len, sizeof buf - 1 - len);
-        if (n <= 0) {
-            buf[len] = '\0';
-            snprintf(why, whylen, "tcpdump exited: %.200s", len ? buf : "no message");
-            break;
-        }
-        len += (size_t)n;
-        buf[len] = '\0';
-        if (strstr(buf, "listening on"))
-            return 0;
-        if (len == sizeof buf - 1)
-            len = 0;
-    }
-    capture_stop(cap, 100);
+#else
+    (void)path;
+    snprintf(why, whylen, "this runner was built without libpcap");
     return -1;
-}
-
-/* Does the capture file already hold the marker datagram?  Only its tail is read. */
-static bool file_has_marker(const char *path, const char *marker)
-{
-    char buf[8192];
-    size_t n;
-    FILE *f = fopen(path, "rb");
-    long size;
-
-    if (!f)
-        return false;
-    fseek(f, 0, SEEK_END);
-    size = ftell(f);
-    fseek(f, size > (long)sizeof buf ? size - (long)sizeof buf : 0, SEEK_SET);
-    n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    return memmem(buf, n, marker, strlen(marker)) != NULL;
-}
-
-/* tcpdump drops what it has not yet read from the kernel when it is interrupted, so before
- * stopping it: send a marker datagram (after every packet of the cases) and wait until it is
- * in the file; packets reach the file in order, so everything before it is there too. */
-static void wait_for_marker(struct bm_capture *cap, long long deadline)
-{
-    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9)}; /* discard */
-    char marker[64];
-    int fd = socket(AF_INET, SOCK_DGRAM, 0), ino = -1;
-
-    snprintf(marker, sizeof marker, "bindmatrix-capture-end-%ld", (long)cap->pid);
-    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-#ifdef HAVE_SYS_INOTIFY_H
-    ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (ino >= 0 && inotify_add_watch(ino, cap->path, IN_MODIFY) < 0) {
-        close(ino);
-        ino = -1;
-    }
 #endif
-    if (fd >= 0)
-        sendto(fd, marker, strlen(marker), 0, (struct sockaddr *)&to, sizeof to);
-    while (!file_has_marker(cap->path, marker)) {
-        int left = (int)(deadline - now_ms());
-        char events[4096];
-        if (left <= 0)
-            break;
-        if (ino >= 0) {
-            struct pollfd pfd = {ino, POLLIN, 0};
-            /* an inotify event: the file was written to */
-            if (poll(&pfd, 1, left) > 0)
-                while (read(ino, events, sizeof events) > 0)
-                    ;
-        } else {
-            poll(NULL, 0, 1); /* no file events on this OS: look again shortly */
-        }
+}
+
+int capture_drain(struct bm_capture *cap)
+{
+#ifdef HAVE_PCAP
+    int n;
+
+    if (!cap->pcap)
+        return 0;
+    while ((n = pcap_dispatch(cap->pcap, -1, keep, (u_char *)cap)) > 0)
+        ;
+    return n < 0 ? -1 : 0;
+#else
+    (void)cap;
+    return 0;
+#endif
+}
+
+#ifdef HAVE_PCAP
+/* Closing a packet socket waits for an RCU grace period (packet_release() calls
+ * synchronize_net(), net/packet/af_packet.c): 10 to 25 ms here, on the runner's critical
+ * path if a worker did it before its last lines.  A finished capture's socket is therefore
+ * left for the process's exit to close, up to this many; more are closed at once. */
+#define CAPTURE_KEPT 8
+static pcap_t *finished[CAPTURE_KEPT];
+#endif
+
+int capture_close(struct bm_capture *cap, int timeout_ms, char *why, size_t whylen)
+{
+    why[0] = '\0';
+#ifdef HAVE_PCAP
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9)}; /* discard */
+    long long deadline = now_ms() + timeout_ms;
+    struct pcap_stat st;
+    size_t slot = 0;
+    int fd;
+
+    if (!cap->pcap)
+        return 0;
+    /* A packet the kernel has not yet handed to the ring (a softirq still to run) would be
+     * missed by stopping now: send a marker datagram after every packet of the cases and
+     * drain until it is in; packets reach the ring in order, so all before it are there. */
+    capture_drain(cap);         /* room in the ring for the marker */
+    snprintf(cap->marker, sizeof cap->marker, "bindmatrix-capture-end-%ld", (long)getpid());
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd >= 0 && sendto(fd, cap->marker, strlen(cap->marker), 0, (struct sockaddr *)&to,
+                          sizeof to) < 0) {
+        close(fd);
+        fd = -1;
     }
-    if (ino >= 0)
-        close(ino);
+    while (fd >= 0 && capture_drain(cap) == 0 && !cap->marker_seen) {
+        struct pollfd pfd = {pcap_get_selectable_fd(cap->pcap), POLLIN, 0};
+        int left = (int)(deadline - now_ms());
+        if (left <= 0 || pfd.fd < 0)
+            break;
+        poll(&pfd, 1, left);
+    }
+    if (!cap->marker_seen)
+        snprintf(why, whylen, "the capture's end marker did not arrive within %d ms: its last "
+                 "packets may be missing", timeout_ms);
     if (fd >= 0)
         close(fd);
-}
-
-void capture_stop(struct bm_capture *cap, int timeout_ms)
-{
-    long long deadline = now_ms() + timeout_ms;
-    char sink[512];
-
-    if (cap->pid <= 0)
-        return;
-    wait_for_marker(cap, deadline);
-    kill(cap->pid, SIGINT);
-    /* its stderr reaches EOF when it exits: that is the event to wait for */
-    while (cap->err_fd >= 0) {
-        int left = (int)(deadline - now_ms());
-        struct pollfd pfd = {cap->err_fd, POLLIN, 0};
-
-        if (left <= 0) {
-            kill(cap->pid, SIGKILL);
-            break;
-        }
-        if (poll(&pfd, 1, left) > 0 && read(cap->err_fd, sink, sizeof sink) <= 0)
-            break;
-    }
-    while (waitpid(cap->pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-    if (cap->err_fd >= 0)
-        close(cap->err_fd);
-    cap->err_fd = -1;
-    cap->pid = 0;
+    if (pcap_stats(cap->pcap, &st) == 0 && st.ps_drop > 0)
+        snprintf(why, whylen, "the capture lost %u packets (its ring was full)", st.ps_drop);
+    pcap_dump_close(cap->dump);
+    while (slot < CAPTURE_KEPT && finished[slot])
+        slot++;
+    if (slot < CAPTURE_KEPT)
+        finished[slot] = cap->pcap;
+    else
+        pcap_close(cap->pcap);
+#else
+    (void)timeout_ms;
+    (void)whylen;
+#endif
+    memset(cap, 0, sizeof *cap);
+    return why[0] ? -1 : 0;
 }
 
 #ifdef HAVE_PCAP

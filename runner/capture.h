@@ -1,5 +1,6 @@
-/* capture.h — packet evidence: tcpdump records a worker's namespace while its cases run;
- * afterwards each case that asked for evidence gets its own slice of that capture. */
+/* capture.h — packet evidence: each worker records its own namespace with libpcap while its
+ * capture cases run; afterwards each case that asked for evidence gets its slice of that
+ * capture.  The files are pcap: tcpdump -r reads them. */
 #ifndef BM_CAPTURE_H
 #define BM_CAPTURE_H
 
@@ -8,24 +9,27 @@
 #include <sys/types.h>
 
 struct bm_capture {
-    pid_t pid;              /* tcpdump, 0 when not running */
-    int err_fd;             /* its stderr: readiness line, then EOF when it exits */
-    char path[1024];        /* the raw capture file */
+    void *pcap;             /* pcap_t: an AF_PACKET ring on "any" in this namespace, or NULL */
+    void *dump;             /* pcap_dumper_t: the raw capture file */
+    char path[1024];
+    char marker[64];        /* capture_close's end marker, while it waits for it */
+    bool marker_seen;
 };
 
-/* Starts `tcpdump -i any` writing to path, in the caller's network namespace, and waits
- * (at most timeout_ms) until it reports that it is capturing.  Returns 0, or -1 with a reason
- * in why (tcpdump missing, no permission, timeout...). */
-int capture_start(struct bm_capture *cap, const char *path, int timeout_ms, char *why, size_t whylen);
+/* Opens a capture of every interface of the caller's network namespace (libpcap, "any",
+ * immediate and non-blocking) writing to path.  No process is started: the capture lives
+ * and dies with its worker.  0, or -1 with a reason in why. */
+int capture_open(struct bm_capture *cap, const char *path, char *why, size_t whylen);
 
-/* The same in two halves, so that a worker runs the cases that need no capture while
- * tcpdump starts: capture_spawn starts it (0, or -1 with why), capture_ready waits for it to
- * capture (0, or -1 with why, the capture then stopped). */
-int capture_spawn(struct bm_capture *cap, const char *path, char *why, size_t whylen);
-int capture_ready(struct bm_capture *cap, int timeout_ms, char *why, size_t whylen);
+/* Moves the packets the kernel holds for the capture into its file, without waiting: after
+ * each case whose packets matter, so the ring (1 MiB) never fills.  0, or -1 (a read error). */
+int capture_drain(struct bm_capture *cap);
 
-/* Stops it (SIGINT, so it flushes) and waits for it to exit, at most timeout_ms; then kills. */
-void capture_stop(struct bm_capture *cap, int timeout_ms);
+/* Drains until an end marker sent now has arrived (at most timeout_ms), then closes the
+ * file (its socket is left for the process's exit, which closes it without delaying
+ * anyone).  0, or -1 with why when packets may be missing (no marker, or the ring
+ * overflowed); the file is complete either way.  A capture that is not open is left alone. */
+int capture_close(struct bm_capture *cap, int timeout_ms, char *why, size_t whylen);
 
 /* Copies the packets of src that match the pcap filter expression (e.g. "port 10001 or
  * port 10002") to dst.  Returns the number of packets written, or -1 with a reason. */
@@ -46,8 +50,7 @@ struct bm_slice {
  * all.  0, or -1 with why when src cannot be read at all. */
 int capture_slice_all(const char *src, struct bm_slice *slices, size_t n, char *why, size_t whylen);
 
-/* What records the namespace here, for the evidence notes: "tcpdump -i any", or libpcap
- * itself where tcpdump cannot start (capture_start). */
+/* What records the namespace, for the evidence notes. */
 const char *capture_tool(void);
 
 /* Whether this build can slice captures (it links libpcap). */

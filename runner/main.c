@@ -61,7 +61,7 @@ struct options {
 };
 
 struct worker {
-    pid_t pid;
+    pid_t pid;              /* 0 once waited for */
     int fd;                 /* read end of its pipe, -1 when closed */
     size_t *todo;           /* case indexes, in the order it runs them */
     size_t ntodo, done;     /* results received so far */
@@ -123,9 +123,10 @@ static void usage(FILE *f)
             "                         any namespace is entered and written into each: what\n"
             "                         services on this host get); the run record has both\n"
             "                         (\"sysctls\", \"host_sysctls\") and the mode\n"
-            "      --capture          run tcpdump in each worker's namespace and keep, for the\n"
-            "                         cases marked capture: true, a pcap of their packets in\n"
-            "                         <results stem>.evidence/ (needs tcpdump and libpcap)\n"
+            "      --capture          record each worker's namespace (libpcap, in the worker)\n"
+            "                         and keep, for the cases marked capture: true, a pcap of\n"
+            "                         their packets in <results stem>.evidence/ (tcpdump -r\n"
+            "                         reads them)\n"
             "      --floor N          print the in-process floor of a case as JSON (the median\n"
             "                         of N bare bind-conflict and TIME_WAIT cases, in a\n"
             "                         sandbox like a worker's) and exit: what bench compares\n"
@@ -244,7 +245,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 /* ---- worker side ---------------------------------------------------------------------- */
 
-/* A runner killed outright takes its workers along (and they their tcpdump).  Changing the
+/* A runner killed outright takes its workers along (and their captures with them).  Changing the
  * effective uid (sockets of `user: other`, the sandbox's probe) clears the setting, so each
  * case re-arms it. */
 static void die_with_runner(pid_t runner)
@@ -316,20 +317,26 @@ static void raw_capture_path(const struct options *o, long pid, int gen, char *o
     snprintf(out, len, "%s/.raw/%ld-%d.pcap", o->evidence_dir, pid, gen);
 }
 
-/* Starts tcpdump for this namespace; the generation number, or -1 (no evidence) with a
- * warning when it cannot. */
-/* tcpdump started for this worker's namespace: generation gen, or -1 (said).  Without
- * wait it is only spawned: capture_ready before the first case that needs it. */
-static int start_capture(struct bm_capture *cap, const struct options *o, int gen, bool wait)
+/* A capture of this worker's namespace: generation gen, or -1 (no evidence, said). */
+static int open_capture(struct bm_capture *cap, const struct options *o, int gen)
 {
     char path[1024], why[256];
 
     raw_capture_path(o, (long)getpid(), gen, path, sizeof path);
-    if (wait ? capture_start(cap, path, 5000, why, sizeof why) == 0
-             : capture_spawn(cap, path, why, sizeof why) == 0)
+    if (capture_open(cap, path, why, sizeof why) == 0)
         return gen;
     fprintf(stderr, "bindmatrix-runner: worker %ld: no packet evidence: %s\n", (long)getpid(), why);
     return -1;
+}
+
+/* Closes it; what may be missing from it is said (the harness's evidence check then
+ * finds the cases it concerns). */
+static void close_capture(struct bm_capture *cap, const struct options *o)
+{
+    char why[256];
+
+    if (capture_close(cap, o->timeout_ms, why, sizeof why) != 0)
+        fprintf(stderr, "bindmatrix-runner: worker %ld: packet evidence: %s\n", (long)getpid(), why);
 }
 
 /* Result lines wait in a batch and go to the parent in one write every BATCH_LINES lines or
@@ -338,9 +345,6 @@ static int start_capture(struct bm_capture *cap, const struct options *o, int ge
  * the position of each case it starts to a page it shares with the parent (`started`), and
  * the parent blames that case and runs the unreported others again (reap). */
 #define BATCH_LINES 64
-/* how many cases before its first capture case a worker starts tcpdump: about the time
- * tcpdump takes to start capturing (tens of milliseconds) */
-#define CAPTURE_LEAD 400
 #define BATCH_MS 5
 
 static struct {
@@ -403,7 +407,7 @@ static void worker_main(const struct bm_case_list *cases, const size_t *todo, si
     struct bm_capture cap = {0};
     struct bm_env env;
     int gen = -1, generations = 0;
-    bool ready = false;     /* tcpdump capturing (it starts while the first cases run) */
+    bool capture_failed = false;    /* no evidence from this worker: said once */
     size_t lines = 0;
     long flushed;
 
@@ -414,16 +418,6 @@ static void worker_main(const struct bm_case_list *cases, const size_t *todo, si
     signal(SIGTERM, on_worker_stop);
     enter_sandbox_or_die(&env, o, parent, host);
     sandbox_pin_cpu(cpu);
-    /* the cases that need a capture come last (run_workers): tcpdump starts a little before
-     * them, while the last others run, so it neither delays the first cases nor copies the
-     * packets of all the others */
-    size_t first_capture = n, spawn_at = n;
-    for (size_t i = 0; o->capture && i < n; i++)
-        if (case_list_capture(cases, todo[i])) {
-            first_capture = i;
-            spawn_at = i > CAPTURE_LEAD ? i - CAPTURE_LEAD : 0;
-            break;
-        }
     flushed = now_ms();
     for (size_t i = 0; i < n; i++) {
         struct bm_case built;
@@ -432,27 +426,17 @@ static void worker_main(const struct bm_case_list *cases, const size_t *todo, si
         char head[48];
         char *line;
 
-        /* a fresh namespace when this one runs out of unused ports */
+        /* a fresh namespace when this one runs out of unused ports; its capture is new too */
         if (env.next_port + 4 * BM_MAX_STEPS > env.port_hi || env.next_priv_port + BM_MAX_STEPS > env.priv_port_hi) {
-            bool capturing = cap.pid > 0;
-            capture_stop(&cap, o->timeout_ms);
+            close_capture(&cap, o);
+            gen = -1;
             enter_sandbox_or_die(&env, o, parent, host);
-            if (capturing) {        /* the new namespace is captured at once */
-                gen = start_capture(&cap, o, generations++, true);
-                ready = true;
-            }
         }
-        if (i == spawn_at && first_capture < n && cap.pid <= 0)
-            gen = start_capture(&cap, o, generations++, false);
-        if (c && c->capture && gen >= 0 && !ready) {
-            char why[256];
-            ready = true;
-            if (capture_ready(&cap, 5000, why, sizeof why) != 0) {
-                fprintf(stderr, "bindmatrix-runner: worker %ld: no packet evidence: %s\n",
-                        (long)getpid(), why);
-                gen = -1;
-            }
-        }
+        /* the capture opens at the first case that needs it: those come last (run_workers),
+         * so the packets of the others never pass through it */
+        if (c && c->capture && o->capture && gen < 0 && !capture_failed &&
+            (gen = open_capture(&cap, o, generations++)) < 0)
+            capture_failed = true;
         die_with_runner(runner);
         *started = i;
         memset(&out, 0, sizeof out);
@@ -460,6 +444,13 @@ static void worker_main(const struct bm_case_list *cases, const size_t *todo, si
         if (c)
             exec_case(c, &env, &out);
         alarm(0);
+        if (c && c->capture && gen >= 0 && capture_drain(&cap) != 0) {
+            fprintf(stderr, "bindmatrix-runner: worker %ld: no packet evidence: reading the "
+                    "capture failed\n", (long)getpid());
+            close_capture(&cap, o);
+            gen = -1;
+            capture_failed = true;
+        }
         line = c ? results_case_line(c, &out) : NULL;
         snprintf(head, sizeof head, "%zu %d %d %d ", todo[i], (int)out.status, c->capture ? gen : -1,
                  (int)out.tw_proof);
@@ -472,9 +463,10 @@ static void worker_main(const struct bm_case_list *cases, const size_t *todo, si
             flushed = now_ms();
         }
     }
+    close_capture(&cap, o);
     if (batch_flush())
         _exit(4);
-    capture_stop(&cap, o->timeout_ms);
+    close(fd);  /* the parent has every line now, while this exit closes the capture */
     _exit(0);
 }
 
@@ -594,10 +586,15 @@ static int reap(struct run *r, struct worker *w, int cpu)
     int wstatus = 0;
     char reason[256];
 
+    /* every line came: its exit (closing its capture takes a while) is waited for at the
+     * end of the run (wait_finished), not here */
+    if (w->done == w->ntodo && !stop_signal)
+        return 0;
     while (waitpid(w->pid, &wstatus, 0) < 0 && errno == EINTR)
         ;
+    w->pid = 0;
     /* stopping: what it was running is unfinished, not its fault */
-    if (w->done == w->ntodo || stop_signal)
+    if (stop_signal)
         return 0;
     if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGALRM)
         snprintf(reason, sizeof reason, "timed out: no result within the watchdog (%d s)",
@@ -846,9 +843,9 @@ static void progress(const struct run *r, long *last, bool final)
     fflush(stderr);
 }
 
-/* Ends the workers still running and waits for them.  Their tcpdump gets SIGTERM when
- * they die (PR_SET_PDEATHSIG); as the subreaper the runner then waits for those too, so
- * none is left holding a namespace when it exits (bounded: 3 s, then it stops waiting). */
+/* Ends the workers still running and waits for them, so none is left holding a namespace
+ * when the runner exits (bounded: 3 s, then it stops waiting).  Each one's capture is in
+ * its own process, and ends with it. */
 static void stop_workers(struct run *r, int sig)
 {
     long deadline = now_ms() + 3000;
@@ -897,7 +894,8 @@ static int run_workers(struct run *r)
     if (!order)
         return -1;
     /* worker w runs cases w, w+W, w+2W, ...: each gets a mix of every scenario; with
-     * --capture those that need no capture first, while its tcpdump starts */
+     * --capture those that need no capture first, so that the packets of those never pass
+     * through its capture */
     for (size_t w = 0; w < r->nworkers; w++) {
         size_t start = pos;
         for (int pass = r->o->capture ? 0 : 1; pass < 2; pass++)
@@ -1042,6 +1040,17 @@ static const char *written_line(void *ctx, size_t k)
 static void hash_case_of_run(void *hash, const struct bm_case *c)
 {
     manifest_hash_add(hash, c);
+}
+
+/* The workers that finished all their cases, once the results are written. */
+static void wait_finished(struct run *r)
+{
+    for (size_t w = 0; r->workers && w < r->nworkers; w++)
+        if (r->workers[w].pid > 0) {
+            while (waitpid(r->workers[w].pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+            r->workers[w].pid = 0;
+        }
 }
 
 static void free_run(struct run *r)
@@ -1240,10 +1249,6 @@ int main(int argc, char **argv)
         goto out;
     }
     signal(SIGPIPE, SIG_IGN);
-#ifdef PR_SET_CHILD_SUBREAPER
-    /* a worker's tcpdump outliving it comes back to us, to be waited for */
-    prctl(PR_SET_CHILD_SUBREAPER, 1);
-#endif
     r.parent = getpid();
     t_cases = now_ms();
     rc = run_all(&r);
@@ -1320,6 +1325,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bindmatrix-runner: interrupted by %s: %zu finished cases -> %s\n",
                 stop_signal == SIGINT ? "SIGINT" : "SIGTERM", r.ncases, output);
 out:
+    wait_finished(&r);
     free(written.order);
     if (manifest_file)
         fclose(manifest_file);

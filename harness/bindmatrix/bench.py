@@ -5,7 +5,7 @@ Measured side by side in one invocation (this machine may be shared and noisy, s
 medians over several runs, and only ratios measured together, are worth reading):
 
   runner    the runner alone over the whole matrix with the options ./bindmatrix run gives it
-            (--capture where tcpdump is there): wall time, cases/s, CPU, peak memory
+            (--capture, as run gives it): wall time, cases/s, CPU, peak memory
   scaling   the runner over four copies of the matrix: time and memory against one copy
   run       `./bindmatrix run` on a built tree, end to end (dependency check, build check,
             runner, judging, pytest, JUnit, summary)
@@ -121,9 +121,9 @@ def measure_floor(runner, reps=300):
 
 def run_once(runner, args, out, paths=()):
     """(wall seconds, CPU seconds, peak RSS in MiB) of one runner run, workers included,
-    with the options `./bindmatrix run` gives it (--capture where tcpdump is, and the
+    with the options `./bindmatrix run` gives it (--capture, and the
     manifest written beside the results)."""
-    capture = ["--capture"] if shutil.which("tcpdump") else []
+    capture = ["--capture"]
     manifest = ["--manifest-out", out + ".manifest.json"]
     argv = [runner, "-q"] + capture + manifest + ["-o", out] + list(args) + list(paths)
     if _launcher is None:
@@ -261,7 +261,7 @@ def _main(args, ap):
     print("bindmatrix bench: %d cases, %d runs, %s" % (ncases, args.runs,
           " ".join(args.runner_args) or "default workers"))
     text, med = line("runner", times, ncases / RUNNER_RATE)
-    print(text + ("   (with --capture, as run gives it)" if shutil.which("tcpdump") else ""))
+    print(text + "   (with --capture, as run gives it)")
     print("  throughput  %.0f cases/s (median runner run; target %d: %s)   CPU %.2f s   "
           "peak memory %.0f MiB (its largest process)"
           % (ncases / med if med else 0, RUNNER_RATE,

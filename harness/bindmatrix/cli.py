@@ -11,7 +11,7 @@ is missing and built the runner.
   report, diff, summary, bench      see `./bindmatrix COMMAND --help`
 
 Runner arguments pass through untouched; `run` adds only where results go by default
-(reports/), the default cases folder, --capture when tcpdump is there, and --manifest-out.
+(reports/), the default cases folder, --capture, and --manifest-out.
 """
 
 import argparse
@@ -19,7 +19,6 @@ import gc
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,7 +55,7 @@ def stem(results_path):
 def run_runner(runner_args, manifest_out):
     """The runner with the user's arguments as given; returns its exit status."""
     ours = ["--output-dir", REPORTS, "--cases-default", CASES, "--manifest-out", manifest_out]
-    if shutil.which("tcpdump") and "--capture" not in runner_args:
+    if "--capture" not in runner_args:
         ours.append("--capture")
     os.makedirs(REPORTS, exist_ok=True)
     return subprocess.call([RUNNER] + ours + list(runner_args))

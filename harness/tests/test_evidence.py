@@ -2,8 +2,11 @@
 observation flipped in a results file is caught as an error naming both sides."""
 
 import json
+import os
+import re
 import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -14,8 +17,6 @@ from reportkit import CASES, RUNNER, read_records, write_records
 
 @pytest.fixture(scope="module")
 def captured(tmp_path_factory):
-    if shutil.which("tcpdump") is None:
-        pytest.fail("tcpdump is missing: apt-get install tcpdump (./bindmatrix test does)")
     tmp = tmp_path_factory.mktemp("evidence")
     out = str(tmp / "r.jsonl")
     subprocess.run([RUNNER, "-q", "--capture", "-o", out, "-f", "tcp/rebind-time-wait",
@@ -36,6 +37,61 @@ def test_real_captures_agree(captured):
         assert evidence.problems(c, str(tmp)) == [], c["id"]
     lines = evidence.summary(next(c for c in cases if "rebind-time-wait" in c["id"]), str(tmp))
     assert any("TCP [F.]" in l for l in lines) and any("TCP [S]" in l for l in lines)
+
+
+# tcpdump -nn -r: "IP 127.0.0.1.12361 > 127.0.0.1.60639: Flags [S.], ..." or "... : UDP, ..."
+TCPDUMP_LINE = re.compile(r"^\S+ IP6? (\S+)\.(\d+) > (\S+)\.(\d+): (?:Flags \[([^\]]*)\]|(UDP))")
+
+
+def test_tcpdump_reads_the_captures_as_the_harness_does(captured):
+    """The captures are libpcap's own format, and a second reader (tcpdump, not our decoder)
+    sees the same packets: endpoints, protocol and TCP flags, in order."""
+    if shutil.which("tcpdump") is None:
+        pytest.fail("tcpdump is missing: apt-get install tcpdump (./bindmatrix test does)")
+    tmp, out = captured
+    seen = 0
+    for c in with_evidence(out):
+        path = os.path.join(str(tmp), c["evidence"][0]["path"])
+        text = subprocess.run(["tcpdump", "-nn", "-r", path], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, universal_newlines=True,
+                              check=True).stdout
+        theirs = []
+        for line in text.splitlines():
+            m = TCPDUMP_LINE.match(line)
+            assert m, "tcpdump printed a line the test cannot read: %r" % line
+            src, sport, dst, dport, flags, udp = m.groups()
+            theirs.append((src, int(sport), dst, int(dport),
+                           "UDP" if udp else "".join(sorted(set(flags) & set("SFR.")))))
+        ours = [(p.src, p.sport, p.dst, p.dport,
+                 "UDP" if p.proto == evidence.UDP else
+                 "".join(sorted(set(p.line().split("[")[1].split("]")[0])))) for p in evidence.packets(path)]
+        assert ours == theirs, c["id"]
+        seen += len(ours)
+    assert seen > 100
+
+
+def test_a_user_without_privilege_gets_evidence_too():
+    """In a user namespace of its own (a runner started by an ordinary user) each worker
+    still records its namespace: tcpdump never could there (its change of user is denied)."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.fail("this test drops to user 65534 with setpriv, as root (./bindmatrix test "
+                    "runs as root)")
+    # a folder that user may write: pytest's own are root's alone
+    tmp = tempfile.mkdtemp(prefix="bm-unprivileged-")
+    try:
+        os.chmod(tmp, 0o777)
+        out = os.path.join(tmp, "r.jsonl")
+        proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                               RUNNER, "-q", "--capture", "-o", out, "-f", "tcp/rebind-time-wait",
+                               CASES], stderr=subprocess.PIPE, universal_newlines=True,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        cases = with_evidence(out)
+        assert len(cases) >= 10
+        for c in cases:
+            assert evidence.problems(c, tmp) == [], c["id"]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def flipped(tmp, out, edit):

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SIGINT and SIGTERM stop a run cleanly, SIGKILL leaves nothing running, and two runs never
 # share a results file.  The runner runs in a session of its own, so every process it starts
-# (workers, tcpdump) is found through /proc by that session id.
+# (its workers) is found through /proc by that session id.
 # usage: signal_check.sh RUNNER
 set -u
 runner=$1
@@ -9,7 +9,7 @@ tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
 failures=0
 fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
 capture=()
-[[ $(id -u) == 0 ]] && command -v tcpdump >/dev/null && capture=(--capture)
+[[ $(id -u) == 0 ]] && capture=(--capture)   # each worker records its namespace itself
 
 # two quick cases, then six accept()s that wait out the timeout (3 s: far longer than the
 # test needs them): on two workers, each worker's first case is a quick one
@@ -96,7 +96,7 @@ check_stop() {
 check_stop TERM 143
 check_stop INT 130
 
-# SIGKILL: workers and tcpdump die with it (PR_SET_PDEATHSIG)
+# SIGKILL: the workers, and their captures with them, die with it (PR_SET_PDEATHSIG)
 start_run
 until_ok 20 in_slow_case "$pid" 2 || fail KILL "the workers never reached a slow case"
 kill -KILL "$pid"
