@@ -158,7 +158,7 @@ static int build_sockets(struct build *x)
 
         if (pair_key(x->t, p, "sockets", BM_SOCKET_NAME_MAX, &name, x->err))
             return -1;
-        snprintf(where, sizeof where, "sockets.%s", name); /* fits: name checked above */
+        bm_join(where, sizeof where, "sockets", ".", name); /* fits: name checked above */
         if (x->c->nsockets == BM_MAX_SOCKETS)
             return bm_fail(x->err, x->t->file, node_line(k), "sockets", "more than %d sockets", BM_MAX_SOCKETS);
         if (!*name || strpbrk(name, ". $[]"))
@@ -314,7 +314,7 @@ static int build_deliver(struct build *x, yaml_node_t *v, const char *where, str
             return bm_fail(x->err, x->t->file, node_line(n), FIELD("count"), "must be 1..1000, not '%s'", s);
         st->count = (int)count;
     }
-    snprintf(st->from, sizeof st->from, "fresh");
+    bm_copy(st->from, sizeof st->from, "fresh");
     if ((n = map_get(x->t, v, "from"))) {
         if (choose_node(x, n, FIELD("from"), bm_from_names, &which))
             return -1;
@@ -333,10 +333,9 @@ static void default_label(struct build *x, struct bm_step *st)
     int seen = 0;
 
     if (st->op == BM_OP_DELIVER)
-        snprintf(base, sizeof base, "deliver");
-    else
-        /* the precisions are limits already enforced (socket names, op names): nothing is cut */
-        snprintf(base, sizeof base, "%.15s.%.10s", x->c->sockets[st->sock].name, bm_op_names[st->op]);
+        bm_copy(base, sizeof base, "deliver");
+    else /* socket names (15) and op names (10) are short enough already: nothing is cut */
+        bm_join(base, sizeof base, x->c->sockets[st->sock].name, ".", bm_op_names[st->op]);
     for (size_t i = 0; i < x->c->nsteps; i++) {
         const char *l = x->c->steps[i].label;
         if (strncmp(l, base, strlen(base)) == 0 &&
@@ -357,7 +356,7 @@ static int build_step(struct build *x, yaml_node_t *v, int index)
     const char *s;
     int which;
 
-    snprintf(where, sizeof where, "steps[%d]", index);
+    bm_indexed(where, sizeof where, "steps", (unsigned)index);
 #define FIELD(key) (bm_join(field, sizeof field, where, ".", key), field)
     memset(st, 0, sizeof *st);
     st->sock = -1;
@@ -410,7 +409,7 @@ static int build_step(struct build *x, yaml_node_t *v, int index)
             return bm_fail(x->err, x->t->file, node_line(v), FIELD("port"), "missing");
         }
     } else if (st->op == BM_OP_CONNECT) {
-        snprintf(st->addr, sizeof st->addr, "peer");
+        bm_copy(st->addr, sizeof st->addr, "peer");
     }
     if (st->op == BM_OP_SETSOCKOPT) {
         if (!map_get(x->t, v, "options"))
@@ -490,7 +489,7 @@ static int build_steps(struct build *x)
         char where[32];
         bool applies;
 
-        snprintf(where, sizeof where, "steps[%d]", index);
+        bm_indexed(where, sizeof where, "steps", (unsigned)index);
         if (step_applies(x, yaml_node(x->t, *i), where, &applies))
             return -1;
         if (!applies) {

@@ -72,24 +72,25 @@ int map_check_keys(const struct bm_template *t, yaml_node_t *map, const char *wh
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
         char known[256] = "", *field;
         const char *key;
-        bool ok = false;
+        const char *const *a;
 
         if (pair_key(t, p, where, 0, &key, err))
             return -1;
-        for (const char *const *a = allowed; *a; a++) {
-            if (strcmp(*a, key) == 0)
-                ok = true;
+        for (a = allowed; *a && strcmp(*a, key) != 0; a++)
+            ;
+        if (*a)
+            continue;
+        /* the list of known keys is made only for the error: every expanded case checks */
+        for (a = allowed; *a; a++) {
             strncat(known, *a, sizeof known - strlen(known) - 3); /* our own short names */
             if (a[1])
                 strncat(known, ", ", sizeof known - strlen(known) - 1);
         }
-        if (!ok) {
-            field = bm_strf("%s%s%s", where, where[0] ? "." : "", key);
-            bm_fail(err, t->file, node_line(yaml_node(t, p->key)), field ? field : where,
-                    "unknown key (known: %s)", known);
-            free(field);
-            return -1;
-        }
+        field = bm_strf("%s%s%s", where, where[0] ? "." : "", key);
+        bm_fail(err, t->file, node_line(yaml_node(t, p->key)), field ? field : where,
+                "unknown key (known: %s)", known);
+        free(field);
+        return -1;
     }
     return 0;
 }

@@ -295,11 +295,14 @@ static int case_id(const struct bm_template *t, const size_t *idx, char *id, str
 {
     size_t len = (size_t)bm_copy(id, BM_TEXT_LEN, t->scenario);
 
-    for (size_t a = 0; a < t->naxes && len < BM_TEXT_LEN; a++)
-        len += (size_t)snprintf(id + len, BM_TEXT_LEN - len, "%s%s=%s", a ? "," : "[",
-                                t->axes[a].name, t->axes[a].values[idx[a]]);
+    for (size_t a = 0; a < t->naxes && len < BM_TEXT_LEN; a++) {
+        len = bm_append(id, BM_TEXT_LEN, len, a ? "," : "[");
+        len = bm_append(id, BM_TEXT_LEN, len, t->axes[a].name);
+        len = bm_append(id, BM_TEXT_LEN, len, "=");
+        len = bm_append(id, BM_TEXT_LEN, len, t->axes[a].values[idx[a]]);
+    }
     if (t->naxes && len < BM_TEXT_LEN)
-        len += (size_t)snprintf(id + len, BM_TEXT_LEN - len, "]");
+        len = bm_append(id, BM_TEXT_LEN, len, "]");
     if (len >= BM_TEXT_LEN)
         return bm_fail(err, t->file, t->naxes ? t->axes[0].line : 0, "matrix",
                        "case id '%.40s...' longer than %d characters", id, BM_TEXT_LEN - 1);

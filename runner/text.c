@@ -28,3 +28,19 @@ size_t bm_join(char *out, size_t cap, const char *a, const char *sep, const char
         out[0] = '\0';
     return put(out, cap, put(out, cap, put(out, cap, 0, a), sep), b);
 }
+
+size_t bm_append(char *out, size_t cap, size_t at, const char *s)
+{
+    return put(out, cap, at, s);
+}
+
+size_t bm_indexed(char *out, size_t cap, const char *name, unsigned index)
+{
+    char digits[16], *d = digits + sizeof digits;
+
+    *--d = '\0';
+    do
+        *--d = (char)('0' + index % 10);
+    while ((index /= 10) != 0);
+    return put(out, cap, bm_join(out, cap, name, "[", d), "]");
+}

@@ -12,4 +12,10 @@ size_t bm_copy(char *out, size_t cap, const char *s);
 /* a, sep and b, one after the other, into out[cap]; returns the full length. */
 size_t bm_join(char *out, size_t cap, const char *a, const char *sep, const char *b);
 
+/* s appended at out[at] (the length so far); returns the full length. */
+size_t bm_append(char *out, size_t cap, size_t at, const char *s);
+
+/* "name[index]" into out[cap]; returns the full length. */
+size_t bm_indexed(char *out, size_t cap, const char *name, unsigned index);
+
 #endif
