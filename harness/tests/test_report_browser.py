@@ -1,6 +1,7 @@
 """The HTML report in a real browser: this host's real results (the runner, run here) and an
-edited copy that differs, loaded in headless chromium.  The page's #selftest hook applies the
-filters and writes what it saw into the DOM, which --dump-dom returns.
+edited copy that differs, loaded in headless chromium (one browser for the module, a tab per
+page: browserkit.py).  The page's #selftest hook applies the filters and writes what it saw
+into the DOM, which the test reads back.
 
 Set BINDMATRIX_SCREENSHOTS=DIR to keep the screenshots."""
 
@@ -8,14 +9,12 @@ import html as htmlmod
 import json
 import os
 import re
-import shutil
 import struct
-import subprocess
-import tempfile
 
 import pytest
 
 from bindmatrix.report import cli
+from browserkit import Browser
 from reportkit import CASES, CHROMIUM, edit_results, read_records, real_results
 
 # ./bindmatrix test installs chromium and builds the runner first, and sets
@@ -34,20 +33,22 @@ def _browser_present():
     if CHROMIUM is None:
         unavailable("chromium is not installed (Debian: apt-get install chromium; ./bindmatrix test does)")
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--virtual-time-budget=5000"]
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        unavailable("chromium is not installed (Debian: apt-get install chromium; ./bindmatrix test does)")
+    with Browser(CHROMIUM) as b:
+        yield b
 
 
-def chromium(args, timeout=120):
-    profile = tempfile.mkdtemp(prefix="bindmatrix-chromium-")
+def screenshot(browser, url, width, height, path):
+    page = browser.open(url, width, height)
     try:
-        proc = subprocess.run([CHROMIUM] + FLAGS + ["--user-data-dir=" + profile] + args,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, timeout=timeout)
+        png = page.screenshot()
     finally:
-        shutil.rmtree(profile, ignore_errors=True)
-    return proc
+        page.close()
+    with open(path, "wb") as f:
+        f.write(png)
 
 
 @pytest.fixture(scope="module")
@@ -72,17 +73,20 @@ def report(tmp_path_factory):
             "changed": {listener, unicast}, "tmp": tmp}
 
 
-def selftest(page, width=1400):
-    proc = chromium(["--window-size=%d,1000" % width, "--dump-dom", "file://%s#selftest" % page])
-    m = re.search(r'<div id="bm-selftest"[^>]*data-result="([^"]*)"', proc.stdout)
-    assert m, "no selftest result in the DOM:\n%s\n%s" % (proc.stdout[-2000:],
-                                                          proc.stderr[-2000:])
-    return json.loads(htmlmod.unescape(m.group(1))), proc.stdout
+def selftest(browser, page, width=1400):
+    tab = browser.open("file://%s#selftest" % page, width, 1000)
+    try:
+        dom = tab.dom()
+    finally:
+        tab.close()
+    m = re.search(r'<div id="bm-selftest"[^>]*data-result="([^"]*)"', dom)
+    assert m, "no selftest result in the DOM:\n%s" % dom[-2000:]
+    return json.loads(htmlmod.unescape(m.group(1))), dom
 
 
 @pytest.mark.long
-def test_the_page_renders_and_the_filters_work(report):
-    res, dom = selftest(report["html"])
+def test_the_page_renders_and_the_filters_work(browser, report):
+    res, dom = selftest(browser, report["html"])
     assert res["ok"] is True
     assert res["total"] == report["total"]
     # exactly the two edited outcomes differ between the hosts (the error is not a difference)
@@ -109,7 +113,7 @@ def png_size(path):
 
 
 @pytest.mark.long
-def test_screenshot(report):
+def test_screenshot(browser, report):
     shots = os.environ.get("BINDMATRIX_SCREENSHOTS") or str(report["tmp"])
     os.makedirs(shots, exist_ok=True)
     for name, url in (("report-top.png", "file://%s" % report["html"]),
@@ -117,8 +121,7 @@ def test_screenshot(report):
         path = os.path.join(shots, name)
         if os.path.exists(path):
             os.unlink(path)
-        proc = chromium(["--window-size=1400,1800", "--screenshot=%s" % path, url])
-        assert os.path.exists(path), proc.stderr[-2000:]
+        screenshot(browser, url, 1400, 1800, path)
         width, height = png_size(path)
         assert (width, height) == (1400, 1800)
         # a blank page compresses to a few kB; the report is tables, colour and text
@@ -147,10 +150,10 @@ def six_hosts(tmp_path_factory):
 
 
 @pytest.mark.long
-def test_six_hosts_fit_in_1400_pixels(six_hosts):
+def test_six_hosts_fit_in_1400_pixels(browser, six_hosts):
     """At 1400 px every host column of the matrix is in view beside the sticky case column,
     and the filters and the detail still work."""
-    res, _dom = selftest(six_hosts["html"], 1400)
+    res, _dom = selftest(browser, six_hosts["html"], 1400)
     assert res["ok"] is True
     assert res["window_width"] == 1400
     assert res["host_columns"] == 9                  # 6 hosts + 3 documented OSes
@@ -160,7 +163,6 @@ def test_six_hosts_fit_in_1400_pixels(six_hosts):
     assert res["detail_hosts"] == 9
     shots = os.environ.get("BINDMATRIX_SCREENSHOTS") or str(six_hosts["tmp"])
     path = os.path.join(shots, "report-six-hosts.png")
-    chromium(["--window-size=1400,1000", "--screenshot=%s" % path,
-              "file://%s#selftest-matrix" % six_hosts["html"]])
+    screenshot(browser, "file://%s#selftest-matrix" % six_hosts["html"], 1400, 1000, path)
     assert png_size(path) == (1400, 1000)
     assert os.path.getsize(path) > 30000, "screenshot looks empty: %s" % path
