@@ -2,9 +2,10 @@
  *
  * The parent parses and expands, then forks one worker per CPU.  Each worker enters its own
  * network namespace (so workers never see each other's ports), pins itself to one CPU (so
- * loopback delivery is processed in order), runs its share of the cases in-process and
- * streams one JSON line per case back through a pipe.  A worker that dies or hangs costs
- * only the case it was running: that case becomes `error` and a new worker takes the rest.
+ * loopback delivery is processed in order), takes cases one at a time from a counter it
+ * shares with the others (so all end together), runs them in-process and streams one JSON
+ * line per case back through a pipe.  A worker that dies or hangs costs only the case it was
+ * running: that case becomes `error` and a new worker takes its place.
  * The parent writes the results file in case order, atomically.
  */
 #include "capture.h"
@@ -63,8 +64,8 @@ struct options {
 struct worker {
     pid_t pid;              /* 0 once waited for */
     int fd;                 /* read end of its pipe, -1 when closed */
-    size_t *todo;           /* case indexes, in the order it runs them */
-    size_t ntodo, done;     /* results received so far */
+    size_t *redo;           /* cases it runs first (again, after a crash), then it claims */
+    size_t nredo;
     char buf[1 << 16];
     size_t buflen;
 };
@@ -339,11 +340,22 @@ static void close_capture(struct bm_capture *cap, const struct options *o)
         fprintf(stderr, "bindmatrix-runner: worker %ld: packet evidence: %s\n", (long)getpid(), why);
 }
 
+/* The page the parent shares with its workers.  Workers take cases in the run's order from
+ * one counter (`next`), so both end together whatever each case costs; each says which
+ * case it claimed (`owner`) and which it is running (`started`), so that after a crash the
+ * parent knows the case that killed it and the finished ones whose lines died with it. */
+struct shared {
+    size_t next;            /* position in the run's order of the next case to claim */
+    size_t started[256];    /* per worker slot: the case it is running, or NONE */
+    int owner[];            /* per case: the slot of the worker that claimed it, or -1 */
+};
+#define NONE ((size_t)-1)
+
 /* Result lines wait in a batch and go to the parent in one write every BATCH_LINES lines or
  * BATCH_MS milliseconds (one wake-up of the parent per batch, not per case).  A worker that
- * crashes loses its batch, so the case it was running is not told by the lines: it writes
- * the position of each case it starts to a page it shares with the parent (`started`), and
- * the parent blames that case and runs the unreported others again (reap). */
+ * crashes loses its batch, so the case it was running is not told by the lines: the shared
+ * page says it (struct shared), and the parent blames that case and runs the unreported
+ * others again (reap). */
 #define BATCH_LINES 64
 #define BATCH_MS 5
 
@@ -395,10 +407,11 @@ static int batch_add(const char *head, const char *line)
     return 0;
 }
 
-/* Runs cases todo[0..n) and writes "<index> <status> <capture gen> <TIME_WAIT proof>
- * <json>\n" for each to fd, in batches. */
-static void worker_main(const struct bm_case_list *cases, const size_t *todo, size_t n, int fd,
-                        volatile size_t *started, int cpu, const struct options *o,
+/* Runs cases redo[0..nredo), then claims order[next] until none is left, and writes
+ * "<index> <status> <capture gen> <TIME_WAIT proof> <json>\n" for each to fd, in batches. */
+static void worker_main(const struct bm_case_list *cases, const size_t *order, size_t ncases,
+                        const size_t *redo, size_t nredo, struct shared *sh, int slot,
+                        int fd, int cpu, const struct options *o,
                         const struct bm_env *parent, const struct bm_host_sysctls *host,
                         pid_t runner)
 {
@@ -419,12 +432,26 @@ static void worker_main(const struct bm_case_list *cases, const size_t *todo, si
     enter_sandbox_or_die(&env, o, parent, host);
     sandbox_pin_cpu(cpu);
     flushed = now_ms();
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0;; i++) {
         struct bm_case built;
-        const struct bm_case *c = case_list_get(cases, todo[i], &built); /* built here */
+        const struct bm_case *c;
         struct bm_outcome out;
         char head[48];
         char *line;
+        size_t idx;
+
+        if (i < nredo) {
+            idx = redo[i];
+        } else {
+            size_t k = __atomic_fetch_add(&sh->next, 1, __ATOMIC_RELAXED);
+            if (k >= ncases)
+                break;
+            idx = order[k];
+        }
+        /* claimed, then running: in this order, so a crash between the two blames nothing */
+        __atomic_store_n(&sh->owner[idx], slot, __ATOMIC_RELEASE);
+        __atomic_store_n(&sh->started[slot], idx, __ATOMIC_RELEASE);
+        c = case_list_get(cases, idx, &built); /* built here */
 
         /* a fresh namespace when this one runs out of unused ports; its capture is new too */
         if (env.next_port + 4 * BM_MAX_STEPS > env.port_hi || env.next_priv_port + BM_MAX_STEPS > env.priv_port_hi) {
@@ -438,7 +465,6 @@ static void worker_main(const struct bm_case_list *cases, const size_t *todo, si
             (gen = open_capture(&cap, o, generations++)) < 0)
             capture_failed = true;
         die_with_runner(runner);
-        *started = i;
         memset(&out, 0, sizeof out);
         alarm(watchdog);
         if (c)
@@ -452,7 +478,7 @@ static void worker_main(const struct bm_case_list *cases, const size_t *todo, si
             capture_failed = true;
         }
         line = c ? results_case_line(c, &out) : NULL;
-        snprintf(head, sizeof head, "%zu %d %d %d ", todo[i], (int)out.status, c->capture ? gen : -1,
+        snprintf(head, sizeof head, "%zu %d %d %d ", idx, (int)out.status, c && c->capture ? gen : -1,
                  (int)out.tw_proof);
         if (!line || batch_add(head, line))
             _exit(4);
@@ -486,20 +512,20 @@ struct run {
     int *tw_proof;          /* per case: enum bm_tw_proof */
     size_t received;
     pid_t parent;           /* the runner: a worker whose parent is another has lost it */
-    volatile size_t *started; /* per worker, shared with it: position in its todo of the
-                                 case it is running (worker_main) */
+    struct shared *sh;      /* shared with the workers */
+    size_t *order;          /* the cases in the order they are claimed */
     struct worker *workers;
     size_t nworkers, ncpu;
     struct bm_manifest_writer *manifest; /* --manifest-out: written while the workers run */
 };
 
-static int start_worker(struct run *r, struct worker *w, size_t *todo, size_t ntodo, int cpu)
+static int start_worker(struct run *r, struct worker *w, size_t *redo, size_t nredo, int cpu)
 {
-    volatile size_t *started = &r->started[w - r->workers];
-    int fds[2];
+    int slot = (int)(w - r->workers), fds[2];
 
     if (pipe(fds) != 0)
         return -1;
+    r->sh->started[slot] = NONE;
     fflush(NULL);
     w->pid = fork();
     if (w->pid < 0) {
@@ -513,14 +539,11 @@ static int start_worker(struct run *r, struct worker *w, size_t *todo, size_t nt
         for (size_t i = 0; i < r->nworkers; i++)
             if (r->workers[i].fd >= 0)
                 close(r->workers[i].fd);
-        *started = 0;
-        worker_main(r->cases, todo, ntodo, fds[1], started, cpu, r->o, r->env, r->host, r->parent);
+        worker_main(r->cases, r->order, r->ncases, redo, nredo, r->sh, slot, fds[1], cpu, r->o,
+                    r->env, r->host, r->parent);
     }
     close(fds[1]);
     w->fd = fds[0];
-    w->todo = todo;
-    w->ntodo = ntodo;
-    w->done = 0;
     w->buflen = 0;
     return 0;
 }
@@ -533,7 +556,8 @@ static int take_line(struct run *r, struct worker *w, char *line)
     int gen = (int)strtol(json, &json, 10);
     int proof = (int)strtol(json, &json, 10);
 
-    if (*json != ' ' || proof < BM_TW_NONE || proof > BM_TW_FINAL_ACK || idx >= r->ncases || spool_has(&r->lines, idx) || w->done >= w->ntodo || w->todo[w->done] != idx) {
+    if (*json != ' ' || proof < BM_TW_NONE || proof > BM_TW_FINAL_ACK || idx >= r->ncases || spool_has(&r->lines, idx) ||
+        __atomic_load_n(&r->sh->owner[idx], __ATOMIC_ACQUIRE) != (int)(w - r->workers)) {
         fprintf(stderr, "bindmatrix-runner: garbled line from a worker\n");
         return -1;
     }
@@ -545,7 +569,6 @@ static int take_line(struct run *r, struct worker *w, char *line)
     r->capture_gen[idx] = gen;
     r->capture_pid[idx] = (long)w->pid;
     r->tw_proof[idx] = proof;
-    w->done++;
     r->received++;
     return 0;
 }
@@ -580,64 +603,93 @@ static int drain(struct run *r, struct worker *w)
     return 0;
 }
 
-/* The worker has gone: if it left cases behind, the one it was running failed. */
+/* Why a worker that left cases behind went, for the case it was running. */
+static void crash_reason(const struct run *r, int wstatus, char *reason, size_t len)
+{
+    if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGALRM)
+        snprintf(reason, len, "timed out: no result within the watchdog (%d s)",
+                 r->o->timeout_ms * 10 / 1000 + 5);
+    else if (WIFSIGNALED(wstatus))
+        snprintf(reason, len, "the runner's worker died on signal %d (%s) during this case",
+                 WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)));
+    else
+        snprintf(reason, len, "the runner's worker exited with status %d during this case",
+                 WEXITSTATUS(wstatus));
+}
+
+static int sandbox_failed(int wstatus)
+{
+    if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 3)
+        return 0;
+    fprintf(stderr, "bindmatrix-runner: a worker could not build its sandbox; stopping\n");
+    return 1;
+}
+
+/* The case idx failed with reason: its result is an error line. */
+static int blame(struct run *r, size_t idx, const char *reason)
+{
+    struct bm_case built;
+    const struct bm_case *c = case_list_get(r->cases, idx, &built);
+    char *line = c ? results_error_line(c, reason) : NULL;
+    int kept = line ? spool_put(&r->lines, idx, line) : -1;
+
+    free(line);
+    if (kept != 0) {
+        fprintf(stderr, "bindmatrix-runner: cannot keep a result: %s\n", strerror(errno));
+        return -1;
+    }
+    r->capture_gen[idx] = -1;
+    r->status[idx] = BM_STATUS_ERROR;
+    r->received++;
+    return 0;
+}
+
+/* The worker has gone.  If every case it claimed has its line, it finished (its exit, which
+ * closes its capture and takes a while, is waited for at the end: wait_finished).  Else the
+ * case it was running failed, and the others it claimed, whose lines died in its batch, run
+ * again first in the worker started in its place, which then claims on. */
 static int reap(struct run *r, struct worker *w, int cpu)
 {
-    int wstatus = 0;
+    int slot = (int)(w - r->workers), wstatus = 0;
+    size_t nredo = 0, crashed;
+    size_t *redo;
     char reason[256];
 
-    /* every line came: its exit (closing its capture takes a while) is waited for at the
-     * end of the run (wait_finished), not here */
-    if (w->done == w->ntodo && !stop_signal)
+    if (stop_signal) {  /* stopping: what it was running is unfinished, not its fault */
+        while (waitpid(w->pid, &wstatus, 0) < 0 && errno == EINTR)
+            ;
+        w->pid = 0;
+        return 0;
+    }
+    for (size_t i = 0; i < r->ncases; i++)
+        if (__atomic_load_n(&r->sh->owner[i], __ATOMIC_ACQUIRE) == slot && !spool_has(&r->lines, i))
+            nredo++;
+    if (nredo == 0)
         return 0;
     while (waitpid(w->pid, &wstatus, 0) < 0 && errno == EINTR)
         ;
     w->pid = 0;
-    /* stopping: what it was running is unfinished, not its fault */
-    if (stop_signal)
-        return 0;
-    if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGALRM)
-        snprintf(reason, sizeof reason, "timed out: no result within the watchdog (%d s)",
-                 r->o->timeout_ms * 10 / 1000 + 5);
-    else if (WIFSIGNALED(wstatus))
-        snprintf(reason, sizeof reason, "the runner's worker died on signal %d (%s) during this case",
-                 WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)));
-    else
-        snprintf(reason, sizeof reason, "the runner's worker exited with status %d during this case",
-                 WEXITSTATUS(wstatus));
-    if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 3) {
-        fprintf(stderr, "bindmatrix-runner: a worker could not build its sandbox; stopping\n");
+    if (sandbox_failed(wstatus))
         return -1;
+    crash_reason(r, wstatus, reason, sizeof reason);
+    crashed = __atomic_load_n(&r->sh->started[slot], __ATOMIC_ACQUIRE);
+    if (crashed < r->ncases && r->sh->owner[crashed] == slot && !spool_has(&r->lines, crashed)) {
+        if (blame(r, crashed, reason) != 0)
+            return -1;
+        nredo--;
     }
-    {
-        /* the case it was running, as it said on the shared page; those between the last
-         * line received and that one finished, but their batch died with the worker: they
-         * move behind it and run again.  Before its first case, `started` is 0. */
-        size_t crashed = *(volatile size_t *)&r->started[w - r->workers], idx;
-        if (crashed < w->done || crashed >= w->ntodo)
-            crashed = w->done;
-        idx = w->todo[crashed];
-        memmove(w->todo + w->done + 1, w->todo + w->done, (crashed - w->done) * sizeof *w->todo);
-        w->todo[w->done] = idx;
-        r->capture_gen[idx] = -1;
-        {
-            struct bm_case built;
-            const struct bm_case *c = case_list_get(r->cases, idx, &built);
-            char *line = c ? results_error_line(c, reason) : NULL;
-            int kept = line ? spool_put(&r->lines, idx, line) : -1;
-            free(line);
-            if (kept != 0) {
-                fprintf(stderr, "bindmatrix-runner: cannot keep a result: %s\n", strerror(errno));
-                return -1;
-            }
+    if (!(redo = malloc((nredo ? nredo : 1) * sizeof *redo)))
+        return -1;
+    nredo = 0;
+    for (size_t i = 0; i < r->ncases; i++)
+        if (r->sh->owner[i] == slot && !spool_has(&r->lines, i)) {
+            r->sh->owner[i] = -1;   /* its successor claims it again */
+            redo[nredo++] = i;
         }
-        r->status[idx] = BM_STATUS_ERROR;
-        r->received++;
-        w->done++;
-    }
-    if (w->done < w->ntodo)
-        return start_worker(r, w, w->todo + w->done, w->ntodo - w->done, cpu);
-    return 0;
+    free(w->redo);
+    w->redo = redo;
+    w->nredo = nredo;
+    return start_worker(r, w, redo, nredo, cpu);
 }
 
 /* "tcp/x[a=b,c=d]" -> "tcp_x_a=b_c=d_": a file name that keeps the id readable. */
@@ -885,28 +937,59 @@ static void stop_workers(struct run *r, int sig)
     }
 }
 
+/* The cases no worker has a line for, once all have gone: claimed by a worker that died
+ * before it could say so.  A worker runs them; 0 when there are none, or -1. */
+static int sweep(struct run *r, size_t *last_received)
+{
+    size_t n = 0, *redo;
+
+    if (r->received == r->ncases)
+        return 0;
+    if (r->received == *last_received) {    /* the last sweep ran none of them */
+        fprintf(stderr, "bindmatrix-runner: %zu cases never reported back\n",
+                r->ncases - r->received);
+        return -1;
+    }
+    *last_received = r->received;
+    if (!(redo = malloc((r->ncases - r->received) * sizeof *redo)))
+        return -1;
+    for (size_t i = 0; i < r->ncases; i++)
+        if (!spool_has(&r->lines, i)) {
+            r->sh->owner[i] = -1;
+            redo[n++] = i;
+        }
+    free(r->workers[0].redo);
+    r->workers[0].redo = redo;
+    r->workers[0].nredo = n;
+    if (r->workers[0].pid > 0) {            /* finished, not yet waited for */
+        while (waitpid(r->workers[0].pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        r->workers[0].pid = 0;
+    }
+    return start_worker(r, &r->workers[0], redo, n, 0);
+}
+
 static int run_workers(struct run *r)
 {
-    size_t *order = malloc((r->ncases ? r->ncases : 1) * sizeof *order), pos = 0;
+    size_t pos = 0, swept = (size_t)-1;
     long last = 0;
     int rc = 0;
 
-    if (!order)
+    if (!(r->order = malloc((r->ncases ? r->ncases : 1) * sizeof *r->order)))
         return -1;
-    /* worker w runs cases w, w+W, w+2W, ...: each gets a mix of every scenario; with
-     * --capture those that need no capture first, so that the packets of those never pass
-     * through its capture */
+    /* the order cases are claimed in; with --capture those that need no capture first, so
+     * that their packets never pass through a capture */
+    for (int pass = r->o->capture ? 0 : 1; pass < 2; pass++)
+        for (size_t i = 0; i < r->ncases; i++)
+            if (pass == 1 ? !r->o->capture || case_list_capture(r->cases, i)
+                          : !case_list_capture(r->cases, i))
+                r->order[pos++] = i;
+    for (size_t i = 0; i < r->ncases; i++)
+        r->sh->owner[i] = -1;
     for (size_t w = 0; w < r->nworkers; w++) {
-        size_t start = pos;
-        for (int pass = r->o->capture ? 0 : 1; pass < 2; pass++)
-            for (size_t i = w; i < r->ncases; i += r->nworkers)
-                if (pass == 1 ? !r->o->capture || case_list_capture(r->cases, i)
-                              : !case_list_capture(r->cases, i))
-                    order[pos++] = i;
         r->workers[w].fd = -1;
-        if (start_worker(r, &r->workers[w], order + start, pos - start, (int)(w % r->ncpu))) {
+        if (start_worker(r, &r->workers[w], NULL, 0, (int)(w % r->ncpu))) {
             perror("bindmatrix-runner: fork");
-            free(order);
             return -1;
         }
     }
@@ -920,8 +1003,10 @@ static int run_workers(struct run *r)
                 pfd[n].events = POLLIN;
                 map[n++] = w;
             }
-        if (n == 0)
+        if (n == 0 && ((rc = sweep(r, &swept)) != 0 || r->received == r->ncases))
             break;
+        if (n == 0)
+            continue;
         /* the manifest is written in the parent's idle moments, a few cases at a time */
         int ready = poll(pfd, n, r->manifest ? 0 : 200);
         if (ready < 0 && errno != EINTR) {
@@ -943,27 +1028,26 @@ static int run_workers(struct run *r)
     progress(r, &last, true);
     if (rc != 0 || stop_signal)
         stop_workers(r, rc != 0 ? SIGKILL : SIGTERM);
-    free(order);
     return rc;
 }
 
-/* The workers, with the page they share with the parent (struct run, started). */
+/* The workers, with the page they share with the parent (struct shared). */
 static int run_all(struct run *r)
 {
 #ifndef MAP_ANONYMOUS
 #define MAP_ANONYMOUS MAP_ANON
 #endif
-    void *page = mmap(NULL, r->nworkers * sizeof *r->started, PROT_READ | PROT_WRITE,
-                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    size_t size = sizeof *r->sh + r->ncases * sizeof r->sh->owner[0];
+    void *page = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     int rc;
 
     if (page == MAP_FAILED)
         return -1;
-
-    r->started = page;
+    r->sh = page;
+    r->sh->next = 0;
     rc = run_workers(r);
-    munmap(page, r->nworkers * sizeof *r->started);
-    r->started = NULL;
+    munmap(page, size);
+    r->sh = NULL;
     return rc;
 }
 
@@ -1060,6 +1144,9 @@ static void free_run(struct run *r)
     free(r->capture_gen);
     free(r->capture_pid);
     free(r->tw_proof);
+    free(r->order);
+    for (size_t w = 0; r->workers && w < r->nworkers; w++)
+        free(r->workers[w].redo);
     free(r->workers);
 }
 
