@@ -145,5 +145,28 @@ grep -q '"id":"c\[n=slow\]".*"status":"error","reason":"the runner.s worker died
     fail crash "the slow case is not the one blamed: $(grep -o '"id":"[^"]*".*"status":"[a-z]*"' "$tmp/crash.jsonl" | cut -c1-80)"
 [[ $(grep -c '"status":"observed"' "$tmp/crash.jsonl") == 5 ]] || fail crash "the five quick cases are not observed"
 
+# two workers taking cases from one counter: one killed during its slow case; that case is
+# the error, the other worker's slow case and every quick one are observed
+mkdir -p "$tmp/crash2/c"
+cat > "$tmp/crash2/c/case.yaml" <<'YAML'
+title: eight quick cases, then two that wait
+ref: runner/tests/signal_check.sh
+matrix: {n: [q1, q2, q3, q4, q5, q6, q7, q8, slow1, slow2]}
+sockets: {a: {proto: tcp, family: ipv4}}
+steps:
+  - {op: state, socket: a, state: listening, addr: loopback, port: P1}
+  - {op: accept, socket: a, when: {n: [slow1, slow2]}}
+YAML
+"$runner" -q -j 2 --timeout-ms 3000 -o "$tmp/crash2.jsonl" "$tmp/crash2" &
+pid=$!
+until_ok 20 in_slow_case "$pid" 2 || fail crash2 "the workers never reached the slow cases"
+worker=$(cat /proc/$pid/task/$pid/children 2>/dev/null | awk '{print $1}')
+[[ -n $worker ]] && kill -KILL "$worker"
+wait "$pid"
+errors=$(grep -c '"status":"error","reason":"the runner.s worker died on signal 9' "$tmp/crash2.jsonl")
+observed=$(grep -c '"status":"observed"' "$tmp/crash2.jsonl")
+[[ $errors == 1 && $observed == 9 ]] ||
+    fail crash2 "$errors errors and $observed observed, not 1 and 9: $(grep -o '"id":"[^"]*".*"status":"[a-z]*"' "$tmp/crash2.jsonl" | cut -c1-80)"
+
 echo "signal_check: $failures failed"
 [[ $failures == 0 ]]
