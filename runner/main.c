@@ -21,6 +21,7 @@
 #include "sandbox.h"
 #include "selection.h"
 #include "sysinfo.h"
+#include "text.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -312,32 +313,66 @@ static void enter_sandbox_or_die(struct bm_env *env, const struct options *o,
                     sandbox_missing(env, c));
 }
 
-/* The raw capture of one worker's namespace: <evidence>/.raw/<pid>-<generation>.pcap */
-static void raw_capture_path(const struct options *o, long pid, int gen, char *out, size_t len)
+/* "tcp/x[a=b,c=d]" -> "tcp_x_a=b_c=d_": a file name that keeps the id readable. */
+static void slug(const char *id, char *out, size_t len)
 {
-    snprintf(out, len, "%s/.raw/%ld-%d.pcap", o->evidence_dir, pid, gen);
+    size_t i = 0;
+    for (; *id && i + 1 < len; id++)
+        out[i++] = (isalnum((unsigned char)*id) || strchr("._=-", *id)) ? *id : '_';
+    out[i] = '\0';
 }
 
-/* A capture of this worker's namespace: generation gen, or -1 (no evidence, said). */
-static int open_capture(struct bm_capture *cap, const struct options *o, int gen)
-{
-    char path[1024], why[256];
-
-    raw_capture_path(o, (long)getpid(), gen, path, sizeof path);
-    if (capture_open(cap, path, why, sizeof why) == 0)
-        return gen;
-    fprintf(stderr, "bindmatrix-runner: worker %ld: no packet evidence: %s\n", (long)getpid(), why);
-    return -1;
-}
-
-/* Closes it; what may be missing from it is said (the harness's evidence check then
- * finds the cases it concerns). */
-static void close_capture(struct bm_capture *cap, const struct options *o)
+/* Ends this worker's capture; packets it lost are said (the harness's evidence check then
+ * finds the cases they concern). */
+static void close_capture(struct bm_capture *cap)
 {
     char why[256];
 
-    if (capture_close(cap, o->timeout_ms, why, sizeof why) != 0)
+    if (capture_close(cap, why, sizeof why) != 0)
         fprintf(stderr, "bindmatrix-runner: worker %ld: packet evidence: %s\n", (long)getpid(), why);
+}
+
+/* The case's packets (those to or from the ports its steps used, unique within this
+ * namespace) into <evidence>/<slug>.pcap, and its evidence for its line: the file as the
+ * results' folder sees it, and what it holds.  false when it has none (said). */
+static bool case_evidence(struct bm_capture *cap, const struct options *o, const struct bm_case *c,
+                          const struct bm_outcome *out, char *path, size_t plen, char *note,
+                          size_t nlen)
+{
+    const char *base = strrchr(o->evidence_dir, '/');
+    int ports[BM_MAX_STEPS];
+    size_t n = 0, k;
+    char name[600], file[1200], why[256], list[256] = "";
+    long got;
+
+    for (size_t i = 0; i < out->nsteps; i++) {
+        int port = out->steps[i].port;
+        char one[16];
+        for (k = 0; k < n && ports[k] != port; k++)
+            ;
+        if (port <= 0 || k < n)
+            continue;
+        ports[n++] = port;
+        snprintf(one, sizeof one, "%s%d", list[0] ? ", " : "", port);
+        bm_append(list, sizeof list, strlen(list), one);
+    }
+    if (n == 0) {
+        fprintf(stderr, "bindmatrix-runner: %s: no packet evidence: the case used no port\n", c->id);
+        return false;
+    }
+    slug(c->id, name, sizeof name);
+    snprintf(file, sizeof file, "%s/%s.pcap", o->evidence_dir, name);
+    if ((got = capture_case(cap, file, ports, n, o->timeout_ms, why, sizeof why)) < 0) {
+        fprintf(stderr, "bindmatrix-runner: %s: no packet evidence: %s\n", c->id, why);
+        unlink(file);
+        return false;
+    }
+    if (why[0])
+        fprintf(stderr, "bindmatrix-runner: %s: packet evidence: %s\n", c->id, why);
+    snprintf(path, plen, "%s/%s.pcap", base ? base + 1 : o->evidence_dir, name);
+    snprintf(note, nlen, "%ld packets to or from port %s, captured by %s in its worker's "
+             "network namespace%s%s", got, list, capture_tool(), why[0] ? "; " : "", why);
+    return true;
 }
 
 /* The page the parent shares with its workers.  Workers take cases in the run's order from
@@ -408,7 +443,7 @@ static int batch_add(const char *head, const char *line)
 }
 
 /* Runs cases redo[0..nredo), then claims order[next] until none is left, and writes
- * "<index> <status> <capture gen> <TIME_WAIT proof> <json>\n" for each to fd, in batches. */
+ * "<index> <status> <TIME_WAIT proof> <json>\n" for each to fd, in batches. */
 static void worker_main(const struct bm_case_list *cases, const size_t *order, size_t ncases,
                         const size_t *redo, size_t nredo, struct shared *sh, int slot,
                         int fd, int cpu, const struct options *o,
@@ -419,7 +454,6 @@ static void worker_main(const struct bm_case_list *cases, const size_t *order, s
     unsigned watchdog = (unsigned)(o->timeout_ms * 10 / 1000 + 5);
     struct bm_capture cap = {0};
     struct bm_env env;
-    int gen = -1, generations = 0;
     bool capture_failed = false;    /* no evidence from this worker: said once */
     size_t lines = 0;
     long flushed;
@@ -455,31 +489,33 @@ static void worker_main(const struct bm_case_list *cases, const size_t *order, s
 
         /* a fresh namespace when this one runs out of unused ports; its capture is new too */
         if (env.next_port + 4 * BM_MAX_STEPS > env.port_hi || env.next_priv_port + BM_MAX_STEPS > env.priv_port_hi) {
-            close_capture(&cap, o);
-            gen = -1;
+            close_capture(&cap);
             enter_sandbox_or_die(&env, o, parent, host);
         }
         /* the capture opens at the first case that needs it: those come last (run_workers),
          * so the packets of the others never pass through it */
-        if (c && c->capture && o->capture && gen < 0 && !capture_failed &&
-            (gen = open_capture(&cap, o, generations++)) < 0)
-            capture_failed = true;
+        if (c && c->capture && o->capture && !cap.pcap && !capture_failed) {
+            char why[256];
+            if (capture_open(&cap, why, sizeof why) != 0) {
+                fprintf(stderr, "bindmatrix-runner: worker %ld: no packet evidence: %s\n",
+                        (long)getpid(), why);
+                capture_failed = true;
+            }
+        }
         die_with_runner(runner);
         memset(&out, 0, sizeof out);
         alarm(watchdog);
         if (c)
             exec_case(c, &env, &out);
         alarm(0);
-        if (c && c->capture && gen >= 0 && capture_drain(&cap) != 0) {
-            fprintf(stderr, "bindmatrix-runner: worker %ld: no packet evidence: reading the "
-                    "capture failed\n", (long)getpid());
-            close_capture(&cap, o);
-            gen = -1;
-            capture_failed = true;
+        {
+            char path[1300], note[700];
+            struct bm_evidence ev = {path, note};
+            bool has = c && c->capture && cap.pcap &&
+                       case_evidence(&cap, o, c, &out, path, sizeof path, note, sizeof note);
+            line = c ? results_case_line(c, &out, has ? &ev : NULL) : NULL;
         }
-        line = c ? results_case_line(c, &out) : NULL;
-        snprintf(head, sizeof head, "%zu %d %d %d ", idx, (int)out.status, c && c->capture ? gen : -1,
-                 (int)out.tw_proof);
+        snprintf(head, sizeof head, "%zu %d %d ", idx, (int)out.status, (int)out.tw_proof);
         if (!line || batch_add(head, line))
             _exit(4);
         free(line);
@@ -489,7 +525,7 @@ static void worker_main(const struct bm_case_list *cases, const size_t *order, s
             flushed = now_ms();
         }
     }
-    close_capture(&cap, o);
+    close_capture(&cap);
     if (batch_flush())
         _exit(4);
     close(fd);  /* the parent has every line now, while this exit closes the capture */
@@ -507,8 +543,6 @@ struct run {
     size_t ncases;
     struct bm_spool lines;  /* per case: its JSON line, once received (on disk, not here) */
     int *status;
-    int *capture_gen;       /* per case: capture generation of the worker that ran it, -1 none */
-    long *capture_pid;
     int *tw_proof;          /* per case: enum bm_tw_proof */
     size_t received;
     pid_t parent;           /* the runner: a worker whose parent is another has lost it */
@@ -553,7 +587,6 @@ static int take_line(struct run *r, struct worker *w, char *line)
     char *json;
     unsigned long idx = strtoul(line, &json, 10);
     int status = (int)strtol(json, &json, 10);
-    int gen = (int)strtol(json, &json, 10);
     int proof = (int)strtol(json, &json, 10);
 
     if (*json != ' ' || proof < BM_TW_NONE || proof > BM_TW_FINAL_ACK || idx >= r->ncases || spool_has(&r->lines, idx) ||
@@ -566,8 +599,6 @@ static int take_line(struct run *r, struct worker *w, char *line)
         return -1;
     }
     r->status[idx] = status;
-    r->capture_gen[idx] = gen;
-    r->capture_pid[idx] = (long)w->pid;
     r->tw_proof[idx] = proof;
     r->received++;
     return 0;
@@ -638,7 +669,12 @@ static int blame(struct run *r, size_t idx, const char *reason)
         fprintf(stderr, "bindmatrix-runner: cannot keep a result: %s\n", strerror(errno));
         return -1;
     }
-    r->capture_gen[idx] = -1;
+    if (r->o->capture && c && c->capture) {   /* what its worker may have begun to write */
+        char name[600], file[1200];
+        slug(c->id, name, sizeof name);
+        snprintf(file, sizeof file, "%s/%s.pcap", r->o->evidence_dir, name);
+        unlink(file);
+    }
     r->status[idx] = BM_STATUS_ERROR;
     r->received++;
     return 0;
@@ -692,155 +728,6 @@ static int reap(struct run *r, struct worker *w, int cpu)
     return start_worker(r, w, redo, nredo, cpu);
 }
 
-/* "tcp/x[a=b,c=d]" -> "tcp_x_a=b_c=d_": a file name that keeps the id readable. */
-static void slug(const char *id, char *out, size_t len)
-{
-    size_t i = 0;
-    for (; *id && i + 1 < len; id++)
-        out[i++] = (isalnum((unsigned char)*id) || strchr("._=-", *id)) ? *id : '_';
-    out[i] = '\0';
-}
-
-/* A case by the capture its packets are in: its worker and that worker's generation. */
-struct by_capture {
-    long pid;
-    int gen;
-    size_t idx;
-};
-
-static int capture_order(const void *a, const void *b)
-{
-    const struct by_capture *x = a, *y = b;
-
-    if (x->pid != y->pid)
-        return x->pid < y->pid ? -1 : 1;
-    if (x->gen != y->gen)
-        return x->gen < y->gen ? -1 : 1;
-    return (x->idx > y->idx) - (x->idx < y->idx);
-}
-
-/* What one case's slice keeps: the ports its steps used ("port 1 or port 2", and "1, 2"
- * for the note).  false when it used none. */
-static bool case_ports(json_t *line, char *filter, size_t flen, char *ports, size_t plen)
-{
-    json_t *step;
-    size_t k;
-
-    filter[0] = ports[0] = '\0';
-    json_array_foreach(json_object_get(line, "steps"), k, step) {
-        json_int_t port = json_integer_value(json_object_get(step, "port"));
-        char one[16];
-        snprintf(one, sizeof one, "%lld", (long long)port);
-        if (port <= 0 || strstr(ports, one))
-            continue;
-        snprintf(filter + strlen(filter), flen - strlen(filter), "%sport %s",
-                 filter[0] ? " or " : "", one);
-        snprintf(ports + strlen(ports), plen - strlen(ports), "%s%s", ports[0] ? ", " : "", one);
-    }
-    return filter[0] != '\0';
-}
-
-/* Evidence for the cases [0..n) of one raw capture, cut in one pass over it. */
-struct pending {
-    size_t idx;
-    json_t *line;
-    char filter[512], ports[256], name[600], dst[1200];
-};
-
-static void slice_one_capture(struct run *r, const size_t *cases, size_t n, const char *base)
-{
-    struct pending *p = calloc(n, sizeof *p);
-    struct bm_slice *sl = calloc(n, sizeof *sl);
-    size_t m = 0;
-    char raw[1200], why[512];
-
-    if (!p || !sl) {
-        fprintf(stderr, "bindmatrix-runner: no packet evidence: out of memory\n");
-        free(p);
-        free(sl);
-        return;
-    }
-    for (size_t j = 0; j < n; j++) {
-        size_t i = cases[j];
-        const char *text = spool_get(&r->lines, i);
-        json_t *line = text ? json_loads(text, 0, NULL) : NULL;
-        if (!line)
-            continue;
-        if (!case_ports(line, p[m].filter, sizeof p[m].filter, p[m].ports, sizeof p[m].ports)) {
-            fprintf(stderr, "bindmatrix-runner: %s: no packet evidence: the case used no port\n",
-                    case_list_id(r->cases, i));
-            json_decref(line);
-            continue;
-        }
-        p[m].idx = i;
-        p[m].line = line;
-        slug(case_list_id(r->cases, i), p[m].name, sizeof p[m].name);
-        snprintf(p[m].dst, sizeof p[m].dst, "%s/%s.pcap", r->o->evidence_dir, p[m].name);
-        sl[m].dst = p[m].dst;
-        sl[m].filter = p[m].filter;
-        m++;
-    }
-    raw_capture_path(r->o, r->capture_pid[cases[0]], r->capture_gen[cases[0]], raw, sizeof raw);
-    if (m && capture_slice_all(raw, sl, m, why, sizeof why) != 0)
-        for (size_t j = 0; j < m; j++) {
-            sl[j].packets = -1;
-            snprintf(sl[j].why, sizeof sl[j].why, "%s", why);
-        }
-    for (size_t j = 0; j < m; j++) {
-        size_t i = p[j].idx;
-        json_t *ev;
-
-        if (sl[j].packets < 0) {
-            fprintf(stderr, "bindmatrix-runner: %s: no packet evidence: %s\n", case_list_id(r->cases, i), sl[j].why);
-        } else {
-            snprintf(raw, sizeof raw, "%s/%s.pcap", base, p[j].name);
-            snprintf(why, sizeof why, "%ld packets to or from port %s, captured by %s in the "
-                     "runner's network namespace", sl[j].packets, p[j].ports, capture_tool());
-            ev = json_pack("[{s:s, s:s, s:s}]", "kind", "pcap", "path", raw, "note", why);
-            json_object_set_new(p[j].line, "evidence", ev);
-            char *text = json_dumps(p[j].line, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
-            if (!text || spool_put(&r->lines, i, text) != 0)
-                fprintf(stderr, "bindmatrix-runner: %s: no packet evidence: %s\n",
-                        case_list_id(r->cases, i), text ? strerror(errno) : "out of memory");
-            free(text);
-        }
-        json_decref(p[j].line);
-    }
-    free(p);
-    free(sl);
-}
-
-/* For each case that asked for packet evidence: its slice of its worker's capture (the
- * packets to or from the ports it used, unique within that namespace), recorded in the
- * case's `evidence`.  The cases are grouped by capture, and each capture is read once.  A
- * slice that cannot be made is left out, with a warning. */
-static void attach_evidence(struct run *r)
-{
-    const char *base = strrchr(r->o->evidence_dir, '/');
-    struct by_capture *want = malloc((r->ncases ? r->ncases : 1) * sizeof *want);
-    size_t *group = malloc((r->ncases ? r->ncases : 1) * sizeof *group), n = 0;
-
-    base = base ? base + 1 : r->o->evidence_dir;
-    if (!want || !group) {
-        fprintf(stderr, "bindmatrix-runner: no packet evidence: out of memory\n");
-        free(want);
-        free(group);
-        return;
-    }
-    for (size_t i = 0; i < r->ncases; i++)
-        if (r->capture_gen[i] >= 0 && spool_has(&r->lines, i))
-            want[n++] = (struct by_capture){r->capture_pid[i], r->capture_gen[i], i};
-    qsort(want, n, sizeof *want, capture_order);
-    for (size_t start = 0, end; start < n; start = end) {
-        for (end = start; end < n && want[end].pid == want[start].pid &&
-                          want[end].gen == want[start].gen; end++)
-            group[end - start] = want[end].idx;
-        slice_one_capture(r, group, end - start, base);
-    }
-    free(want);
-    free(group);
-}
-
 /* Removes the .pcap files in dir; 0, or -1 if dir cannot be read. */
 static int remove_pcaps(const char *dir)
 {
@@ -861,25 +748,12 @@ static int remove_pcaps(const char *dir)
     return 0;
 }
 
-/* Makes <evidence>/ and <evidence>/.raw/, emptied of an earlier run's captures. */
+/* Makes <evidence>/, emptied of an earlier run's captures. */
 static int prepare_evidence_dir(const char *dir)
 {
-    char raw[1024];
-
-    snprintf(raw, sizeof raw, "%s/.raw", dir);
-    if ((mkdir(dir, 0755) != 0 && errno != EEXIST) || (mkdir(raw, 0755) != 0 && errno != EEXIST))
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return -1;
-    return remove_pcaps(dir) || remove_pcaps(raw) ? -1 : 0;
-}
-
-/* The raw captures are only the material the slices were cut from. */
-static void remove_raw_captures(const char *dir)
-{
-    char raw[1024];
-
-    snprintf(raw, sizeof raw, "%s/.raw", dir);
-    remove_pcaps(raw);
-    rmdir(raw);
+    return remove_pcaps(dir);
 }
 
 static void progress(const struct run *r, long *last, bool final)
@@ -1141,8 +1015,6 @@ static void free_run(struct run *r)
 {
     spool_close(&r->lines);
     free(r->status);
-    free(r->capture_gen);
-    free(r->capture_pid);
     free(r->tw_proof);
     free(r->order);
     for (size_t w = 0; r->workers && w < r->nworkers; w++)
@@ -1160,7 +1032,7 @@ int main(int argc, char **argv)
     struct bm_host_sysctls host_sysctls;
     char host[300], sandbox_err[1024], hash[BM_HASH_LEN], *output = NULL;
     struct run r = {0};
-    long t0 = now_ms(), t_cases = 0, t_evidence = 0, t_write = 0, counts[3] = {0, 0, 0};
+    long t0 = now_ms(), t_cases = 0, t_write = 0, counts[3] = {0, 0, 0};
     int rc = 0, lock_fd = -1;
     bool interrupted = false;
     struct bm_case_hash case_hash;
@@ -1326,11 +1198,9 @@ int main(int argc, char **argv)
         goto out;
     }
     r.status = calloc(chosen.n, sizeof *r.status);
-    r.capture_gen = calloc(chosen.n, sizeof *r.capture_gen);
-    r.capture_pid = calloc(chosen.n, sizeof *r.capture_pid);
     r.tw_proof = calloc(chosen.n, sizeof *r.tw_proof);
     r.workers = calloc(r.nworkers, sizeof *r.workers);
-    if (!r.status || !r.workers || !r.capture_gen || !r.capture_pid || !r.tw_proof) {
+    if (!r.status || !r.workers || !r.tw_proof) {
         fprintf(stderr, "bindmatrix-runner: out of memory\n");
         rc = -1;
         goto out;
@@ -1372,11 +1242,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "bindmatrix-runner: only %zu of %zu results arrived\n", r.received, r.ncases);
         rc = -1;
     }
-    t_evidence = now_ms();
-    if (rc == 0 && o.capture && !interrupted)
-        attach_evidence(&r);
-    if (o.capture)
-        remove_raw_captures(o.evidence_dir);
     t_write = now_ms();
     if (rc == 0) {
         enum bm_tw_proof weakest = BM_TW_NONE;
@@ -1395,9 +1260,8 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < r.ncases; i++)
             counts[r.status[i]]++;
         written.lines = &r.lines;
-        json_t *phases = json_pack("{s:I, s:I, s:I}", "load", (json_int_t)(t_cases - t0),
-                                   "cases", (json_int_t)(t_evidence - t_cases),
-                                   "evidence", (json_int_t)(t_write - t_evidence));
+        json_t *phases = json_pack("{s:I, s:I}", "load", (json_int_t)(t_cases - t0),
+                                   "cases", (json_int_t)(t_write - t_cases));
         if (results_write(output, run, written_line, &written, r.ncases, counts, now_ms() - t0,
                           phases) != 0) {
             fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", output, strerror(errno));

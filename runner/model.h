@@ -120,7 +120,7 @@ struct bm_case {
     size_t naxes;
     struct bm_kv axes[BM_MAX_AXES]; /* fixed axes first, then matrix axes in declared order */
     size_t nfixed;                  /* axes[0..nfixed) are the fixed ones */
-    bool capture;                   /* packets matter: keep its slice of the capture as evidence */
+    bool capture;                   /* packets matter: keep its packets as evidence */
     size_t nsysctls;
     struct bm_kv sysctls[BM_MAX_SYSCTLS]; /* "net.ipv4.ip_autobind_reuse" = "1", per case */
     size_t nsockets;

@@ -72,7 +72,8 @@ static char *dump(json_t *o)
     return s;
 }
 
-char *results_case_line(const struct bm_case *c, const struct bm_outcome *o)
+char *results_case_line(const struct bm_case *c, const struct bm_outcome *o,
+                        const struct bm_evidence *ev)
 {
     json_t *root = case_json(c), *steps = json_array(), *deliveries = json_object();
 
@@ -109,6 +110,10 @@ char *results_case_line(const struct bm_case *c, const struct bm_outcome *o)
     else
         json_decref(deliveries);
     json_object_set_new(root, "duration_us", json_integer(o->duration_us > 0 ? o->duration_us : 0));
+    if (ev)
+        json_object_set_new(root, "evidence", json_pack("[{s:s, s:o, s:o}]", "kind", "pcap",
+                                                        "path", bm_json_text(ev->path),
+                                                        "note", bm_json_text(ev->note)));
     return dump(root);
 }
 

@@ -18,8 +18,16 @@ json_t *bm_json_text(const char *s);
 /* {key: value, ...} of n pairs (axes, sysctls), each value as bm_json_text makes it. */
 json_t *bm_json_kv(const struct bm_kv *kv, size_t n);
 
-/* One case as a compact JSON line (no newline); the caller frees it. */
-char *results_case_line(const struct bm_case *c, const struct bm_outcome *o);
+/* A case's packet evidence: its pcap (relative to the results' folder) and what it holds. */
+struct bm_evidence {
+    const char *path;
+    const char *note;
+};
+
+/* One case as a compact JSON line (no newline), with its evidence when ev is not NULL; the
+ * caller frees it. */
+char *results_case_line(const struct bm_case *c, const struct bm_outcome *o,
+                        const struct bm_evidence *ev);
 
 /* A case that never ran to its end (worker crashed or timed out), as an `error` line. */
 char *results_error_line(const struct bm_case *c, const char *reason);

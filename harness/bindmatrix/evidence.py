@@ -1,5 +1,5 @@
-"""Packet evidence, checked: a case's pcap (its worker's capture of its namespace, cut to
-the case's ports) must agree with what the case says it observed.
+"""Packet evidence, checked: a case's pcap (its packets, to or from its ports, from its
+worker's capture of its namespace) must agree with what the case says it observed.
 
   packets(path)          -> [Packet] decoded from a pcap file (Ethernet, Linux cooked
                             SLL / SLL2, BSD loopback; IPv4 and IPv6; TCP and UDP)

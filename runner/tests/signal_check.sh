@@ -85,7 +85,8 @@ check_stop() {
     left=$(alive "$pid")
     [[ $left == 0 ]] || fail "$sig" "$left processes of the run still alive"
     [[ $(cat "$tmp/r.jsonl") == old ]] || fail "$sig" "the complete results were replaced"
-    [[ ! -e $tmp/r.evidence/.raw ]] || fail "$sig" "raw captures left in r.evidence/.raw"
+    [[ -z $(find "$tmp" -name '*.pcap' -newer "$tmp/r.jsonl" ! -path '*/r.evidence/*') ]] ||
+        fail "$sig" "captures left outside r.evidence"
     head -1 "$tmp/r.interrupted.jsonl" 2>/dev/null | grep -q "\"partial\":true,\"interrupted\":\"SIG$sig\"" ||
         fail "$sig" "run record not marked interrupted by $sig"
     lines=$(grep -c '"record":"case"' "$tmp/r.interrupted.jsonl" 2>/dev/null)

@@ -439,7 +439,7 @@ Test(exec, the_case_record_names_the_capability_of_a_skip)
     strcpy(env.why[BM_CAP_BROADCAST], "on lo: adding 192.0.2.1/24 to lo failed with EOPNOTSUPP");
     run(&c, &out);
     cr_assert_eq(out.status, BM_STATUS_SKIPPED);
-    char *line = results_case_line(&c, &out);
+    char *line = results_case_line(&c, &out, NULL);
     json_t *rec = json_loads(line, 0, NULL);
     cr_assert_str_eq(json_string_value(json_object_get(rec, "capability")), "broadcast", "%s", line);
     json_decref(rec);
@@ -448,7 +448,7 @@ Test(exec, the_case_record_names_the_capability_of_a_skip)
     env.has[BM_CAP_BROADCAST] = true;
     run(&c, &out);
     cr_assert_eq(out.status, BM_STATUS_OBSERVED, "%s", out.reason);
-    line = results_case_line(&c, &out);
+    line = results_case_line(&c, &out, NULL);
     rec = json_loads(line, 0, NULL);
     cr_assert_null(json_object_get(rec, "capability"), "%s", line);
     json_decref(rec);
