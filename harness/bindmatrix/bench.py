@@ -202,7 +202,7 @@ def _main(args, ap):
     tw_us, bind_us = [], []         # own time of the TIME_WAIT and of the bind-conflict cases
     phases = defaultdict(list)      # the runner's own account (its end record's phases_ms)
     commands = {"run": [], "report": []}
-    ncases, failed = 0, []
+    ncases, failed, workers = 0, [], 1
     with tempfile.TemporaryDirectory(prefix="bindmatrix-bench.") as tmp:
         for i in range(args.runs):
             out = os.path.join(tmp, "run%d.jsonl" % i)
@@ -216,6 +216,7 @@ def _main(args, ap):
                 print("bindmatrix bench: %s" % e, file=sys.stderr)
                 return 2
             ncases = len(results.cases)
+            workers = results.run.get("workers") or 1
             for name, ms in (results.end.get("phases_ms") or {}).items():
                 phases[name].append(ms)
             for c in results.cases:
@@ -286,6 +287,14 @@ def _main(args, ap):
         print("    per case  %.1f us of wall time = %.1fx the bind-conflict floor (target <= "
               "%.0fx: %s)" % (per_case, ratio, FLOOR_RATIO, "met" if ratio <= FLOOR_RATIO
                               else "NOT met"))
+        # the cases' own time, spread over the workers: what wall time per case cannot go
+        # below, however little the runner does around them
+        inside = sum(cost.values()) / float(args.runs) / ncases / workers if ncases else 0
+        if inside:
+            print("    the cases' own time alone, over %d workers: %.1f us of wall per case = %.1fx "
+                  "the bind-conflict floor (the least any runner of this matrix gets here); "
+                  "the runner's wall time is %.1fx that" % (
+                      workers, inside, inside / floor["bind_conflict_us"], per_case / inside))
         if bind_us:
             own = statistics.median(bind_us)
             print("    tcp/bind-conflict cases: %.0f us each inside their worker (median) = "
