@@ -1,5 +1,6 @@
 #include "manifest.h"
 #include "atomic.h"
+#include "jsonw.h"
 #include "errnames.h"
 #include "names.h"
 #include "results.h"
@@ -23,87 +24,145 @@ static json_t *names_json(const char *const *names)
     return a;
 }
 
-static json_t *opts_json(const struct bm_opt *opts, size_t n)
+/* The placeholder as the case file wrote it: "0", "P1", "privileged2". */
+static void port_text(const struct bm_port *p, char *s, size_t len)
 {
-    json_t *a = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_pack("{s:s, s:i}", "name", opts[i].name, "value", opts[i].value));
-    return a;
+    if (p->kind == BM_PORT_ZERO)
+        snprintf(s, len, "0");
+    else
+        snprintf(s, len, "%s%d", p->kind == BM_PORT_FRESH ? "P" : "privileged", p->index);
 }
 
-/* The placeholder as the case file wrote it: "0", "P1", "privileged2". */
 static json_t *port_json(const struct bm_port *p)
 {
     char s[24];
 
-    if (p->kind == BM_PORT_ZERO)
-        snprintf(s, sizeof s, "0");
-    else
-        snprintf(s, sizeof s, "%s%d", p->kind == BM_PORT_FRESH ? "P" : "privileged", p->index);
+    port_text(p, s, sizeof s);
     return bm_json_text(s);
 }
 
-static json_t *step_json(const struct bm_case *c, const struct bm_step *st, bool lines)
-{
-    json_t *o = json_object();
+/* The members below are written in the order of their names: the case's text is its
+ * sorted, compact JSON, which the hash reads and the manifest holds. */
 
-    json_object_set_new(o, "label", bm_json_text(st->label));
-    json_object_set_new(o, "op", bm_json_text(bm_op_names[st->op]));
-    if (st->sock >= 0)
-        json_object_set_new(o, "socket", bm_json_text(c->sockets[st->sock].name));
-    json_object_set_new(o, "precondition", json_boolean(st->precondition));
-    if (lines)
-        json_object_set_new(o, "line", json_integer(st->line));
-    if (st->op == BM_OP_STATE)
-        json_object_set_new(o, "state", bm_json_text(bm_state_names[st->state]));
-    if (st->addr[0])
-        json_object_set_new(o, "addr", bm_json_text(st->addr));
-    if (st->has_port)
-        json_object_set_new(o, "port", port_json(&st->port));
-    if (st->op == BM_OP_SETSOCKOPT)
-        json_object_set_new(o, "options", opts_json(st->opts, st->nopts));
-    if (st->op == BM_OP_DELIVER) {
-        json_t *recv = json_array();
-        for (size_t i = 0; i < st->nreceivers; i++)
-            json_array_append_new(recv, bm_json_text(c->sockets[st->receivers[i]].name));
-        json_object_set_new(o, "family", bm_json_text(bm_family_names[st->family]));
-        json_object_set_new(o, "proto", bm_json_text(bm_proto_names[st->proto]));
-        json_object_set_new(o, "count", json_integer(st->count));
-        json_object_set_new(o, "from", bm_json_text(st->from));
-        json_object_set_new(o, "receivers", recv);
+static void opts_text(struct bm_jw *w, const struct bm_opt *opts, size_t n)
+{
+    jw_raw(w, "[");
+    for (size_t i = 0; i < n; i++) {
+        jw_raw(w, i ? ",{\"name\":" : "{\"name\":");
+        jw_str(w, opts[i].name);
+        jw_raw(w, ",\"value\":");
+        jw_int(w, opts[i].value);
+        jw_raw(w, "}");
     }
-    return o;
+    jw_raw(w, "]");
 }
 
-json_t *manifest_case_json(const struct bm_case *c, bool lines)
+static void member(struct bm_jw *w, const char *name, const char *text)
 {
-    json_t *o = json_object(), *socks = json_array(), *steps = json_array();
+    jw_raw(w, ",\"");
+    jw_raw(w, name);
+    jw_raw(w, "\":");
+    if (text)
+        jw_str(w, text);
+}
 
-    json_object_set_new(o, "id", bm_json_text(c->id));
-    json_object_set_new(o, "scenario", bm_json_text(c->scenario));
-    json_object_set_new(o, "axes", bm_json_kv(c->axes, c->naxes));
-    if (c->nsysctls)
-        json_object_set_new(o, "sysctl", bm_json_kv(c->sysctls, c->nsysctls));
-    json_object_set_new(o, "capture", json_boolean(c->capture));
+static void step_text(struct bm_jw *w, const struct bm_case *c, const struct bm_step *st, bool lines)
+{
+    bool deliver = st->op == BM_OP_DELIVER;
+    char port[24];
+
+    /* addr, count, family, from, label, line, op, options, port, precondition, proto,
+     * receivers, socket, state */
+    jw_raw(w, "{");
+    if (st->addr[0]) {
+        jw_raw(w, "\"addr\":");
+        jw_str(w, st->addr);
+        jw_raw(w, ",");
+    }
+    if (deliver) {
+        jw_raw(w, "\"count\":");
+        jw_int(w, st->count);
+        member(w, "family", bm_family_names[st->family]);
+        member(w, "from", st->from);
+        jw_raw(w, ",");
+    }
+    jw_raw(w, "\"label\":");
+    jw_str(w, st->label);
+    if (lines) {
+        member(w, "line", NULL);
+        jw_int(w, st->line);
+    }
+    member(w, "op", bm_op_names[st->op]);
+    if (st->op == BM_OP_SETSOCKOPT) {
+        member(w, "options", NULL);
+        opts_text(w, st->opts, st->nopts);
+    }
+    if (st->has_port) {
+        port_text(&st->port, port, sizeof port);
+        member(w, "port", port);
+    }
+    member(w, "precondition", NULL);
+    jw_raw(w, st->precondition ? "true" : "false");
+    if (deliver) {
+        member(w, "proto", bm_proto_names[st->proto]);
+        member(w, "receivers", NULL);
+        jw_raw(w, "[");
+        for (size_t i = 0; i < st->nreceivers; i++) {
+            if (i)
+                jw_raw(w, ",");
+            jw_str(w, c->sockets[st->receivers[i]].name);
+        }
+        jw_raw(w, "]");
+    }
+    if (st->sock >= 0)
+        member(w, "socket", c->sockets[st->sock].name);
+    if (st->op == BM_OP_STATE)
+        member(w, "state", bm_state_names[st->state]);
+    jw_raw(w, "}");
+}
+
+char *manifest_case_text(const struct bm_case *c, bool lines)
+{
+    struct bm_jw w;
+
+    jw_init(&w, false);
+    jw_raw(&w, "{\"axes\":");
+    jw_kv(&w, c->axes, c->naxes, true);
+    member(&w, "capture", NULL);
+    jw_raw(&w, c->capture ? "true" : "false");
+    member(&w, "id", c->id);
+    member(&w, "scenario", c->scenario);
+    member(&w, "sockets", NULL);
+    jw_raw(&w, "[");
     for (size_t i = 0; i < c->nsockets; i++) {
         const struct bm_socket *s = &c->sockets[i];
-        json_array_append_new(socks, json_pack("{s:s, s:s, s:s, s:s, s:o}", "name", s->name,
-                                               "proto", bm_proto_names[s->proto],
-                                               "family", bm_family_names[s->family],
-                                               "user", bm_user_names[s->user],
-                                               "options", opts_json(s->opts, s->nopts)));
+        jw_raw(&w, i ? ",{\"family\":" : "{\"family\":");
+        jw_str(&w, bm_family_names[s->family]);
+        member(&w, "name", s->name);
+        member(&w, "options", NULL);
+        opts_text(&w, s->opts, s->nopts);
+        member(&w, "proto", bm_proto_names[s->proto]);
+        member(&w, "user", bm_user_names[s->user]);
+        jw_raw(&w, "}");
     }
-    for (size_t i = 0; i < c->nsteps; i++)
-        json_array_append_new(steps, step_json(c, &c->steps[i], lines));
-    json_object_set_new(o, "sockets", socks);
-    json_object_set_new(o, "steps", steps);
-    return o;
+    jw_raw(&w, "]");
+    member(&w, "steps", NULL);
+    jw_raw(&w, "[");
+    for (size_t i = 0; i < c->nsteps; i++) {
+        if (i)
+            jw_raw(&w, ",");
+        step_text(&w, c, &c->steps[i], lines);
+    }
+    jw_raw(&w, "]");
+    if (c->nsysctls) {
+        member(&w, "sysctl", NULL);
+        jw_kv(&w, c->sysctls, c->nsysctls, true);
+    }
+    jw_raw(&w, "}");
+    return jw_finish(&w);
 }
 
-/* The form the case-set hash reads: compact, sorted keys, not ASCII-escaped. */
-#define HASH_FORM (JSON_COMPACT | JSON_SORT_KEYS)
-
-/* FNV-1a 64 of a case's text in HASH_FORM, and a newline. */
+/* FNV-1a 64 of a case's text (manifest_case_text), and a newline. */
 static uint64_t hash_text_of(uint64_t h, const char *s)
 {
     for (const char *p = s ? s : ""; ; p++) {
@@ -112,15 +171,6 @@ static uint64_t hash_text_of(uint64_t h, const char *s)
         if (!*p)
             break;
     }
-    return h;
-}
-
-static uint64_t hash_case(uint64_t h, const json_t *o)
-{
-    char *s = json_dumps(o, HASH_FORM);
-
-    h = hash_text_of(h, s);
-    free(s);
     return h;
 }
 
@@ -139,13 +189,13 @@ void manifest_hash_init(struct bm_case_hash *hash)
 
 void manifest_hash_add(struct bm_case_hash *hash, const struct bm_case *c)
 {
-    json_t *o = manifest_case_json(c, false);
+    char *text = manifest_case_text(c, false);
 
-    if (!o)
+    if (!text)
         hash->failed = true;
     else
-        hash->h = hash_case(hash->h, o);
-    json_decref(o);
+        hash->h = hash_text_of(hash->h, text);
+    free(text);
 }
 
 int manifest_hash_end(const struct bm_case_hash *hash, char out[BM_HASH_LEN])
@@ -349,11 +399,9 @@ int manifest_more(struct bm_manifest_writer *w, size_t n)
     for (; w->ok && n > 0 && w->next < w->list->n; n--, w->next++) {
         struct bm_case scratch;
         const struct bm_case *c = case_list_get(w->list, w->next, &scratch);
-        json_t *o = c ? manifest_case_json(c, false) : NULL;
-        char *text = o ? json_dumps(o, HASH_FORM) : NULL;
+        char *text = c ? manifest_case_text(c, false) : NULL;
         size_t len = text ? strlen(text) : 0;
 
-        json_decref(o);
         if (!text || len < 2 || text[len - 1] != '}') {
             free(text);
             errno = ENOMEM;

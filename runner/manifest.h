@@ -15,12 +15,13 @@
 #define BM_MANIFEST_SCHEMA 1
 #define BM_HASH_LEN 25 /* "fnv1a64:" + 16 hex digits + NUL */
 
-/* One case: id, scenario, axes, sysctl, capture, sockets, steps (each step with its case-file
- * "line" when lines is true; the manifest itself gives the lines as the case's step_lines). */
-json_t *manifest_case_json(const struct bm_case *c, bool lines);
+/* One case as JSON text, compact, its keys sorted, not ASCII-escaped (what jansson's
+ * JSON_COMPACT | JSON_SORT_KEYS gives): id, scenario, axes, sysctl, capture, sockets, steps
+ * (each step with its case-file "line" when lines is true; the manifest itself gives the
+ * lines as the case's step_lines).  The caller frees it; NULL when memory ran out. */
+char *manifest_case_text(const struct bm_case *c, bool lines);
 
-/* FNV-1a 64 over each case's manifest_case_json(c, false) dumped with sorted keys, compact
- * and not ASCII-escaped, each followed by "\n"; so the hash changes with what the cases do,
+/* FNV-1a 64 over each case's manifest_case_text(c, false), each followed by "\n"; so the hash changes with what the cases do,
  * not with where they are written in their files.  out: "fnv1a64:<16 hex>". */
 void manifest_case_set_hash(const struct bm_case *cases, size_t n, char out[BM_HASH_LEN]);
 /* The same hash made case by case, as the cases are expanded (nothing kept in between). */

@@ -1,5 +1,6 @@
 #include "results.h"
 #include "atomic.h"
+#include "jsonw.h"
 #include "diag.h"
 #include "names.h"
 
@@ -36,95 +37,143 @@ json_t *bm_json_kv(const struct bm_kv *kv, size_t n)
     return o;
 }
 
-static json_t *delivery_json(const struct bm_case *c, const struct bm_step *st,
-                             const struct bm_delivery *d)
+/* The members a case's line and its error line begin with, in their order. */
+static void case_head(struct bm_jw *w, const struct bm_case *c)
 {
-    json_t *o = json_object(), *recv = json_object();
-
-    json_object_set_new(o, "sent", json_integer(d->sent));
-    if (d->to[0])
-        json_object_set_new(o, "to", bm_json_text(d->to));
-    for (size_t i = 0; i < d->nreceivers && i < st->nreceivers; i++)
-        json_object_set_new(recv, c->sockets[st->receivers[i]].name, json_integer(d->received[i]));
-    json_object_set_new(o, "received", recv);
-    return o;
+    jw_raw(w, "{\"record\":\"case\",\"id\":");
+    jw_str(w, c->id);
+    jw_raw(w, ",\"scenario\":");
+    jw_str(w, c->scenario);
+    jw_raw(w, ",\"title\":");
+    jw_str(w, c->title);
+    jw_raw(w, ",\"ref\":");
+    jw_str(w, c->ref);
+    jw_raw(w, ",\"axes\":");
+    jw_kv(w, c->axes, c->naxes, false);
+    if (c->nsysctls) {
+        jw_raw(w, ",\"sysctl\":");
+        jw_kv(w, c->sysctls, c->nsysctls, false);
+    }
 }
 
-static json_t *case_json(const struct bm_case *c)
+/* {"sent":N,"to":...,"received":{socket:N,...}}: a socket named twice keeps its first place
+ * and last count, as a JSON object does. */
+static void delivery_text(struct bm_jw *w, const struct bm_case *c, const struct bm_step *st,
+                          const struct bm_delivery *d)
 {
-    json_t *o = json_object();
+    size_t n = d->nreceivers < st->nreceivers ? d->nreceivers : st->nreceivers, shown = 0;
 
-    json_object_set_new(o, "record", bm_json_text("case"));
-    json_object_set_new(o, "id", bm_json_text(c->id));
-    json_object_set_new(o, "scenario", bm_json_text(c->scenario));
-    json_object_set_new(o, "title", bm_json_text(c->title));
-    json_object_set_new(o, "ref", bm_json_text(c->ref));
-    json_object_set_new(o, "axes", bm_json_kv(c->axes, c->naxes));
-    if (c->nsysctls)
-        json_object_set_new(o, "sysctl", bm_json_kv(c->sysctls, c->nsysctls));
-    return o;
-}
-
-static char *dump(json_t *o)
-{
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
-    json_decref(o);
-    return s;
+    jw_raw(w, "{\"sent\":");
+    jw_int(w, d->sent);
+    if (d->to[0]) {
+        jw_raw(w, ",\"to\":");
+        jw_str(w, d->to);
+    }
+    jw_raw(w, ",\"received\":{");
+    for (size_t i = 0; i < n; i++) {
+        const char *name = c->sockets[st->receivers[i]].name;
+        size_t last = i, k;
+        for (k = 0; k < i && strcmp(c->sockets[st->receivers[k]].name, name) != 0; k++)
+            ;
+        if (k < i)
+            continue;       /* said already */
+        for (k = i + 1; k < n; k++)
+            if (strcmp(c->sockets[st->receivers[k]].name, name) == 0)
+                last = k;
+        jw_raw(w, shown++ ? "," : "");
+        jw_str(w, name);
+        jw_raw(w, ":");
+        jw_int(w, d->received[last]);
+    }
+    jw_raw(w, "}}");
 }
 
 char *results_case_line(const struct bm_case *c, const struct bm_outcome *o,
                         const struct bm_evidence *ev)
 {
-    json_t *root = case_json(c), *steps = json_array(), *deliveries = json_object();
+    size_t n = o->nsteps < c->nsteps ? o->nsteps : c->nsteps, deliveries = 0;
+    struct bm_jw w;
 
-    json_object_set_new(root, "status", bm_json_text(bm_status_names[o->status]));
-    if (o->status != BM_STATUS_OBSERVED)
-        json_object_set_new(root, "reason", bm_json_text(o->reason[0] ? o->reason : "no reason given"));
-    if (o->status == BM_STATUS_SKIPPED && o->capability[0])
-        json_object_set_new(root, "capability", bm_json_text(o->capability));
-    for (size_t i = 0; i < o->nsteps && i < c->nsteps; i++) {
+    jw_init(&w, true);
+    case_head(&w, c);
+    jw_raw(&w, ",\"status\":");
+    jw_str(&w, bm_status_names[o->status]);
+    if (o->status != BM_STATUS_OBSERVED) {
+        jw_raw(&w, ",\"reason\":");
+        jw_str(&w, o->reason[0] ? o->reason : "no reason given");
+    }
+    if (o->status == BM_STATUS_SKIPPED && o->capability[0]) {
+        jw_raw(&w, ",\"capability\":");
+        jw_str(&w, o->capability);
+    }
+    jw_raw(&w, ",\"steps\":[");
+    for (size_t i = 0; i < n; i++) {
         const struct bm_step *st = &c->steps[i];
         const struct bm_step_result *r = &o->steps[i];
-        json_t *s = json_object();
 
-        json_object_set_new(s, "label", bm_json_text(st->label));
-        json_object_set_new(s, "op", bm_json_text(bm_op_names[st->op]));
-        if (st->sock >= 0)
-            json_object_set_new(s, "socket", bm_json_text(c->sockets[st->sock].name));
-        if (st->op == BM_OP_STATE)
-            json_object_set_new(s, "state", bm_json_text(bm_state_names[st->state]));
-        if (r->addr[0])
-            json_object_set_new(s, "addr", bm_json_text(r->addr));
-        if (r->port)
-            json_object_set_new(s, "port", json_integer(r->port));
-        json_object_set_new(s, "result", bm_json_text(r->result[0] ? r->result : "not-run"));
-        if (r->has_delivery) {
-            json_object_set_new(s, "delivery", delivery_json(c, st, &r->delivery));
-            json_object_set_new(deliveries, st->label, delivery_json(c, st, &r->delivery));
+        jw_raw(&w, i ? ",{\"label\":" : "{\"label\":");
+        jw_str(&w, st->label);
+        jw_raw(&w, ",\"op\":");
+        jw_str(&w, bm_op_names[st->op]);
+        if (st->sock >= 0) {
+            jw_raw(&w, ",\"socket\":");
+            jw_str(&w, c->sockets[st->sock].name);
         }
-        json_array_append_new(steps, s);
+        if (st->op == BM_OP_STATE) {
+            jw_raw(&w, ",\"state\":");
+            jw_str(&w, bm_state_names[st->state]);
+        }
+        if (r->addr[0]) {
+            jw_raw(&w, ",\"addr\":");
+            jw_str(&w, r->addr);
+        }
+        if (r->port) {
+            jw_raw(&w, ",\"port\":");
+            jw_int(&w, r->port);
+        }
+        jw_raw(&w, ",\"result\":");
+        jw_str(&w, r->result[0] ? r->result : "not-run");
+        if (r->has_delivery) {
+            jw_raw(&w, ",\"delivery\":");
+            delivery_text(&w, c, st, &r->delivery);
+            deliveries++;
+        }
+        jw_raw(&w, "}");
     }
-    json_object_set_new(root, "steps", steps);
-    if (json_object_size(deliveries))
-        json_object_set_new(root, "delivery", deliveries);
-    else
-        json_decref(deliveries);
-    json_object_set_new(root, "duration_us", json_integer(o->duration_us > 0 ? o->duration_us : 0));
-    if (ev)
-        json_object_set_new(root, "evidence", json_pack("[{s:s, s:o, s:o}]", "kind", "pcap",
-                                                        "path", bm_json_text(ev->path),
-                                                        "note", bm_json_text(ev->note)));
-    return dump(root);
+    jw_raw(&w, "]");
+    /* the deliveries again, by step label (labels are unique in a case) */
+    for (size_t i = 0, k = 0; deliveries && i < n; i++)
+        if (o->steps[i].has_delivery) {
+            jw_raw(&w, k++ ? "," : ",\"delivery\":{");
+            jw_str(&w, c->steps[i].label);
+            jw_raw(&w, ":");
+            delivery_text(&w, c, &c->steps[i], &o->steps[i].delivery);
+        }
+    if (deliveries)
+        jw_raw(&w, "}");
+    jw_raw(&w, ",\"duration_us\":");
+    jw_int(&w, o->duration_us > 0 ? o->duration_us : 0);
+    if (ev) {
+        jw_raw(&w, ",\"evidence\":[{\"kind\":\"pcap\",\"path\":");
+        jw_str(&w, ev->path);
+        jw_raw(&w, ",\"note\":");
+        jw_str(&w, ev->note);
+        jw_raw(&w, "}]");
+    }
+    jw_raw(&w, "}");
+    return jw_finish(&w);
 }
 
 char *results_error_line(const struct bm_case *c, const char *reason)
 {
-    json_t *root = case_json(c);
+    struct bm_jw w;
 
-    json_object_set_new(root, "status", bm_json_text("error"));
-    json_object_set_new(root, "reason", bm_json_text(reason));
-    json_object_set_new(root, "steps", json_array());
-    return dump(root);
+    jw_init(&w, true);
+    case_head(&w, c);
+    jw_raw(&w, ",\"status\":\"error\",\"reason\":");
+    jw_str(&w, reason);
+    jw_raw(&w, ",\"steps\":[]}");
+    return jw_finish(&w);
 }
 
 static long mono_ms(void)
@@ -167,8 +216,9 @@ int results_write(const char *path, json_t *run, bm_line_fn line, void *ctx, siz
         json_object_set_new(phases, "write", json_integer(mono_ms() - start));
         json_object_set_new(end, "phases_ms", phases);
     }
-    s = dump(end);
-    fprintf(a.f, "%s\n", s);
+    s = json_dumps(end, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    json_decref(end);
+    fprintf(a.f, "%s\n", s ? s : "");
     free(s);
     return atomic_commit(&a);
 }

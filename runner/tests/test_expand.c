@@ -228,12 +228,12 @@ Test(casefiles, a_lazy_list_builds_the_same_cases_again)
     cr_assert_gt(lazy.n, 100);
     for (size_t i = 0; i < lazy.n; i++) {
         const struct bm_case *c = case_list_get(&lazy, i, &scratch);
-        json_t *a = manifest_case_json(&eager.items[i], true), *b = c ? manifest_case_json(c, true) : NULL;
-        cr_assert(json_equal(a, b), "case %zu (%s) differs when built again", i, eager.items[i].id);
+        char *a = manifest_case_text(&eager.items[i], true), *b = c ? manifest_case_text(c, true) : NULL;
+        cr_assert(a && b && strcmp(a, b) == 0, "case %zu (%s) differs when built again", i, eager.items[i].id);
         cr_assert_str_eq(case_list_id(&lazy, i), eager.items[i].id);
         cr_assert(strstr(c->id, "tcp/") || strstr(c->id, "udp/delivery"), "%s", c->id);
-        json_decref(a);
-        json_decref(b);
+        free(a);
+        free(b);
     }
     case_list_free(&eager);
     case_list_free(&lazy);
