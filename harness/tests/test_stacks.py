@@ -326,9 +326,9 @@ def process_gone(pid, timeout=5.0):
 def test_guest_that_never_powers_off_is_bounded_and_killed(tmp_path, monkeypatch):
     pids = tmp_path / "pids"
     monkeypatch.setenv("FAKE_QEMU_PIDS", str(pids))
-    boot = fake_boot(tmp_path, monkeypatch, "hang", timeout=0.5)
+    boot = fake_boot(tmp_path, monkeypatch, "hang", timeout=0.25)
     assert boot.ended == "timeout" and boot.exit_status is None
-    assert 0.5 <= boot.total_s < 0.5 + qemu.KILL_WAIT
+    assert 0.25 <= boot.total_s < 0.25 + qemu.KILL_WAIT
     assert "init" in boot.stages and "runner-start" not in boot.stages
     log = (tmp_path / "console.log").read_text()
     assert "BINDMATRIX-STAGE init" in log and log.startswith("# ")
@@ -396,9 +396,9 @@ def test_choose_accel_by_a_bounded_trial(tmp_path, monkeypatch):
     monkeypatch.setattr(qemu, "_accel", None)
     monkeypatch.setattr(qemu, "kvm_usable", lambda: True)
     monkeypatch.setenv("FAKE_QEMU", "silent")           # a KVM that hangs before the kernel
-    assert qemu.choose_accel("v", "i", str(tmp_path), timeout=0.5, qemu=FAKE_QEMU) == "tcg"
+    assert qemu.choose_accel("v", "i", str(tmp_path), timeout=0.25, qemu=FAKE_QEMU) == "tcg"
     monkeypatch.setenv("FAKE_QEMU", "hang")              # remembered: no second trial
-    assert qemu.choose_accel("v", "i", str(tmp_path), timeout=0.5, qemu=FAKE_QEMU) == "tcg"
+    assert qemu.choose_accel("v", "i", str(tmp_path), timeout=0.25, qemu=FAKE_QEMU) == "tcg"
 
     monkeypatch.setattr(qemu, "_accel", None)
     monkeypatch.setenv("FAKE_QEMU_PIDS", str(tmp_path / "pids"))
@@ -433,7 +433,7 @@ def fake_targets(tmp_path, monkeypatch):
     runner = tmp_path / "runner"
     runner.write_bytes(b"fake")
     return guests.GuestConfig(runner=str(runner), cases=SAMPLE_CASES, accel="tcg",
-                               qemu=FAKE_QEMU, cache=str(tmp_path / "cache"), timeout=0.5,
+                               qemu=FAKE_QEMU, cache=str(tmp_path / "cache"), timeout=0.25,
                                stack=None)
 
 
@@ -452,7 +452,7 @@ def test_run_kernel_keeps_results_console_and_times(tmp_path, monkeypatch, fake_
 
 
 @pytest.mark.parametrize("mode, message", [
-    ("hang", "the guest did not power off within 0.5 s (last stage: init); console: "),
+    ("hang", "the guest did not power off within 0.25 s (last stage: init); console: "),
     ("panic", "the guest kernel panicked: [    1.5] Kernel panic - not syncing"),
     ("broken", "QEMU exited (status 1) without the guest powering off"),
 ])
