@@ -292,8 +292,8 @@ def _main(args, ap):
         inside = sum(cost.values()) / float(args.runs) / ncases / workers if ncases else 0
         if inside:
             print("    the cases' own time alone, over %d workers: %.1f us of wall per case = %.1fx "
-                  "the bind-conflict floor (the least any runner of this matrix gets here); "
-                  "the runner's wall time is %.1fx that" % (
+                  "the bind-conflict floor (with nothing around the cases, the runner would be "
+                  "there); its wall time is %.1fx that" % (
                       workers, inside, inside / floor["bind_conflict_us"], per_case / inside))
         if bind_us:
             own = statistics.median(bind_us)
