@@ -123,51 +123,43 @@ if command -v flock >/dev/null; then
     (( SECONDS - start <= 3 )) || fail lock "waited $((SECONDS - start)) s, not 0.3"
     exec {held}>&-
 fi
-# a worker killed during a case: that case is the error, not one whose line was still in
-# the worker's unsent batch (those run again)
-mkdir -p "$tmp/crash/c"
-cat > "$tmp/crash/c/case.yaml" <<'YAML'
-title: five quick cases, then one that waits
+# crash_run NAME JOBS "QUICK..." "SLOW...": the quick cases, then the slow ones (an accept
+# that waits out the timeout), on JOBS workers; once every worker is in a slow case, the
+# first worker is killed.  The results are in $tmp/NAME.jsonl.
+crash_run() {
+    local name=$1 jobs=$2 quick=$3 slow=$4 pid worker
+    mkdir -p "$tmp/$name/c"
+    cat > "$tmp/$name/c/case.yaml" <<YAML
+title: quick cases, then some that wait
 ref: runner/tests/signal_check.sh
-matrix: {n: [q1, q2, q3, q4, q5, slow]}
+matrix: {n: [${quick// /, }, ${slow// /, }]}
 sockets: {a: {proto: tcp, family: ipv4}}
 steps:
   - {op: state, socket: a, state: listening, addr: loopback, port: P1}
-  - {op: accept, socket: a, when: {n: slow}}
+  - {op: accept, socket: a, when: {n: [${slow// /, }]}}
 YAML
-"$runner" -q -j 1 --timeout-ms 3000 -o "$tmp/crash.jsonl" "$tmp/crash" &
-pid=$!
-# five quick cases, their lines in the worker's batch, then the slow one
-until_ok 20 in_slow_case "$pid" 1 || fail crash "the worker never reached the slow case"
-worker=$(cat /proc/$pid/task/$pid/children 2>/dev/null | awk '{print $1}')
-[[ -n $worker ]] && kill -KILL "$worker"
-wait "$pid"
-grep -q '"id":"c\[n=slow\]".*"status":"error","reason":"the runner.s worker died on signal 9' "$tmp/crash.jsonl" ||
-    fail crash "the slow case is not the one blamed: $(grep -o '"id":"[^"]*".*"status":"[a-z]*"' "$tmp/crash.jsonl" | cut -c1-80)"
+    "$runner" -q -j "$jobs" --timeout-ms 3000 -o "$tmp/$name.jsonl" "$tmp/$name" &
+    pid=$!
+    until_ok 20 in_slow_case "$pid" "$jobs" || fail "$name" "the workers never reached the slow cases"
+    worker=$(cat /proc/$pid/task/$pid/children 2>/dev/null | awk '{print $1}')
+    [[ -n $worker ]] && kill -KILL "$worker"
+    wait "$pid"
+}
+statuses() { grep -o '"id":"[^"]*".*"status":"[a-z]*"' "$1" | cut -c1-80; }
+died='"status":"error","reason":"the runner.s worker died on signal 9'
+
+# one worker: the case it was killed in is the error, not one whose line was still in its
+# unsent batch (those run again)
+crash_run crash 1 "q1 q2 q3 q4 q5" "slow"
+grep -q "\"id\":\"c\[n=slow\]\".*$died" "$tmp/crash.jsonl" ||
+    fail crash "the slow case is not the one blamed: $(statuses "$tmp/crash.jsonl")"
 [[ $(grep -c '"status":"observed"' "$tmp/crash.jsonl") == 5 ]] || fail crash "the five quick cases are not observed"
 
-# two workers taking cases from one counter: one killed during its slow case; that case is
-# the error, the other worker's slow case and every quick one are observed
-mkdir -p "$tmp/crash2/c"
-cat > "$tmp/crash2/c/case.yaml" <<'YAML'
-title: eight quick cases, then two that wait
-ref: runner/tests/signal_check.sh
-matrix: {n: [q1, q2, q3, q4, q5, q6, q7, q8, slow1, slow2]}
-sockets: {a: {proto: tcp, family: ipv4}}
-steps:
-  - {op: state, socket: a, state: listening, addr: loopback, port: P1}
-  - {op: accept, socket: a, when: {n: [slow1, slow2]}}
-YAML
-"$runner" -q -j 2 --timeout-ms 3000 -o "$tmp/crash2.jsonl" "$tmp/crash2" &
-pid=$!
-until_ok 20 in_slow_case "$pid" 2 || fail crash2 "the workers never reached the slow cases"
-worker=$(cat /proc/$pid/task/$pid/children 2>/dev/null | awk '{print $1}')
-[[ -n $worker ]] && kill -KILL "$worker"
-wait "$pid"
-errors=$(grep -c '"status":"error","reason":"the runner.s worker died on signal 9' "$tmp/crash2.jsonl")
-observed=$(grep -c '"status":"observed"' "$tmp/crash2.jsonl")
-[[ $errors == 1 && $observed == 9 ]] ||
-    fail crash2 "$errors errors and $observed observed, not 1 and 9: $(grep -o '"id":"[^"]*".*"status":"[a-z]*"' "$tmp/crash2.jsonl" | cut -c1-80)"
+# two workers taking cases from one counter: the killed one's slow case is the error; the
+# other's slow case and every quick one are observed
+crash_run crash2 2 "q1 q2 q3 q4 q5 q6 q7 q8" "slow1 slow2"
+[[ $(grep -c "$died" "$tmp/crash2.jsonl") == 1 && $(grep -c '"status":"observed"' "$tmp/crash2.jsonl") == 9 ]] ||
+    fail crash2 "not one error and nine observed: $(statuses "$tmp/crash2.jsonl")"
 
 echo "signal_check: $failures failed"
 [[ $failures == 0 ]]
