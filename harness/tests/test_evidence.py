@@ -76,15 +76,20 @@ def test_a_user_without_privilege_gets_evidence_too():
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.fail("this test drops to user 65534 with setpriv, as root (./bindmatrix test "
                     "runs as root)")
-    # a folder that user may write: pytest's own are root's alone
+    # a folder that user may write, with the runner and the scenario in it: pytest's folders,
+    # and a checkout under /root, are root's alone
     tmp = tempfile.mkdtemp(prefix="bm-unprivileged-")
     try:
         os.chmod(tmp, 0o777)
+        runner = os.path.join(tmp, "bindmatrix-runner")
+        shutil.copy(RUNNER, runner)
+        cases = os.path.join(tmp, "cases")
+        shutil.copytree(os.path.join(CASES, "tcp", "rebind-time-wait"),
+                        os.path.join(cases, "tcp", "rebind-time-wait"))
         out = os.path.join(tmp, "r.jsonl")
         proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                               RUNNER, "-q", "--capture", "-o", out, "-f", "tcp/rebind-time-wait",
-                               CASES], stderr=subprocess.PIPE, universal_newlines=True,
-                              timeout=60)
+                               runner, "-q", "--capture", "-o", out, cases],
+                              stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
         cases = with_evidence(out)
         assert len(cases) >= 10
