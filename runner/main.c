@@ -525,6 +525,8 @@ static void worker_main(const struct bm_case_list *cases, const size_t *order, s
             flushed = now_ms();
         }
     }
+    __atomic_store_n(&sh->started[slot], NONE, __ATOMIC_RELEASE); /* none: what fails now
+                                                                      is no case's fault */
     close_capture(&cap);
     if (batch_flush())
         _exit(4);
@@ -700,8 +702,14 @@ static int reap(struct run *r, struct worker *w, int cpu)
     for (size_t i = 0; i < r->ncases; i++)
         if (__atomic_load_n(&r->sh->owner[i], __ATOMIC_ACQUIRE) == slot && !spool_has(&r->lines, i))
             nredo++;
-    if (nredo == 0)
+    if (nredo == 0) {   /* finished, or gone before its first case */
+        if (waitpid(w->pid, &wstatus, WNOHANG) == w->pid) {
+            w->pid = 0;
+            if (sandbox_failed(wstatus))
+                return -1;
+        }
         return 0;
+    }
     while (waitpid(w->pid, &wstatus, 0) < 0 && errno == EINTR)
         ;
     w->pid = 0;
@@ -820,6 +828,14 @@ static int sweep(struct run *r, size_t *last_received)
     if (r->received == r->ncases)
         return 0;
     if (r->received == *last_received) {    /* the last sweep ran none of them */
+        for (size_t w = 0; w < r->nworkers; w++) {
+            int wstatus = 0;
+            if (r->workers[w].pid > 0 && waitpid(r->workers[w].pid, &wstatus, 0) > 0) {
+                r->workers[w].pid = 0;
+                if (sandbox_failed(wstatus))
+                    return -1;
+            }
+        }
         fprintf(stderr, "bindmatrix-runner: %zu cases never reported back\n",
                 r->ncases - r->received);
         return -1;
