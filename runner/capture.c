@@ -103,7 +103,6 @@ static bool packet_ports(int linktype, const u_char *p, bpf_u_int32 caplen, int 
     return true;
 }
 
-
 /* One case's reading: where its packets go, which ports are its, and the end marker. */
 struct reading {
     pcap_dumper_t *dump;
@@ -123,18 +122,19 @@ static bool has_port(const struct reading *r, int port)
     return false;
 }
 
-/* A packet to or from one of the case's ports is its; the marker ends the reading. */
+/* The marker ends the reading (looked for first: its socket's port, the kernel's choice,
+ * may be one the case used); a packet to or from one of the case's ports is the case's. */
 static void take(u_char *user, const struct pcap_pkthdr *hdr, const u_char *data)
 {
     struct reading *r = (struct reading *)user;
     int sport, dport;
 
-    if (packet_ports(r->linktype, data, hdr->caplen, &sport, &dport) &&
-        (has_port(r, sport) || has_port(r, dport))) {
+    if (memmem(data, hdr->caplen, r->marker, strlen(r->marker))) {
+        r->marker_seen = true;
+    } else if (packet_ports(r->linktype, data, hdr->caplen, &sport, &dport) &&
+               (has_port(r, sport) || has_port(r, dport))) {
         pcap_dump((u_char *)r->dump, hdr, data);
         r->kept++;
-    } else if (memmem(data, hdr->caplen, r->marker, strlen(r->marker))) {
-        r->marker_seen = true;
     }
 }
 #endif

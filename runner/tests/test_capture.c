@@ -88,6 +88,24 @@ Test(capture, each_case_gets_its_own_ports_packets)
     rmdir(dir);
 }
 
+/* The end marker is never a case's packet, even on one of its ports (its socket's port is
+ * the kernel's choice): here the case's port is the marker's own destination. */
+Test(capture, the_end_marker_is_no_cases_packet)
+{
+    char dir[] = "/tmp/bm-capture-XXXXXX", path[128], why[256];
+    struct bm_capture cap;
+    const int discard[] = {9};
+
+    open_in_sandbox(&cap, dir);
+    snprintf(path, sizeof path, "%s/c.pcap", dir);
+    cr_assert_eq(capture_case(&cap, path, discard, 1, 2000, why, sizeof why), 0, "%s", why);
+    cr_assert_eq(why[0], '\0', "the marker was seen: %s", why);
+    cr_assert_eq(packets_in(path), 0);
+    capture_close(&cap, why, sizeof why);
+    unlink(path);
+    rmdir(dir);
+}
+
 Test(capture, a_file_it_cannot_write_is_a_reason)
 {
     char dir[] = "/tmp/bm-capture-XXXXXX", why[256] = "";
