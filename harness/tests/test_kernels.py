@@ -43,6 +43,11 @@ def test_gvisor_and_the_host_side_by_side(tmp_path):
     with open(str(tmp_path / "out" / gv[0])) as f:
         run = json.loads(f.readline())
     assert run["stack"].startswith("gvisor ") and run["host"].startswith("gvisor-")
+    # gVisor shares ip_local_port_range between network namespaces: one worker there, so
+    # that one case's sysctl reaches no case running beside it
+    assert run["workers"] == 1
+    with open(str(tmp_path / "out" / gv[0].replace(".jsonl", ".log"))) as f:
+        assert "sysctls are shared between network namespaces" in f.read()
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     labels = [h["label"] for h in report["hosts"] if h["run"]]
     assert len(labels) == 2 and any(l.startswith("gvisor-") for l in labels)
