@@ -630,6 +630,7 @@ int sandbox_set_sysctl(const char *dotted, const char *value, char *old, size_t 
 #endif
 }
 
+#ifdef CLONE_NEWNET
 /* Reads /proc/sys/net/ipv4/ip_local_port_range into buf; 0 or -1. */
 static int read_port_range(char *buf, size_t len)
 {
@@ -643,6 +644,8 @@ static int read_port_range(char *buf, size_t len)
     buf[got] = '\0';
     return 0;
 }
+
+#endif
 
 int sandbox_sysctls_shared(char *why, size_t len)
 {
