@@ -43,6 +43,15 @@ void jw_int(struct bm_jw *w, long long v)
     put(w, n, (size_t)snprintf(n, sizeof n, "%lld", v));
 }
 
+void jw_member(struct bm_jw *w, const char *name, const char *text)
+{
+    put(w, ",\"", 2);
+    jw_raw(w, name);
+    put(w, "\":", 2);
+    if (text)
+        jw_str(w, text);
+}
+
 static void hex4(struct bm_jw *w, unsigned v)
 {
     char u[8];

@@ -24,6 +24,8 @@ void jw_raw(struct bm_jw *w, const char *text);     /* punctuation and names, as
  * becomes '?' first, as bm_json_text makes it. */
 void jw_str(struct bm_jw *w, const char *s);
 void jw_int(struct bm_jw *w, long long v);
+/* ,"name": and, when text is not NULL, text as a string: a member after the first. */
+void jw_member(struct bm_jw *w, const char *name, const char *text);
 /* An object of key/value pairs, a key given twice holding its first place and last value as
  * in a jansson object; sorted by key (JSON_SORT_KEYS) or in their order. */
 void jw_kv(struct bm_jw *w, const struct bm_kv *kv, size_t n, bool sorted);

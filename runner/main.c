@@ -71,6 +71,10 @@ struct worker {
     size_t buflen;
 };
 
+/* At most this many workers (--jobs): the shared page and the parent's poll set are sized
+ * for them. */
+#define BM_MAX_WORKERS 256
+
 /* SIGINT or SIGTERM received by the parent: the run stops, its finished cases are written
  * marked interrupted, and it exits 128 + the signal. */
 static volatile sig_atomic_t stop_signal;
@@ -178,7 +182,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         switch (c) {
         case 'o': o->output = optarg; break;
         case 'j':
-            if (parse_int(optarg, "--jobs", 1, 256, &v))
+            if (parse_int(optarg, "--jobs", 1, BM_MAX_WORKERS, &v))
                 return -1;
             o->workers = (int)v;
             break;
@@ -313,13 +317,21 @@ static void enter_sandbox_or_die(struct bm_env *env, const struct options *o,
                     sandbox_missing(env, c));
 }
 
-/* "tcp/x[a=b,c=d]" -> "tcp_x_a=b_c=d_": a file name that keeps the id readable. */
+/* "tcp/x[a=b,c=d]" -> "tcp_x_a=b_c=d_.pcap": a file name that keeps the id readable. */
 static void slug(const char *id, char *out, size_t len)
 {
     size_t i = 0;
-    for (; *id && i + 1 < len; id++)
+    for (; *id && i + 6 < len; id++)   /* room for ".pcap" */
         out[i++] = (isalnum((unsigned char)*id) || strchr("._=-", *id)) ? *id : '_';
-    out[i] = '\0';
+    bm_copy(out + i, len - i, ".pcap");
+}
+
+/* A case's pcap: its file name (slug.pcap) and its path in the evidence folder. */
+static void case_pcap(const struct options *o, const char *id, char *name, size_t nlen,
+                      char *file, size_t flen)
+{
+    slug(id, name, nlen);
+    snprintf(file, flen, "%s/%s.pcap", o->evidence_dir, name);
 }
 
 /* Ends this worker's capture; packets it lost are said (the harness's evidence check then
@@ -360,8 +372,7 @@ static bool case_evidence(struct bm_capture *cap, const struct options *o, const
         fprintf(stderr, "bindmatrix-runner: %s: no packet evidence: the case used no port\n", c->id);
         return false;
     }
-    slug(c->id, name, sizeof name);
-    snprintf(file, sizeof file, "%s/%s.pcap", o->evidence_dir, name);
+    case_pcap(o, c->id, name, sizeof name, file, sizeof file);
     if ((got = capture_case(cap, file, ports, n, o->timeout_ms, why, sizeof why)) < 0) {
         fprintf(stderr, "bindmatrix-runner: %s: no packet evidence: %s\n", c->id, why);
         unlink(file);
@@ -369,7 +380,7 @@ static bool case_evidence(struct bm_capture *cap, const struct options *o, const
     }
     if (why[0])
         fprintf(stderr, "bindmatrix-runner: %s: packet evidence: %s\n", c->id, why);
-    snprintf(path, plen, "%s/%s.pcap", base ? base + 1 : o->evidence_dir, name);
+    snprintf(path, plen, "%s/%s", base ? base + 1 : o->evidence_dir, name);
     snprintf(note, nlen, "%ld packets to or from port %s, captured by %s in its worker's "
              "network namespace%s%s", got, list, capture_tool(), why[0] ? "; " : "", why);
     return true;
@@ -381,7 +392,7 @@ static bool case_evidence(struct bm_capture *cap, const struct options *o, const
  * parent knows the case that killed it and the finished ones whose lines died with it. */
 struct shared {
     size_t next;            /* position in the run's order of the next case to claim */
-    size_t started[256];    /* per worker slot: the case it is running, or NONE */
+    size_t started[BM_MAX_WORKERS]; /* per worker slot: the case it is running, or NONE */
     int owner[];            /* per case: the slot of the worker that claimed it, or -1 */
 };
 #define NONE ((size_t)-1)
@@ -673,8 +684,7 @@ static int blame(struct run *r, size_t idx, const char *reason)
     }
     if (r->o->capture && c && c->capture) {   /* what its worker may have begun to write */
         char name[600], file[1200];
-        slug(c->id, name, sizeof name);
-        snprintf(file, sizeof file, "%s/%s.pcap", r->o->evidence_dir, name);
+        case_pcap(r->o, c->id, name, sizeof name, file, sizeof file);
         unlink(file);
     }
     r->status[idx] = BM_STATUS_ERROR;
@@ -682,15 +692,48 @@ static int blame(struct run *r, size_t idx, const char *reason)
     return 0;
 }
 
+enum { ANY_WORKER = -2 };
+
+/* Whether case i has no line yet though worker `slot` (or any, ANY_WORKER) claimed it. */
+static bool missing(const struct run *r, size_t i, int slot)
+{
+    return !spool_has(&r->lines, i) &&
+           (slot == ANY_WORKER || __atomic_load_n(&r->sh->owner[i], __ATOMIC_ACQUIRE) == slot);
+}
+
+/* A worker in w's place that first runs again the cases missing their line that worker
+ * `slot` claimed (ANY_WORKER: every case still without one), then claims on. */
+static int restart(struct run *r, struct worker *w, int slot, int cpu)
+{
+    size_t n = 0, *redo = malloc((r->ncases - r->received + 1) * sizeof *redo);
+
+    if (!redo)
+        return -1;
+    for (size_t i = 0; i < r->ncases; i++)
+        if (missing(r, i, slot)) {
+            r->sh->owner[i] = -1;   /* claimed again by the worker that runs it */
+            redo[n++] = i;
+        }
+    if (w->pid > 0) {               /* finished, not yet waited for */
+        while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        w->pid = 0;
+    }
+    free(w->redo);
+    w->redo = redo;
+    w->nredo = n;
+    return start_worker(r, w, redo, n, cpu);
+}
+
 /* The worker has gone.  If every case it claimed has its line, it finished (its exit, which
  * closes its capture and takes a while, is waited for at the end: wait_finished).  Else the
  * case it was running failed, and the others it claimed, whose lines died in its batch, run
- * again first in the worker started in its place, which then claims on. */
+ * again first in the worker started in its place. */
 static int reap(struct run *r, struct worker *w, int cpu)
 {
     int slot = (int)(w - r->workers), wstatus = 0;
-    size_t nredo = 0, crashed;
-    size_t *redo;
+    bool left = false;
+    size_t crashed;
     char reason[256];
 
     if (stop_signal) {  /* stopping: what it was running is unfinished, not its fault */
@@ -699,10 +742,9 @@ static int reap(struct run *r, struct worker *w, int cpu)
         w->pid = 0;
         return 0;
     }
-    for (size_t i = 0; i < r->ncases; i++)
-        if (__atomic_load_n(&r->sh->owner[i], __ATOMIC_ACQUIRE) == slot && !spool_has(&r->lines, i))
-            nredo++;
-    if (nredo == 0) {   /* finished, or gone before its first case */
+    for (size_t i = 0; i < r->ncases && !left; i++)
+        left = missing(r, i, slot);
+    if (!left) {        /* finished, or gone before its first case */
         if (waitpid(w->pid, &wstatus, WNOHANG) == w->pid) {
             w->pid = 0;
             if (sandbox_failed(wstatus))
@@ -717,23 +759,9 @@ static int reap(struct run *r, struct worker *w, int cpu)
         return -1;
     crash_reason(r, wstatus, reason, sizeof reason);
     crashed = __atomic_load_n(&r->sh->started[slot], __ATOMIC_ACQUIRE);
-    if (crashed < r->ncases && r->sh->owner[crashed] == slot && !spool_has(&r->lines, crashed)) {
-        if (blame(r, crashed, reason) != 0)
-            return -1;
-        nredo--;
-    }
-    if (!(redo = malloc((nredo ? nredo : 1) * sizeof *redo)))
+    if (crashed < r->ncases && missing(r, crashed, slot) && blame(r, crashed, reason) != 0)
         return -1;
-    nredo = 0;
-    for (size_t i = 0; i < r->ncases; i++)
-        if (r->sh->owner[i] == slot && !spool_has(&r->lines, i)) {
-            r->sh->owner[i] = -1;   /* its successor claims it again */
-            redo[nredo++] = i;
-        }
-    free(w->redo);
-    w->redo = redo;
-    w->nredo = nredo;
-    return start_worker(r, w, redo, nredo, cpu);
+    return restart(r, w, slot, cpu);
 }
 
 /* Removes the .pcap files in dir; 0, or -1 if dir cannot be read. */
@@ -823,8 +851,6 @@ static void stop_workers(struct run *r, int sig)
  * before it could say so.  A worker runs them; 0 when there are none, or -1. */
 static int sweep(struct run *r, size_t *last_received)
 {
-    size_t n = 0, *redo;
-
     if (r->received == r->ncases)
         return 0;
     if (r->received == *last_received) {    /* the last sweep ran none of them */
@@ -841,22 +867,7 @@ static int sweep(struct run *r, size_t *last_received)
         return -1;
     }
     *last_received = r->received;
-    if (!(redo = malloc((r->ncases - r->received) * sizeof *redo)))
-        return -1;
-    for (size_t i = 0; i < r->ncases; i++)
-        if (!spool_has(&r->lines, i)) {
-            r->sh->owner[i] = -1;
-            redo[n++] = i;
-        }
-    free(r->workers[0].redo);
-    r->workers[0].redo = redo;
-    r->workers[0].nredo = n;
-    if (r->workers[0].pid > 0) {            /* finished, not yet waited for */
-        while (waitpid(r->workers[0].pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        r->workers[0].pid = 0;
-    }
-    return start_worker(r, &r->workers[0], redo, n, 0);
+    return restart(r, &r->workers[0], ANY_WORKER, 0);
 }
 
 static int run_workers(struct run *r)
@@ -884,8 +895,8 @@ static int run_workers(struct run *r)
         }
     }
     while (rc == 0 && !stop_signal) {
-        struct pollfd pfd[256];
-        size_t map[256], n = 0;
+        struct pollfd pfd[BM_MAX_WORKERS];
+        size_t map[BM_MAX_WORKERS], n = 0;
 
         for (size_t w = 0; w < r->nworkers; w++)
             if (r->workers[w].fd >= 0) {
@@ -1153,8 +1164,8 @@ int main(int argc, char **argv)
     r.nworkers = o.workers ? (size_t)o.workers : r.ncpu;
     if (r.nworkers > chosen.n)
         r.nworkers = chosen.n;
-    if (r.nworkers > 256)
-        r.nworkers = 256;
+    if (r.nworkers > BM_MAX_WORKERS)
+        r.nworkers = BM_MAX_WORKERS;
     if (r.nworkers > 1 && env.has[BM_CAP_NETNS]) {
         /* a case's sysctl must reach no other case: where namespaces share them, one worker */
         char why[256];

@@ -57,15 +57,6 @@ static void opts_text(struct bm_jw *w, const struct bm_opt *opts, size_t n)
     jw_raw(w, "]");
 }
 
-static void member(struct bm_jw *w, const char *name, const char *text)
-{
-    jw_raw(w, ",\"");
-    jw_raw(w, name);
-    jw_raw(w, "\":");
-    if (text)
-        jw_str(w, text);
-}
-
 static void step_text(struct bm_jw *w, const struct bm_case *c, const struct bm_step *st, bool lines)
 {
     bool deliver = st->op == BM_OP_DELIVER;
@@ -82,30 +73,30 @@ static void step_text(struct bm_jw *w, const struct bm_case *c, const struct bm_
     if (deliver) {
         jw_raw(w, "\"count\":");
         jw_int(w, st->count);
-        member(w, "family", bm_family_names[st->family]);
-        member(w, "from", st->from);
+        jw_member(w, "family", bm_family_names[st->family]);
+        jw_member(w, "from", st->from);
         jw_raw(w, ",");
     }
     jw_raw(w, "\"label\":");
     jw_str(w, st->label);
     if (lines) {
-        member(w, "line", NULL);
+        jw_member(w, "line", NULL);
         jw_int(w, st->line);
     }
-    member(w, "op", bm_op_names[st->op]);
+    jw_member(w, "op", bm_op_names[st->op]);
     if (st->op == BM_OP_SETSOCKOPT) {
-        member(w, "options", NULL);
+        jw_member(w, "options", NULL);
         opts_text(w, st->opts, st->nopts);
     }
     if (st->has_port) {
         port_text(&st->port, port, sizeof port);
-        member(w, "port", port);
+        jw_member(w, "port", port);
     }
-    member(w, "precondition", NULL);
+    jw_member(w, "precondition", NULL);
     jw_raw(w, st->precondition ? "true" : "false");
     if (deliver) {
-        member(w, "proto", bm_proto_names[st->proto]);
-        member(w, "receivers", NULL);
+        jw_member(w, "proto", bm_proto_names[st->proto]);
+        jw_member(w, "receivers", NULL);
         jw_raw(w, "[");
         for (size_t i = 0; i < st->nreceivers; i++) {
             if (i)
@@ -115,9 +106,9 @@ static void step_text(struct bm_jw *w, const struct bm_case *c, const struct bm_
         jw_raw(w, "]");
     }
     if (st->sock >= 0)
-        member(w, "socket", c->sockets[st->sock].name);
+        jw_member(w, "socket", c->sockets[st->sock].name);
     if (st->op == BM_OP_STATE)
-        member(w, "state", bm_state_names[st->state]);
+        jw_member(w, "state", bm_state_names[st->state]);
     jw_raw(w, "}");
 }
 
@@ -128,25 +119,25 @@ char *manifest_case_text(const struct bm_case *c, bool lines)
     jw_init(&w, false);
     jw_raw(&w, "{\"axes\":");
     jw_kv(&w, c->axes, c->naxes, true);
-    member(&w, "capture", NULL);
+    jw_member(&w, "capture", NULL);
     jw_raw(&w, c->capture ? "true" : "false");
-    member(&w, "id", c->id);
-    member(&w, "scenario", c->scenario);
-    member(&w, "sockets", NULL);
+    jw_member(&w, "id", c->id);
+    jw_member(&w, "scenario", c->scenario);
+    jw_member(&w, "sockets", NULL);
     jw_raw(&w, "[");
     for (size_t i = 0; i < c->nsockets; i++) {
         const struct bm_socket *s = &c->sockets[i];
         jw_raw(&w, i ? ",{\"family\":" : "{\"family\":");
         jw_str(&w, bm_family_names[s->family]);
-        member(&w, "name", s->name);
-        member(&w, "options", NULL);
+        jw_member(&w, "name", s->name);
+        jw_member(&w, "options", NULL);
         opts_text(&w, s->opts, s->nopts);
-        member(&w, "proto", bm_proto_names[s->proto]);
-        member(&w, "user", bm_user_names[s->user]);
+        jw_member(&w, "proto", bm_proto_names[s->proto]);
+        jw_member(&w, "user", bm_user_names[s->user]);
         jw_raw(&w, "}");
     }
     jw_raw(&w, "]");
-    member(&w, "steps", NULL);
+    jw_member(&w, "steps", NULL);
     jw_raw(&w, "[");
     for (size_t i = 0; i < c->nsteps; i++) {
         if (i)
@@ -155,7 +146,7 @@ char *manifest_case_text(const struct bm_case *c, bool lines)
     }
     jw_raw(&w, "]");
     if (c->nsysctls) {
-        member(&w, "sysctl", NULL);
+        jw_member(&w, "sysctl", NULL);
         jw_kv(&w, c->sysctls, c->nsysctls, true);
     }
     jw_raw(&w, "}");

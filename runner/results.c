@@ -42,16 +42,13 @@ static void case_head(struct bm_jw *w, const struct bm_case *c)
 {
     jw_raw(w, "{\"record\":\"case\",\"id\":");
     jw_str(w, c->id);
-    jw_raw(w, ",\"scenario\":");
-    jw_str(w, c->scenario);
-    jw_raw(w, ",\"title\":");
-    jw_str(w, c->title);
-    jw_raw(w, ",\"ref\":");
-    jw_str(w, c->ref);
-    jw_raw(w, ",\"axes\":");
+    jw_member(w, "scenario", c->scenario);
+    jw_member(w, "title", c->title);
+    jw_member(w, "ref", c->ref);
+    jw_member(w, "axes", NULL);
     jw_kv(w, c->axes, c->naxes, false);
     if (c->nsysctls) {
-        jw_raw(w, ",\"sysctl\":");
+        jw_member(w, "sysctl", NULL);
         jw_kv(w, c->sysctls, c->nsysctls, false);
     }
 }
@@ -65,10 +62,8 @@ static void delivery_text(struct bm_jw *w, const struct bm_case *c, const struct
 
     jw_raw(w, "{\"sent\":");
     jw_int(w, d->sent);
-    if (d->to[0]) {
-        jw_raw(w, ",\"to\":");
-        jw_str(w, d->to);
-    }
+    if (d->to[0])
+        jw_member(w, "to", d->to);
     jw_raw(w, ",\"received\":{");
     for (size_t i = 0; i < n; i++) {
         const char *name = c->sockets[st->receivers[i]].name;
@@ -96,16 +91,11 @@ char *results_case_line(const struct bm_case *c, const struct bm_outcome *o,
 
     jw_init(&w, true);
     case_head(&w, c);
-    jw_raw(&w, ",\"status\":");
-    jw_str(&w, bm_status_names[o->status]);
-    if (o->status != BM_STATUS_OBSERVED) {
-        jw_raw(&w, ",\"reason\":");
-        jw_str(&w, o->reason[0] ? o->reason : "no reason given");
-    }
-    if (o->status == BM_STATUS_SKIPPED && o->capability[0]) {
-        jw_raw(&w, ",\"capability\":");
-        jw_str(&w, o->capability);
-    }
+    jw_member(&w, "status", bm_status_names[o->status]);
+    if (o->status != BM_STATUS_OBSERVED)
+        jw_member(&w, "reason", o->reason[0] ? o->reason : "no reason given");
+    if (o->status == BM_STATUS_SKIPPED && o->capability[0])
+        jw_member(&w, "capability", o->capability);
     jw_raw(&w, ",\"steps\":[");
     for (size_t i = 0; i < n; i++) {
         const struct bm_step *st = &c->steps[i];
@@ -113,28 +103,20 @@ char *results_case_line(const struct bm_case *c, const struct bm_outcome *o,
 
         jw_raw(&w, i ? ",{\"label\":" : "{\"label\":");
         jw_str(&w, st->label);
-        jw_raw(&w, ",\"op\":");
-        jw_str(&w, bm_op_names[st->op]);
-        if (st->sock >= 0) {
-            jw_raw(&w, ",\"socket\":");
-            jw_str(&w, c->sockets[st->sock].name);
-        }
-        if (st->op == BM_OP_STATE) {
-            jw_raw(&w, ",\"state\":");
-            jw_str(&w, bm_state_names[st->state]);
-        }
-        if (r->addr[0]) {
-            jw_raw(&w, ",\"addr\":");
-            jw_str(&w, r->addr);
-        }
+        jw_member(&w, "op", bm_op_names[st->op]);
+        if (st->sock >= 0)
+            jw_member(&w, "socket", c->sockets[st->sock].name);
+        if (st->op == BM_OP_STATE)
+            jw_member(&w, "state", bm_state_names[st->state]);
+        if (r->addr[0])
+            jw_member(&w, "addr", r->addr);
         if (r->port) {
-            jw_raw(&w, ",\"port\":");
+            jw_member(&w, "port", NULL);
             jw_int(&w, r->port);
         }
-        jw_raw(&w, ",\"result\":");
-        jw_str(&w, r->result[0] ? r->result : "not-run");
+        jw_member(&w, "result", r->result[0] ? r->result : "not-run");
         if (r->has_delivery) {
-            jw_raw(&w, ",\"delivery\":");
+            jw_member(&w, "delivery", NULL);
             delivery_text(&w, c, st, &r->delivery);
             deliveries++;
         }
@@ -151,13 +133,12 @@ char *results_case_line(const struct bm_case *c, const struct bm_outcome *o,
         }
     if (deliveries)
         jw_raw(&w, "}");
-    jw_raw(&w, ",\"duration_us\":");
+    jw_member(&w, "duration_us", NULL);
     jw_int(&w, o->duration_us > 0 ? o->duration_us : 0);
     if (ev) {
         jw_raw(&w, ",\"evidence\":[{\"kind\":\"pcap\",\"path\":");
         jw_str(&w, ev->path);
-        jw_raw(&w, ",\"note\":");
-        jw_str(&w, ev->note);
+        jw_member(&w, "note", ev->note);
         jw_raw(&w, "}]");
     }
     jw_raw(&w, "}");
