@@ -331,7 +331,7 @@ static void case_pcap(const struct options *o, const char *id, char *name, size_
                       char *file, size_t flen)
 {
     slug(id, name, nlen);
-    snprintf(file, flen, "%s/%s.pcap", o->evidence_dir, name);
+    snprintf(file, flen, "%s/%s", o->evidence_dir, name);
 }
 
 /* Ends this worker's capture; packets it lost are said (the harness's evidence check then
