@@ -32,6 +32,7 @@ const char *capture_tool(void)
 int capture_open(struct bm_capture *cap, char *why, size_t whylen)
 {
     memset(cap, 0, sizeof *cap);
+    cap->marker_fd = -1;
 #ifdef HAVE_PCAP
     char errbuf[PCAP_ERRBUF_SIZE] = "";
     pcap_t *p = pcap_create("any", errbuf);
@@ -44,6 +45,11 @@ int capture_open(struct bm_capture *cap, char *why, size_t whylen)
         snprintf(why, whylen, "libpcap on interface any: %s", p ? pcap_geterr(p) : errbuf);
         if (p)
             pcap_close(p);
+        return -1;
+    }
+    if ((cap->marker_fd = socket(AF_INET, SOCK_DGRAM, 0)) < 0) {
+        snprintf(why, whylen, "the end markers' socket: %s", strerror(errno));
+        pcap_close(p);
         return -1;
     }
     cap->pcap = p;
@@ -139,9 +145,9 @@ static void take(u_char *user, const struct pcap_pkthdr *hdr, const u_char *data
 }
 #endif
 
-/* How a packet that is not yet in the ring would be missed: the kernel may still have it
- * (a softirq to run).  A marker datagram sent after the case's last packet is read for:
- * packets reach the ring in order, so every one before it is there once it is. */
+/* A packet not yet in the ring (a softirq still to run) would be missed by reading once: a
+ * marker datagram is sent after the case's last packet and read for.  Packets reach the
+ * ring in order, so every one before it is there once it is. */
 long capture_case(struct bm_capture *cap, const char *path, const int *ports, size_t nports,
                   int timeout_ms, char *why, size_t whylen)
 {
@@ -151,7 +157,8 @@ long capture_case(struct bm_capture *cap, const char *path, const int *ports, si
     long long deadline = now_ms() + timeout_ms;
     char marker[64];
     struct reading r = {.ports = ports, .nports = nports, .marker = marker};
-    int fd, n = 0;
+    int n = 0;
+    bool sent;
 
     if (!cap->pcap) {
         snprintf(why, whylen, "no capture is open");
@@ -167,22 +174,17 @@ long capture_case(struct bm_capture *cap, const char *path, const int *ports, si
     while ((n = pcap_dispatch(cap->pcap, -1, take, (u_char *)&r)) > 0)
         ;
     inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-    fd = socket(AF_INET, SOCK_DGRAM, 0);
-    if (fd >= 0 && sendto(fd, marker, strlen(marker), 0, (struct sockaddr *)&to, sizeof to) < 0) {
-        close(fd);
-        fd = -1;
-    }
+    sent = sendto(cap->marker_fd, marker, strlen(marker), 0, (struct sockaddr *)&to,
+                  sizeof to) >= 0;
     while (!r.marker_seen && (n = pcap_dispatch(cap->pcap, -1, take, (u_char *)&r)) >= 0) {
         struct pollfd pfd = {pcap_get_selectable_fd(cap->pcap), POLLIN, 0};
         int left = (int)(deadline - now_ms());
         if (n > 0)
             continue;
-        if (fd < 0 || left <= 0 || pfd.fd < 0)
+        if (!sent || left <= 0 || pfd.fd < 0)
             break;
         poll(&pfd, 1, left);
     }
-    if (fd >= 0)
-        close(fd);
     pcap_dump_close(r.dump);
     if (n < 0) {
         snprintf(why, whylen, "reading the capture: %s", pcap_geterr(cap->pcap));
@@ -228,6 +230,7 @@ int capture_close(struct bm_capture *cap, char *why, size_t whylen)
     if (pcap_stats(cap->pcap, &st) == 0 && st.ps_drop > cap->dropped)
         snprintf(why, whylen, "the capture lost %u packets (its ring was full)",
                  st.ps_drop - cap->dropped);
+    close(cap->marker_fd);
     while (slot < CAPTURE_KEPT && finished[slot])
         slot++;
     if (slot < CAPTURE_KEPT)

@@ -10,6 +10,7 @@
 
 struct bm_capture {
     void *pcap;             /* pcap_t: an AF_PACKET ring on "any" in this namespace, or NULL */
+    int marker_fd;          /* the UDP socket that sends each case's end marker, or -1 */
     unsigned long cases;    /* cases read so far (each has its own end marker) */
     unsigned dropped;       /* packets the ring lost so far */
 };
