@@ -1169,7 +1169,7 @@ int main(int argc, char **argv)
     if (r.nworkers > 1 && env.has[BM_CAP_NETNS]) {
         /* a case's sysctl must reach no other case: where namespaces share them, one worker */
         char why[256];
-        if (sandbox_sysctls_shared(why, sizeof why) == 1) {
+        if (sysinfo_sysctls_shared(why, sizeof why) == 1) {
             fprintf(stderr, "bindmatrix-runner: sysctls are shared between network namespaces "
                     "here (%s): one worker, so that one case's sysctl reaches no other case\n", why);
             r.nworkers = 1;

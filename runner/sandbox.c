@@ -21,7 +21,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 /* Fresh ports sit below the ephemeral range (Linux default 32768..60999), so an autobound
@@ -630,65 +629,3 @@ int sandbox_set_sysctl(const char *dotted, const char *value, char *old, size_t 
 #endif
 }
 
-#ifdef CLONE_NEWNET
-/* Reads /proc/sys/net/ipv4/ip_local_port_range into buf; 0 or -1. */
-static int read_port_range(char *buf, size_t len)
-{
-    int fd = open("/proc/sys/net/ipv4/ip_local_port_range", O_RDONLY | O_CLOEXEC);
-    ssize_t got = fd >= 0 ? read(fd, buf, len - 1) : -1;
-
-    if (fd >= 0)
-        close(fd);
-    if (got <= 0)
-        return -1;
-    buf[got] = '\0';
-    return 0;
-}
-
-#endif
-
-int sandbox_sysctls_shared(char *why, size_t len)
-{
-#ifdef CLONE_NEWNET
-    char before[64], after[64], old[64], err[256];
-    const char *other;
-    int status = 0;
-    pid_t pid;
-
-    why[0] = '\0';
-    if (read_port_range(before, sizeof before) != 0) {
-        snprintf(why, len, "net.ipv4.ip_local_port_range cannot be read");
-        return -1;
-    }
-    other = strncmp(before, "40000\t40001", 11) == 0 ? "40002 40003" : "40000 40001";
-    if ((pid = fork()) < 0) {
-        snprintf(why, len, "fork: %s", strerror(errno));
-        return -1;
-    }
-    if (pid == 0)   /* a namespace of its own, with its own range */
-        _exit(unshare(CLONE_NEWNET) != 0 ? 2 :
-              sandbox_set_sysctl("net.ipv4.ip_local_port_range", other, NULL, 0, err,
-                                 sizeof err) != 0 ? 3 : 0);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        snprintf(why, len, "no second namespace to compare with (%s)",
-                 WIFEXITED(status) && WEXITSTATUS(status) == 2 ? "unshare failed"
-                                                                : "its sysctl could not be set");
-        return -1;
-    }
-    if (read_port_range(after, sizeof after) != 0 || strcmp(before, after) == 0)
-        return 0;
-    /* it reached this namespace too: put this one's back */
-    for (char *t = before; *t; t++)
-        if (*t == '\t' || *t == '\n')
-            *t = *t == '\t' ? ' ' : '\0';
-    sandbox_set_sysctl("net.ipv4.ip_local_port_range", before, old, sizeof old, err, sizeof err);
-    snprintf(why, len, "net.ipv4.ip_local_port_range set in another network namespace showed "
-             "in this one");
-    return 1;
-#else
-    snprintf(why, len, "no network namespaces on this OS");
-    return -1;
-#endif
-}

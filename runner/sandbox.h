@@ -50,10 +50,4 @@ int sandbox_pin_cpu(int cpu);
 int sandbox_set_sysctl(const char *dotted, const char *value, char *old, size_t oldlen,
                        char *err, size_t errlen);
 
-/* Whether the net.* sysctls of one network namespace reach the others.  Linux keeps them per
- * namespace; gVisor shares ip_local_port_range among all of them.  Tried with a second
- * namespace, made in a child, whose ip_local_port_range it sets: 1 shared (why says how it
- * showed; this namespace's value is put back), 0 not, -1 unknown (why). */
-int sandbox_sysctls_shared(char *why, size_t len);
-
 #endif

@@ -8,7 +8,11 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <errno.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -238,4 +242,46 @@ json_t *sysinfo_run_record(const struct bm_env *env, const struct bm_host_sysctl
     json_object_set_new(run, "workers", json_integer(workers));
     json_object_set_new(run, "cases_dir", json_string(cases_dir));
     return run;
+}
+
+int sysinfo_sysctls_shared(char *why, size_t len)
+{
+#ifdef CLONE_NEWNET
+    static const char *const range = "net.ipv4.ip_local_port_range";
+    char before[64], after[64], old[64], err[256];
+    const char *other;
+    int status = 0;
+    pid_t pid;
+
+    why[0] = '\0';
+    if (!read_sysctl(range, before, sizeof before)) {
+        snprintf(why, len, "%s cannot be read", range);
+        return -1;
+    }
+    other = strcmp(before, "40000 40001") == 0 ? "40002 40003" : "40000 40001";
+    if ((pid = fork()) < 0) {
+        snprintf(why, len, "fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0)   /* a namespace of its own, with its own range */
+        _exit(unshare(CLONE_NEWNET) != 0 ? 2 :
+              sandbox_set_sysctl(range, other, NULL, 0, err, sizeof err) != 0 ? 3 : 0);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        snprintf(why, len, "no second namespace to compare with (%s)",
+                 WIFEXITED(status) && WEXITSTATUS(status) == 2 ? "unshare failed"
+                                                                : "its sysctl could not be set");
+        return -1;
+    }
+    if (!read_sysctl(range, after, sizeof after) || strcmp(before, after) == 0)
+        return 0;
+    /* it reached this namespace too: put this one's back */
+    sandbox_set_sysctl(range, before, old, sizeof old, err, sizeof err);
+    snprintf(why, len, "%s set in another network namespace showed in this one", range);
+    return 1;
+#else
+    snprintf(why, len, "no network namespaces on this OS");
+    return -1;
+#endif
 }

@@ -60,4 +60,10 @@ json_t *sysinfo_run_record(const struct bm_env *env, const struct bm_host_sysctl
                            const char *host_label, int workers, const char *cases_dir,
                            const char *stack, enum bm_tw_proof weakest);
 
+/* Whether the net.* sysctls of one network namespace reach the others.  Linux keeps them per
+ * namespace; gVisor shares ip_local_port_range among all of them.  Tried with a second
+ * namespace, made in a child, whose ip_local_port_range it sets: 1 shared (why says how it
+ * showed; this namespace's value is put back), 0 not, -1 unknown (why). */
+int sysinfo_sysctls_shared(char *why, size_t len);
+
 #endif

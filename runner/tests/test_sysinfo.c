@@ -170,3 +170,19 @@ Test(sysinfo, only_per_namespace_sysctls_are_taken_from_the_host)
         cr_assert_eq(host.s[i].per_netns, strncmp(names[i], "net.ipv", 7) == 0, "%s", names[i]);
     }
 }
+
+/* Linux keeps the net.* sysctls per network namespace: the probe says so, and leaves this
+ * namespace's value as it was. */
+Test(sandbox, sysctls_are_per_namespace_here)
+{
+    struct bm_env env;
+    char why[256], before[64] = "", after[64] = "", err[256];
+
+    bm_test_sandbox(&env);
+    cr_assert_eq(sandbox_set_sysctl("net.ipv4.ip_local_port_range", "30000 40000", before,
+                                    sizeof before, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(sysinfo_sysctls_shared(why, sizeof why), 0, "%s", why);
+    cr_assert_eq(sandbox_set_sysctl("net.ipv4.ip_local_port_range", "30000 40000", after,
+                                    sizeof after, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(after, "30000\t40000");
+}
