@@ -58,6 +58,8 @@ struct options {
     enum bm_sysctl_mode sysctl_mode;
     bool list, print_host, quiet, capture, manifest;
     char evidence_dir[512];     /* <results stem>.evidence, with --capture */
+    char evidence_part[520];    /* where the run writes it: <evidence_dir>.part, put in its
+                                   place only with the results (put_evidence) */
     const char *filters[32];
     size_t nfilters;
 };
@@ -326,12 +328,30 @@ static void slug(const char *id, char *out, size_t len)
     bm_copy(out + i, len - i, ".pcap");
 }
 
+/* The last component of a path. */
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* The evidence folder of a results file: <stem>.evidence for <stem>.jsonl; false when the
+ * name would not fit. */
+static bool evidence_of(const char *results, char *out, size_t len)
+{
+    size_t stem = strlen(results);
+
+    if (stem > 6 && strcmp(results + stem - 6, ".jsonl") == 0)
+        stem -= 6;
+    return snprintf(out, len, "%.*s.evidence", (int)stem, results) < (int)len;
+}
+
 /* A case's pcap: its file name (slug.pcap) and its path in the evidence folder. */
 static void case_pcap(const struct options *o, const char *id, char *name, size_t nlen,
                       char *file, size_t flen)
 {
     slug(id, name, nlen);
-    snprintf(file, flen, "%s/%s", o->evidence_dir, name);
+    snprintf(file, flen, "%s/%s", o->evidence_part, name);
 }
 
 /* Ends this worker's capture; packets it lost are said (the harness's evidence check then
@@ -351,7 +371,6 @@ static bool case_evidence(struct bm_capture *cap, const struct options *o, const
                           const struct bm_outcome *out, char *path, size_t plen, char *note,
                           size_t nlen)
 {
-    const char *base = strrchr(o->evidence_dir, '/');
     int ports[BM_MAX_STEPS];
     size_t n = 0, k;
     char name[600], file[1200], why[256], list[256] = "";
@@ -380,7 +399,7 @@ static bool case_evidence(struct bm_capture *cap, const struct options *o, const
     }
     if (why[0])
         fprintf(stderr, "bindmatrix-runner: %s: packet evidence: %s\n", c->id, why);
-    snprintf(path, plen, "%s/%s", base ? base + 1 : o->evidence_dir, name);
+    snprintf(path, plen, "%s/%s", base_name(o->evidence_dir), name);
     snprintf(note, nlen, "%ld packets to or from port %s, captured by %s in its worker's "
              "network namespace%s%s", got, list, capture_tool(), why[0] ? "; " : "", why);
     return true;
@@ -784,12 +803,50 @@ static int remove_pcaps(const char *dir)
     return 0;
 }
 
-/* Makes <evidence>/, emptied of an earlier run's captures. */
+/* Removes a folder of pcaps; quietly, as there may be none. */
+static void remove_evidence(const char *dir)
+{
+    remove_pcaps(dir);
+    rmdir(dir);
+}
+
+/* Makes the run's evidence folder (<evidence>.part), empty: one left by a killed run goes. */
 static int prepare_evidence_dir(const char *dir)
 {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return -1;
     return remove_pcaps(dir);
+}
+
+/* The run's evidence into its place, dest, keeping the one there as dest.old until the
+ * results are written (settle_evidence): results and evidence change together. */
+static int put_evidence(const char *part, const char *dest)
+{
+    char old[600];
+
+    snprintf(old, sizeof old, "%s.old", dest);
+    remove_evidence(old);
+    if ((rename(dest, old) != 0 && errno != ENOENT) || rename(part, dest) != 0) {
+        int e = errno;
+        rename(old, dest);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+/* The results are written (ok) or not: the earlier evidence goes, or comes back. */
+static void settle_evidence(const char *dest, bool ok)
+{
+    char old[600];
+
+    snprintf(old, sizeof old, "%s.old", dest);
+    if (!ok) {
+        remove_evidence(dest);
+        rename(old, dest);
+    } else {
+        remove_evidence(old);
+    }
 }
 
 static void progress(const struct run *r, long *last, bool final)
@@ -1014,13 +1071,27 @@ static char *interrupted_path(const char *output)
 struct written {
     struct bm_spool *lines;
     size_t *order;          /* NULL: every case */
+    const char *from, *to;  /* an interrupted run: its evidence is in folder `to`, not `from` */
+    char *copy;             /* the last line with its evidence path moved */
 };
 
 static const char *written_line(void *ctx, size_t k)
 {
     struct written *w = ctx;
-    return spool_get(w->lines, w->order ? w->order[k] : k);
+    const char *line = spool_get(w->lines, w->order ? w->order[k] : k), *at;
+    char key[600];
+
+    if (!line || !w->from)
+        return line;
+    snprintf(key, sizeof key, "\"path\":\"%s/", w->from);
+    if (!(at = strstr(line, key)))
+        return line;
+    free(w->copy);
+    w->copy = bm_strf("%.*s\"path\":\"%s/%s", (int)(at - line), line, w->to,
+                      at + strlen(key));
+    return w->copy;
 }
+
 
 static void hash_case_of_run(void *hash, const struct bm_case *c)
 {
@@ -1067,6 +1138,8 @@ int main(int argc, char **argv)
     FILE *manifest_file = NULL;     /* unlinked while the run lasts: nothing left if killed */
     bool manifest_open = false;
     struct written written = {0};
+    char evidence_dest[600] = "";   /* where this run's evidence ends up */
+    bool evidence_placed = false;
 
     if (parse_options(argc, argv, &o))
         return 2;
@@ -1180,19 +1253,16 @@ int main(int argc, char **argv)
         o.capture = false;
     }
     if (o.capture) {
-        size_t stem = strlen(output);
-        if (stem > 6 && strcmp(output + stem - 6, ".jsonl") == 0)
-            stem -= 6;
         /* the evidence paths are made in fixed buffers: refuse a folder name that would not fit */
-        if (snprintf(o.evidence_dir, sizeof o.evidence_dir, "%.*s.evidence", (int)stem, output) >=
-            (int)sizeof o.evidence_dir) {
+        if (!evidence_of(output, o.evidence_dir, sizeof o.evidence_dir)) {
             fprintf(stderr, "bindmatrix-runner: --capture: the results path is longer than %zu characters\n",
                     sizeof o.evidence_dir - 10);
             rc = -1;
             goto out;
         }
-        if (prepare_evidence_dir(o.evidence_dir) != 0) {
-            fprintf(stderr, "bindmatrix-runner: cannot prepare %s: %s\n", o.evidence_dir, strerror(errno));
+        snprintf(o.evidence_part, sizeof o.evidence_part, "%s.part", o.evidence_dir);
+        if (prepare_evidence_dir(o.evidence_part) != 0) {
+            fprintf(stderr, "bindmatrix-runner: cannot prepare %s: %s\n", o.evidence_part, strerror(errno));
             rc = -1;
             goto out;
         }
@@ -1279,6 +1349,22 @@ int main(int argc, char **argv)
         rc = -1;
     }
     t_write = now_ms();
+    if (o.capture) {
+        /* the evidence of an interrupted run goes beside its results, not over the run's */
+        if (interrupted) {  /* fits: its name is 12 longer than evidence_dir's, of 512 */
+            evidence_of(output, evidence_dest, sizeof evidence_dest);
+            written.from = base_name(o.evidence_dir);
+            written.to = base_name(evidence_dest);
+        } else {
+            snprintf(evidence_dest, sizeof evidence_dest, "%s", o.evidence_dir);
+        }
+        if (rc == 0 && put_evidence(o.evidence_part, evidence_dest) != 0) {
+            fprintf(stderr, "bindmatrix-runner: cannot put the evidence in %s: %s\n",
+                    evidence_dest, strerror(errno));
+            rc = -1;
+        }
+        evidence_placed = rc == 0;
+    }
     if (rc == 0) {
         enum bm_tw_proof weakest = BM_TW_NONE;
         for (size_t i = 0; i < r.ncases; i++)
@@ -1286,7 +1372,7 @@ int main(int argc, char **argv)
                 weakest = (enum bm_tw_proof)r.tw_proof[i];
         json_t *run = sysinfo_run_record(&env, &host_sysctls, o.host_label ? o.host_label : host, (int)r.nworkers,
                                          o.root ? o.root : o.cases_default, o.stack, weakest);
-        json_object_set_new(run, "capture", json_string(o.capture ? o.evidence_dir : "off"));
+        json_object_set_new(run, "capture", json_string(o.capture ? evidence_dest : "off"));
         json_object_set_new(run, "selection", selection_json(&sel));
         json_object_set_new(run, "partial", json_boolean(sel.partial || interrupted));
         if (interrupted)
@@ -1305,6 +1391,8 @@ int main(int argc, char **argv)
         }
         json_decref(run);
     }
+    if (evidence_placed)
+        settle_evidence(evidence_dest, rc == 0);
     if (rc == 0 && !o.quiet && !interrupted)
         fprintf(stderr, "bindmatrix-runner: %zu cases (%ld observed, %ld skipped, %ld error) in %ld ms -> %s\n",
                 r.ncases, counts[0], counts[1], counts[2], now_ms() - t0, output);
@@ -1313,7 +1401,10 @@ int main(int argc, char **argv)
                 stop_signal == SIGINT ? "SIGINT" : "SIGTERM", r.ncases, output);
 out:
     wait_finished(&r);
+    if (o.evidence_part[0] && !evidence_placed)     /* a run that wrote no results */
+        remove_evidence(o.evidence_part);
     free(written.order);
+    free(written.copy);
     if (manifest_file)
         fclose(manifest_file);
     if (manifest_open) {            /* a run that never got to its cases: no manifest */

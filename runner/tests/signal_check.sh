@@ -74,7 +74,8 @@ start_run() {
 check_stop() {
     local sig=$1 want=$2 rc left lines cases
     echo old > "$tmp/r.jsonl"
-    rm -f "$tmp/r.interrupted.jsonl"
+    rm -rf "$tmp/r.interrupted.jsonl" "$tmp/r.interrupted.evidence" "$tmp/r.evidence"
+    mkdir "$tmp/r.evidence" && echo old > "$tmp/r.evidence/old.pcap"   # the complete run's
     start_run
     until_ok 20 in_slow_case "$pid" 2 || fail "$sig" "the workers never reached a slow case"
     kill -"$sig" "$pid"
@@ -85,8 +86,18 @@ check_stop() {
     left=$(alive "$pid")
     [[ $left == 0 ]] || fail "$sig" "$left processes of the run still alive"
     [[ $(cat "$tmp/r.jsonl") == old ]] || fail "$sig" "the complete results were replaced"
-    [[ -z $(find "$tmp" -name '*.pcap' -newer "$tmp/r.jsonl" ! -path '*/r.evidence/*') ]] ||
-        fail "$sig" "captures left outside r.evidence"
+    [[ $(ls "$tmp/r.evidence") == old.pcap && $(cat "$tmp/r.evidence/old.pcap") == old ]] ||
+        fail "$sig" "the complete run's evidence was changed: $(ls "$tmp/r.evidence")"
+    [[ -z $(find "$tmp" -name '*.pcap' ! -path '*/r.evidence/*' ! -path '*/r.interrupted.evidence/*') ]] ||
+        fail "$sig" "captures left outside the evidence folders"
+    # the finished quick cases' evidence is beside their results, where their lines say
+    if [[ ${#capture[@]} -gt 0 ]]; then
+        paths=$(grep -o '"path":"[^"]*"' "$tmp/r.interrupted.jsonl" | sed 's/"path":"//; s/"$//')
+        [[ -n $paths ]] || fail "$sig" "no evidence in the interrupted results"
+        for p in $paths; do
+            [[ $p == r.interrupted.evidence/* && -s $tmp/$p ]] || fail "$sig" "evidence $p is not there"
+        done
+    fi
     head -1 "$tmp/r.interrupted.jsonl" 2>/dev/null | grep -q "\"partial\":true,\"interrupted\":\"SIG$sig\"" ||
         fail "$sig" "run record not marked interrupted by $sig"
     lines=$(grep -c '"record":"case"' "$tmp/r.interrupted.jsonl" 2>/dev/null)
