@@ -59,17 +59,18 @@ static int scalar(struct build *x, yaml_node_t *n, const char *field, const char
     return 0;
 }
 
-/* Picks s from a NULL-terminated list of names; fails listing them. */
+/* Picks s from a NULL-terminated list of names; fails listing them (the list is made only
+ * for the error: every field of every expanded case comes here). */
 static int choose(struct build *x, yaml_node_t *n, const char *field, const char *s,
                   const char *const *names, int *out)
 {
-    char known[256] = "";
-
-    for (int i = 0; names[i]; i++) {
+    for (int i = 0; names[i]; i++)
         if (strcmp(names[i], s) == 0) {
             *out = i;
             return 0;
         }
+    char known[256] = "";
+    for (int i = 0; names[i]; i++) {
         strncat(known, names[i], sizeof known - strlen(known) - 3);
         if (names[i + 1])
             strncat(known, ", ", sizeof known - strlen(known) - 1);
@@ -146,11 +147,12 @@ static int build_options(struct build *x, yaml_node_t *n, const char *field, str
 
 static int build_sockets(struct build *x)
 {
-    static const char *const keys[] = {"proto", "family", "options", "user", NULL};
+    enum { S_PROTO, S_FAMILY, S_OPTIONS, S_USER, S_NKEYS };
+    static const char *const keys[S_NKEYS + 1] = {"proto", "family", "options", "user", NULL};
     yaml_node_t *socks = yaml_node(x->t, x->t->sockets_node);
 
     for (yaml_node_pair_t *p = socks->data.mapping.pairs.start; p < socks->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_node(x->t, p->key), *v = yaml_node(x->t, p->value);
+        yaml_node_t *kn = yaml_node(x->t, p->key), *v = yaml_node(x->t, p->value), *k[S_NKEYS];
         const char *name;
         struct bm_socket *s;
         char where[96], field[128];
@@ -160,26 +162,25 @@ static int build_sockets(struct build *x)
             return -1;
         bm_join(where, sizeof where, "sockets", ".", name); /* fits: name checked above */
         if (x->c->nsockets == BM_MAX_SOCKETS)
-            return bm_fail(x->err, x->t->file, node_line(k), "sockets", "more than %d sockets", BM_MAX_SOCKETS);
+            return bm_fail(x->err, x->t->file, node_line(kn), "sockets", "more than %d sockets", BM_MAX_SOCKETS);
         if (!*name || strpbrk(name, ". $[]"))
-            return bm_fail(x->err, x->t->file, node_line(k), where, "socket names are short words");
+            return bm_fail(x->err, x->t->file, node_line(kn), where, "socket names are short words");
         for (size_t i = 0; i < x->c->nsockets; i++)
             if (strcmp(x->c->sockets[i].name, name) == 0)
-                return bm_fail(x->err, x->t->file, node_line(k), where, "socket '%s' given twice", name);
+                return bm_fail(x->err, x->t->file, node_line(kn), where, "socket '%s' given twice", name);
         if (v->type != YAML_MAPPING_NODE)
             return bm_fail(x->err, x->t->file, node_line(v), where, "must be a mapping {proto:, family:, options:}");
-        if (map_check_keys(x->t, v, where, keys, x->err))
+        if (!map_collect(x->t, v, keys, k) && map_check_keys(x->t, v, where, keys, x->err))
             return -1;
         s = &x->c->sockets[x->c->nsockets++];
         bm_copy(s->name, sizeof s->name, name);
 #define FIELD(key) (bm_join(field, sizeof field, where, ".", key), field)
-        if (!map_get(x->t, v, "proto") || !map_get(x->t, v, "family"))
+        if (!k[S_PROTO] || !k[S_FAMILY])
             return bm_fail(x->err, x->t->file, node_line(v), where, "needs proto: and family:");
-        if (choose_node(x, map_get(x->t, v, "proto"), FIELD("proto"), bm_proto_names, &proto) ||
-            choose_node(x, map_get(x->t, v, "family"), FIELD("family"), bm_family_names, &family) ||
-            (map_get(x->t, v, "user") &&
-             choose_node(x, map_get(x->t, v, "user"), FIELD("user"), bm_user_names, &user)) ||
-            build_options(x, map_get(x->t, v, "options"), FIELD("options"), s->opts, &s->nopts))
+        if (choose_node(x, k[S_PROTO], FIELD("proto"), bm_proto_names, &proto) ||
+            choose_node(x, k[S_FAMILY], FIELD("family"), bm_family_names, &family) ||
+            (k[S_USER] && choose_node(x, k[S_USER], FIELD("user"), bm_user_names, &user)) ||
+            build_options(x, k[S_OPTIONS], FIELD("options"), s->opts, &s->nopts))
             return -1;
 #undef FIELD
         s->proto = (enum bm_proto)proto;
@@ -254,27 +255,52 @@ static int build_addr(struct build *x, yaml_node_t *n, const char *field, enum b
     return 0;
 }
 
-/* Keys each op takes besides op/label/precondition (NULL-terminated rows). */
-static const char *const *op_keys(enum bm_op op)
+/* A step's keys, each read once (map_collect) into its slot. */
+enum step_key { K_OP, K_LABEL, K_PRECONDITION, K_WHEN, K_SOCKET, K_STATE, K_ADDR, K_PORT,
+                K_OPTIONS, K_COUNT, K_RECEIVERS, K_FROM, K_FAMILY, K_NKEYS };
+static const char *const step_keys[K_NKEYS + 1] = {
+    "op", "label", "precondition", "when", "socket", "state", "addr", "port", "options",
+    "count", "receivers", "from", "family", NULL};
+#define KEY(k) (1u << (k))
+#define ANY_STEP (KEY(K_OP) | KEY(K_LABEL) | KEY(K_PRECONDITION) | KEY(K_WHEN))
+
+/* The keys each op takes. */
+static unsigned op_keys(enum bm_op op)
 {
-    static const char *const state[] = {"op", "label", "precondition", "when", "socket", "state", "addr", "port", NULL};
-    static const char *const addr[] = {"op", "label", "precondition", "when", "socket", "addr", "port", NULL};
-    static const char *const sock[] = {"op", "label", "precondition", "when", "socket", NULL};
-    static const char *const opts[] = {"op", "label", "precondition", "when", "socket", "options", NULL};
-    static const char *const deliver[] = {"op", "label", "precondition", "when", "addr", "port", "count",
-                                          "receivers", "from", "family", NULL};
     switch (op) {
-    case BM_OP_STATE: return state;
-    case BM_OP_BIND: case BM_OP_CONNECT: return addr;
-    case BM_OP_SETSOCKOPT: return opts;
-    case BM_OP_DELIVER: return deliver;
-    default: return sock;
+    case BM_OP_STATE: return ANY_STEP | KEY(K_SOCKET) | KEY(K_STATE) | KEY(K_ADDR) | KEY(K_PORT);
+    case BM_OP_BIND: case BM_OP_CONNECT: return ANY_STEP | KEY(K_SOCKET) | KEY(K_ADDR) | KEY(K_PORT);
+    case BM_OP_SETSOCKOPT: return ANY_STEP | KEY(K_SOCKET) | KEY(K_OPTIONS);
+    case BM_OP_DELIVER: return ANY_STEP | KEY(K_ADDR) | KEY(K_PORT) | KEY(K_COUNT) |
+                               KEY(K_RECEIVERS) | KEY(K_FROM) | KEY(K_FAMILY);
+    default: return ANY_STEP | KEY(K_SOCKET);
     }
 }
 
-static int build_deliver(struct build *x, yaml_node_t *v, const char *where, struct bm_step *st)
+/* A key op does not take, or one no step has: map_check_keys names it against op's keys. */
+static int check_step_keys(struct build *x, yaml_node_t *v, const char *where, enum bm_op op,
+                           bool all_known, yaml_node_t *const *k)
 {
-    yaml_node_t *recv = map_get(x->t, v, "receivers"), *n;
+    const char *allowed[K_NKEYS + 1];
+    unsigned mask = op_keys(op);
+    size_t n = 0;
+    bool extra = false;
+
+    for (int i = 0; i < K_NKEYS; i++)
+        extra = extra || (k[i] && !(mask & KEY(i)));
+    if (all_known && !extra)
+        return 0;
+    for (int i = 0; i < K_NKEYS; i++)
+        if (mask & KEY(i))
+            allowed[n++] = step_keys[i];
+    allowed[n] = NULL;
+    return map_check_keys(x->t, v, where, allowed, x->err);
+}
+
+static int build_deliver(struct build *x, yaml_node_t *v, yaml_node_t *const *k, const char *where,
+                         struct bm_step *st)
+{
+    yaml_node_t *recv = k[K_RECEIVERS], *n;
     char field[128];
     const char *s;
     int which;
@@ -300,13 +326,13 @@ static int build_deliver(struct build *x, yaml_node_t *v, const char *where, str
     for (size_t i = 1; i < st->nreceivers; i++)
         if (x->c->sockets[st->receivers[i]].proto != st->proto)
             return bm_fail(x->err, x->t->file, node_line(v), FIELD("receivers"), "receivers mix tcp and udp");
-    if ((n = map_get(x->t, v, "family"))) {
+    if ((n = k[K_FAMILY])) {
         if (choose_node(x, n, FIELD("family"), bm_family_names, &which))
             return -1;
         st->family = (enum bm_family)which;
     }
     st->count = 16;
-    if ((n = map_get(x->t, v, "count"))) {
+    if ((n = k[K_COUNT])) {
         long count;
         if (scalar(x, n, FIELD("count"), &s))
             return -1;
@@ -315,12 +341,12 @@ static int build_deliver(struct build *x, yaml_node_t *v, const char *where, str
         st->count = (int)count;
     }
     bm_copy(st->from, sizeof st->from, "fresh");
-    if ((n = map_get(x->t, v, "from"))) {
+    if ((n = k[K_FROM])) {
         if (choose_node(x, n, FIELD("from"), bm_from_names, &which))
             return -1;
         bm_copy(st->from, sizeof st->from, bm_from_names[which]);
     }
-    if (!map_get(x->t, v, "addr") || !map_get(x->t, v, "port"))
+    if (!k[K_ADDR] || !k[K_PORT])
         return bm_fail(x->err, x->t->file, node_line(v), where, "deliver needs addr: and port:");
 #undef FIELD
     return 0;
@@ -352,9 +378,10 @@ static int build_step(struct build *x, yaml_node_t *v, int index)
 {
     struct bm_step *st = &x->c->steps[x->c->nsteps];
     char where[64], field[128];
-    yaml_node_t *n;
+    yaml_node_t *n, *k[K_NKEYS];
     const char *s;
     int which;
+    bool all_known;
 
     bm_indexed(where, sizeof where, "steps", (unsigned)index);
 #define FIELD(key) (bm_join(field, sizeof field, where, ".", key), field)
@@ -363,24 +390,25 @@ static int build_step(struct build *x, yaml_node_t *v, int index)
     st->line = node_line(v);
     if (v->type != YAML_MAPPING_NODE)
         return bm_fail(x->err, x->t->file, node_line(v), where, "a step is a mapping {op: ..., socket: ...}");
-    if (!(n = map_get(x->t, v, "op")))
+    all_known = map_collect(x->t, v, step_keys, k);
+    if (!(n = k[K_OP]))
         return bm_fail(x->err, x->t->file, node_line(v), FIELD("op"), "missing");
     if (choose_node(x, n, FIELD("op"), bm_op_names, &which))
         return -1;
     st->op = (enum bm_op)which;
-    if (map_check_keys(x->t, v, where, op_keys(st->op), x->err))
+    if (check_step_keys(x, v, where, st->op, all_known, k))
         return -1;
     if (st->op != BM_OP_DELIVER) {
-        if (!(n = map_get(x->t, v, "socket")))
+        if (!(n = k[K_SOCKET]))
             return bm_fail(x->err, x->t->file, node_line(v), FIELD("socket"), "missing");
         if (find_socket(x, n, FIELD("socket"), &st->sock))
             return -1;
     }
-    if (st->op == BM_OP_DELIVER && build_deliver(x, v, where, st))
+    if (st->op == BM_OP_DELIVER && build_deliver(x, v, k, where, st))
         return -1;
     if (st->op == BM_OP_STATE) {
         st->precondition = true;
-        if (!(n = map_get(x->t, v, "state")))
+        if (!(n = k[K_STATE]))
             return bm_fail(x->err, x->t->file, node_line(v), FIELD("state"), "missing");
         if (choose_node(x, n, FIELD("state"), bm_state_names, &which))
             return -1;
@@ -390,16 +418,16 @@ static int build_step(struct build *x, yaml_node_t *v, int index)
             return bm_fail(x->err, x->t->file, node_line(n), field, "state '%s' needs a tcp socket", bm_state_names[which]);
     }
     if (st->op == BM_OP_STATE || st->op == BM_OP_BIND || st->op == BM_OP_DELIVER ||
-        (st->op == BM_OP_CONNECT && map_get(x->t, v, "addr"))) {
+        (st->op == BM_OP_CONNECT && k[K_ADDR])) {
         enum bm_family fam = st->op == BM_OP_DELIVER ? st->family : x->c->sockets[st->sock].family;
         bool connect_peer = false;
 
-        if (!(n = map_get(x->t, v, "addr")))
+        if (!(n = k[K_ADDR]))
             return bm_fail(x->err, x->t->file, node_line(v), FIELD("addr"), "missing");
         if (build_addr(x, n, FIELD("addr"), fam, st->op == BM_OP_CONNECT, st->addr))
             return -1;
         connect_peer = st->op == BM_OP_CONNECT && strcmp(st->addr, "peer") == 0;
-        if ((n = map_get(x->t, v, "port"))) {
+        if ((n = k[K_PORT])) {
             if (connect_peer)
                 return bm_fail(x->err, x->t->file, node_line(n), FIELD("port"), "the peer has its own port");
             if (build_port(x, n, FIELD("port"), &st->port))
@@ -412,18 +440,18 @@ static int build_step(struct build *x, yaml_node_t *v, int index)
         bm_copy(st->addr, sizeof st->addr, "peer");
     }
     if (st->op == BM_OP_SETSOCKOPT) {
-        if (!map_get(x->t, v, "options"))
+        if (!k[K_OPTIONS])
             return bm_fail(x->err, x->t->file, node_line(v), FIELD("options"), "missing");
-        if (build_options(x, map_get(x->t, v, "options"), FIELD("options"), st->opts, &st->nopts))
+        if (build_options(x, k[K_OPTIONS], FIELD("options"), st->opts, &st->nopts))
             return -1;
     }
-    if ((n = map_get(x->t, v, "precondition"))) {
+    if ((n = k[K_PRECONDITION])) {
         static const char *const bools[] = {"false", "true", NULL};
         if (choose_node(x, n, FIELD("precondition"), bools, &which))
             return -1;
         st->precondition = st->precondition || which;
     }
-    if ((n = map_get(x->t, v, "label"))) {
+    if ((n = k[K_LABEL])) {
         if (scalar(x, n, FIELD("label"), &s) || check_len(x->t, n, field, s, BM_NAME_LEN - 1, x->err))
             return -1;
         if (!*s || strpbrk(s, " $[]"))

@@ -66,11 +66,34 @@ int check_len(const struct bm_template *t, const yaml_node_t *n, const char *fie
                    s, max);
 }
 
+bool map_collect(const struct bm_template *t, yaml_node_t *map, const char *const *names,
+                 yaml_node_t **out)
+{
+    bool all_known = true;
+    size_t n = 0;
+
+    while (names[n])
+        out[n++] = NULL;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_node(t, p->key);
+        size_t i = n; /* not a plain name: no slot */
+
+        if (k && k->type == YAML_SCALAR_NODE)
+            for (i = 0; i < n && strcmp(names[i], (const char *)k->data.scalar.value) != 0; i++)
+                ;
+        if (i < n)
+            out[i] = yaml_node(t, p->value); /* keys are unique (check_duplicate_keys) */
+        else
+            all_known = false;
+    }
+    return all_known;
+}
+
 int map_check_keys(const struct bm_template *t, yaml_node_t *map, const char *where,
                    const char *const *allowed, struct bm_error *err)
 {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-        char known[256] = "", *field;
+        char *field;
         const char *key;
         const char *const *a;
 
@@ -81,6 +104,7 @@ int map_check_keys(const struct bm_template *t, yaml_node_t *map, const char *wh
         if (*a)
             continue;
         /* the list of known keys is made only for the error: every expanded case checks */
+        char known[256] = "";
         for (a = allowed; *a; a++) {
             strncat(known, *a, sizeof known - strlen(known) - 3); /* our own short names */
             if (a[1])

@@ -52,6 +52,11 @@ void case_template_free(struct bm_template *t);
 yaml_node_t *yaml_node(const struct bm_template *t, int id);
 yaml_node_t *map_get(const struct bm_template *t, yaml_node_t *map, const char *key);
 int node_line(const yaml_node_t *n);
+/* map's values in one pass: out[i] is the value of names[i] (NULL-terminated), NULL when
+ * absent.  false when a key is not one of names or not a plain name: map_check_keys then
+ * says which (the lookups stay one pass; the message is made only for the error). */
+bool map_collect(const struct bm_template *t, yaml_node_t *map, const char *const *names,
+                 yaml_node_t **out);
 /* Fails naming the first key of map that is not in allowed (NULL-terminated). */
 int map_check_keys(const struct bm_template *t, yaml_node_t *map, const char *where,
                    const char *const *allowed, struct bm_error *err);
