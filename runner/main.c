@@ -60,6 +60,8 @@ struct options {
     char evidence_dir[512];     /* <results stem>.evidence, with --capture */
     char evidence_part[520];    /* where the run writes it: <evidence_dir>.part, put in its
                                    place only with the results (put_evidence) */
+    char evidence_spare[520];   /* <evidence_dir>.spare: the run before's pcaps, whose files
+                                   the next run rewrites (prepare_evidence_dir) */
     const char *filters[32];
     size_t nfilters;
 };
@@ -473,7 +475,8 @@ static int batch_add(const char *head, const char *line)
 }
 
 /* Runs cases redo[0..nredo), then claims order[next] until none is left, and writes
- * "<index> <status> <TIME_WAIT proof> <json>\n" for each to fd, in batches. */
+ * "<index> <status> <TIME_WAIT proof> <pcap written> <json>\n" for each to fd, in
+ * batches. */
 static void worker_main(const struct bm_case_list *cases, const size_t *order, size_t ncases,
                         const size_t *redo, size_t nredo, struct shared *sh, int slot,
                         int fd, int cpu, const struct options *o,
@@ -503,6 +506,7 @@ static void worker_main(const struct bm_case_list *cases, const size_t *order, s
         char head[48];
         char *line;
         size_t idx;
+        bool has;   /* the case's pcap is written */
 
         if (i < nredo) {
             idx = redo[i];
@@ -541,11 +545,12 @@ static void worker_main(const struct bm_case_list *cases, const size_t *order, s
         {
             char path[1300], note[700];
             struct bm_evidence ev = {path, note};
-            bool has = c && c->capture && cap.pcap &&
-                       case_evidence(&cap, o, c, &out, path, sizeof path, note, sizeof note);
+            has = c && c->capture && cap.pcap &&
+                  case_evidence(&cap, o, c, &out, path, sizeof path, note, sizeof note);
             line = c ? results_case_line(c, &out, has ? &ev : NULL) : NULL;
         }
-        snprintf(head, sizeof head, "%zu %d %d ", idx, (int)out.status, (int)out.tw_proof);
+        snprintf(head, sizeof head, "%zu %d %d %d ", idx, (int)out.status, (int)out.tw_proof,
+                 (int)has);
         if (!line || batch_add(head, line))
             _exit(4);
         free(line);
@@ -576,6 +581,8 @@ struct run {
     struct bm_spool lines;  /* per case: its JSON line, once received (on disk, not here) */
     int *status;
     int *tw_proof;          /* per case: enum bm_tw_proof */
+    unsigned char *evidence; /* per case (by case index, never compacted): its pcap is
+                                written in the run's evidence folder */
     size_t received;
     pid_t parent;           /* the runner: a worker whose parent is another has lost it */
     struct shared *sh;      /* shared with the workers */
@@ -620,8 +627,9 @@ static int take_line(struct run *r, struct worker *w, char *line)
     unsigned long idx = strtoul(line, &json, 10);
     int status = (int)strtol(json, &json, 10);
     int proof = (int)strtol(json, &json, 10);
+    long has = strtol(json, &json, 10);
 
-    if (*json != ' ' || proof < BM_TW_NONE || proof > BM_TW_FINAL_ACK || idx >= r->ncases || spool_has(&r->lines, idx) ||
+    if (*json != ' ' || (has != 0 && has != 1) || proof < BM_TW_NONE || proof > BM_TW_FINAL_ACK || idx >= r->ncases || spool_has(&r->lines, idx) ||
         __atomic_load_n(&r->sh->owner[idx], __ATOMIC_ACQUIRE) != (int)(w - r->workers)) {
         fprintf(stderr, "bindmatrix-runner: garbled line from a worker\n");
         return -1;
@@ -632,6 +640,7 @@ static int take_line(struct run *r, struct worker *w, char *line)
     }
     r->status[idx] = status;
     r->tw_proof[idx] = proof;
+    r->evidence[idx] = (unsigned char)has;
     r->received++;
     return 0;
 }
@@ -701,12 +710,7 @@ static int blame(struct run *r, size_t idx, const char *reason)
         fprintf(stderr, "bindmatrix-runner: cannot keep a result: %s\n", strerror(errno));
         return -1;
     }
-    if (r->o->capture && c && c->capture) {   /* what its worker may have begun to write */
-        char name[600], file[1200];
-        case_pcap(r->o, c->id, name, sizeof name, file, sizeof file);
-        unlink(file);
-    }
-    r->status[idx] = BM_STATUS_ERROR;
+    r->status[idx] = BM_STATUS_ERROR;   /* a pcap its worker began goes with prune_evidence */
     r->received++;
     return 0;
 }
@@ -783,8 +787,14 @@ static int reap(struct run *r, struct worker *w, int cpu)
     return restart(r, w, slot, cpu);
 }
 
-/* Removes the .pcap files in dir; 0, or -1 if dir cannot be read. */
-static int remove_pcaps(const char *dir)
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Removes the .pcap files in dir but those named in keep (sorted, nkeep of them); 0, or -1
+ * if dir cannot be read. */
+static int remove_pcaps(const char *dir, char *const *keep, size_t nkeep)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -793,8 +803,9 @@ static int remove_pcaps(const char *dir)
         return -1;
     while ((e = readdir(d))) {
         size_t len = strlen(e->d_name);
-        char path[1400];
-        if (len > 5 && strcmp(e->d_name + len - 5, ".pcap") == 0) {
+        char path[1400], *name = e->d_name;
+        if (len > 5 && strcmp(e->d_name + len - 5, ".pcap") == 0 &&
+            !(nkeep && bsearch(&name, keep, nkeep, sizeof *keep, cmp_name))) {
             snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
             unlink(path);
         }
@@ -806,16 +817,47 @@ static int remove_pcaps(const char *dir)
 /* Removes a folder of pcaps; quietly, as there may be none. */
 static void remove_evidence(const char *dir)
 {
-    remove_pcaps(dir);
+    remove_pcaps(dir, NULL, 0);
     rmdir(dir);
 }
 
-/* Makes the run's evidence folder (<evidence>.part), empty: one left by a killed run goes. */
-static int prepare_evidence_dir(const char *dir)
+/* Makes the run's evidence folder (<evidence>.part) from the spare one (the run before's,
+ * whose files the workers rewrite in place: creating files was most of what capture cost,
+ * capture_case), or keeps one a killed run left, or makes it.  What is in it from before
+ * goes at the end (prune_evidence). */
+static int prepare_evidence_dir(const char *part, const char *spare)
 {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return -1;
-    return remove_pcaps(dir);
+    if (rename(spare, part) == 0 || mkdir(part, 0755) == 0)
+        return 0;
+    return errno == EEXIST ? 0 : -1;
+}
+
+/* Removes from the run's evidence folder every pcap this run did not write (one from the
+ * spare folder, a killed run's, a crashed case's): what remains is the pcaps the lines
+ * name.  0, or -1 (errno set). */
+static int prune_evidence(const struct run *r, const char *part)
+{
+    char **keep = malloc((r->cases->n ? r->cases->n : 1) * sizeof *keep);
+    size_t n = 0;
+    int rc = keep ? 0 : -1;
+
+    for (size_t i = 0; rc == 0 && i < r->cases->n; i++)
+        if (r->evidence[i]) {
+            char name[600], file[1200];
+            case_pcap(r->o, case_list_id(r->cases, i), name, sizeof name, file, sizeof file);
+            if (!(keep[n] = strdup(name)))
+                rc = -1;
+            else
+                n++;
+        }
+    if (rc == 0) {
+        qsort(keep, n, sizeof *keep, cmp_name);
+        rc = remove_pcaps(part, keep, n);
+    }
+    while (n > 0)
+        free(keep[--n]);
+    free(keep);
+    return rc;
 }
 
 /* The run's evidence into its place, dest, keeping the one there as dest.old until the
@@ -835,8 +877,9 @@ static int put_evidence(const char *part, const char *dest)
     return 0;
 }
 
-/* The results are written (ok) or not: the earlier evidence goes, or comes back. */
-static void settle_evidence(const char *dest, bool ok)
+/* The results are written (ok) or not: the earlier evidence comes back, or becomes the
+ * spare folder (spare: the next run rewrites its files) or goes (NULL). */
+static void settle_evidence(const char *dest, bool ok, const char *spare)
 {
     char old[600];
 
@@ -844,6 +887,10 @@ static void settle_evidence(const char *dest, bool ok)
     if (!ok) {
         remove_evidence(dest);
         rename(old, dest);
+    } else if (spare) {
+        remove_evidence(spare);
+        if (rename(old, spare) != 0)
+            remove_evidence(old);
     } else {
         remove_evidence(old);
     }
@@ -1114,6 +1161,7 @@ static void free_run(struct run *r)
     spool_close(&r->lines);
     free(r->status);
     free(r->tw_proof);
+    free(r->evidence);
     free(r->order);
     for (size_t w = 0; r->workers && w < r->nworkers; w++)
         free(r->workers[w].redo);
@@ -1261,7 +1309,8 @@ int main(int argc, char **argv)
             goto out;
         }
         snprintf(o.evidence_part, sizeof o.evidence_part, "%s.part", o.evidence_dir);
-        if (prepare_evidence_dir(o.evidence_part) != 0) {
+        snprintf(o.evidence_spare, sizeof o.evidence_spare, "%s.spare", o.evidence_dir);
+        if (prepare_evidence_dir(o.evidence_part, o.evidence_spare) != 0) {
             fprintf(stderr, "bindmatrix-runner: cannot prepare %s: %s\n", o.evidence_part, strerror(errno));
             rc = -1;
             goto out;
@@ -1305,8 +1354,9 @@ int main(int argc, char **argv)
     }
     r.status = calloc(chosen.n, sizeof *r.status);
     r.tw_proof = calloc(chosen.n, sizeof *r.tw_proof);
+    r.evidence = calloc(chosen.n, sizeof *r.evidence);
     r.workers = calloc(r.nworkers, sizeof *r.workers);
-    if (!r.status || !r.workers || !r.tw_proof) {
+    if (!r.status || !r.workers || !r.tw_proof || !r.evidence) {
         fprintf(stderr, "bindmatrix-runner: out of memory\n");
         rc = -1;
         goto out;
@@ -1358,7 +1408,8 @@ int main(int argc, char **argv)
         } else {
             snprintf(evidence_dest, sizeof evidence_dest, "%s", o.evidence_dir);
         }
-        if (rc == 0 && put_evidence(o.evidence_part, evidence_dest) != 0) {
+        if (rc == 0 && (prune_evidence(&r, o.evidence_part) != 0 ||
+                        put_evidence(o.evidence_part, evidence_dest) != 0)) {
             fprintf(stderr, "bindmatrix-runner: cannot put the evidence in %s: %s\n",
                     evidence_dest, strerror(errno));
             rc = -1;
@@ -1392,7 +1443,7 @@ int main(int argc, char **argv)
         json_decref(run);
     }
     if (evidence_placed)
-        settle_evidence(evidence_dest, rc == 0);
+        settle_evidence(evidence_dest, rc == 0, interrupted ? NULL : o.evidence_spare);
     if (rc == 0 && !o.quiet && !interrupted)
         fprintf(stderr, "bindmatrix-runner: %zu cases (%ld observed, %ld skipped, %ld error) in %ld ms -> %s\n",
                 r.ncases, counts[0], counts[1], counts[2], now_ms() - t0, output);

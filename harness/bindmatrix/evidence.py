@@ -105,9 +105,19 @@ def _packets(path):
     if linktype not in LINKTYPES:
         raise EvidenceError("%s: link type %d is not one bindmatrix reads" % (path, linktype))
     link = LINKTYPES[linktype]
+    snaplen = struct.unpack(end + "I", data[16:20])[0]
     out, off = [], 24
-    while off + 16 <= len(data):
+    while off < len(data):
+        # a record cut short, or one longer than the file's snapshot length, is not a
+        # packet: a half-written file, or another file's bytes after this one's
+        if off + 16 > len(data):
+            raise EvidenceError("%s: %d stray bytes after the last packet (at byte %d)"
+                                % (path, len(data) - off, off))
         sec, frac, caplen, _orig = struct.unpack(end + "IIII", data[off:off + 16])
+        if caplen > max(snaplen, 65535) or off + 16 + caplen > len(data):
+            raise EvidenceError("%s: the record at byte %d is cut short or garbled (%d bytes "
+                                "captured, %d left in the file)"
+                                % (path, off, caplen, len(data) - off - 16))
         pkt = data[off + 16:off + 16 + caplen]
         off += 16 + caplen
         ip = _ip(pkt, link)

@@ -152,6 +152,28 @@ def test_a_time_wait_on_the_wrong_side_is_caught(captured):
     assert found and ("no FIN" in found[0] or "first FIN came from" in found[0])
 
 
+@pytest.mark.parametrize("tail, said", [
+    (b"\x01\x02\x03", "3 stray bytes after the last packet"),
+    (b"\x00" * 8 + b"\xff\xff\xff\xff" + b"\x00" * 4, "is cut short or garbled"),
+    (b"\x00" * 8 + b"\x40\x00\x00\x00" + b"\x40\x00\x00\x00" + b"\x00" * 10,
+     "is cut short or garbled"),
+])
+def test_a_pcap_with_bytes_that_are_not_whole_packets_is_an_error(captured, tmp_path, tail,
+                                                                  said):
+    """A half-written pcap, or one with another file's bytes after its own, is no evidence:
+    the case becomes an error saying where, not a case judged on the packets before."""
+    tmp, out = captured
+    case = next(c for c in with_evidence(out) if "rebind-time-wait" in c["id"])
+    src = os.path.join(str(tmp), case["evidence"][0]["path"])
+    os.makedirs(str(tmp_path / os.path.dirname(case["evidence"][0]["path"])))
+    with open(src, "rb") as f, open(str(tmp_path / case["evidence"][0]["path"]), "wb") as g:
+        g.write(f.read() + tail)
+    found = evidence.problems(case, str(tmp_path))
+    assert len(found) == 1 and said in found[0], found
+    j = judge.judge(case, [], {"os": "linux"}, evidence_dir=str(tmp_path))
+    assert j.verdict == "error" and said in j.note
+
+
 def test_the_report_shows_the_decoded_packets(captured, tmp_path):
     tmp, out = captured
     rep = tmp_path / "rep"
@@ -160,3 +182,35 @@ def test_the_report_shows_the_decoded_packets(captured, tmp_path):
     data = json.loads(html.split('id="bm-data">', 1)[1].split("</script>", 1)[0])
     packets = [c.get("pk") for r in data["rows"] for c in r["cells"] if c.get("pk")]
     assert packets and any("TCP [S]" in line for pk in packets for line in pk)
+
+
+def test_a_run_rewrites_the_spare_folders_pcaps_and_keeps_only_its_own(tmp_path):
+    """A complete run keeps its predecessor's evidence as <stem>.evidence.spare, and the next
+    run writes its pcaps over those files (same inodes: no file is created, which is what
+    capture cost most) instead of making new ones.  What it reuses is cut to its new length,
+    and a pcap no line of the run names is not in its evidence."""
+    out = str(tmp_path / "r.jsonl")
+    argv = [RUNNER, "-q", "--capture", "-o", out, "-f", "tcp/rebind-time-wait", CASES]
+    subprocess.run(argv, check=True)
+    first = {f: os.stat(str(tmp_path / "r.evidence" / f)).st_ino
+             for f in os.listdir(str(tmp_path / "r.evidence"))}
+    assert len(first) >= 8 and not (tmp_path / "r.evidence.spare").exists()
+    subprocess.run(argv, check=True)
+    spare = tmp_path / "r.evidence.spare"
+    assert sorted(os.listdir(str(spare))) == sorted(first)      # the run before's, kept
+    # the spare's files as a longer run or a removed scenario would leave them
+    padded = sorted(first)[0]
+    with open(str(spare / padded), "ab") as f:
+        f.write(b"\xff" * 4096)
+    (spare / "gone_scenario.pcap").write_bytes(b"\xd4\xc3\xb2\xa1 stale")
+    reused = {f: os.stat(str(spare / f)).st_ino for f in os.listdir(str(spare))}
+    subprocess.run(argv, check=True)
+    evidence_dir = tmp_path / "r.evidence"
+    assert sorted(os.listdir(str(evidence_dir))) == sorted(first)
+    assert {f: os.stat(str(evidence_dir / f)).st_ino for f in first} == \
+        {f: reused[f] for f in first}
+    named = sorted(os.path.basename(e["path"]) for c in with_evidence(out) for e in c["evidence"])
+    assert named == sorted(first)
+    for c in with_evidence(out):
+        assert evidence.problems(c, str(tmp_path)) == [], c["id"]     # every byte is packets
+    assert not (tmp_path / "r.evidence.part").exists()

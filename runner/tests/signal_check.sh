@@ -76,6 +76,8 @@ check_stop() {
     echo old > "$tmp/r.jsonl"
     rm -rf "$tmp/r.interrupted.jsonl" "$tmp/r.interrupted.evidence" "$tmp/r.evidence"
     mkdir "$tmp/r.evidence" && echo old > "$tmp/r.evidence/old.pcap"   # the complete run's
+    # the run before's, whose files this run rewrites: what it does not rewrite must go
+    mkdir -p "$tmp/r.evidence.spare" && echo stale > "$tmp/r.evidence.spare/stale.pcap"
     start_run
     until_ok 20 in_slow_case "$pid" 2 || fail "$sig" "the workers never reached a slow case"
     kill -"$sig" "$pid"
@@ -97,6 +99,8 @@ check_stop() {
         for p in $paths; do
             [[ $p == r.interrupted.evidence/* && -s $tmp/$p ]] || fail "$sig" "evidence $p is not there"
         done
+        [[ $(ls "$tmp/r.interrupted.evidence" | sort) == $(for p in $paths; do basename "$p"; done | sort) ]] ||
+            fail "$sig" "the interrupted evidence holds pcaps no line names: $(ls "$tmp/r.interrupted.evidence")"
     fi
     head -1 "$tmp/r.interrupted.jsonl" 2>/dev/null | grep -q "\"partial\":true,\"interrupted\":\"SIG$sig\"" ||
         fail "$sig" "run record not marked interrupted by $sig"
