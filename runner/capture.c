@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -228,13 +230,70 @@ long capture_case(struct bm_capture *cap, const char *path, const int *ports, si
 #endif
 }
 
-#ifdef HAVE_PCAP
 /* Closing a packet socket waits for an RCU grace period (packet_release() calls
- * synchronize_net(), net/packet/af_packet.c): 10 to 25 ms here, on the runner's critical
- * path if a worker did it before its last lines.  A finished capture's socket is therefore
- * left for the process's exit to close, up to this many; more are closed at once. */
-#define CAPTURE_KEPT 8
-static pcap_t *finished[CAPTURE_KEPT];
+ * synchronize_net(), net/packet/af_packet.c): 10 to 25 ms here, a stall of the worker that
+ * closes it.  So a child (the closer) holds the socket through its copy of the ring's
+ * mapping while the worker closes its own references, and drops it by exiting: the release
+ * runs in the closer, beside the worker's next cases.  Up to CLOSERS at a time. */
+#define CLOSERS 8
+static pid_t closers[CLOSERS];
+
+static void reap(size_t i)
+{
+    while (closers[i] > 0 && waitpid(closers[i], NULL, 0) < 0 && errno == EINTR)
+        ;
+    closers[i] = 0;
+}
+
+void capture_reap(void)
+{
+    for (size_t i = 0; i < CLOSERS; i++)
+        reap(i);
+}
+
+#ifdef HAVE_PCAP
+/* A closer for p: it waits until the worker has closed its references (the pipe's end),
+ * then exits.  false when it could not be started (the caller closes p itself). */
+static bool hand_to_closer(pcap_t *p)
+{
+    size_t slot = 0;
+    int sync[2];
+    sigset_t stop, old;
+    pid_t pid;
+
+    while (slot < CLOSERS && closers[slot] > 0)
+        slot++;
+    if (slot == CLOSERS)
+        reap(slot = 0);
+    if (pipe(sync) != 0)
+        return false;
+    /* a ^C meant for the worker must not run the worker's handler (which sends its lines)
+     * in the closer: blocked across the fork, default in the closer */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    sigprocmask(SIG_BLOCK, &stop, &old);
+    if ((pid = fork()) == 0) {
+        char byte;
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        close(sync[1]);
+        while (read(sync[0], &byte, 1) < 0 && errno == EINTR)
+            ;
+        _exit(0);   /* the last reference to the socket goes here */
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    close(sync[0]);
+    if (pid < 0) {
+        close(sync[1]);
+        return false;
+    }
+    closers[slot] = pid;
+    pcap_close(p);  /* the worker's own references: not the last */
+    close(sync[1]); /* now the closer may go */
+    return true;
+}
 #endif
 
 int capture_close(struct bm_capture *cap, char *why, size_t whylen)
@@ -242,7 +301,6 @@ int capture_close(struct bm_capture *cap, char *why, size_t whylen)
     why[0] = '\0';
 #ifdef HAVE_PCAP
     struct pcap_stat st;
-    size_t slot = 0;
 
     if (!cap->pcap)
         return 0;
@@ -250,11 +308,7 @@ int capture_close(struct bm_capture *cap, char *why, size_t whylen)
         snprintf(why, whylen, "the capture lost %u packets (its ring was full)",
                  st.ps_drop - cap->dropped);
     close(cap->marker_fd);
-    while (slot < CAPTURE_KEPT && finished[slot])
-        slot++;
-    if (slot < CAPTURE_KEPT)
-        finished[slot] = cap->pcap;
-    else
+    if (!hand_to_closer(cap->pcap))
         pcap_close(cap->pcap);
 #else
     (void)whylen;

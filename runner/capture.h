@@ -28,9 +28,12 @@ int capture_open(struct bm_capture *cap, char *why, size_t whylen);
 long capture_case(struct bm_capture *cap, const char *path, const int *ports, size_t nports,
                   int timeout_ms, char *why, size_t whylen);
 
-/* Ends the capture (its socket is left for the process's exit, which closes it without
- * delaying anyone).  0, or -1 with why when it lost packets since the last case. */
+/* Ends the capture; its socket's slow release runs in a short-lived child, not in the
+ * caller.  0, or -1 with why when it lost packets since the last case. */
 int capture_close(struct bm_capture *cap, char *why, size_t whylen);
+
+/* Waits for those children (call before exiting: none is left behind). */
+void capture_reap(void);
 
 /* What records the namespace, for the evidence notes. */
 const char *capture_tool(void);

@@ -526,8 +526,10 @@ static void worker_main(const struct bm_case_list *cases, const size_t *order, s
             close_capture(&cap);
             enter_sandbox_or_die(&env, o, parent, host);
         }
-        /* the capture opens at the first case that needs it: those come last (run_workers),
-         * so the packets of the others never pass through it */
+        /* the capture opens at the first case that needs it and closes at the first that
+         * does not: those come first (run_workers) */
+        if (c && !c->capture && cap.pcap)
+            close_capture(&cap);
         if (c && c->capture && o->capture && !cap.pcap && !capture_failed) {
             char why[256];
             if (capture_open(&cap, why, sizeof why) != 0) {
@@ -565,7 +567,8 @@ static void worker_main(const struct bm_case_list *cases, const size_t *order, s
     close_capture(&cap);
     if (batch_flush())
         _exit(4);
-    close(fd);  /* the parent has every line now, while this exit closes the capture */
+    close(fd);  /* the parent has every line now */
+    capture_reap();
     _exit(0);
 }
 
@@ -982,12 +985,14 @@ static int run_workers(struct run *r)
 
     if (!(r->order = malloc((r->ncases ? r->ncases : 1) * sizeof *r->order)))
         return -1;
-    /* the order cases are claimed in; with --capture those that need no capture first, so
-     * that their packets never pass through a capture */
+    /* the order cases are claimed in; with --capture those that need a capture first: each
+     * worker closes its capture when they are done (capture_close: its socket's slow
+     * release then runs beside the other cases, not at the end), and the packets of the
+     * other cases never pass through one */
     for (int pass = r->o->capture ? 0 : 1; pass < 2; pass++)
         for (size_t i = 0; i < r->ncases; i++)
-            if (pass == 1 ? !r->o->capture || case_list_capture(r->cases, i)
-                          : !case_list_capture(r->cases, i))
+            if (pass == 1 ? !r->o->capture || !case_list_capture(r->cases, i)
+                          : case_list_capture(r->cases, i))
                 r->order[pos++] = i;
     for (size_t i = 0; i < r->ncases; i++)
         r->sh->owner[i] = -1;

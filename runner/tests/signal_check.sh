@@ -176,5 +176,23 @@ crash_run crash2 2 "q1 q2 q3 q4 q5 q6 q7 q8" "slow1 slow2"
 [[ $(grep -c "$died" "$tmp/crash2.jsonl") == 1 && $(grep -c '"status":"observed"' "$tmp/crash2.jsonl") == 9 ]] ||
     fail crash2 "not one error and nine observed: $(statuses "$tmp/crash2.jsonl")"
 
+# a run that ends as it should leaves nothing running either: with --capture, a worker hands
+# its capture to a child (the closer) once its capture cases are done, and waits for it
+if [[ ${#capture[@]} -gt 0 ]]; then
+    mkdir -p "$tmp/closer/cap" "$tmp/closer/plain"
+    printf '%s\n' 'title: captured' 'ref: runner/tests/signal_check.sh' 'capture: true' \
+        'matrix: {n: [a, b, c, d]}' 'sockets: {a: {proto: udp, family: ipv4}}' \
+        'steps: [{op: bind, socket: a, addr: loopback, port: P1}]' > "$tmp/closer/cap/case.yaml"
+    sed '/capture: true/d; s/captured/not captured/' "$tmp/closer/cap/case.yaml" > "$tmp/closer/plain/case.yaml"
+    setsid "$runner" -q --capture -j 2 -o "$tmp/closer.jsonl" "$tmp/closer" 2>"$tmp/stderr" &
+    pid=$!
+    wait "$pid" || fail closer "exit status $?: $(cat "$tmp/stderr")"
+    left=$(alive "$pid")
+    [[ $left == 0 ]] || fail closer "$left processes of the run still alive after it ended"
+    [[ $(grep -c '"status":"observed"' "$tmp/closer.jsonl") == 8 &&
+       $(grep -c '"evidence"' "$tmp/closer.jsonl") == 4 ]] ||
+        fail closer "not 8 cases observed, 4 with evidence: $(statuses "$tmp/closer.jsonl")"
+fi
+
 echo "signal_check: $failures failed"
 [[ $failures == 0 ]]
