@@ -817,9 +817,18 @@ static int remove_pcaps(const char *dir, char *const *keep, size_t nkeep)
     return 0;
 }
 
-/* Removes a folder of pcaps; quietly, as there may be none. */
+static bool real_dir(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);    /* a symlink is not one */
+}
+
+/* Removes a folder of pcaps; quietly, as there may be none.  Only a folder of the runner's
+ * own: through a symlink the pcaps would be someone else's. */
 static void remove_evidence(const char *dir)
 {
+    if (!real_dir(dir))
+        return;
     remove_pcaps(dir, NULL, 0);
     rmdir(dir);
 }
@@ -830,8 +839,11 @@ static void remove_evidence(const char *dir)
  * goes at the end (prune_evidence). */
 static int prepare_evidence_dir(const char *part, const char *spare)
 {
-    if (rename(spare, part) == 0 || mkdir(part, 0755) == 0)
+    /* only a folder of its own: never one a symlink leads to, whose pcaps pruning removes */
+    if ((real_dir(spare) && rename(spare, part) == 0) || mkdir(part, 0755) == 0)
         return 0;
+    if (errno == EEXIST && !real_dir(part))
+        errno = ENOTDIR;
     return errno == EEXIST ? 0 : -1;
 }
 

@@ -214,3 +214,29 @@ def test_a_run_rewrites_the_spare_folders_pcaps_and_keeps_only_its_own(tmp_path)
     for c in with_evidence(out):
         assert evidence.problems(c, str(tmp_path)) == [], c["id"]     # every byte is packets
     assert not (tmp_path / "r.evidence.part").exists()
+
+
+def test_evidence_folders_that_are_symlinks_or_files_are_never_followed(tmp_path):
+    """The runner removes pcaps only in folders of its own: a <stem>.evidence or .spare that
+    is a symlink to someone's folder keeps that folder's pcaps, a .spare that is a file is
+    left alone, and a .part that is not a folder is refused by name."""
+    theirs, others = tmp_path / "theirs", tmp_path / "others"
+    for d in (theirs, others):
+        d.mkdir()
+        (d / "keep.pcap").write_bytes(b"theirs")
+    os.symlink("theirs", str(tmp_path / "r.evidence"))
+    os.symlink("others", str(tmp_path / "r.evidence.spare"))
+    argv = [RUNNER, "-q", "--capture", "-f", "udp/unicast-reuseaddr", CASES]
+    for _ in range(3):
+        subprocess.run(argv[:3] + ["-o", str(tmp_path / "r.jsonl")] + argv[3:], check=True)
+    assert (theirs / "keep.pcap").read_bytes() == b"theirs" and os.listdir(str(theirs)) == ["keep.pcap"]
+    assert (others / "keep.pcap").read_bytes() == b"theirs" and os.listdir(str(others)) == ["keep.pcap"]
+    assert with_evidence(str(tmp_path / "r.jsonl"))
+    (tmp_path / "f.evidence.spare").write_text("a file")
+    subprocess.run(argv[:3] + ["-o", str(tmp_path / "f.jsonl")] + argv[3:], check=True)
+    assert (tmp_path / "f.evidence.spare").read_text() == "a file"
+    (tmp_path / "p.evidence.part").write_text("a file")
+    proc = subprocess.run(argv[:3] + ["-o", str(tmp_path / "p.jsonl")] + argv[3:],
+                          stderr=subprocess.PIPE, universal_newlines=True)
+    assert proc.returncode != 0 and "p.evidence.part: Not a directory" in proc.stderr
+    assert not (tmp_path / "p.jsonl").exists()
