@@ -6,6 +6,9 @@ medians over several runs, and only ratios measured together, are worth reading)
 
   runner    the runner alone over the whole matrix with the options ./bindmatrix run gives it
             (--capture, as run gives it): wall time, cases/s, CPU, peak memory
+  reference the runner over a fixed reference workload (bench-reference.txt: the 3932 cases
+            the matrix had when the targets were set), beside each full run: its wall time
+            and per-case ratio to the floor stay comparable while cases/ grows
   scaling   the runner over four copies of the matrix: time and memory against one copy
   run       `./bindmatrix run` on a built tree, end to end (dependency check, build check,
             runner, judging, pytest, JUnit, summary)
@@ -45,6 +48,25 @@ MEMORY_TARGET_MB = 60           # peak memory with x4 the cases
 FLOOR_RATIO = 4.0               # the runner's wall time per case against the in-process floor
 TIME_WAIT_RATIO = 3.0           # a TIME_WAIT case's own time against its floor
 TEST_TARGET = 20.0              # ./bindmatrix test (the quick tier), seconds
+REFERENCE = os.path.join(HARNESS, "bindmatrix", "bench-reference.txt")
+REFERENCE_CASES = 3932          # what the reference workload was when the targets were set
+REFERENCE_TARGET = 0.35         # seconds: its wall time, with run's options
+
+
+def reference_paths():
+    """The reference workload's folders (bench-reference.txt), each checked to exist."""
+    paths = []
+    with open(REFERENCE, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            path = os.path.join(CASES, line)
+            if not os.path.isfile(os.path.join(path, "case.yaml")):
+                raise RuntimeError("%s:%d: no scenario %s (cases/%s/case.yaml)"
+                                   % (REFERENCE, n, line, line))
+            paths.append(path)
+    return paths
 
 
 def timed(cmd, **kw):
@@ -201,6 +223,7 @@ def _main(args, ap):
 
     times, cpus, rss, outcomes, cost = [], [], [], defaultdict(set), defaultdict(int)
     floors = []                     # the floor, measured beside each runner run
+    ref_times, ref_cases = [], 0    # the reference workload, beside each runner run
     tw_us, bind_us = [], []         # own time of the TIME_WAIT and of the bind-conflict cases
     phases = defaultdict(list)      # the runner's own account (its end record's phases_ms)
     commands = {"run": [], "report": []}
@@ -222,6 +245,14 @@ def _main(args, ap):
             f = measure_floor(args.runner, reps=150)
             if f is not None:
                 floors.append(f)
+            if not args.runner_args:
+                try:
+                    ref = os.path.join(tmp, "ref%d.jsonl" % i)
+                    ref_times.append(run_once(args.runner, [], ref, reference_paths())[0])
+                    ref_cases = len(load_results(ref).cases)
+                except (RuntimeError, ResultsError, OSError) as e:
+                    print("bindmatrix bench: the reference workload: %s" % e, file=sys.stderr)
+                    return 2
             for name, ms in (results.end.get("phases_ms") or {}).items():
                 phases[name].append(ms)
             for c in results.cases:
@@ -302,6 +333,17 @@ def _main(args, ap):
                   "the bind-conflict floor (with nothing around the cases, the runner would be "
                   "there); its wall time is %.1fx that" % (
                       workers, inside, inside / floor["bind_conflict_us"], per_case / inside))
+        if ref_times:
+            ref = statistics.median(ref_times)
+            ref_ratio = ref / ref_cases * 1e6 / floor["bind_conflict_us"]
+            print("    reference %d cases%s (bench-reference.txt, the matrix the targets were "
+                  "set on): median %.3f s (target <= %.2f s: %s), %.1f us per case = %.1fx the "
+                  "floor (target <= %.0fx: %s)" % (
+                      ref_cases, "" if ref_cases == REFERENCE_CASES
+                      else " (%d when the targets were set)" % REFERENCE_CASES, ref,
+                      REFERENCE_TARGET, "met" if ref <= REFERENCE_TARGET else "NOT met",
+                      ref / ref_cases * 1e6, ref_ratio, FLOOR_RATIO,
+                      "met" if ref_ratio <= FLOOR_RATIO else "NOT met"))
         if bind_us:
             own = statistics.median(bind_us)
             print("    tcp/bind-conflict cases: %.0f us each inside their worker (median) = "
