@@ -62,18 +62,23 @@ def reference_paths():
             if not line or line.startswith("#"):
                 continue
             path = os.path.join(CASES, line)
-            if not os.path.isfile(os.path.join(path, "case.yaml")):
-                raise RuntimeError("%s:%d: no scenario %s (cases/%s/case.yaml)"
-                                   % (REFERENCE, n, line, line))
+            if not os.path.isdir(path):     # what is in it is the runner's to read
+                raise RuntimeError("%s:%d: no folder cases/%s" % (REFERENCE, n, line))
             paths.append(path)
     return paths
 
 
 def timed(cmd, **kw):
+    """(seconds, the finished process); its output is kept, for the failure's tail."""
     start = time.monotonic()
-    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           **kw)
     return time.monotonic() - start, proc
+
+
+def tail(proc):
+    """The last lines a failed command printed, on one line."""
+    return " | ".join(proc.stdout.strip().splitlines()[-3:])
 
 
 class Launcher:
@@ -271,14 +276,14 @@ def _main(args, ap):
             t, proc = timed([ENTRY, "run", "-o", res] + args.runner_args, cwd=TOP)
             commands["run"].append(t)
             if proc.returncode not in (0, 1):
-                failed.append("run exited %d: %s" % (proc.returncode, proc.stderr[-300:]))
+                failed.append("run exited %d: %s" % (proc.returncode, tail(proc)))
             hosts = [relabel(out, os.path.join(tmp, "h%d-%d.jsonl" % (i, k)), "bench-host-%d" % k)
                      for k in range(4)]
             t, proc = timed([ENTRY, "report", "-o", os.path.join(tmp, "report%d" % i)] + hosts,
                             cwd=TOP)
             commands["report"].append(t)
             if proc.returncode != 0:
-                failed.append("report exited %d: %s" % (proc.returncode, proc.stderr[-300:]))
+                failed.append("report exited %d: %s" % (proc.returncode, tail(proc)))
         floor = {k: statistics.median(f[k] for f in floors)
                  for k in ("bind_conflict_us", "time_wait_us")} if floors else None
         test_times = []
@@ -286,7 +291,7 @@ def _main(args, ap):
             t, proc = timed([ENTRY, "test"], cwd=TOP)
             test_times.append(t)
             if proc.returncode != 0:
-                failed.append("test exited %d: %s" % (proc.returncode, proc.stderr[-300:]))
+                failed.append("test exited %d: %s" % (proc.returncode, tail(proc)))
         scaling = None
         if not args.no_scaling and not args.runner_args:
             x4 = copies(os.path.join(tmp, "x4"), 4)
