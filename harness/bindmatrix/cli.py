@@ -19,6 +19,7 @@ import gc
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -58,7 +59,16 @@ def run_runner(runner_args, manifest_out):
     if "--capture" not in runner_args:
         ours.append("--capture")
     os.makedirs(REPORTS, exist_ok=True)
-    return subprocess.call([RUNNER] + ours + list(runner_args))
+    # a ^C (SIGINT to the whole group) or a SIGTERM is the runner's to handle: it stops its
+    # workers and keeps the finished cases; this process waits for it and says where they
+    # are (run()), with no traceback.  A handler, not SIG_IGN: the runner must not inherit it
+    stops = (signal.SIGINT, signal.SIGTERM)
+    before = {sig: signal.signal(sig, lambda *_: None) for sig in stops}
+    try:
+        return subprocess.call([RUNNER] + ours + list(runner_args))
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def check(results_path, manifest, strict=False, junit=True, summary=True, pytest_args=(),
@@ -94,6 +104,16 @@ def check(results_path, manifest, strict=False, junit=True, summary=True, pytest
     if rc not in (0, 1) and not failing:
         return 1            # pytest itself failed (a usage error, an internal error)
     return 1 if failing else 0
+
+
+def _interrupted_results(out):
+    """Where the runner put an interrupted run's finished cases (<stem>.interrupted.jsonl,
+    beside the results it left as they were), if it wrote them."""
+    if not out:
+        return None
+    stem = out[:-len(".jsonl")] if out.endswith(".jsonl") else out
+    cut = stem + ".interrupted.jsonl"
+    return cut if os.path.exists(cut) else None
 
 
 def _manifest_plugin(manifest):
@@ -136,6 +156,16 @@ def cmd_run(args, runner_args):
             return rc or 2          # refused before anything ran; the runner said why
         manifest = manifest_mod.load(mpath)
         out = manifest.output
+        if rc in (128 + signal.SIGINT, 128 + signal.SIGTERM):   # stopped: out untouched
+            cut = _interrupted_results(out)
+            if cut:
+                print("bindmatrix: interrupted: the finished cases are in %s, marked partial "
+                      "(./bindmatrix check %s judges them); %s is as it was"
+                      % (cut, cut, out), file=sys.stderr)
+            else:
+                print("bindmatrix: interrupted before any case finished (exit %d)" % rc,
+                      file=sys.stderr)
+            return rc
         if not out or not os.path.exists(out) or os.path.getmtime(out) < started - 1:
             print("bindmatrix: the runner wrote no results (exit %d)" % rc, file=sys.stderr)
             return rc or 1
@@ -431,12 +461,16 @@ def main(argv=None):
 
 def _main_for_shell():
     """main(), exiting as a shell tool does when its reader goes away (`| head`): quietly,
-    with 141 (SIGPIPE), not a traceback; the outputs were written before anything printed."""
+    with 141 (SIGPIPE), not a traceback; the outputs were written before anything printed.
+    A ^C exits 130, also without a traceback."""
     try:
         code = main()
         sys.stdout.flush()
     except BrokenPipeError:
         code = 141
+    except KeyboardInterrupt:           # ^C: what it stopped says so itself; no traceback
+        print("\nbindmatrix: interrupted", file=sys.stderr)
+        code = 130
     if code == 141:
         # the interpreter flushes stdout again at exit: point it at /dev/null first
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -138,3 +138,73 @@ def test_host_sysctls_are_recorded_and_used_with_sysctls_host(tmp_path):
     code, text = bm(tmp_path, "diff", out["default"], out["host"], "--allow-partial")
     assert code == 1, text
     assert "sysctls.net.ipv6.bindv6only" in text and "closes the gate" in text
+
+
+SLOW_CASE = """\
+title: two quick cases, then accept()s that wait for a connection that never comes
+ref: harness/tests/test_cli.py
+capture: true
+matrix: {n: [q1, q2, a, b, c, d]}
+sockets: {a: {proto: tcp, family: ipv4}}
+steps:
+  - {op: state, socket: a, state: listening, addr: loopback, port: P1}
+  - {op: accept, socket: a, when: {n: [a, b, c, d]}}
+"""
+
+
+def _in_slow_cases(runner_pid):
+    """Whether each of the runner's workers sleeps in poll(2): in an accept that waits."""
+    try:
+        with open("/proc/%d/task/%d/children" % (runner_pid, runner_pid)) as f:
+            workers = f.read().split()
+        chans = []
+        for w in workers:
+            with open("/proc/%s/wchan" % w) as f:
+                chans.append(f.read())
+    except OSError:
+        return False
+    return len(workers) == 2 and all("poll" in c for c in chans)
+
+
+def test_a_run_stopped_by_ctrl_c_says_where_its_finished_cases_are(tmp_path):
+    """^C during `./bindmatrix run` (SIGINT to its process group): exit 130, the results file
+    as it was, and the finished cases where the message says, with their evidence."""
+    cases = scenario_tree(tmp_path, {"tcp/slow": SLOW_CASE})
+    out = tmp_path / "r.jsonl"
+    out.write_text("the previous run's\n")
+    env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER)
+    proc = subprocess.Popen([sys.executable, "-m", "bindmatrix.cli", "run", "-o", str(out),
+                             "-j", "2", "--timeout-ms", "5000", os.path.join(cases, "tcp", "slow")],
+                            cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            universal_newlines=True, env=env, start_new_session=True)
+    try:
+        runner = None
+        for _ in range(400):                        # 20 s at most, polled
+            if runner is None:
+                found = subprocess.run(["pgrep", "-f", "-s", str(proc.pid), "bindmatrix-runner"],
+                                       stdout=subprocess.PIPE, universal_newlines=True).stdout
+                runner = int(found.split()[0]) if found.split() else None
+            if runner is not None and _in_slow_cases(runner):
+                break
+            try:
+                proc.wait(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+        assert runner is not None and proc.poll() is None, "the run never reached its slow cases"
+        os.killpg(proc.pid, 2)
+        text = proc.communicate(timeout=30)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+    cut = tmp_path / "r.interrupted.jsonl"
+    assert proc.returncode == 130, text
+    assert "bindmatrix: interrupted: the finished cases are in %s, marked partial" % cut in text
+    assert out.read_text() == "the previous run's\n"
+    records = [json.loads(l) for l in cut.read_text().splitlines()]
+    assert records[0]["partial"] is True and records[0]["interrupted"] == "SIGINT"
+    finished = [r for r in records if r.get("record") == "case"]
+    assert sorted(r["id"] for r in finished) == ["tcp/slow[n=q1]", "tcp/slow[n=q2]"]
+    for r in finished:
+        assert (tmp_path / r["evidence"][0]["path"]).is_file()
