@@ -235,7 +235,9 @@ def _main(args, ap):
     ncases, failed, workers = 0, [], 1
     with tempfile.TemporaryDirectory(prefix="bindmatrix-bench.") as tmp:
         for i in range(args.runs):
-            out = os.path.join(tmp, "run%d.jsonl" % i)
+            # one results file for every run, as `run` keeps one per host: from the second
+            # run on, each finds the run before's evidence files to rewrite, as `run` does
+            out = os.path.join(tmp, "run.jsonl")
             try:
                 wall, cpu, mem = run_once(args.runner, args.runner_args, out)
                 times.append(wall)
@@ -252,7 +254,7 @@ def _main(args, ap):
                 floors.append(f)
             if not args.runner_args:
                 try:
-                    ref = os.path.join(tmp, "ref%d.jsonl" % i)
+                    ref = os.path.join(tmp, "ref.jsonl")
                     ref_times.append(run_once(args.runner, [], ref, reference_paths())[0])
                     ref_cases = len(load_results(ref).cases)
                 except (RuntimeError, ResultsError, OSError) as e:
@@ -297,7 +299,7 @@ def _main(args, ap):
             x4 = copies(os.path.join(tmp, "x4"), 4)
             big = []
             for i in range(max(1, min(3, args.runs))):
-                big.append(run_once(args.runner, [], os.path.join(tmp, "x4-%d.jsonl" % i),
+                big.append(run_once(args.runner, [], os.path.join(tmp, "x4.jsonl"),
                                     [x4]))
             scaling = (statistics.median(b[0] for b in big), max(b[2] for b in big))
     flaky = sorted(cid for cid, seen in outcomes.items() if len(seen) > 1)
