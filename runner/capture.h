@@ -1,7 +1,7 @@
 /* capture.h — packet evidence: each worker records its own network namespace with libpcap
- * (no process of its own: it lives and dies with the worker), and after each case that asks
- * for evidence writes that case's packets to the case's own pcap.  The files are pcap:
- * tcpdump -r reads them. */
+ * (in the worker itself, so it lives and dies with it; only its closing runs in a child the
+ * worker waits for), and after each case that asks for evidence writes that case's packets
+ * to the case's own pcap.  The files are pcap: tcpdump -r reads them. */
 #ifndef BM_CAPTURE_H
 #define BM_CAPTURE_H
 
