@@ -69,12 +69,8 @@ static int choose(struct build *x, yaml_node_t *n, const char *field, const char
             *out = i;
             return 0;
         }
-    char known[256] = "";
-    for (int i = 0; names[i]; i++) {
-        strncat(known, names[i], sizeof known - strlen(known) - 3);
-        if (names[i + 1])
-            strncat(known, ", ", sizeof known - strlen(known) - 1);
-    }
+    char known[256];
+    names_text(known, sizeof known, names);
     return bm_fail(x->err, x->t->file, node_line(n), field, "unknown value '%s' (known: %s)", s, known);
 }
 

@@ -89,6 +89,16 @@ bool map_collect(const struct bm_template *t, yaml_node_t *map, const char *cons
     return all_known;
 }
 
+void names_text(char *out, size_t len, const char *const *names)
+{
+    out[0] = '\0';
+    for (const char *const *a = names; *a; a++) {
+        strncat(out, *a, len - strlen(out) - 3); /* our own short names */
+        if (a[1])
+            strncat(out, ", ", len - strlen(out) - 1);
+    }
+}
+
 int map_check_keys(const struct bm_template *t, yaml_node_t *map, const char *where,
                    const char *const *allowed, struct bm_error *err)
 {
@@ -104,12 +114,8 @@ int map_check_keys(const struct bm_template *t, yaml_node_t *map, const char *wh
         if (*a)
             continue;
         /* the list of known keys is made only for the error: every expanded case checks */
-        char known[256] = "";
-        for (a = allowed; *a; a++) {
-            strncat(known, *a, sizeof known - strlen(known) - 3); /* our own short names */
-            if (a[1])
-                strncat(known, ", ", sizeof known - strlen(known) - 1);
-        }
+        char known[256];
+        names_text(known, sizeof known, allowed);
         field = bm_strf("%s%s%s", where, where[0] ? "." : "", key);
         bm_fail(err, t->file, node_line(yaml_node(t, p->key)), field ? field : where,
                 "unknown key (known: %s)", known);

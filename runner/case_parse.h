@@ -57,6 +57,8 @@ int node_line(const yaml_node_t *n);
  * says which (the lookups stay one pass; the message is made only for the error). */
 bool map_collect(const struct bm_template *t, yaml_node_t *map, const char *const *names,
                  yaml_node_t **out);
+/* names (NULL-terminated) as "a, b, c" in out, for a message. */
+void names_text(char *out, size_t len, const char *const *names);
 /* Fails naming the first key of map that is not in allowed (NULL-terminated). */
 int map_check_keys(const struct bm_template *t, yaml_node_t *map, const char *where,
                    const char *const *allowed, struct bm_error *err);
