@@ -52,14 +52,17 @@ int tcpdiag_state(int fd, enum bm_tcpstate *st)
 #ifndef TCP_TIME_WAIT_STATE
 #define TCP_TIME_WAIT_STATE 6 /* include/net/tcp_states.h: TCP_TIME_WAIT */
 #endif
+#ifndef TCP_LISTEN_STATE
+#define TCP_LISTEN_STATE 10 /* include/net/tcp_states.h: TCP_LISTEN */
+#endif
 
-/* One SOCK_DIAG_BY_FAMILY request for TCP sockets in TIME_WAIT and its answers: a dump
- * (NLM_F_DUMP, every TIME_WAIT socket of the family, kept when its local port is `port`) or,
+/* One SOCK_DIAG_BY_FAMILY request for TCP sockets in `state` and its answers: a dump
+ * (NLM_F_DUMP, every such socket of the family, kept when its local port is `port`) or,
  * with id, the one socket of that 4-tuple, looked up by the kernel in its hash (a missing
  * socket is ENOENT there, which is "not found", not "no sock_diag": the sandbox's probe has
  * shown that sock_diag answers).  *call names the step that failed. */
-static int timewait_query(int family, int port, const struct inet_diag_sockid *id, bool *found,
-                          const char **call)
+static int diag_query(int family, int state, int port, const struct inet_diag_sockid *id,
+                      bool *found, const char **call)
 {
     *found = false;
     *call = "socket(AF_NETLINK, NETLINK_SOCK_DIAG)";
@@ -80,7 +83,7 @@ static int timewait_query(int family, int port, const struct inet_diag_sockid *i
     req.h.nlmsg_seq = 1;
     req.r.sdiag_family = (unsigned char)family;
     req.r.sdiag_protocol = IPPROTO_TCP;
-    req.r.idiag_states = 1u << TCP_TIME_WAIT_STATE;
+    req.r.idiag_states = 1u << state;
     if (id)
         req.r.id = *id;
     struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
@@ -113,7 +116,7 @@ static int timewait_query(int family, int port, const struct inet_diag_sockid *i
                 goto out;
             }
             struct inet_diag_msg *d = NLMSG_DATA(m);
-            if (d->idiag_state == TCP_TIME_WAIT_STATE && ntohs(d->id.idiag_sport) == port)
+            if (d->idiag_state == state && ntohs(d->id.idiag_sport) == port)
                 *found = true; /* keep reading to the end so the dump is consumed */
             if (id)
                 goto out; /* one socket, one answer: no NLMSG_DONE follows */
@@ -122,11 +125,6 @@ static int timewait_query(int family, int port, const struct inet_diag_sockid *i
 out:
     close(fd);
     return rc;
-}
-
-static int timewait_dump(int family, int port, bool *found, const char **call)
-{
-    return timewait_query(family, port, NULL, found, call);
 }
 
 /* addr's address into a sockid's 16-byte field, and its port; the family. */
@@ -156,20 +154,45 @@ int tcpdiag_timewait_exact(const struct sockaddr_storage *local,
     if (sockid_half(remote, id.idiag_dst, &id.idiag_dport) != family)
         return EINVAL;
     id.idiag_cookie[0] = id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-    return timewait_query(family, ntohs(id.idiag_sport), &id, found, &call);
+    return diag_query(family, TCP_TIME_WAIT_STATE, ntohs(id.idiag_sport), &id, found, &call);
 }
 
 int tcpdiag_timewait_on_port(int family, int port, bool *found)
 {
     const char *call;
-    return timewait_dump(family, port, found, &call);
+    return diag_query(family, TCP_TIME_WAIT_STATE, port, NULL, found, &call);
 }
 
+/* A listener of our own, asked for by its address: the kernel's answer must name it.  An
+ * exact lookup, not a dump, which would walk every bucket of the host's TCP hash (shared by
+ * all namespaces: milliseconds), and it shows more: an answer, not just no error. */
 int tcpdiag_probe(char *why, size_t whylen)
 {
-    const char *call;
-    bool found;
-    int rc = timewait_dump(AF_INET, 0, &found, &call);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    struct inet_diag_sockid id;
+    const char *call = "the probe's listener on 127.0.0.1";
+    bool found = false;
+    int rc = 0, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 1) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        rc = errno;
+    if (!rc) {
+        memset(&id, 0, sizeof id);
+        memcpy(id.idiag_src, &a.sin_addr, sizeof a.sin_addr);
+        id.idiag_sport = a.sin_port;
+        memcpy(id.idiag_dst, &a.sin_addr, sizeof a.sin_addr); /* any peer finds a listener */
+        id.idiag_dport = htons(9);
+        id.idiag_cookie[0] = id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+        rc = diag_query(AF_INET, TCP_LISTEN_STATE, ntohs(a.sin_port), &id, &found, &call);
+        if (!rc && !found) {
+            call = "the SOCK_DIAG_BY_FAMILY request for the probe's own listener";
+            rc = ENOENT;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
     if (rc)
         snprintf(why, whylen, "%s failed with %s", call, errno_name(rc));
     return rc;

@@ -27,8 +27,9 @@ int tcpdiag_timewait_exact(const struct sockaddr_storage *local,
  * as in gVisor), not that a query failed: TIME_WAIT then rests on the helper's proof. */
 bool tcpdiag_missing(int err);
 
-/* One TIME_WAIT dump, to learn whether sock_diag works here: 0, or the errno with the call
- * that failed in why ("socket(AF_NETLINK, NETLINK_SOCK_DIAG) failed with EPROTONOSUPPORT"). */
+/* Whether sock_diag answers here: one exact query for a listener of its own, which the
+ * answer must name.  0, or the errno with the call that failed in why
+ * ("socket(AF_NETLINK, NETLINK_SOCK_DIAG) failed with EPROTONOSUPPORT"). */
 int tcpdiag_probe(char *why, size_t whylen);
 
 #endif

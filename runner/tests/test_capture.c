@@ -4,6 +4,7 @@
 #include "capture.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
@@ -85,6 +86,44 @@ Test(capture, each_case_gets_its_own_ports_packets)
     unlink(one);
     unlink(two);
     unlink(none);
+    rmdir(dir);
+}
+
+/* A packet sent over the veth pair is read once, where it arrived (bm1): its copy as sent
+ * (bm0's outgoing tap) is filtered out in the kernel, as libpcap itself drops lo's. */
+Test(capture, a_packet_over_the_veth_pair_is_read_once)
+{
+    char dir[] = "/tmp/bm-capture-XXXXXX", path[128], why[256];
+    struct bm_capture cap;
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(10041)};
+    struct in_addr out;
+    const int port[] = {10041};
+    char errbuf[PCAP_ERRBUF_SIZE];
+    struct pcap_pkthdr *hdr;
+    const u_char *data;
+    int fd;
+
+    open_in_sandbox(&cap, dir);
+    snprintf(path, sizeof path, "%s/c.pcap", dir);
+    inet_pton(AF_INET, "233.252.0.1", &to.sin_addr);   /* multicast: it leaves by bm0 */
+    inet_pton(AF_INET, "192.0.2.1", &out);              /* bm0's address (sandbox.c) */
+    cr_assert_geq(fd = socket(AF_INET, SOCK_DGRAM, 0), 0);
+    if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &out, sizeof out) != 0)
+        cr_skip_test("no veth pair in this sandbox: %s", strerror(errno));
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(sendto(fd, "x", 1, 0, (struct sockaddr *)&to, sizeof to), 1);
+    close(fd);
+    cr_assert_eq(capture_case(&cap, path, port, 1, 2000, why, sizeof why), 5, "%s", why);
+    {
+        pcap_t *p = pcap_open_offline(path, errbuf);
+        cr_assert_not_null(p, "%s", errbuf);
+        cr_assert_eq(pcap_datalink(p), DLT_LINUX_SLL);
+        while (pcap_next_ex(p, &hdr, &data) == 1) /* its first field: 4 is outgoing */
+            cr_assert_neq(data[0] << 8 | data[1], 4, "a copy as sent was kept");
+        pcap_close(p);
+    }
+    capture_close(&cap, why, sizeof why);
+    unlink(path);
     rmdir(dir);
 }
 

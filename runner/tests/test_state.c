@@ -336,3 +336,18 @@ Test(state, time_wait_is_found_by_its_exact_4_tuple)
     cr_assert(!found, "another 4-tuple must not match");
     close(l);
 }
+
+/* The sandbox's sock_diag probe asks for a listener of its own by its address (one lookup,
+ * not a dump of the host's whole TCP hash) and needs the answer to name it; without
+ * sock_diag it fails naming the call, as the run record then says. */
+Test(state, the_sock_diag_probe_finds_its_own_listener)
+{
+    char why[256] = "";
+
+    cr_assert_eq(tcpdiag_probe(why, sizeof why), 0, "%s", why);
+    cr_assert_str_eq(why, "");
+    if (!bm_test_refuse_socket(BM_AF_NETLINK, BM_NETLINK_SOCK_DIAG, EPROTONOSUPPORT))
+        cr_skip_test("no seccomp filter to take sock_diag away");
+    cr_assert_eq(tcpdiag_probe(why, sizeof why), EPROTONOSUPPORT);
+    cr_assert_str_eq(why, "socket(AF_NETLINK, NETLINK_SOCK_DIAG) failed with EPROTONOSUPPORT");
+}
