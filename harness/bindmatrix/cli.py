@@ -91,11 +91,7 @@ def check(results_path, manifest, strict=False, junit=True, summary=True, pytest
     for cap in allow_skip:
         args += ["--allow-skip", cap]
     rc = pytest.main(args, plugins=[_manifest_plugin(manifest)])
-    outputs = []
-    if junit:
-        outputs.append(("junit", write_junit(conf, stem(results_path) + ".junit.xml", strict)))
-    if summary:
-        outputs.append(("summary", write_summary(conf, stem(results_path) + ".summary.md")))
+    outputs = write_outputs(conf, stem(results_path), strict, junit, summary)
     say("")
     say("results: %s" % display_path(results_path))
     for name, path in outputs:
@@ -129,17 +125,23 @@ def _manifest_plugin(manifest):
     return ManifestPlugin()
 
 
-def write_junit(conf, path, strict):
-    from .atomic import write_all
-    from .report import junit as junit_mod, matrix as matrix_mod
-    write_all({path: junit_mod.junit(matrix_mod.from_conformance(conf), [], {}, strict=strict)})
-    return path
-
-
-def write_summary(conf, path):
+def write_outputs(conf, stem_path, strict, junit=True, summary=True):
+    """<stem>.junit.xml and <stem>.summary.md of a judged results file, as [(name, path)]:
+    the JUnit file is made in a forked child beside the summary here (each takes a third of
+    a second for the matrix), and both are written or neither."""
+    from .atomic import render_all
     from . import summary as summary_mod
-    summary_mod.write_for(conf.results, path, verdicts=conf.counts())
-    return path
+    from .report import junit as junit_mod, matrix as matrix_mod
+    made = {}
+    if junit:
+        made[("junit", stem_path + ".junit.xml")] = lambda: junit_mod.junit(
+            matrix_mod.from_conformance(conf), [], {}, strict=strict)
+    if summary:
+        made[("summary", stem_path + ".summary.md")] = lambda: summary_mod.text_for(
+            conf.results, verdicts=conf.counts())
+    render_all({path: render for (_, path), render in made.items()},
+               beside=[path for name, path in made if name == "junit" and summary])
+    return list(made)
 
 
 def cmd_run(args, runner_args):

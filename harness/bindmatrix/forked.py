@@ -1,8 +1,10 @@
-"""Work done in a forked child while this process goes on, its answer sent back as JSON
-through a pipe: for what a second CPU can do meanwhile (checking results files against their
-schema, rendering the report's page).
+"""Work done in a forked child while this process goes on, its answer sent back through a
+pipe: for what a second CPU can do meanwhile (checking results files against their schema,
+reading the expectation files, rendering the report's page).
 
-  Child(work)          work() starts in a forked child
+  Child(work)          work() starts in a forked child; its value comes back as JSON, or
+                       pickled with codec="pickle" (objects of this program's own classes:
+                       the pipe is between two processes of one program, trusted both ends)
   child.result(s)      its value once it is done, waiting at most s seconds; RuntimeError
                        when it raised (with its text), overran (then killed) or died
   child.stop()         kills it, if still there
@@ -10,6 +12,7 @@ schema, rendering the report's page).
 
 import json
 import os
+import pickle
 import select
 import signal
 import time
@@ -20,8 +23,13 @@ def can_fork():
     return hasattr(os, "fork") and (os.cpu_count() or 1) > 1
 
 
+CODECS = {"json": (lambda m: json.dumps(m).encode(), lambda b: json.loads(b.decode())),
+          "pickle": (lambda m: pickle.dumps(m, pickle.HIGHEST_PROTOCOL), pickle.loads)}
+
+
 class Child:
-    def __init__(self, work):
+    def __init__(self, work, codec="json"):
+        encode, self._decode = CODECS[codec]
         rfd, wfd = os.pipe()
         pid = os.fork()
         if pid == 0:                        # the child: work, answer, never return
@@ -32,7 +40,10 @@ class Child:
             except BaseException as e:      # noqa: B902 - the parent raises it
                 message, code = {"error": "%s: %s" % (type(e).__name__, e)}, 1
             try:
-                data = json.dumps(message).encode()
+                try:
+                    data = encode(message)
+                except Exception as e:      # noqa: B902 - a value it cannot send
+                    data, code = encode({"error": "%s: %s" % (type(e).__name__, e)}), 1
                 while data:
                     data = data[os.write(wfd, data):]
             finally:
@@ -41,7 +52,7 @@ class Child:
         self.pid, self.fd = pid, rfd
 
     def result(self, timeout):
-        data, deadline = b"", time.monotonic() + timeout
+        chunks, deadline = [], time.monotonic() + timeout
         try:
             while True:
                 left = deadline - time.monotonic()
@@ -51,14 +62,15 @@ class Child:
                 chunk = os.read(self.fd, 65536)
                 if not chunk:
                     break
-                data += chunk
+                chunks.append(chunk)
         finally:
             self._close()
+        data = b"".join(chunks)
         _, status = os.waitpid(self.pid, 0)
         self.pid = None
         try:
-            message = json.loads(data.decode()) if data else {}
-        except ValueError:
+            message = self._decode(data) if data else {}
+        except Exception:                   # noqa: B902 - a torn message: said below
             message = {}
         if "value" in message and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
             return message["value"]

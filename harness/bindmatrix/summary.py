@@ -144,9 +144,13 @@ def write(results, views, env, path, verdicts=None):
     write_all({path: render(results, views, env, verdicts)})
 
 
-def write_for(results, path, views_path=DEFAULT_VIEWS, verdicts=None):
+def text_for(results, views_path=DEFAULT_VIEWS, verdicts=None):
     """The summary of a results set, with the tables of cases/summary.yaml."""
-    write(results, load_views(views_path), environment(), path, verdicts)
+    return render(results, load_views(views_path), environment(), verdicts)
+
+
+def write_for(results, path, views_path=DEFAULT_VIEWS, verdicts=None):
+    write_all({path: text_for(results, views_path, verdicts)})
 
 
 def main(argv=None):

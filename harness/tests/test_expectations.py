@@ -3,6 +3,7 @@ import textwrap
 
 import pytest
 
+from bindmatrix import expectations as expectations_mod
 from bindmatrix.expectations import ExpectationError, ExpectationStore, find_rule, load_rules
 from fixturekit import case_record, run_record, step, write_file
 
@@ -70,6 +71,36 @@ def test_rule_fields(tmp_path):
     assert rule.expect == {"a.bind": "EADDRINUSE", "deliver": {"a": "all", "b": "none", "c": 3}}
     assert rule.seen_on == ["6.1.0-18-amd64", "5.10.0"]
     assert rule.why == "folded text"
+
+
+def test_preloaded_rules_are_the_files_own_and_problems_are_still_said(tmp_path, monkeypatch):
+    """Preload reads the rules in a child; load_rules then answers from them, re-reads a
+    file changed since, and says a broken file's problems as without a preload."""
+    monkeypatch.setattr(expectations_mod, "_loaded", {})
+    good = rules_file(tmp_path, rule_text())
+    bad = write_file(tmp_path / "s" / "freebsd.yaml", rule_text(colour="red"))
+    write_file(tmp_path / "s" / "notes.yaml", "not: rules\n")     # no OS's stem: not read
+    pre = expectations_mod.Preload([str(tmp_path)])
+    pre.install()
+    assert pre.child is None
+    keys = {k[0]: k for k in expectations_mod._loaded}
+    assert set(keys) == {os.path.realpath(good)}                  # only what loads cleanly
+    [rule] = load_rules(good)
+    assert rule is expectations_mod._loaded[keys[os.path.realpath(good)]][0]
+    assert rule.why == "because" and rule.line == 1
+    with pytest.raises(ExpectationError, match="field 'colour'"):
+        load_rules(bad)
+    write_file(good, rule_text(why="changed"))                      # after the preload
+    os.utime(good, ns=(1, 1))
+    assert load_rules(good)[0].why == "changed"
+
+
+def test_a_preload_nobody_waits_for_is_stopped(tmp_path):
+    rules_file(tmp_path, rule_text())
+    pre = expectations_mod.Preload([str(tmp_path)])
+    child = pre.child
+    pre.stop()
+    assert pre.child is None and (child is None or child.pid is None)
 
 
 def test_empty_file_has_no_rules(tmp_path):

@@ -42,3 +42,20 @@ def test_one_cpu_does_everything_in_this_process(tmp_path, monkeypatch):
     assert open(page).read() == "pid %d\n" % os.getpid()
     check = SchemaCheck([SAMPLE_RESULTS])
     assert check.child is None and check.problems() == []
+
+
+class Answer:
+    def __init__(self, n):
+        self.n = n
+
+
+def test_a_pickled_value_comes_back_as_objects_of_its_class():
+    got = forked.Child(lambda: {("k", 1): Answer(7)}, codec="pickle").result(30)
+    assert isinstance(got[("k", 1)], Answer) and got[("k", 1)].n == 7
+
+
+def test_a_value_it_cannot_send_is_said_not_lost():
+    with pytest.raises(RuntimeError, match="pickle"):
+        forked.Child(lambda: (lambda: 0), codec="pickle").result(30)   # a local function
+    with pytest.raises(RuntimeError, match="TypeError"):
+        forked.Child(lambda: {1, 2}).result(30)          # no JSON for a set

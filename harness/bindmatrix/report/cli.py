@@ -16,6 +16,7 @@ from ..atomic import render_all
 from ..compare import display_path
 from .. import documented as documented_mod, manifest as manifest_mod, results as results_mod
 from .. import summary as summary_mod
+from .. import expectations as expectations_mod
 from ..expectations import ExpectationError
 from ..yamlio import InputError
 from . import claims as claims_mod
@@ -81,6 +82,14 @@ def main(argv=None):
 
 
 def _report(args, schema):
+    rules = expectations_mod.Preload([args.cases])           # a child reads the rules
+    try:
+        return _report_with(args, schema, rules)
+    finally:
+        rules.stop()                                          # a refusal did not wait for it
+
+
+def _report_with(args, schema, rules):
     try:
         pending = manifest_mod.Pending(paths=[args.cases])   # the runner works meanwhile
         hosts = matrix_mod.load_hosts(args.results, checked=False)
@@ -113,6 +122,7 @@ def _report(args, schema):
         except InputError as e:
             return fail(e.problems)
         hosts = hosts + matrix_mod.documented_hosts(hosts, manifest, references)
+    rules.install()
     matrix = matrix_mod.build(hosts, manifest)
     matrix.warnings = warnings + matrix.warnings
     answers = claims_mod.answer_all(claims, matrix)
