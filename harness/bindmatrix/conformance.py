@@ -15,7 +15,7 @@ from . import capabilities, judge as judge_mod, oses
 from .compare import display_path, format_error, format_mismatch, format_missing, \
     suggest_when_expect
 from .expectations import ExpectationStore
-from .results import load_results
+from .results import load_checked
 
 
 class Conformance:
@@ -34,12 +34,15 @@ class Conformance:
 
     @classmethod
     def of(cls, results_path, manifest, allow_skip=()):
-        results = load_results(results_path)
-        key = (id(results), id(manifest), tuple(sorted(allow_skip)))
-        if key not in cls._memo:
-            cls._memo[key] = cls(results, manifest, allow_skip)
-        cls._last = cls._memo[key]
-        return cls._memo[key]
+        """The results file judged; ResultsError when it cannot be used.  Its records are
+        judged while another process checks their schema (results.load_checked)."""
+        def judged(results):
+            key = (id(results), id(manifest), tuple(sorted(allow_skip)))
+            if key not in cls._memo:
+                cls._memo[key] = cls(results, manifest, allow_skip)
+            return cls._memo[key]
+        cls._last = load_checked(results_path, judged)[1]
+        return cls._last
 
     _last = None
 

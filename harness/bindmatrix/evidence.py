@@ -17,6 +17,7 @@ A disagreement makes the case an error naming both sides (judge.py).
 
 import os
 import socket
+import stat
 import struct
 from dataclasses import dataclass
 
@@ -87,8 +88,14 @@ def packets(path):
 
 
 def _packets(path):
+    # a results file names its evidence: a FIFO or a device there must not block or feed the
+    # reader (opened without blocking, then read only if it is a plain file)
     try:
-        with open(path, "rb") as f:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise EvidenceError("%s: not a pcap file (not a regular file)" % path)
+        with os.fdopen(fd, "rb") as f:
             data = f.read(64 << 20)
     except OSError as e:
         raise EvidenceError("%s: cannot read: %s" % (path, e.strerror or e)) from None

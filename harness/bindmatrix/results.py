@@ -30,6 +30,9 @@ class ResultsError(Exception):
         where = "%s:%d" % (path, line) if line else str(path)
         super().__init__("%s: %s" % (where, message))
 
+    def __reduce__(self):           # pickled whole, from the process that checked the file
+        return (ResultsError, (self.path, self.line, self.message))
+
 
 
 @dataclass
@@ -170,15 +173,19 @@ def _read_lines(path):
 _loaded = {}
 
 
+def _file_key(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (os.path.realpath(path), st.st_mtime_ns, st.st_size)
+
+
 def load_results(path):
     """Read and check a results file; returns a ResultSet or raises ResultsError.  A file is
     read and validated once per process (every command in it shares the result)."""
     path = str(path)
-    try:
-        st = os.stat(path)
-        key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
-    except OSError:
-        key = None
+    key = _file_key(path)
     if key in _loaded:
         return _loaded[key]
     rs = _load(path)
@@ -211,7 +218,7 @@ class SchemaCheck:
         self.child = None
         if forked.can_fork():
             _load_validators()              # compiled once, here: the child inherits them
-            self.child = forked.Child(self._check)
+            self.child = forked.Child(self._check, codec="pickle")
 
     def _check(self):
         out = []
@@ -219,10 +226,11 @@ class SchemaCheck:
             try:
                 load_results(path)
             except ResultsError as e:
-                out.append(str(e))
+                out.append(e)
         return out
 
-    def problems(self):
+    def errors(self):
+        """[ResultsError], as load_results raised them, one per bad file."""
         child, self.child = self.child, None
         if child is None:
             return self._check()
@@ -230,6 +238,35 @@ class SchemaCheck:
             return list(child.result(self.timeout))
         except RuntimeError:
             return self._check()            # the child failed: check here instead
+
+    def problems(self):
+        return [str(e) for e in self.errors()]
+
+
+def load_checked(path, work):
+    """(load_results(path), work(that set)): the same value, or the same ResultsError, sooner.
+    The records' schema is checked in a forked child (SchemaCheck) while this process reads
+    the file unchecked and does the work with it; nothing is returned before the child's
+    answer, and a work that failed on a malformed record raises what the check found."""
+    path = str(path)
+    key = _file_key(path)
+    if key in _loaded:
+        return _loaded[key], work(_loaded[key])
+    schema = SchemaCheck([path])
+    try:
+        rs = load_unchecked(path)
+        value = work(rs)
+    except Exception:
+        bad = schema.errors()
+        if bad:
+            raise bad[0] from None
+        raise
+    bad = schema.errors()
+    if bad:
+        raise bad[0]
+    if key is not None and key == _file_key(path):
+        _loaded[key] = rs                   # checked: load_results answers with it now
+    return rs, value
 
 
 def _load(path, validators=True):

@@ -183,6 +183,28 @@ def test_a_pcap_with_bytes_that_are_not_whole_packets_is_an_error(captured, tmp_
     assert j.verdict == "error" and said in j.note
 
 
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder"])
+def test_evidence_that_is_not_a_plain_file_is_an_error_not_a_hang(captured, tmp_path, kind):
+    """A results file names its evidence: a FIFO there (which a plain open would wait on for
+    ever), a device or a folder is refused by name, and the case becomes an error."""
+    tmp, out = captured
+    case = json.loads(json.dumps(next(c for c in with_evidence(out)
+                                      if "rebind-time-wait" in c["id"])))
+    target = tmp_path / "not-a-pcap"
+    if kind == "fifo":
+        os.mkfifo(str(target))
+    elif kind == "folder":
+        target.mkdir()
+    else:
+        target = "/dev/zero"
+    case["evidence"][0]["path"] = os.path.relpath(str(target), str(tmp_path))
+    found = evidence.problems(case, str(tmp_path))
+    assert len(found) == 1 and "not a regular file" in found[0], found
+    assert evidence.summary(case, str(tmp_path)) == found
+    j = judge.judge(case, [], {"os": "linux"}, evidence_dir=str(tmp_path))
+    assert j.verdict == "error" and found[0] in j.note
+
+
 def test_the_report_shows_the_decoded_packets(captured, tmp_path):
     tmp, out = captured
     rep = tmp_path / "rep"

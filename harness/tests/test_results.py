@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from bindmatrix.results import ResultsError, load_results
+from bindmatrix import results as results_mod
+from bindmatrix.results import ResultsError, load_checked, load_results
 from fixturekit import (SAMPLE_RESULTS, case_record, end_record, run_record, step, write_lines,
                         write_results)
 
@@ -36,6 +37,33 @@ def expect_error(path, *fragments):
     for fragment in fragments:
         assert fragment in msg, msg
     return e.value
+
+
+def test_load_checked_gives_what_load_results_gives_and_its_errors(tmp_path, monkeypatch):
+    """The schema checked in a child while the work runs on the unchecked records: the same
+    set, the work's value; a bad record raises load_results' own error, also when the work
+    broke on it first, and the work's value is never handed out then."""
+    monkeypatch.setattr(results_mod, "_loaded", {})
+    good = write_results(tmp_path / "good.jsonl", [ok_case(), ok_case("s/a[x=2]")])
+    rs, ids = load_checked(good, lambda r: [c["id"] for c in r.cases])
+    assert ids == ["s/a[x=1]", "s/a[x=2]"] and load_results(good) is rs   # checked: kept
+    for broken, field in (({"duration_us": "fast"}, "duration_us"), ({"scenario": None},
+                                                                       "scenario")):
+        bad = ok_case("s/a[x=3]", **{k: v for k, v in broken.items() if v is not None})
+        for k, v in broken.items():
+            if v is None:
+                del bad[k]
+        path = write_results(tmp_path / ("bad-%s.jsonl" % field), [ok_case(), bad])
+        with pytest.raises(ResultsError) as direct:
+            load_results(path)
+        seen = []
+        with pytest.raises(ResultsError) as e:
+            load_checked(path, lambda r: seen.append(len(r.cases)))
+        assert str(e.value) == str(direct.value) and "field '%s'" % field in str(e.value)
+        assert seen == [2]                   # the work ran; its value was not handed out
+        with pytest.raises(ResultsError) as e:      # the work broke on it (a KeyError)
+            load_checked(path, lambda r: [c["scenario"] + c["steps"][0]["op"] for c in r.cases])
+        assert str(e.value) == str(direct.value)
 
 
 def test_corrupt_json_line(tmp_path):
