@@ -232,6 +232,16 @@ def test_not_utf8_and_too_large(tmp_path):
     assert "larger than" in problems(str(path))
 
 
+def test_a_fifo_or_device_is_refused_not_waited_on(tmp_path):
+    """A FIFO named linux.yaml would block a plain open for ever (lint, check and report walk
+    every such file of a cases folder); a device would never end."""
+    path = tmp_path / "s" / "linux.yaml"
+    path.parent.mkdir()
+    os.mkfifo(str(path))
+    assert "linux.yaml: not a regular file" in problems(str(path))
+    assert "/dev/zero: not a regular file" in problems("/dev/zero")
+
+
 def test_yes_no_on_off_stay_strings(tmp_path):
     path = rules_file(tmp_path, rule_text(when="{flag: on, other: no}"), case_yaml=None)
     assert load_rules(path)[0].when == {"flag": ["on"], "other": ["no"]}
