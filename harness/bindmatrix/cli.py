@@ -465,6 +465,7 @@ def _main_for_shell():
     """main(), exiting as a shell tool does when its reader goes away (`| head`): quietly,
     with 141 (SIGPIPE), not a traceback; the outputs were written before anything printed.
     A ^C exits 130, also without a traceback."""
+    from . import forked
     try:
         code = main()
         sys.stdout.flush()
@@ -473,6 +474,8 @@ def _main_for_shell():
     except KeyboardInterrupt:           # ^C: what it stopped says so itself; no traceback
         print("\nbindmatrix: interrupted", file=sys.stderr)
         code = 130
+    finally:
+        forked.stop_all()               # a child that work was cut short for: not left over
     if code == 141:
         # the interpreter flushes stdout again at exit: point it at /dev/null first
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

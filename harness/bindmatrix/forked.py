@@ -8,6 +8,8 @@ reading the expectation files, rendering the report's page).
   child.result(s)      its value once it is done, waiting at most s seconds; RuntimeError
                        when it raised (with its text), overran (then killed) or died
   child.stop()         kills it, if still there
+  stop_all()           kills and reaps every child still there (a ^C, an error: none is left
+                       behind, not even for a moment as a zombie that init must reap)
 """
 
 import json
@@ -21,6 +23,14 @@ import time
 def can_fork():
     """Where a second process can run beside this one."""
     return hasattr(os, "fork") and (os.cpu_count() or 1) > 1
+
+
+_live = set()       # children not yet reaped
+
+
+def stop_all():
+    for child in list(_live):
+        child.stop()
 
 
 CODECS = {"json": (lambda m: json.dumps(m).encode(), lambda b: json.loads(b.decode())),
@@ -50,6 +60,7 @@ class Child:
                 os._exit(code)
         os.close(wfd)
         self.pid, self.fd = pid, rfd
+        _live.add(self)
 
     def result(self, timeout):
         chunks, deadline = [], time.monotonic() + timeout
@@ -68,6 +79,7 @@ class Child:
         data = b"".join(chunks)
         _, status = os.waitpid(self.pid, 0)
         self.pid = None
+        _live.discard(self)
         try:
             message = self._decode(data) if data else {}
         except Exception:                   # noqa: B902 - a torn message: said below
@@ -84,6 +96,7 @@ class Child:
                 pass
             os.waitpid(self.pid, 0)
             self.pid = None
+        _live.discard(self)
         self._close()
 
     def _close(self):

@@ -4,6 +4,7 @@ which expectation files judge them, and the upgrade gate's refusal of a partial 
 import pytest
 import json
 import os
+import time
 import subprocess
 import sys
 
@@ -208,3 +209,25 @@ def test_a_run_stopped_by_ctrl_c_says_where_its_finished_cases_are(tmp_path):
     assert sorted(r["id"] for r in finished) == ["tcp/slow[n=q1]", "tcp/slow[n=q2]"]
     for r in finished:
         assert (tmp_path / r["evidence"][0]["path"]).is_file()
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, RuntimeError])
+def test_a_command_cut_short_leaves_none_of_its_children(monkeypatch, stop):
+    """Whatever ends a command (^C, an error; its reader gone takes the same path), a child
+    it forked to work beside it (the schema check, the rules, the page) is killed and reaped
+    before it exits: nothing is left over, not even a zombie for init to reap."""
+    from bindmatrix import cli as cli_mod, forked
+    pids = []
+
+    def command():
+        pids.append(forked.Child(lambda: time.sleep(30)).pid)
+        raise stop("cut short")
+    monkeypatch.setattr(cli_mod, "main", command)
+    if stop is RuntimeError:
+        with pytest.raises(RuntimeError):
+            cli_mod._main_for_shell()
+    else:
+        assert cli_mod._main_for_shell() == 130
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pids[0], os.WNOHANG)
+    assert not forked._live

@@ -59,3 +59,15 @@ def test_a_value_it_cannot_send_is_said_not_lost():
         forked.Child(lambda: (lambda: 0), codec="pickle").result(30)   # a local function
     with pytest.raises(RuntimeError, match="TypeError"):
         forked.Child(lambda: {1, 2}).result(30)          # no JSON for a set
+
+
+def test_stop_all_leaves_no_child_not_even_a_zombie():
+    """What a ^C or an error cuts short: every child still there is killed and reaped."""
+    import os
+    children = [forked.Child(lambda: time.sleep(30)) for _ in range(2)]
+    pids = [c.pid for c in children]
+    forked.stop_all()
+    assert all(c.pid is None for c in children) and not forked._live
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)          # reaped already: not ours any more
