@@ -25,12 +25,22 @@ def can_fork():
     return hasattr(os, "fork") and (os.cpu_count() or 1) > 1
 
 
-_live = set()       # children not yet reaped
+_live = set()       # children not yet reaped (anything with stop(): register() adds one)
+
+
+def register(child):
+    """A child process of another kind (a subprocess) that stop_all() must end too."""
+    _live.add(child)
+
+
+def unregister(child):
+    _live.discard(child)
 
 
 def stop_all():
     for child in list(_live):
         child.stop()
+        _live.discard(child)
 
 
 CODECS = {"json": (lambda m: json.dumps(m).encode(), lambda b: json.loads(b.decode())),

@@ -14,6 +14,8 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 
+from . import forked
+
 SCHEMA_VERSION = 1
 KIND = "bindmatrix-manifest"
 HARNESS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -182,6 +184,14 @@ class Pending:
         self.out = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(cmd + ["--"] + self.paths, stdout=self.out,
                                      stderr=subprocess.PIPE, cwd=cwd)
+        forked.register(self)       # a command cut short ends it too
+
+    def stop(self):
+        """Ends the runner if nothing waited for it."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            self.proc.communicate()
+        forked.unregister(self)
 
     def result(self, timeout=120):
         if self.key in _cache:
@@ -189,10 +199,10 @@ class Pending:
         try:
             _, err = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.communicate()
+            self.stop()
             self.out.close()
             raise ManifestError("%s --manifest did not finish in %d s" % (self.runner, timeout))
+        forked.unregister(self)
         self.out.seek(0)
         out = self.out.read()
         self.out.close()

@@ -216,11 +216,13 @@ def test_a_command_cut_short_leaves_none_of_its_children(monkeypatch, stop):
     """Whatever ends a command (^C, an error; its reader gone takes the same path), a child
     it forked to work beside it (the schema check, the rules, the page) is killed and reaped
     before it exits: nothing is left over, not even a zombie for init to reap."""
-    from bindmatrix import cli as cli_mod, forked
+    from bindmatrix import cli as cli_mod, forked, manifest as manifest_mod
     pids = []
 
     def command():
         pids.append(forked.Child(lambda: time.sleep(30)).pid)
+        pending = manifest_mod.Pending(filters=("cut-short-%d" % len(pids),))   # not cached
+        pids.append(pending.proc.pid)                       # the runner, making a manifest
         raise stop("cut short")
     monkeypatch.setattr(cli_mod, "main", command)
     if stop is RuntimeError:
@@ -228,6 +230,7 @@ def test_a_command_cut_short_leaves_none_of_its_children(monkeypatch, stop):
             cli_mod._main_for_shell()
     else:
         assert cli_mod._main_for_shell() == 130
-    with pytest.raises(ChildProcessError):
-        os.waitpid(pids[0], os.WNOHANG)
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
     assert not forked._live
