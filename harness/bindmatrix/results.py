@@ -9,6 +9,7 @@ Any problem raises ResultsError naming the file, the line and the field.
 import copy
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 
 import fastjsonschema
@@ -150,12 +151,38 @@ def _check_record(path, lineno, record, validators):
         raise ResultsError(path, lineno, "field '%s': %s%s" % (where, message, more))
 
 
-def _read_lines(path):
+# The runner stops at 200,000 cases a run (cases/README.md), about 1.3 KB each: far below
+MAX_BYTES = 512 << 20
+
+
+_piped = {}     # path -> the bytes a pipe gave: it can be read only once
+
+
+def is_plain_file(path):
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _read_lines(path):
+    # a plain file or a pipe (`check <(...)`: read once, kept for whoever reads it again),
+    # up to MAX_BYTES; a device such as /dev/zero would never end
+    try:
+        data = _piped.get(path)
+        if data is None:
+            with open(path, "rb") as f:
+                mode = os.fstat(f.fileno()).st_mode
+                if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISDIR(mode):
+                    raise ResultsError(path, 0, "not a results file (a device or a folder)")
+                data = f.read(MAX_BYTES + 1)
+            if not stat.S_ISREG(mode):
+                _piped[path] = data
     except OSError as e:
         raise ResultsError(path, 0, "cannot read: %s" % (e.strerror or e)) from None
+    if len(data) > MAX_BYTES:
+        raise ResultsError(path, 0, "larger than %d bytes: not a results file bindmatrix "
+                           "reads" % MAX_BYTES)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -216,7 +243,8 @@ class SchemaCheck:
         self.paths = [str(p) for p in paths]
         self.timeout = timeout
         self.child = None
-        if forked.can_fork():
+        # a pipe is read once, by this process: then it is checked here, from what it gave
+        if forked.can_fork() and all(is_plain_file(p) for p in self.paths):
             _load_validators()              # compiled once, here: the child inherits them
             self.child = forked.Child(self._check, codec="pickle")
 

@@ -89,3 +89,21 @@ def test_a_huge_expectation_file_is_refused_fast(tmp_path):
             f.write(rule)
     code, out = cli(tmp_path, "lint", cases)
     assert code == 1 and "larger than" in out, out[-500:]
+
+
+@pytest.mark.parametrize("command", ["check", "diff", "report"])
+def test_a_device_as_results_is_refused_not_read_for_ever(tmp_path, command):
+    args = {"check": ["check", "/dev/zero", "--cases", SAMPLE_CASES],
+            "diff": ["diff", SAMPLE_RESULTS, "/dev/zero"],
+            "report": ["report", SAMPLE_RESULTS, "/dev/zero", "-o", str(tmp_path / "out"),
+                       "--cases", SAMPLE_CASES]}[command]
+    code, out = cli(tmp_path, *args)
+    assert code == 2 and "/dev/zero: not a results file (a device or a folder)" in out, out
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_results_file_over_the_size_limit_is_refused(tmp_path, monkeypatch):
+    from bindmatrix import results
+    monkeypatch.setattr(results, "MAX_BYTES", os.path.getsize(SAMPLE_RESULTS) - 1)
+    with pytest.raises(results.ResultsError, match="larger than"):
+        results.load_results(SAMPLE_RESULTS)

@@ -234,3 +234,40 @@ def test_a_command_cut_short_leaves_none_of_its_children(monkeypatch, stop):
         with pytest.raises(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
     assert not forked._live
+
+
+@pytest.mark.parametrize("command", ["check", "diff", "report"])
+def test_results_given_through_a_pipe_are_read_once_and_judged_as_the_file(tmp_path, command):
+    """`./bindmatrix check <(ssh host cat results.jsonl)`: a pipe can be read only once, so
+    the schema is checked from what this process read, not by a second reader."""
+    from fixturekit import SAMPLE_CASES, SAMPLE_RESULTS
+    pipes = []
+    for name in ("a", "b"):
+        pipes.append(str(tmp_path / name))
+        os.mkfifo(pipes[-1])
+    other = tmp_path / "other.jsonl"                # a second host, for report
+    lines = open(SAMPLE_RESULTS).read().splitlines()
+    run = json.loads(lines[0])
+    run["host"] = "another-host"
+    other.write_text("\n".join([json.dumps(run)] + lines[1:]) + "\n")
+    sources = [SAMPLE_RESULTS, str(other) if command == "report" else SAMPLE_RESULTS]
+    writers = [subprocess.Popen(["sh", "-c", 'cat "$1" > "$2"', "sh", src, p])
+               for src, p in list(zip(sources, pipes))[:2 if command != "check" else 1]]
+    args = {"check": ["check", pipes[0], "--cases", SAMPLE_CASES, "--no-junit"],
+            "diff": ["diff", pipes[0], pipes[1]],
+            "report": ["report", pipes[0], pipes[1], "-o", str(tmp_path / "out"),
+                       "--cases", SAMPLE_CASES, "--claims", "none"]}[command]
+    env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "bindmatrix.cli"] + args, env=env,
+                              cwd=str(tmp_path), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, universal_newlines=True, timeout=120)
+    finally:
+        for w in writers:
+            if w.poll() is None:
+                w.kill()
+            w.wait()
+    assert "Traceback" not in proc.stdout and proc.returncode != 2, proc.stdout
+    said = {"check": "5 cases:", "diff": "no case changed",
+            "report": "bindmatrix report: 5 cases, 2 hosts"}[command]
+    assert said in proc.stdout, proc.stdout
