@@ -17,9 +17,10 @@ A disagreement makes the case an error naming both sides (judge.py).
 
 import os
 import socket
-import stat
 import struct
 from dataclasses import dataclass
+
+from . import readfile
 
 LINKTYPES = {1: 14, 113: 16, 276: 20, 0: 4, 108: 4}   # link type -> link header length
 TCP, UDP = 6, 17
@@ -88,17 +89,11 @@ def packets(path):
 
 
 def _packets(path):
-    # a results file names its evidence: a FIFO or a device there must not block or feed the
-    # reader (opened without blocking, then read only if it is a plain file)
+    # a results file names its evidence: only a plain file there is read (readfile.read)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise EvidenceError("%s: not a pcap file (not a regular file)" % path)
-        with os.fdopen(fd, "rb") as f:
-            data = f.read(64 << 20)
-    except OSError as e:
-        raise EvidenceError("%s: cannot read: %s" % (path, e.strerror or e)) from None
+        data = readfile.read(path, 64 << 20, "pcap file")
+    except readfile.Unreadable as e:
+        raise EvidenceError("%s: %s" % (path, e)) from None
     if len(data) < 24:
         raise EvidenceError("%s: not a pcap file (too short)" % path)
     magic = data[:4]

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 
-from . import forked
+from . import forked, readfile
 
 SCHEMA_VERSION = 1
 KIND = "bindmatrix-manifest"
@@ -151,11 +151,13 @@ def _parse(doc, origin):
                     by_id=by_id, output=doc.get("output"), evidence=doc.get("evidence"))
 
 
+MAX_BYTES = 512 << 20      # 200,000 cases (a run's most) take about 180 MB
+
+
 def load(path):
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except (OSError, ValueError) as e:
+        doc = json.loads(readfile.read(path, MAX_BYTES, "manifest", pipes=True).decode("utf-8"))
+    except (readfile.Unreadable, ValueError) as e:
         raise ManifestError("%s: cannot read the manifest: %s" % (path, e)) from None
     return _parse(doc, path)
 

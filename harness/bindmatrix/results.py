@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import fastjsonschema
 
-from . import SCHEMA_VERSION
+from . import SCHEMA_VERSION, readfile
 
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "schema", "results-1.schema.json")
@@ -166,23 +166,15 @@ def is_plain_file(path):
 
 
 def _read_lines(path):
-    # a plain file or a pipe (`check <(...)`: read once, kept for whoever reads it again),
-    # up to MAX_BYTES; a device such as /dev/zero would never end
-    try:
-        data = _piped.get(path)
-        if data is None:
-            with open(path, "rb") as f:
-                mode = os.fstat(f.fileno()).st_mode
-                if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISDIR(mode):
-                    raise ResultsError(path, 0, "not a results file (a device or a folder)")
-                data = f.read(MAX_BYTES + 1)
-            if not stat.S_ISREG(mode):
-                _piped[path] = data
-    except OSError as e:
-        raise ResultsError(path, 0, "cannot read: %s" % (e.strerror or e)) from None
-    if len(data) > MAX_BYTES:
-        raise ResultsError(path, 0, "larger than %d bytes: not a results file bindmatrix "
-                           "reads" % MAX_BYTES)
+    # a plain file or a pipe (`check <(...)`: read once, kept for whoever reads it again)
+    data = _piped.get(path)
+    if data is None:
+        try:
+            data = readfile.read(path, MAX_BYTES, "results file", pipes=True)
+        except readfile.Unreadable as e:
+            raise ResultsError(path, 0, str(e)) from None
+        if not is_plain_file(path):
+            _piped[path] = data
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

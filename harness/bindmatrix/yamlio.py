@@ -6,11 +6,11 @@ that is not UTF-8, YAML syntax errors, duplicate keys, non-scalar keys, nesting 
 MAX_DEPTH, and more than one YAML document.
 """
 
-import os
 import re
-import stat
 
 import yaml
+
+from . import readfile
 
 MAX_BYTES = 4 << 20      # an expectation file is a few KiB; 4 MiB is far past any real one
 MAX_DEPTH = 64
@@ -98,22 +98,11 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 
 def read_text(path, max_bytes=MAX_BYTES):
     """The file as text, or InputError (unreadable, not a regular file, too large, not
-    UTF-8).  Opened without blocking and read only if it is a plain file: a FIFO or a device
-    named linux.yaml in a cases folder would block or never end (as the runner says of a
-    case.yaml)."""
+    UTF-8: readfile.read)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise InputError(["%s: not a regular file (a FIFO or device would block or never "
-                              "end)" % path])
-        with os.fdopen(fd, "rb") as f:
-            data = f.read(max_bytes + 1)
-    except OSError as e:
-        raise InputError(["%s: cannot read: %s" % (path, e.strerror or e)]) from None
-    if len(data) > max_bytes:
-        raise InputError(["%s: larger than %d bytes: not an input file bindmatrix reads"
-                          % (path, max_bytes)])
+        data = readfile.read(path, max_bytes, "YAML file")
+    except readfile.Unreadable as e:
+        raise InputError(["%s: %s" % (path, e)]) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -102,6 +102,11 @@ def test_a_device_as_results_is_refused_not_read_for_ever(tmp_path, command):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_device_as_the_manifest_is_refused_not_read_for_ever(tmp_path):
+    code, out = cli(tmp_path, "check", SAMPLE_RESULTS, "--manifest", "/dev/zero")
+    assert code == 2 and "/dev/zero: cannot read the manifest: not a manifest" in out, out
+
+
 def test_a_results_file_over_the_size_limit_is_refused(tmp_path, monkeypatch):
     from bindmatrix import results
     monkeypatch.setattr(results, "MAX_BYTES", os.path.getsize(SAMPLE_RESULTS) - 1)

@@ -1,0 +1,47 @@
+"""Reading a file that a user, a cases folder or a results file names, in bounded time and
+memory: what every input of the harness is read with.
+
+  read(path, max_bytes, what, pipes=False) -> its bytes, or Unreadable saying why
+
+A regular file is read up to max_bytes; with pipes, a FIFO too (`check <(ssh host cat r)`),
+read to its end (its writer is the user's: it is waited for).  Anything else is refused before a byte is read: a FIFO where a file is
+expected (a plain open would wait for a writer for ever), a device (/dev/zero never ends),
+a folder.
+"""
+
+import os
+import stat
+
+
+class Unreadable(Exception):
+    """Why a file cannot be read, without its path (the caller's error names it)."""
+
+
+def read(path, max_bytes, what, pipes=False):
+    # opened without blocking, so that a FIFO is seen as one instead of waited on
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise Unreadable("cannot read: %s" % (e.strerror or e)) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISFIFO(mode) and pipes:
+            # opened again, blocking: a read of a pipe that has no writer yet is its end
+            # (a `<(...)` writer may not have opened it yet); this open waits for one
+            os.close(fd)
+            fd = None
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        elif not stat.S_ISREG(mode):
+            raise Unreadable("not a regular file (a FIFO or device would block or never end)"
+                             if not pipes else "not a %s (a device or a folder)" % what)
+        with os.fdopen(fd, "rb") as f:
+            fd = None
+            data = f.read(max_bytes + 1)
+    except OSError as e:
+        raise Unreadable("cannot read: %s" % (e.strerror or e)) from None
+    finally:
+        if fd is not None:
+            os.close(fd)
+    if len(data) > max_bytes:
+        raise Unreadable("larger than %d bytes: not a %s bindmatrix reads" % (max_bytes, what))
+    return data
