@@ -10,6 +10,7 @@ a folder.
 """
 
 import os
+import select
 import stat
 
 
@@ -26,17 +27,14 @@ def read(path, max_bytes, what, pipes=False):
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISFIFO(mode) and pipes:
-            # opened again, blocking: a read of a pipe that has no writer yet is its end
-            # (a `<(...)` writer may not have opened it yet); this open waits for one
-            os.close(fd)
-            fd = None
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            data = _drain(fd, max_bytes)
         elif not stat.S_ISREG(mode):
             raise Unreadable("not a regular file (a FIFO or device would block or never end)"
                              if not pipes else "not a %s (a device or a folder)" % what)
-        with os.fdopen(fd, "rb") as f:
-            fd = None
-            data = f.read(max_bytes + 1)
+        else:
+            with os.fdopen(fd, "rb") as f:
+                fd = None
+                data = f.read(max_bytes + 1)
     except OSError as e:
         raise Unreadable("cannot read: %s" % (e.strerror or e)) from None
     finally:
@@ -45,3 +43,22 @@ def read(path, max_bytes, what, pipes=False):
     if len(data) > max_bytes:
         raise Unreadable("larger than %d bytes: not a %s bindmatrix reads" % (max_bytes, what))
     return data
+
+
+def _drain(fd, max_bytes):
+    """A pipe's bytes to its end, from a descriptor that does not block.  Not reopened to
+    block: a blocking open waits for a new writer, and a writer that has written all it had
+    and gone never comes back.  poll() says nothing before a writer has been seen, so the
+    first wait is for the writer, then for each chunk, then for the end."""
+    chunks, size = [], 0
+    while size <= max_bytes:
+        select.select([fd], [], [])
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            continue
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
