@@ -151,7 +151,8 @@ def _check_record(path, lineno, record, validators):
         raise ResultsError(path, lineno, "field '%s': %s%s" % (where, message, more))
 
 
-# The runner stops at 200,000 cases a run (cases/README.md), about 1.3 KB each: far below
+# A results file bindmatrix reads is at most this: the runner stops at 200,000 cases a run
+# (cases/README.md), about 1.3 KB each, 260 MB
 MAX_BYTES = 512 << 20
 
 
