@@ -152,8 +152,9 @@ def _check_record(path, lineno, record, validators):
 
 
 # A results file bindmatrix reads is at most this: the runner stops at 200,000 cases a run
-# (cases/README.md), about 1.3 KB each, 260 MB
+# (BM_MAX_CASES_PER_RUN, cases/README.md), about 1.3 KB each, 260 MB
 MAX_BYTES = 512 << 20
+MAX_CASES = 200000
 
 
 _piped = {}     # path -> the bytes a pipe gave: it can be read only once
@@ -330,6 +331,9 @@ def _load(path, validators=True):
                                    "(only line 1 may be one)")
             run = record
         elif kind == "case":
+            if len(cases) == MAX_CASES:     # tiny records would otherwise fill the memory
+                raise ResultsError(path, lineno, "more than %d cases: more than a run of the "
+                                   "runner has" % MAX_CASES)
             cid = record["id"]
             if cid in seen:
                 raise ResultsError(path, lineno, "field 'id': duplicate case id %r (first on "

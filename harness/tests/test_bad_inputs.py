@@ -112,3 +112,18 @@ def test_a_results_file_over_the_size_limit_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(results, "MAX_BYTES", os.path.getsize(SAMPLE_RESULTS) - 1)
     with pytest.raises(results.ResultsError, match="larger than"):
         results.load_results(SAMPLE_RESULTS)
+
+
+def test_more_cases_than_a_run_has_are_refused_at_the_line(monkeypatch):
+    """Under the size limit, tiny records could still be millions of objects in memory: no
+    more cases than a run of the runner has (its own limit)."""
+    import re
+    from bindmatrix import results
+    from fixturekit import REPO
+    with open(os.path.join(REPO, "runner", "expand.h")) as f:
+        runner_limit = int(re.search(r"BM_MAX_CASES_PER_RUN\s+(\d+)", f.read()).group(1))
+    assert results.MAX_CASES == runner_limit            # one limit, said in two languages
+    monkeypatch.setattr(results, "_loaded", {})
+    monkeypatch.setattr(results, "MAX_CASES", 3)
+    with pytest.raises(results.ResultsError, match=r":5: more than 3 cases"):
+        results.load_results(SAMPLE_RESULTS)
