@@ -12,8 +12,6 @@ import os
 import stat
 from dataclasses import dataclass, field
 
-import fastjsonschema
-
 from . import SCHEMA_VERSION, readfile
 
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -67,6 +65,9 @@ def _load_validators():
     line) and, to explain a failure precisely, jsonschema's Draft 2020-12 validator."""
     global _validators
     if _validators is None:
+        # imported here: a process whose records a SchemaCheck child checks needs none of it
+        # (its import, which pulls in urllib and http.client, and the compiling: 60 ms)
+        import fastjsonschema
         with open(SCHEMA_PATH, encoding="utf-8") as f:
             schema = json.load(f)
         _validators = {}
@@ -82,7 +83,7 @@ def _load_validators():
             conditional = bool(fast["$defs"][kind].pop("allOf", None))
             _validators[kind] = (fastjsonschema.compile(fast, handlers={}), variant,
                                  fastjsonschema.compile(full, handlers={})
-                                 if conditional else None)
+                                 if conditional else None, fastjsonschema.JsonSchemaException)
     return _validators
 
 
@@ -131,14 +132,14 @@ def _check_record(path, lineno, record, validators):
     if kind not in RECORD_KINDS:
         raise ResultsError(path, lineno, "field 'record': %r is not one of %s"
                            % (kind, ", ".join(RECORD_KINDS)))
-    fast, variant, full = validators[kind]
+    fast, variant, full, invalid = validators[kind]
     try:
         fast(record)
         if full is None or record.get("status") == "observed":
             return
         full(record)                    # the conditions too, for the records they concern
         return
-    except fastjsonschema.JsonSchemaException as e:
+    except invalid as e:
         fast_message = e.message
     errors = sorted(_explain(variant).iter_errors(record),
                     key=lambda e: (list(map(str, e.absolute_path)), str(e.validator)))
@@ -239,8 +240,7 @@ class SchemaCheck:
         self.child = None
         # a pipe is read once, by this process: then it is checked here, from what it gave
         if forked.can_fork() and all(is_plain_file(p) for p in self.paths):
-            _load_validators()              # compiled once, here: the child inherits them
-            self.child = forked.Child(self._check, codec="pickle")
+            self.child = forked.Child(self._check, codec="pickle")   # it compiles them
 
     def _check(self):
         out = []
