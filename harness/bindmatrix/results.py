@@ -122,6 +122,9 @@ def _describe(error):
         extra = sorted(k for k in error.instance if k not in allowed)
         if extra:
             return field_path(parts + [extra[0]]), "is not a known field"
+    if error.validator == "pattern" and error.schema.get("x-means"):
+        # what the pattern means (the schema says it), not the regular expression itself
+        return field_path(parts), "%r is not %s" % (error.instance, error.schema["x-means"])
     return field_path(parts) or "(record)", error.message
 
 
