@@ -102,7 +102,8 @@ def _packets(path):
     elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
         end, nano = ">", magic[3] == 0x4d
     else:
-        raise EvidenceError("%s: not a pcap file (magic %s)" % (path, magic.hex()))
+        # the file's own bytes are not repeated: the report shows this text
+        raise EvidenceError("%s: not a pcap file (it does not start as one)" % path)
     linktype = struct.unpack(end + "I", data[20:24])[0]
     if linktype not in LINKTYPES:
         raise EvidenceError("%s: link type %d is not one bindmatrix reads" % (path, linktype))
