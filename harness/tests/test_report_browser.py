@@ -166,3 +166,44 @@ def test_six_hosts_fit_in_1400_pixels(browser, six_hosts):
     screenshot(browser, "file://%s#selftest-matrix" % six_hosts["html"], 1400, 1000, path)
     assert png_size(path) == (1400, 1000)
     assert os.path.getsize(path) > 30000, "screenshot looks empty: %s" % path
+
+
+HOSTILE = ("</script><script>window.__injected = 'script'</script>"
+           "<img src=x onerror=\"window.__injected = 'img'\">")
+
+
+@pytest.mark.long
+def test_text_from_a_results_file_is_shown_as_text_never_run(browser, tmp_path):
+    """Host labels, reasons, notes and diffs come from results files made elsewhere: in the
+    page (its table, its data, the detail panel the script builds) they are text.  The case
+    whose reason carries markup is opened, and nothing it carried ran or became an element."""
+    from fixturekit import SAMPLE_CASES, SAMPLE_RESULTS
+    lines = open(SAMPLE_RESULTS).read().splitlines()
+    out, target = [], None
+    for line in lines:
+        record = json.loads(line)
+        if record.get("record") == "run":
+            record["host"] = "host" + HOSTILE
+        elif record.get("record") == "case" and record.get("status") == "skipped":
+            record["reason"] = "reason" + HOSTILE
+            target = record["id"]
+        out.append(json.dumps(record))
+    hostile = tmp_path / "hostile.jsonl"
+    hostile.write_text("\n".join(out) + "\n")
+    assert target is not None
+    rep = tmp_path / "rep"
+    assert cli.main([str(hostile), "-o", str(rep), "--cases", SAMPLE_CASES,
+                     "--claims", "none"]) in (0, 1)
+    import urllib.parse
+    page = browser.open("file://%s#case=%s" % (rep / "report.html",
+                                                urllib.parse.quote(target)), 1400, 1000)
+    try:
+        seen = json.loads(page.evaluate(
+            "JSON.stringify({injected: window.__injected || null,"
+            " imgs: document.querySelectorAll('img[src=\"x\"]').length,"
+            " scripts: Array.from(document.scripts).filter(function (s) {"
+            "   return s.textContent.indexOf('__injected') >= 0 && s.type !== 'application/json'; }).length,"
+            " shown: document.body.innerText.indexOf('reason</script>') >= 0})"))
+    finally:
+        page.close()
+    assert seen == {"injected": None, "imgs": 0, "scripts": 0, "shown": True}, seen
