@@ -347,3 +347,20 @@ def test_a_reader_that_goes_away_gets_no_traceback(tmp_path):
     assert proc.wait(timeout=60) == 141, err
     assert "Traceback" not in err and "BrokenPipe" not in err, err
     assert (out / "report.json").exists()
+
+
+@pytest.mark.parametrize("label", ["bad|host", "two\nlines", "a `tick` and ``two``",
+                                   "`edge`", "<b>html</b>"])
+def test_a_host_label_keeps_the_markdown_table_whole(tmp_path, label):
+    """A label comes from a results file made elsewhere: in the hosts table it is one code
+    span on one line (a newline would end the row, a pipe would split it, a backtick run
+    would end the span early)."""
+    from bindmatrix.report import markdown
+    span = markdown.code(label)
+    assert "\n" not in span
+    fence = re.match("`+", span).group(0)
+    body = span[len(fence):-len(fence)]
+    assert fence not in body and span.endswith(fence)
+    assert body.strip().replace("\\|", "|") == " ".join(label.split())
+    row = "| H1 | %s | 6.1 |" % span
+    assert len(re.split(r"(?<!\\)\|", row)) == 5      # three cells, whatever the label

@@ -9,6 +9,7 @@ case's hosts grouped by the outcome they saw.  Sections come in the order reader
 budget runs out, saying how many more rows the HTML page has.
 """
 
+import re
 from collections import OrderedDict
 
 PR_LIMIT = 60000                  # characters, under GitHub's 65,536 for a comment
@@ -23,9 +24,13 @@ def md(text):
 
 
 def code(text):
-    text = str(text)
-    fence = "``" if "`" in text else "`"
-    return "%s%s%s" % (fence, text.replace("|", "\\|"), fence)
+    """A code span in a table cell: one line (a newline would end the row), pipes escaped,
+    fenced by one backtick more than the longest run of them in the text (CommonMark)."""
+    text = " ".join(str(text).split())
+    runs = re.findall("`+", text)
+    fence = "`" * (max(map(len, runs)) + 1 if runs else 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return "%s%s%s%s%s" % (fence, pad, text.replace("|", "\\|"), pad, fence)
 
 
 class Budget:
