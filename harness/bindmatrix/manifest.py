@@ -156,9 +156,16 @@ MAX_BYTES = 512 << 20      # 200,000 cases (a run's most) take about 180 MB
 
 def load(path):
     try:
-        doc = json.loads(readfile.read(path, MAX_BYTES, "manifest", pipes=True).decode("utf-8"))
+        text = readfile.read(path, MAX_BYTES, "manifest", pipes=True).decode("utf-8")
+        doc = json.loads(text)
     except (readfile.Unreadable, ValueError) as e:
         raise ManifestError("%s: cannot read the manifest: %s" % (path, e)) from None
+    if "\\ud" in text or "\\uD" in text:
+        from .results import field_path, surrogate_at
+        where = surrogate_at(doc)
+        if where is not None:
+            raise ManifestError("%s: field '%s': not text: a lone UTF-16 surrogate"
+                                % (path, field_path(where)))
     return _parse(doc, path)
 
 

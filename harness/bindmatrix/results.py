@@ -99,6 +99,21 @@ def _explain(variant):
     return _explainers[key]
 
 
+def surrogate_at(value, at=()):
+    """The path ([key or index, ...]) of the first string in value that holds a lone
+    surrogate, or None."""
+    if isinstance(value, str):
+        return list(at) if any("\ud800" <= ch <= "\udfff" for ch in value) else None
+    items = value.items() if isinstance(value, dict) else \
+        enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = surrogate_at(key, at) if isinstance(key, str) else None
+        found = found if found is not None else surrogate_at(item, at + (key,))
+        if found is not None:
+            return found
+    return None
+
+
 def field_path(parts):
     """['steps', 0, 'result'] -> 'steps[0].result'."""
     out = ""
@@ -316,6 +331,12 @@ def _load(path, validators=True):
                 raise ResultsError(path, lineno, "truncated: the last line is incomplete JSON "
                                    "(%s); the runner did not finish" % e) from None
             raise ResultsError(path, lineno, "not JSON: %s" % e) from None
+        if "\\ud" in line or "\\uD" in line:      # an escape JSON lets through, UTF-8 not
+            where = surrogate_at(record)
+            if where is not None:
+                raise ResultsError(path, lineno, "field '%s': not text: a lone UTF-16 "
+                                   "surrogate (\\ud800 to \\udfff), which no output can hold"
+                                   % (field_path(where) or "(record)"))
         if lineno == 1:
             if not isinstance(record, dict) or record.get("record") != "run":
                 raise ResultsError(path, 1, "field 'record': the first line must be the run "

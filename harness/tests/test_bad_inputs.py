@@ -127,3 +127,15 @@ def test_more_cases_than_a_run_has_are_refused_at_the_line(monkeypatch):
     monkeypatch.setattr(results, "MAX_CASES", 3)
     with pytest.raises(results.ResultsError, match=r":5: more than 3 cases"):
         results.load_results(SAMPLE_RESULTS)
+
+
+def test_a_manifest_with_a_lone_surrogate_is_refused(tmp_path):
+    """JSON lets a lone UTF-16 surrogate through as an escape; no output could hold it (the
+    write would fail half-way), so the manifest is refused at the field."""
+    proc = subprocess.run([RUNNER, "--manifest", "--cases-default", SAMPLE_CASES, SAMPLE_CASES],
+                          stdout=subprocess.PIPE, universal_newlines=True, check=True)
+    text = proc.stdout.replace('"title":"', '"title":"\\ud800', 1)
+    manifest = tmp_path / "m.json"
+    manifest.write_text(text)
+    code, out = cli(tmp_path, "check", SAMPLE_RESULTS, "--manifest", str(manifest))
+    assert code == 2 and "m.json: field 'scenarios[0].title': not text: a lone UTF-16" in out, out

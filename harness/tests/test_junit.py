@@ -2,6 +2,7 @@
 the repository (harness/schema/junit.xsd) with xmllint, and reads back with junitparser to
 the judge's counts."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -87,3 +88,27 @@ def test_the_schema_refuses_what_pytest_xunit1_writes(tmp_path):
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True)
     assert proc.returncode != 0 and "properties" in proc.stdout
+
+
+def test_control_characters_from_a_results_file_still_make_valid_junit(tmp_path):
+    """XML 1.0 cannot hold most control characters at all; a reason from a results file
+    made elsewhere may carry some (an ANSI colour, a stray \\x01).  The JUnit file shows
+    them as escapes and stays valid."""
+    lines = open(SAMPLE_RESULTS).read().splitlines()
+    out = []
+    for line in lines:
+        record = json.loads(line)
+        if record.get("record") == "case" and record.get("status") == "skipped":
+            record["reason"] = "bad\u0001char \u001b[31mred\u001b[0m \ufffe"
+        out.append(json.dumps(record))
+    results = tmp_path / "r.jsonl"
+    results.write_text("\n".join(out) + "\n")
+    env = dict(os.environ, PYTHONPATH=HARNESS)
+    subprocess.run([sys.executable, "-m", "bindmatrix.cli", "check", str(results), "--cases",
+                    SAMPLE_CASES], env=env, stdout=subprocess.DEVNULL, check=True)
+    junit = tmp_path / "r.junit.xml"
+    xmllint(junit)
+    [(cases, kinds)] = read_back(junit).values()
+    assert kinds["skipped"] == 1
+    text = junit.read_text()
+    assert "bad\\x01char \\x1b[31mred\\x1b[0m \\ufffe" in text
