@@ -11,6 +11,7 @@ import os
 import pytest
 
 from bindmatrix import manifest as manifest_mod
+from bindmatrix.compare import terminal
 from bindmatrix.conformance import Conformance
 from bindmatrix.results import ResultsError
 
@@ -75,4 +76,4 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tw = terminalreporter
     tw.write_sep("=", "bindmatrix conformance")
     for line in conf.summary_lines(set(selected), config.getoption("bindmatrix_strict")):
-        tw.write_line(line)
+        tw.write_line(terminal(line))     # reasons and ids come from the results file

@@ -13,6 +13,17 @@ from .judge import delivery_class, is_precondition, show_expected, show_observed
 
 # ---- text -------------------------------------------------------------------------------
 
+# Control characters but tab and newline, DEL and the C1 controls: text from a results file
+# made elsewhere may carry an escape sequence that would retitle, clear or recolour the
+# terminal it is printed on.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal(text):
+    """text as it is safe to print: each control character shown as its \\xNN escape."""
+    return _CONTROLS.sub(lambda m: "\\x%02x" % ord(m.group(0)), str(text))
+
+
 def display_path(path):
     """A path relative to the current directory when it lies below it."""
     try:

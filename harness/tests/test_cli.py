@@ -271,3 +271,32 @@ def test_results_given_through_a_pipe_are_read_once_and_judged_as_the_file(tmp_p
     said = {"check": "5 cases:", "diff": "no case changed",
             "report": "bindmatrix report: 5 cases, 2 hosts"}[command]
     assert said in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("command", ["check", "diff", "report"])
+def test_control_characters_from_a_results_file_never_reach_the_terminal(tmp_path, command):
+    """A host label or a reason made elsewhere may carry escape sequences (retitle, clear,
+    recolour the terminal): what the commands print shows them as \\xNN escapes."""
+    from fixturekit import SAMPLE_CASES, SAMPLE_RESULTS
+    evil = "\x1b]0;pwned\x07\x1b[2J\x9b31m"
+    out = []
+    for line in open(SAMPLE_RESULTS).read().splitlines():
+        record = json.loads(line)
+        if record.get("record") == "run":
+            record["host"] = "host" + evil
+        elif record.get("record") == "case" and record.get("status") == "skipped":
+            record["reason"] = "reason" + evil
+        out.append(json.dumps(record))
+    hostile = tmp_path / "hostile.jsonl"
+    hostile.write_text("\n".join(out) + "\n")
+    args = {"check": ["check", str(hostile), "--cases", SAMPLE_CASES, "--no-junit"],
+            "diff": ["diff", SAMPLE_RESULTS, str(hostile)],
+            "report": ["report", str(hostile), "-o", str(tmp_path / "out"), "--cases",
+                       SAMPLE_CASES, "--claims", "none"]}[command]
+    env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER)
+    proc = subprocess.run([sys.executable, "-m", "bindmatrix.cli"] + args, env=env,
+                          cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          timeout=120)
+    text = proc.stdout.decode("utf-8")
+    assert not any(ch in text for ch in "\x1b\x07\x9b"), text
+    assert "\\x1b]0;pwned\\x07" in text, text        # said, as text
