@@ -135,11 +135,13 @@ def expect_text(case, casedef=None):
         delivery = step_delivery(case, step)
         if step["result"] == "ok" and delivery is not None:
             sent = delivery["sent"]
-            classes = ", ".join("%s: %s" % (r, n if n > sent else delivery_class(n, sent))
+            # names come from the results file: quoted when not plain (no YAML made by them)
+            classes = ", ".join("%s: %s" % (_yaml_scalar(r),
+                                            n if n > sent else delivery_class(n, sent))
                                 for r, n in delivery["received"].items())
-            exp.append("%s: {%s}" % (step["label"], classes))
+            exp.append("%s: {%s}" % (_yaml_scalar(step["label"]), classes))
         else:
-            exp.append("%s: %s" % (step["label"], step["result"]))
+            exp.append("%s: %s" % (_yaml_scalar(step["label"]), _yaml_scalar(step["result"])))
     return "{%s}" % ", ".join(exp)
 
 

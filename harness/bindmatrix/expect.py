@@ -11,6 +11,7 @@ fills them in.
 """
 
 import argparse
+import json
 import os
 import sys
 from collections import OrderedDict
@@ -83,7 +84,7 @@ def rules_for_scenario(scen, cases, store, run):
 def rule_lines(when, outcome, release):
     head = ["- when: %s" % _when_text(when), "  expect: %s" % outcome] if when \
         else ["- expect: %s" % outcome]
-    return head + ["  provenance: observed", '  seen_on: "%s"' % release,
+    return head + ["  provenance: observed", "  seen_on: %s" % json.dumps(release),
                    '  why: "%s"' % TODO_WHY, '  source: "%s"' % TODO_SOURCE]
 
 

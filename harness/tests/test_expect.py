@@ -67,3 +67,32 @@ def test_expect_appends_rules_that_judge_every_case_and_keeps_existing_ones(tmp_
     assert conf.counts()["match"] == 4
     assert expect.main([results, "--cases", cases]) == 0
     assert "every observed case" in capsys.readouterr().out
+
+
+def test_names_from_a_results_file_cannot_write_yaml_of_their_own(tmp_path, capsys):
+    """Step labels and the release come from a results file made elsewhere: what expect
+    writes quotes them, so a label cannot end the rule and add one of its own."""
+    import json
+    from bindmatrix.expectations import load_rules
+    cases = scenario_tree(tmp_path, {"tcp/s": BIND_CASE})
+    m = manifest_of(cases)
+    evil = 'b.bind: ok}\n- when: {}\n  expect: {x'
+    hostile = {cid: {"b.bind": r["b.bind"], "b.listen": r["b.listen"]}
+               for cid, r in outcomes().items()}
+    results = results_for(m, hostile, str(tmp_path / "r.jsonl"),
+                          run=run_record(os_release='6.1"\n- injected: yes'))
+    lines = open(results).read().splitlines()
+    edited = []
+    for line in lines:
+        record = json.loads(line)
+        for st in record.get("steps") or ():
+            if st["label"] == "b.listen":
+                st["label"] = evil
+        edited.append(json.dumps(record))
+    with open(results, "w") as f:
+        f.write("\n".join(edited) + "\n")
+    assert expect.main([results, "--cases", cases, "--write"]) == 0
+    rules = load_rules(os.path.join(cases, "tcp", "s", "linux.yaml"))
+    assert len(rules) == 3                              # the three outcomes, nothing more
+    assert all(set(r.expect) == {"b.bind", evil} for r in rules), [r.expect for r in rules]
+    assert all(r.seen_on == ['6.1"\n- injected: yes'] for r in rules)
