@@ -146,7 +146,8 @@ def expect_text(case, casedef=None):
 
 
 def when_text(axes):
-    return "{%s}" % ", ".join("%s: %s" % (k, _yaml_scalar(v)) for k, v in axes.items())
+    return "{%s}" % ", ".join("%s: %s" % (_yaml_scalar(k), _yaml_scalar(v))
+                              for k, v in axes.items())
 
 
 def suggest_when_expect(case, casedef=None):
