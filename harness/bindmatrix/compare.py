@@ -119,11 +119,13 @@ def matrix_coordinates(case):
     return [part.split("=", 1)[0] for part in rest[1:-1].split(",") if "=" in part]
 
 
-def _yaml_scalar(v):
+def yaml_scalar(v):
+    """v as a YAML scalar: as it is when it is a plain word, else quoted (JSON's quoting,
+    which YAML reads): text from a results file never makes YAML of its own."""
     if isinstance(v, bool):
         return "true" if v else "false"
     text = str(v)
-    return text if re.match(r"^[A-Za-z0-9_.+/-]+$", text) else json.dumps(text)
+    return text if re.fullmatch(r"[A-Za-z0-9_.+/-]+", text) else json.dumps(text)
 
 
 def expect_text(case, casedef=None):
@@ -136,17 +138,17 @@ def expect_text(case, casedef=None):
         if step["result"] == "ok" and delivery is not None:
             sent = delivery["sent"]
             # names come from the results file: quoted when not plain (no YAML made by them)
-            classes = ", ".join("%s: %s" % (_yaml_scalar(r),
+            classes = ", ".join("%s: %s" % (yaml_scalar(r),
                                             n if n > sent else delivery_class(n, sent))
                                 for r, n in delivery["received"].items())
-            exp.append("%s: {%s}" % (_yaml_scalar(step["label"]), classes))
+            exp.append("%s: {%s}" % (yaml_scalar(step["label"]), classes))
         else:
-            exp.append("%s: %s" % (_yaml_scalar(step["label"]), _yaml_scalar(step["result"])))
+            exp.append("%s: %s" % (yaml_scalar(step["label"]), yaml_scalar(step["result"])))
     return "{%s}" % ", ".join(exp)
 
 
 def when_text(axes):
-    return "{%s}" % ", ".join("%s: %s" % (_yaml_scalar(k), _yaml_scalar(v))
+    return "{%s}" % ", ".join("%s: %s" % (yaml_scalar(k), yaml_scalar(v))
                               for k, v in axes.items())
 
 

@@ -20,7 +20,7 @@ import sys
 
 from . import diffgate
 from .atomic import write_all
-from .compare import display_path, terminal
+from .compare import display_path, terminal, yaml_scalar
 from .expectations import ExpectationError
 from .report.matrix import host_label
 from .results import ResultsError, load_results
@@ -210,7 +210,7 @@ def main(argv=None):
                "; %d allowed" % len(allowed) if allowed else ""))
         out("If a change is intended, accept it in an allowlist (--allow FILE), e.g.:")
         for r in [d for d in blocking if isinstance(d, diffgate.RecordDifference)][:5]:
-            out("  - record: %s" % r.field)
+            out("  - record: %s" % yaml_scalar(r.field))
             out("    to: %s" % yaml_str(r.after))
             out("    reason: \"...why the run is still comparable...\"")
         case_blocking = [d for d in blocking if not isinstance(d, diffgate.RecordDifference)]

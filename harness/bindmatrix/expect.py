@@ -17,7 +17,7 @@ import sys
 from collections import OrderedDict
 
 from . import manifest as manifest_mod, oses
-from .compare import _yaml_scalar, display_path, expect_text
+from .compare import yaml_scalar, display_path, expect_text
 from .expectations import ExpectationError, ExpectationStore, find_rule, norm
 from .results import ResultsError, load_results
 
@@ -52,8 +52,8 @@ def generalise(group, others, order):
 
 def _when_text(when):
     def one(values):
-        return _yaml_scalar(values[0]) if len(values) == 1 else \
-            "[%s]" % ", ".join(_yaml_scalar(v) for v in values)
+        return yaml_scalar(values[0]) if len(values) == 1 else \
+            "[%s]" % ", ".join(yaml_scalar(v) for v in values)
     return "{%s}" % ", ".join("%s: %s" % (a, one(v)) for a, v in when.items())
 
 

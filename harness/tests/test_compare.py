@@ -203,3 +203,15 @@ def test_suggestion_uses_matrix_axes_only():
                                       "  expect: {b.bind: EADDRINUSE}"]
     c = case_record("s", axes={"proto": "tcp", "flag": True, "x": "a b"}, steps=[])
     assert suggest_when_expect(c)[0] == '- when: {proto: tcp, flag: true, x: "a b"}'
+
+
+def test_yaml_scalar_quotes_anything_but_a_plain_word():
+    """What the harness writes into YAML from results files: a plain word as it is, anything
+    else quoted, a trailing newline included (a `$` would let it through)."""
+    import yaml
+    from bindmatrix.compare import yaml_scalar
+    for text in ("b.bind", "6.1.0-18-amd64", "abc\n", "a: b", "x}\n- y", '"q"', "", " lead"):
+        shown = yaml_scalar(text)
+        assert "\n" not in shown
+        assert yaml.safe_load("k: %s" % shown)["k"] == (text or None) or text == ""
+    assert yaml_scalar("b.bind") == "b.bind" and yaml_scalar("abc\n") == '"abc\\n"'
