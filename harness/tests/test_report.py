@@ -364,3 +364,12 @@ def test_a_host_label_keeps_the_markdown_table_whole(tmp_path, label):
     assert body.strip().replace("\\|", "|") == " ".join(label.split())
     row = "| H1 | %s | 6.1 |" % span
     assert len(re.split(r"(?<!\\)\|", row)) == 5      # three cells, whatever the label
+
+
+def test_markdown_text_makes_no_link_or_mention():
+    """A release string from a results file made elsewhere, in a PR comment: no link of
+    its own, no @mention that would notify someone, no HTML, one cell."""
+    from bindmatrix.report import markdown
+    shown = markdown.md("6.1 [click](https://example.com) @org/team <img> a|b\nc")
+    assert "\\[click\\]" in shown and "\\@org" in shown and "&lt;img>" in shown
+    assert "\\|" in shown and "\n" not in shown

@@ -18,9 +18,11 @@ SYMBOLS = {"holds": "✔", "fails": "✘", "untested": "–"}
 
 
 def md(text):
-    """A table cell or list text: pipes escaped, newlines flattened, HTML defused."""
+    """A table cell or list text: pipes escaped, newlines flattened, HTML defused, and no
+    link or @mention made of it (a release string comes from a results file made elsewhere,
+    and a PR comment would link it or notify whoever it names)."""
     text = " ".join(str(text).split())
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+    return re.sub(r"([\\|\[\]@])", r"\\\1", text).replace("<", "&lt;")
 
 
 def code(text):
