@@ -88,10 +88,16 @@ def packets(path):
     return out
 
 
+# A case's capture is small: a deliver step sends at most 1000 datagrams (cases/README.md),
+# a handshake a dozen packets.  Far past both, and bounded in memory whatever a file holds.
+MAX_BYTES = 64 << 20
+MAX_PACKETS = 100000
+
+
 def _packets(path):
     # a results file names its evidence: only a plain file there is read (readfile.read)
     try:
-        data = readfile.read(path, 64 << 20, "pcap file")
+        data = readfile.read(path, MAX_BYTES, "pcap file")
     except readfile.Unreadable as e:
         raise EvidenceError("%s: %s" % (path, e)) from None
     if len(data) < 24:
@@ -111,6 +117,9 @@ def _packets(path):
     snaplen = struct.unpack(end + "I", data[16:20])[0]
     out, off = [], 24
     while off < len(data):
+        if len(out) == MAX_PACKETS:         # tiny records would otherwise fill the memory
+            raise EvidenceError("%s: more than %d packets: not one case's capture"
+                                % (path, MAX_PACKETS))
         # a record cut short, or one longer than the file's snapshot length, is not a
         # packet: a half-written file, or another file's bytes after this one's
         if off + 16 > len(data):

@@ -313,3 +313,21 @@ def test_a_refused_connect_shows_its_rst_and_one_without_is_caught(tmp_path):
                      "capture has no RST from it"], found
     j = judge.judge(case, [], {"os": "linux"}, evidence_dir=str(tmp_path))
     assert j.verdict == "error" and "packet evidence disagrees" in j.note
+
+
+def test_a_pcap_of_more_packets_than_a_case_makes_is_refused(tmp_path, monkeypatch):
+    """Under the size limit, tiny records could still be millions of objects in memory."""
+    import struct as st
+    monkeypatch.setattr(evidence, "MAX_PACKETS", 5)
+    monkeypatch.setattr(evidence, "_decoded", {})
+    header = st.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1)     # Ethernet
+    ip = st.pack(">BBHHHBBH4s4s", 0x45, 0, 28, 0, 0, 64, 17, 0, bytes([127, 0, 0, 1]),
+                 bytes([127, 0, 0, 1]))
+    frame = b"\x00" * 12 + b"\x08\x00" + ip + st.pack(">HHHH", 1000, 2000, 8, 0)
+    record = st.pack("<IIII", 0, 0, len(frame), len(frame)) + frame
+    path = tmp_path / "many.pcap"
+    path.write_bytes(header + record * 5)
+    assert len(evidence.packets(str(path))) == 5
+    path.write_bytes(header + record * 6)
+    with pytest.raises(evidence.EvidenceError, match="more than 5 packets"):
+        evidence.packets(str(path))
