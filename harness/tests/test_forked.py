@@ -71,3 +71,47 @@ def test_stop_all_leaves_no_child_not_even_a_zombie():
     for pid in pids:
         with pytest.raises(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)          # reaped already: not ours any more
+
+
+def running(pid):
+    """The process is there and not a zombie (Linux's /proc)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_child_dies_with_its_parent_even_killed_outright(tmp_path):
+    """SIGKILL reaches no handler: the child's own request to the kernel (Linux) ends it
+    with the process that started it, so nothing works on for a parent that is gone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux's")
+    pidfile = tmp_path / "child.pid"
+    code = ("import sys, time; sys.path.insert(0, %r)\n"
+            "from bindmatrix import forked\n"
+            "c = forked.Child(lambda: time.sleep(60))\n"
+            "open(%r, 'w').write(str(c.pid))\n"
+            "time.sleep(60)\n" % (os.path.dirname(os.path.dirname(forked.__file__)),
+                                  str(pidfile)))
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 30
+        while not pidfile.exists() or not pidfile.read_text():
+            assert time.monotonic() < deadline, "the child never started"
+            time.sleep(0.01)
+        child = int(pidfile.read_text())
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 30
+        while running(child):
+            assert time.monotonic() < deadline, "the child outlived its parent"
+            time.sleep(0.01)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
