@@ -19,9 +19,22 @@ from .judge import delivery_class, is_precondition, show_expected, show_observed
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
+def escaped(text, chars):
+    """text with each character chars (a compiled class) matches shown as its escape,
+    \\xNN or \\uNNNN."""
+    return chars.sub(lambda m: ("\\x%02x" if ord(m.group(0)) < 0x100 else "\\u%04x")
+                     % ord(m.group(0)), str(text))
+
+
 def terminal(text):
-    """text as it is safe to print: each control character shown as its \\xNN escape."""
-    return _CONTROLS.sub(lambda m: "\\x%02x" % ord(m.group(0)), str(text))
+    """text as it is safe to print: each control character shown as its escape."""
+    return escaped(text, _CONTROLS)
+
+
+def show(text="", file=None):
+    """A line printed as terminal() makes it safe: for what holds names, reasons and labels
+    from results files made elsewhere."""
+    print(terminal(text), file=file)
 
 
 def display_path(path):

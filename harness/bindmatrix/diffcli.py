@@ -20,7 +20,7 @@ import sys
 
 from . import diffgate
 from .atomic import write_all
-from .compare import display_path, terminal, yaml_scalar
+from .compare import display_path, show, yaml_scalar
 from .expectations import ExpectationError
 from .report.matrix import host_label
 from .results import ResultsError, load_results
@@ -59,14 +59,9 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def out(text=""):
-    """A line on stdout: names, reasons and labels come from results files made elsewhere."""
-    print(terminal(text))
-
-
 def bad(lines):
     for line in lines:
-        print(terminal("bindmatrix diff: %s" % line), file=sys.stderr)
+        show("bindmatrix diff: %s" % line, file=sys.stderr)
     return 2
 
 
@@ -77,20 +72,20 @@ def describe(rs):
 
 
 def print_difference(d):
-    out("%s %s" % (TITLES[d.kind], d.case))
+    show("%s %s" % (TITLES[d.kind], d.case))
     if d.steps:
         width = max(len(s[0]) for s in d.steps)
         bw = max(len(s[1]) for s in d.steps)
         for label, before, after in d.steps:
-            out("    %s  %s -> %s" % (label.ljust(width), before.ljust(bw), after))
+            show("    %s  %s -> %s" % (label.ljust(width), before.ljust(bw), after))
     else:
         before = d.before + (" (%s)" % d.reason_before if d.reason_before else "")
         after = d.after + (" (%s)" % d.reason_after if d.reason_after else "")
-        out("    was: %s" % before)
-        out("    now: %s" % after)
+        show("    was: %s" % before)
+        show("    now: %s" % after)
     if d.allowed_by is not None:
-        out("    allowed by %s: %s" % (display_path(d.allowed_by.location),
-                                        d.allowed_by.reason))
+        show("    allowed by %s: %s" % (display_path(d.allowed_by.location),
+                                         d.allowed_by.reason))
 
 
 def yaml_str(text):
@@ -138,35 +133,34 @@ def main(argv=None):
     blocking = [d for d in records + diffs if d.blocking]
     allowed = [d for d in records + diffs if d.allowed_by is not None]
 
-    out("bindmatrix diff: %s -> %s" % (host_label(base.run), host_label(cand.run)))
-    out("  baseline:  %s (%d cases)" % (display_path(base.path), len(base.cases)))
-    out("  candidate: %s (%d cases)" % (display_path(cand.path), len(cand.cases)))
-    out("  " + " · ".join(["%d unchanged" % counts["unchanged"]] +
-                          ["%d %s" % (counts[k], k) for k in diffgate.CLASSES]))
+    show("bindmatrix diff: %s -> %s" % (host_label(base.run), host_label(cand.run)))
+    show("  baseline:  %s (%d cases)" % (display_path(base.path), len(base.cases)))
+    show("  candidate: %s (%d cases)" % (display_path(cand.path), len(cand.cases)))
+    show("  " + " · ".join(["%d unchanged" % counts["unchanged"]] +
+                           ["%d %s" % (counts[k], k) for k in diffgate.CLASSES]))
     if records:
-        out("")
-        out("RUN RECORDS differ:")
+        show("")
+        show("RUN RECORDS differ:")
         width = max(len(r.field) for r in records)
         for r in records:
             note = ("allowed by %s: %s" % (display_path(r.allowed_by.location),
                                            r.allowed_by.reason) if r.allowed_by
                     else "closes the gate" if r.gating else "(said, does not close the gate)")
-            out("    %s  %s -> %s   %s" % (r.field.ljust(width), r.before, r.after, note))
+            show("    %s  %s -> %s   %s" % (r.field.ljust(width), r.before, r.after, note))
     for kind in diffgate.CLASSES:
         group = [d for d in diffs if d.kind == kind]
         if not group:
             continue
-        out("")
+        show("")
         for d in group[:args.max_lines]:
             print_difference(d)
         if len(group) > args.max_lines:
-            out("... and %d more %s (-o FILE writes them all)"
-                % (len(group) - args.max_lines, kind))
+            show("... and %d more %s (-o FILE writes them all)"
+                 % (len(group) - args.max_lines, kind))
     for a in unused:
-        print(terminal("bindmatrix diff: warning: allowlist entry %s (%s) accepted nothing"
-                       % (display_path(a.location), ("record %r" % a.record) if a.record else
-                          "case %r, change %s" % (a.case, ",".join(a.changes)))),
-              file=sys.stderr)
+        show("bindmatrix diff: warning: allowlist entry %s (%s) accepted nothing"
+             % (display_path(a.location), ("record %r" % a.record) if a.record else
+                "case %r, change %s" % (a.case, ",".join(a.changes))), file=sys.stderr)
 
     verdict = "fail" if blocking else "pass"
     outputs = {}
@@ -191,40 +185,40 @@ def main(argv=None):
         except OSError as e:
             return bad(["cannot write %s: %s" % (getattr(e, "filename", "") or "the output",
                                                  e.strerror or e)])
-    out("")
+    show("")
     if not diffs and not records:
-        out("PASS: no case changed, and the run records agree.")
+        show("PASS: no case changed, and the run records agree.")
     elif not blocking:
         n = len(diffs) + len(records)
-        out("PASS: %d difference%s, none closing the gate%s."
-            % (n, "s" if n != 1 else "",
-               " (%d allowed)" % len(allowed) if allowed else ""))
+        show("PASS: %d difference%s, none closing the gate%s."
+             % (n, "s" if n != 1 else "",
+                " (%d allowed)" % len(allowed) if allowed else ""))
     else:
         by_kind = {}
         for d in blocking:
             kind = "run record" if isinstance(d, diffgate.RecordDifference) else d.kind
             by_kind[kind] = by_kind.get(kind, 0) + 1
-        out("FAIL: %d difference%s the gate (%s)%s."
-            % (len(blocking), "s close" if len(blocking) != 1 else " closes",
-               ", ".join("%s %d" % (k, n) for k, n in by_kind.items()),
-               "; %d allowed" % len(allowed) if allowed else ""))
-        out("If a change is intended, accept it in an allowlist (--allow FILE), e.g.:")
+        show("FAIL: %d difference%s the gate (%s)%s."
+             % (len(blocking), "s close" if len(blocking) != 1 else " closes",
+                ", ".join("%s %d" % (k, n) for k, n in by_kind.items()),
+                "; %d allowed" % len(allowed) if allowed else ""))
+        show("If a change is intended, accept it in an allowlist (--allow FILE), e.g.:")
         for r in [d for d in blocking if isinstance(d, diffgate.RecordDifference)][:5]:
-            out("  - record: %s" % yaml_scalar(r.field))
-            out("    to: %s" % yaml_str(r.after))
-            out("    reason: \"...why the run is still comparable...\"")
+            show("  - record: %s" % yaml_scalar(r.field))
+            show("    to: %s" % yaml_str(r.after))
+            show("    reason: \"...why the run is still comparable...\"")
         case_blocking = [d for d in blocking if not isinstance(d, diffgate.RecordDifference)]
         for d in case_blocking[:5]:
-            out("  - case: %s" % yaml_str(d.case))
-            out("    change: %s" % d.kind)
+            show("  - case: %s" % yaml_str(d.case))
+            show("    change: %s" % d.kind)
             if d.kind == "changed":
-                out("    to: %s" % yaml_str(d.after))
-            out("    reason: \"...why the new behaviour is accepted...\"")
+                show("    to: %s" % yaml_str(d.after))
+            show("    reason: \"...why the new behaviour is accepted...\"")
         if len(case_blocking) > 5:
-            out("  (a glob such as %s accepts many)"
-                % yaml_str(case_blocking[0].case.split("[", 1)[0] + "[*"))
+            show("  (a glob such as %s accepts many)"
+                 % yaml_str(case_blocking[0].case.split("[", 1)[0] + "[*"))
     if args.output:
-        out("diff: %s" % display_path(args.output))
+        show("diff: %s" % display_path(args.output))
     return 1 if blocking else 0
 
 

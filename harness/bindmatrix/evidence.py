@@ -75,11 +75,7 @@ _decoded = {}
 def packets(path):
     """The file's packets, decoded once per process while the file stays the same (the
     judge and the report's detail both read them; copies of a run share their pcaps)."""
-    try:
-        st = os.stat(path)
-        key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
-    except OSError:
-        key = None
+    key = readfile.file_key(path)
     if key is not None and key in _decoded:
         return list(_decoded[key])
     out = _packets(path)

@@ -23,7 +23,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from . import oses
+from . import oses, readfile
 from .versions import VersionError, parse_range, parse_release
 from .yamlio import InputError, LineDict, field_problem, kind_of, load_yaml
 
@@ -313,12 +313,10 @@ def load_rules(path, os_stem=None):
 
 
 def _file_key(path, os_stem):
-    """What a file's rules are remembered by: the file as it is now (None: no such file)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (os.path.realpath(path), st.st_mtime_ns, st.st_size, os_stem)
+    """What a file's rules are remembered by: the file as it is now and the OS it is read
+    for (None: no such file)."""
+    key = readfile.file_key(path)
+    return key and key + (os_stem,)
 
 
 class Preload:
@@ -367,7 +365,9 @@ class Preload:
 
 def _expectation_paths(folders):
     """(path, stem) of each <os>.yaml, stem an OS's, in a folder with a case.yaml under the
-    folders (symlinked folders are not followed: a loop must not be walked forever)."""
+    folders: the files expectation_files() lists, found without the manifest, which is not
+    there yet when Preload starts (symlinked folders are not followed: a loop must not be
+    walked forever; a file missed is only read later, in this process)."""
     for top in folders:
         for folder, _dirs, files in os.walk(top):
             if "case.yaml" in files:

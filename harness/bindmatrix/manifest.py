@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from . import forked, readfile
+from .results import lone_surrogate
 
 SCHEMA_VERSION = 1
 KIND = "bindmatrix-manifest"
@@ -160,12 +161,9 @@ def load(path):
         doc = json.loads(text)
     except (readfile.Unreadable, ValueError) as e:
         raise ManifestError("%s: cannot read the manifest: %s" % (path, e)) from None
-    if "\\ud" in text or "\\uD" in text:
-        from .results import field_path, surrogate_at
-        where = surrogate_at(doc)
-        if where is not None:
-            raise ManifestError("%s: field '%s': not text: a lone UTF-16 surrogate"
-                                % (path, field_path(where)))
+    where = lone_surrogate(text, doc)
+    if where is not None:
+        raise ManifestError("%s: field '%s': not text: a lone UTF-16 surrogate" % (path, where))
     return _parse(doc, path)
 
 

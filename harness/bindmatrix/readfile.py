@@ -2,16 +2,27 @@
 memory: what every input of the harness is read with.
 
   read(path, max_bytes, what, pipes=False) -> its bytes, or Unreadable saying why
+  file_key(path)        -> what a file read once per process is remembered by, or None
 
-A regular file is read up to max_bytes; with pipes, a FIFO too (`check <(ssh host cat r)`),
-read to its end (its writer is the user's: it is waited for).  Anything else is refused before a byte is read: a FIFO where a file is
-expected (a plain open would wait for a writer for ever), a device (/dev/zero never ends),
-a folder.
+A regular file is read up to max_bytes; with pipes, a FIFO too (`check <(zcat r.jsonl.gz)`),
+read to its end (its writer is the user's: it is waited for).  Anything else is refused
+before a byte is read: a FIFO where a file is expected (a plain open would wait for a writer
+for ever), a device (/dev/zero never ends), a folder.
 """
 
 import os
 import select
 import stat
+
+
+def file_key(path):
+    """The file as it is now (its real path, modification time and size): what a parse of it
+    is remembered by while it does not change; None when there is no such file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (os.path.realpath(path), st.st_mtime_ns, st.st_size)
 
 
 class Unreadable(Exception):

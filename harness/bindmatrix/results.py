@@ -99,6 +99,16 @@ def _explain(variant):
     return _explainers[key]
 
 
+def lone_surrogate(raw, value):
+    """Where value, decoded from the JSON text raw, holds a lone UTF-16 surrogate (an escape
+    JSON lets through and no output can hold): its field path ("steps[0].label"), or None.
+    Only text with such an escape (\\ud800 to \\udfff) is walked."""
+    if "\\ud" not in raw and "\\uD" not in raw:
+        return None
+    where = surrogate_at(value)
+    return None if where is None else field_path(where) or "(record)"
+
+
 def surrogate_at(value, at=()):
     """The path ([key or index, ...]) of the first string in value that holds a lone
     surrogate, or None."""
@@ -213,19 +223,11 @@ def _read_lines(path):
 _loaded = {}
 
 
-def _file_key(path):
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (os.path.realpath(path), st.st_mtime_ns, st.st_size)
-
-
 def load_results(path):
     """Read and check a results file; returns a ResultSet or raises ResultsError.  A file is
     read and validated once per process (every command in it shares the result)."""
     path = str(path)
-    key = _file_key(path)
+    key = readfile.file_key(path)
     if key in _loaded:
         return _loaded[key]
     rs = _load(path)
@@ -289,7 +291,7 @@ def load_checked(path, work):
     the file unchecked and does the work with it; nothing is returned before the child's
     answer, and a work that failed on a malformed record raises what the check found."""
     path = str(path)
-    key = _file_key(path)
+    key = readfile.file_key(path)
     if key in _loaded:
         return _loaded[key], work(_loaded[key])
     schema = SchemaCheck([path])
@@ -304,7 +306,7 @@ def load_checked(path, work):
     bad = schema.errors()
     if bad:
         raise bad[0]
-    if key is not None and key == _file_key(path):
+    if key is not None and key == readfile.file_key(path):
         _loaded[key] = rs                   # checked: load_results answers with it now
     return rs, value
 
@@ -331,12 +333,10 @@ def _load(path, validators=True):
                 raise ResultsError(path, lineno, "truncated: the last line is incomplete JSON "
                                    "(%s); the runner did not finish" % e) from None
             raise ResultsError(path, lineno, "not JSON: %s" % e) from None
-        if "\\ud" in line or "\\uD" in line:      # an escape JSON lets through, UTF-8 not
-            where = surrogate_at(record)
-            if where is not None:
-                raise ResultsError(path, lineno, "field '%s': not text: a lone UTF-16 "
-                                   "surrogate (\\ud800 to \\udfff), which no output can hold"
-                                   % (field_path(where) or "(record)"))
+        where = lone_surrogate(line, record)
+        if where is not None:
+            raise ResultsError(path, lineno, "field '%s': not text: a lone UTF-16 surrogate "
+                               "(\\ud800 to \\udfff), which no output can hold" % where)
         if lineno == 1:
             if not isinstance(record, dict) or record.get("record") != "run":
                 raise ResultsError(path, 1, "field 'record': the first line must be the run "

@@ -13,7 +13,7 @@ import os
 import sys
 
 from ..atomic import render_all
-from ..compare import display_path, terminal
+from ..compare import display_path, show
 from .. import documented as documented_mod, manifest as manifest_mod, results as results_mod
 from .. import summary as summary_mod
 from .. import expectations as expectations_mod
@@ -156,33 +156,27 @@ def _report_with(args, schema, rules):
     return 0
 
 
-def say(text):
-    """A line of what report prints: host labels and warnings come from results files made
-    elsewhere, so it is printed as terminal() makes it safe."""
-    print(terminal(text))
-
-
 def summary(matrix, claims, answers, ctx, files):
     n = len(matrix.run_hosts)
-    say("bindmatrix report: %d cases, %d host%s (%s)%s"
-        % (ctx["total"], n, "" if n == 1 else "s", ", ".join(h.label for h in matrix.run_hosts),
-           "; documented: %s" % ", ".join(h.label[:-len(" (documented)")]
-                                          if h.label.endswith(" (documented)") else h.label
-                                          for h in matrix.hosts if h.documented)
-           if len(matrix.hosts) > len(matrix.run_hosts) else ""))
-    say("  %d cases where hosts disagree, %d mismatching/erroring/without expectation"
-        % (ctx["n_disagree"], ctx["n_problem"]))
+    show("bindmatrix report: %d cases, %d host%s (%s)%s"
+         % (ctx["total"], n, "" if n == 1 else "s", ", ".join(h.label for h in matrix.run_hosts),
+            "; documented: %s" % ", ".join(h.label[:-len(" (documented)")]
+                                           if h.label.endswith(" (documented)") else h.label
+                                           for h in matrix.hosts if h.documented)
+            if len(matrix.hosts) > len(matrix.run_hosts) else ""))
+    show("  %d cases where hosts disagree, %d mismatching/erroring/without expectation"
+         % (ctx["n_disagree"], ctx["n_problem"]))
     for col, h in enumerate(matrix.hosts):
         if h.documented:
             continue
         states = [answers[c.id][col].state for c in claims]
-        say("  claims on %s: %d hold, %d fail, %d untested"
-            % (h.label, states.count("holds"), states.count("fails"),
-               states.count("untested")))
+        show("  claims on %s: %d hold, %d fail, %d untested"
+             % (h.label, states.count("holds"), states.count("fails"),
+                states.count("untested")))
     for w in matrix.warnings:
-        say("  warning: %s" % w)
+        show("  warning: %s" % w)
     for path in files:
-        say("  wrote %s" % display_path(path))
+        show("  wrote %s" % display_path(path))
 
 
 if __name__ == "__main__":

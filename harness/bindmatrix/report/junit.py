@@ -18,6 +18,8 @@ Each testsuite's properties carry the host (os, release, arch) and every claim's
 import re
 import xml.etree.ElementTree as ET
 
+from ..compare import escaped
+
 FAILING = {"mismatch", "no-expectation"}
 UNKNOWN_NOTE = 'the expectation leaves a step unknown ("?"): not judged'
 
@@ -92,15 +94,10 @@ def junit(matrix, claims, answers, strict=False):
         root.set(key, str(value))
     ET.indent(root)
     text = ET.tostring(root, encoding="unicode")
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + NOT_XML.sub(_shown, text) + "\n"
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + escaped(text, NOT_XML) + "\n"
 
 
 # What XML 1.0 cannot hold at all (ElementTree writes it as it is, and every reader then
 # refuses the file): control characters other than tab and newlines, U+FFFE and U+FFFF.  A
 # reason from a results file made elsewhere may carry one; it is shown as its escape.
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-def _shown(m):
-    return "\\x%02x" % ord(m.group(0)) if ord(m.group(0)) < 0x100 else \
-        "\\u%04x" % ord(m.group(0))
