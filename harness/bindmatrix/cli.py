@@ -75,8 +75,6 @@ def check(results_path, manifest, strict=False, junit=True, summary=True, pytest
           allow_skip=()):
     """The conformance run over a results file; writes <stem>.junit.xml and .summary.md.
     Returns 0 when no case fails, 1 otherwise, 2 when the results cannot be used."""
-    import pytest
-
     from .conformance import Conformance
     from .results import ResultsError
     try:
@@ -90,7 +88,7 @@ def check(results_path, manifest, strict=False, junit=True, summary=True, pytest
         args.append("--bindmatrix-strict")
     for cap in allow_skip:
         args += ["--allow-skip", cap]
-    rc = pytest.main(args, plugins=[_manifest_plugin(manifest)])
+    rc = _pytest_alone(args, [_manifest_plugin(manifest)])
     outputs = write_outputs(conf, stem(results_path), strict, junit, summary)
     say("")
     say("results: %s" % display_path(results_path))
@@ -100,6 +98,23 @@ def check(results_path, manifest, strict=False, junit=True, summary=True, pytest
     if rc not in (0, 1) and not failing:
         return 1            # pytest itself failed (a usage error, an internal error)
     return 1 if failing else 0
+
+
+def _pytest_alone(args, plugins):
+    """pytest.main without the plugins installed on this machine (pytest-xdist and whatever
+    a user has): the conformance run needs only its own, and loading theirs cost a tenth of
+    `check`'s time here (and a broken one would break every run)."""
+    import pytest
+    key = "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
+    before = os.environ.get(key)
+    os.environ[key] = "1"
+    try:
+        return pytest.main(args, plugins=plugins)
+    finally:
+        if before is None:
+            del os.environ[key]
+        else:
+            os.environ[key] = before
 
 
 def _interrupted_results(out):
@@ -145,6 +160,11 @@ def write_outputs(conf, stem_path, strict, junit=True, summary=True):
 
 
 def cmd_run(args, runner_args):
+    if not os.access(RUNNER, os.X_OK):
+        print("bindmatrix run: no runner at %s (./bindmatrix build makes it%s)"
+              % (RUNNER, "; BINDMATRIX_RUNNER names it" if os.environ.get("BINDMATRIX_RUNNER")
+                 else ""), file=sys.stderr)
+        return 2
     if any(a in QUESTIONS for a in runner_args):
         os.execv(RUNNER, [RUNNER, "--cases-default", CASES] + list(runner_args))
     fd, mpath = tempfile.mkstemp(prefix="bindmatrix-manifest.", suffix=".json")
@@ -254,6 +274,10 @@ def cmd_test(args, runner_args):
              % ("" if args.all else ", without the slow ones (--all: with them)"))
         self_xml = os.path.join(tmp, "self.xml")
         env = dict(os.environ, BINDMATRIX_REQUIRE_BROWSER="1")
+        if args.all:
+            # CI: every command the tests run starts a new interpreter, as a user's does; the
+            # quick tier forks the warm test process instead (harness/tests/fixturekit.run_cli)
+            env["BINDMATRIX_TEST_EXEC"] = "1"
         spread = ["-n", "2"] if importlib.util.find_spec("xdist") else []   # pytest-xdist
         rc = subprocess.call([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
                               os.path.join(HARNESS, "tests"), "-q", "-rs", "--junitxml",
@@ -474,6 +498,11 @@ def _main_for_shell():
     except KeyboardInterrupt:           # ^C: what it stopped says so itself; no traceback
         print("\nbindmatrix: interrupted", file=sys.stderr)
         code = 130
+    except OSError as e:                # the machine's refusal (a folder that is a file, a
+        # full disk, a permission): said as such, not as a traceback
+        print("bindmatrix: %s%s" % (e.strerror or e, ": %s" % e.filename
+                                    if e.filename else ""), file=sys.stderr)
+        code = 2
     finally:
         forked.stop_all()               # a child that work was cut short for: not left over
     if code == 141:

@@ -1,7 +1,9 @@
 """Builders for results records and files used by the harness self-tests."""
 
 import json
+import locale
 import os
+import sys
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 SAMPLE_RESULTS = os.path.join(DATA, "linux-sample.jsonl")
@@ -127,3 +129,160 @@ def results_for(manifest, outcomes, path, run=None, status=None):
         steps = [step(s["label"], given.get(s["label"], "ok"), op=s["op"]) for s in cd.steps]
         cases.append(case_record(cd.id, steps=steps, axes=cd.axes))
     return write_results(path, cases, run=run)
+
+
+# ---- the command line, as a user starts it ------------------------------------------------
+
+# Modules that read the environment when they are imported: a forked command imports them
+# afresh (test_fixturekit checks that the list is complete).
+READS_ENV_AT_IMPORT = ("bindmatrix.cli", "bindmatrix.kernels")
+
+
+def fresh_interpreters():
+    """Whether every command starts a new interpreter (BINDMATRIX_TEST_EXEC=1, which
+    `./bindmatrix test --all` sets) rather than a fork of this one."""
+    return os.environ.get("BINDMATRIX_TEST_EXEC") == "1" or not hasattr(os, "fork")
+
+
+def run_cli(args, cwd, env=None, timeout=120):
+    """`python3 -m bindmatrix.cli ARGS` in cwd with the environment env (default: this
+    one, with the harness on PYTHONPATH): (exit status, what it wrote on stdout and stderr,
+    in one text).  See run_module."""
+    return run_module("bindmatrix.cli", args, cwd, env, timeout)
+
+
+def run_module(module, args, cwd, env=None, timeout=120):
+    """`python3 -m MODULE ARGS` in cwd, as run_cli.  A command starts as a fork of this
+    process, which has imported the libraries already: a new interpreter spends a quarter of
+    a second importing them, a hundred times a run.  The module runs afresh as __main__, as
+    -m runs it; stdin is /dev/null.  An overrun kills the command and what it started, and
+    raises subprocess.TimeoutExpired, as subprocess.run does."""
+    env = dict(os.environ, PYTHONPATH=HARNESS) if env is None else dict(env)
+    argv = [sys.executable, "-m", module] + [str(a) for a in args]
+    if fresh_interpreters():
+        return _run_fresh(argv, cwd, env, timeout)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                    # the command; it never returns
+        os.close(read_end)
+        _command_in_child(module, argv[3:], str(cwd), env, write_end)
+    os.close(write_end)
+    try:
+        os.setpgid(pid, pid)            # here too: the child may not have run yet
+    except OSError:
+        pass                            # it has, and exec'd or ended: its group is set
+    return _collect(pid, read_end, argv, timeout)
+
+
+def _main_path(module):
+    """What sys.argv[0] is under `python3 -m MODULE`: the file that runs (a package's
+    __main__.py)."""
+    import importlib.util
+    spec = importlib.util.find_spec(module)
+    if spec.submodule_search_locations is not None:
+        spec = importlib.util.find_spec(module + ".__main__")
+    return spec.origin
+
+
+def _run_fresh(argv, cwd, env, timeout):
+    """run_cli with a new interpreter; its own session, so an overrun kills all it started
+    (subprocess.run's timeout would kill the interpreter alone, and leave its runner)."""
+    import signal
+    import subprocess
+    with subprocess.Popen(argv, cwd=str(cwd), env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, start_new_session=True) as proc:
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except BaseException:                       # overran (or this test was stopped)
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            proc.wait()
+            raise
+    return proc.returncode, out
+
+
+_ENCODING = locale.getpreferredencoding(False)     # what a pipe and universal_newlines use
+
+
+def _command_in_child(module, args, cwd, env, out_fd):
+    import io
+    import runpy
+    import signal
+    import traceback
+    code = 70
+    try:
+        os.setpgid(0, 0)                # its own group: an overrun kills all it started
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        os.close(out_fd)
+        # the streams a new interpreter would have on a pipe: stdout buffered unless
+        # PYTHONUNBUFFERED, stderr a line at a time
+        enc = _ENCODING
+        unbuffered = bool(env.get("PYTHONUNBUFFERED"))
+        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding=enc)
+        sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
+                                      encoding=enc, write_through=unbuffered)
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding=enc,
+                                      errors="backslashreplace", line_buffering=True,
+                                      write_through=unbuffered)
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(env)
+        signal.signal(signal.SIGINT, signal.default_int_handler)   # as a new interpreter
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for name in READS_ENV_AT_IMPORT:
+            sys.modules.pop(name, None)
+        sys.argv = [_main_path(module)] + list(args)
+        try:
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as e:
+            if e.code is None or isinstance(e.code, int):
+                code = e.code or 0
+            else:
+                print(e.code, file=sys.stderr)
+                code = 1
+        except BaseException:                       # what a new interpreter would print
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(code)                  # none of this process's exit handlers: they are pytest's
+
+
+def _collect(pid, read_end, argv, timeout):
+    import select
+    import signal
+    import subprocess
+    import time
+    chunks, deadline = [], time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(argv, timeout, b"".join(chunks))
+            ready, _, _ = select.select([read_end], [], [], left)
+            if ready:
+                chunk = os.read(read_end, 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        _, status = os.waitpid(pid, 0)
+        pid = None
+    finally:
+        os.close(read_end)
+        if pid is not None:                         # overran (or this test was stopped)
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            os.waitpid(pid, 0)
+    text = b"".join(chunks).decode(_ENCODING)       # strict, as universal_newlines decodes
+    return os.waitstatus_to_exitcode(status), text.replace("\r\n", "\n").replace("\r", "\n")

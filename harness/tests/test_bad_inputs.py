@@ -12,12 +12,12 @@ nothing half-written.
 import os
 import shutil
 import subprocess
-import sys
 import time
 
 import pytest
 
-from fixturekit import BIND_CASE, HARNESS, RUNNER, SAMPLE_CASES, SAMPLE_RESULTS, scenario_tree
+from fixturekit import BIND_CASE, HARNESS, RUNNER, SAMPLE_CASES, SAMPLE_RESULTS, run_cli, \
+    scenario_tree
 
 BAD = os.path.join(HARNESS, "tests", "data", "bad")
 
@@ -29,13 +29,11 @@ def files(suffix):
 def cli(tmp_path, *args):
     env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER)
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "bindmatrix.cli"] + list(args),
-                          cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, universal_newlines=True, timeout=120)
+    code, out = run_cli(args, tmp_path, env)
     took = time.monotonic() - start
-    assert "Traceback" not in proc.stdout, proc.stdout[-3000:]
+    assert "Traceback" not in out, out[-3000:]
     assert took < 30, "%.1f s" % took
-    return proc.returncode, proc.stdout
+    return code, out
 
 
 @pytest.mark.parametrize("name", files(".linux.yaml"))

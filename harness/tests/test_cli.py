@@ -8,7 +8,7 @@ import time
 import subprocess
 import sys
 
-from fixturekit import BIND_CASE, HARNESS, RUNNER, scenario_tree
+from fixturekit import BIND_CASE, HARNESS, RUNNER, run_cli, scenario_tree
 
 LINUX_RULES = """\
 - when: {reuse: [none, reuseaddr]}
@@ -23,10 +23,7 @@ LINUX_RULES = """\
 def bm(tmp_path, *args):
     env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER,
                BINDMATRIX_REPORTS=str(tmp_path / "reports"))
-    proc = subprocess.run([sys.executable, "-m", "bindmatrix.cli"] + list(args),
-                          cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, env=env, timeout=300)
-    return proc.returncode, proc.stdout
+    return run_cli(args, tmp_path, env, timeout=300)
 
 
 def host():
@@ -300,3 +297,45 @@ def test_control_characters_from_a_results_file_never_reach_the_terminal(tmp_pat
     text = proc.stdout.decode("utf-8")
     assert not any(ch in text for ch in "\x1b\x07\x9b"), text
     assert "\\x1b]0;pwned\\x07" in text, text        # said, as text
+
+
+def test_a_broken_pytest_plugin_on_the_machine_does_not_break_check(tmp_path):
+    """The conformance run loads no plugin it did not ask for: one that fails to import,
+    installed for every pytest of the machine, leaves `check` working."""
+    site = tmp_path / "site"
+    info = site / "broken_plugin-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[pytest11]\nbroken = broken_plugin\n")
+    (site / "broken_plugin.py").write_text("raise ImportError('a broken plugin')\n")
+    from fixturekit import SAMPLE_CASES, SAMPLE_RESULTS
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([HARNESS, str(site)]),
+               BINDMATRIX_RUNNER=RUNNER)
+    env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+    plain = subprocess.run([sys.executable, "-m", "pytest", "--version"], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           universal_newlines=True, timeout=60)
+    assert "a broken plugin" in plain.stdout          # the plugin does break pytest
+    proc = subprocess.run([sys.executable, "-m", "bindmatrix.cli", "check", SAMPLE_RESULTS,
+                           "--cases", SAMPLE_CASES, "--no-junit"], cwd=str(tmp_path), env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout
+    assert "4 match" in proc.stdout and "a broken plugin" not in proc.stdout
+
+
+@pytest.mark.parametrize("args", [["run"], ["run", "--list"]])
+def test_run_without_a_runner_says_so(tmp_path, args):
+    env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=str(tmp_path / "none"))
+    code, out = run_cli(args, tmp_path, env)
+    assert code == 2, out
+    assert "Traceback" not in out
+    assert "no runner at %s" % (tmp_path / "none") in out
+
+
+def test_a_reports_folder_that_is_a_file_is_said_not_a_traceback(tmp_path):
+    (tmp_path / "reports").write_text("")
+    code, out = bm(tmp_path, "run", "-f", "tcp/second")
+    assert code == 2, out
+    assert "Traceback" not in out
+    assert "bindmatrix: File exists: %s" % (tmp_path / "reports") in out

@@ -4,11 +4,10 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
-from fixturekit import HARNESS, SAMPLE_CASES, SAMPLE_RESULTS, write_file, write_records
+from fixturekit import HARNESS, SAMPLE_CASES, SAMPLE_RESULTS, run_cli, run_module, \
+    write_file, write_records
 
 CONFORMANCE = os.path.join(HARNESS, "test_conformance.py")
 MISMATCHED = "tcp/second-listener[family=ipv4,a_opts=reuseaddr,b_opts=reuseaddr]"
@@ -25,19 +24,12 @@ steps:
 
 
 def run_pytest(cwd, *args):
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", CONFORMANCE,
-           "-q", "--tb=no", "-rN"] + list(args)
-    proc = subprocess.run(cmd, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=120)
-    return proc.returncode, proc.stdout
+    return run_module("pytest", ["-p", "no:cacheprovider", CONFORMANCE, "-q", "--tb=no", "-rN"]
+                      + list(args), cwd, env=dict(os.environ))
 
 
 def run_check(cwd, *args):
-    cmd = [sys.executable, "-m", "bindmatrix.cli", "check"] + list(args)
-    proc = subprocess.run(cmd, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=120,
-                          env=dict(os.environ, PYTHONPATH=HARNESS))
-    return proc.returncode, proc.stdout
+    return run_cli(["check"] + list(args), cwd)
 
 
 def sample_records():

@@ -86,7 +86,6 @@ def test_a_child_dies_with_its_parent_even_killed_outright(tmp_path):
     """SIGKILL reaches no handler: the child's own request to the kernel (Linux) ends it
     with the process that started it, so nothing works on for a parent that is gone."""
     import os
-    import signal
     import subprocess
     import sys
     if not sys.platform.startswith("linux"):

@@ -1,14 +1,10 @@
 """The judge: one verdict per case, the same words everywhere, unknown never a pass."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from bindmatrix import judge
 from bindmatrix.expectations import ExpectationError, Rule
-from fixturekit import HARNESS, case_record, run_record, step
+from fixturekit import case_record, run_cli, run_record, step
 
 
 def rule(expect=None, provenance="observed", status=None, reason="", **kw):
@@ -130,21 +126,17 @@ def test_a_results_file_marked_freebsd_counts_unknown_apart_from_passes(tmp_path
     outcomes = {"*": {"b.bind": "EADDRINUSE", "b.listen": "not-run"}}
     fake = results_for(manifest_of(cases), outcomes, str(tmp_path / "freebsd.jsonl"),
                        run=run_record(os="freebsd", os_release="14.1-RELEASE"))
-    env = dict(os.environ, PYTHONPATH=HARNESS)
 
     def check(*extra):
-        return subprocess.run([sys.executable, "-m", "bindmatrix.cli", "check", fake,
-                               "--cases", cases, "--no-junit"] + list(extra),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              universal_newlines=True, env=env, cwd=str(tmp_path))
-    proc = check()
+        return run_cli(["check", fake, "--cases", cases, "--no-junit"] + list(extra), tmp_path)
+    code, out = check()
     # none, ipv4 and ipv6: match (rule 1); reuseaddr ipv4: unknown (rule 2);
     # reuseaddr ipv6: one of the acceptable results (rule 3): match
     assert "4 cases: 3 match, 0 mismatch, 1 unknown, 0 no-expectation, 0 error, 0 skipped" \
-        in proc.stdout, proc.stdout
-    assert "passed" not in proc.stdout.split("cases:")[0].splitlines()[-1]
-    assert proc.returncode == 0, proc.stdout            # unknown is not a failure ...
-    strict = check("--strict")
-    assert strict.returncode == 1                       # ... unless --strict
-    assert "UNKNOWN tcp/s[family=ipv4,reuse=reuseaddr]" in strict.stdout
+        in out, out
+    assert "passed" not in out.split("cases:")[0].splitlines()[-1]
+    assert code == 0, out                               # unknown is not a failure ...
+    code, strict = check("--strict")
+    assert code == 1                                    # ... unless --strict
+    assert "UNKNOWN tcp/s[family=ipv4,reuse=reuseaddr]" in strict
 

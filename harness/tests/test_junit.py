@@ -6,13 +6,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import junitparser
 import pytest
 
 from bindmatrix.report import cli as report_cli
-from fixturekit import HARNESS, SAMPLE_CASES, SAMPLE_RESULTS
+from fixturekit import HARNESS, SAMPLE_CASES, SAMPLE_RESULTS, run_cli
 from reportkit import edit_results
 
 XSD = os.path.join(HARNESS, "schema", "junit.xsd")
@@ -50,10 +49,8 @@ def read_back(path):
 
 def test_a_hosts_junit_from_check(tmp_path):
     results = shutil.copy(SAMPLE_RESULTS, str(tmp_path / "r.jsonl"))
-    env = dict(os.environ, PYTHONPATH=HARNESS)
-    subprocess.run([sys.executable, "-m", "bindmatrix.cli", "check", results, "--cases",
-                    SAMPLE_CASES],
-                   env=env, stdout=subprocess.DEVNULL, check=True)
+    code, out = run_cli(["check", results, "--cases", SAMPLE_CASES], tmp_path)
+    assert code == 0, out
     junit = tmp_path / "r.junit.xml"
     xmllint(junit)
     [(cases, kinds)] = read_back(junit).values()
@@ -103,9 +100,8 @@ def test_control_characters_from_a_results_file_still_make_valid_junit(tmp_path)
         out.append(json.dumps(record))
     results = tmp_path / "r.jsonl"
     results.write_text("\n".join(out) + "\n")
-    env = dict(os.environ, PYTHONPATH=HARNESS)
-    subprocess.run([sys.executable, "-m", "bindmatrix.cli", "check", str(results), "--cases",
-                    SAMPLE_CASES], env=env, stdout=subprocess.DEVNULL, check=True)
+    code, out = run_cli(["check", results, "--cases", SAMPLE_CASES], tmp_path)
+    assert code == 0, out
     junit = tmp_path / "r.junit.xml"
     xmllint(junit)
     [(cases, kinds)] = read_back(junit).values()

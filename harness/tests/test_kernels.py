@@ -6,20 +6,16 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-from fixturekit import HARNESS, RUNNER
+from fixturekit import HARNESS, RUNNER, run_cli
 
 
 def kernels(tmp_path, *args):
     env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER)
-    proc = subprocess.run([sys.executable, "-m", "bindmatrix.cli", "kernels", "-o",
-                           str(tmp_path / "out")] + list(args), cwd=str(tmp_path), env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=600)
-    return proc.returncode, proc.stdout
+    return run_cli(["kernels", "-o", tmp_path / "out"] + list(args), tmp_path, env,
+                   timeout=600)
 
 
 @pytest.fixture(autouse=True)

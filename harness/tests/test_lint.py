@@ -1,13 +1,11 @@
 """./bindmatrix lint: every kind of typo in an expectation file fails, naming file and line."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from bindmatrix import lint
-from fixturekit import BIND_CASE, HARNESS, REPO, manifest_of, scenario_tree
+from fixturekit import BIND_CASE, REPO, manifest_of, run_cli, scenario_tree
 
 GOOD = """\
 - when: {reuse: none}
@@ -153,12 +151,10 @@ def test_the_repository_is_lint_clean():
 def test_the_command_exits_1_and_lists_every_problem(tmp_path):
     cases = scenario_tree(tmp_path, {"tcp/s": BIND_CASE},
                           {("tcp/s", "macos"): GOOD.replace("b.listen: not-run}", "b.lsten: x}")})
-    proc = subprocess.run([sys.executable, "-m", "bindmatrix.cli", "lint", cases],
-                          cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, env=dict(os.environ, PYTHONPATH=HARNESS))
-    assert proc.returncode == 1, proc.stdout
-    assert "cases/tcp/s/macos.yaml:2: field 'expect.b.lsten': unknown step label" in proc.stdout
-    assert "1 problem" in proc.stdout or "problems" in proc.stdout
+    code, out = run_cli(["lint", cases], tmp_path)
+    assert code == 1, out
+    assert "cases/tcp/s/macos.yaml:2: field 'expect.b.lsten': unknown step label" in out
+    assert "1 problem" in out or "problems" in out
 
 
 def test_a_citation_users_cannot_follow_is_a_problem(tmp_path):
