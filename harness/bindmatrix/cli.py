@@ -437,7 +437,9 @@ def parser():
             sp.add_argument("--all", action="store_true",
                             help="also the slow tests: real kernels booted under QEMU, a "
                                  "signed-release check against Debian's mirror, and 20 s of "
-                                 "fuzzing the case parser (CI runs them)")
+                                 "fuzzing the case parser (CI runs them); and every command "
+                                 "a self-test tries in a new interpreter, not a fork of the "
+                                 "test process (BINDMATRIX_TEST_EXEC=1 does that alone)")
         if name in ("run", "test"):
             sp.add_argument("--strict", action="store_true",
                             help="an unknown verdict (the expectation leaves a step \"?\") "
