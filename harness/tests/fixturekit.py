@@ -4,6 +4,7 @@ import json
 import locale
 import os
 import sys
+import warnings
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 SAMPLE_RESULTS = os.path.join(DATA, "linux-sample.jsonl")
@@ -162,7 +163,11 @@ def run_module(module, args, cwd, env=None, timeout=120):
     if fresh_interpreters():
         return _run_fresh(argv, cwd, env, timeout)
     read_end, write_end = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns of a fork beside another thread: pytest-xdist's worker has one
+        # (execnet's I/O); the child never touches what it holds (its own streams, os._exit)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:                                    # the command; it never returns
         os.close(read_end)
         _command_in_child(module, argv[3:], str(cwd), env, write_end)
