@@ -189,10 +189,29 @@ def _main_path(module):
     return spec.origin
 
 
+def _kill_group(pid):
+    """SIGKILL to the command's group (all it started), and to the command should its group
+    not be set yet."""
+    import signal
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def running(pid):
+    """The process is there and not a zombie (Linux's /proc)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _run_fresh(argv, cwd, env, timeout):
     """run_cli with a new interpreter; its own session, so an overrun kills all it started
     (subprocess.run's timeout would kill the interpreter alone, and leave its runner)."""
-    import signal
     import subprocess
     with subprocess.Popen(argv, cwd=str(cwd), env=env, stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -200,11 +219,7 @@ def _run_fresh(argv, cwd, env, timeout):
         try:
             out, _ = proc.communicate(timeout=timeout)
         except BaseException:                       # overran (or this test was stopped)
-            for kill in (os.killpg, os.kill):
-                try:
-                    kill(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            _kill_group(proc.pid)
             proc.wait()
             raise
     return proc.returncode, out
@@ -263,7 +278,6 @@ def _command_in_child(module, args, cwd, env, out_fd):
 
 def _collect(pid, read_end, argv, timeout):
     import select
-    import signal
     import subprocess
     import time
     chunks, deadline = [], time.monotonic() + timeout
@@ -283,11 +297,7 @@ def _collect(pid, read_end, argv, timeout):
     finally:
         os.close(read_end)
         if pid is not None:                         # overran (or this test was stopped)
-            for kill in (os.killpg, os.kill):
-                try:
-                    kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            _kill_group(pid)
             os.waitpid(pid, 0)
     text = b"".join(chunks).decode(_ENCODING)       # strict, as universal_newlines decodes
     return os.waitstatus_to_exitcode(status), text.replace("\r\n", "\n").replace("\r", "\n")

@@ -312,6 +312,7 @@ def test_a_broken_pytest_plugin_on_the_machine_does_not_break_check(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([HARNESS, str(site)]),
                BINDMATRIX_RUNNER=RUNNER)
     env.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+    # new interpreters, not run_cli's fork: only one reads the plugin's PYTHONPATH
     plain = subprocess.run([sys.executable, "-m", "pytest", "--version"], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            universal_newlines=True, timeout=60)

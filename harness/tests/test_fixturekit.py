@@ -12,7 +12,7 @@ import pytest
 import fixturekit
 from reportkit import edit_results
 from fixturekit import HARNESS, SAMPLE_CASES, SAMPLE_RESULTS, run_cli, run_module, \
-    write_file
+    running, write_file
 
 
 def module_level_env_readers():
@@ -111,11 +111,7 @@ def gone(pid, timeout=10):
     """Whether pid ended (and was reaped, or is a zombie) within timeout s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            with open("/proc/%d/stat" % pid) as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    return True
-        except FileNotFoundError:
+        if not running(pid):
             return True
         select.select([], [], [], 0.02)        # a bounded poll: the kernel reaps it soon
     return False

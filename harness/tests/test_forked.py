@@ -5,6 +5,7 @@ import time
 import pytest
 
 from bindmatrix import forked
+from fixturekit import running
 
 
 def test_the_value_comes_back_even_when_large():
@@ -71,15 +72,6 @@ def test_stop_all_leaves_no_child_not_even_a_zombie():
     for pid in pids:
         with pytest.raises(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)          # reaped already: not ours any more
-
-
-def running(pid):
-    """The process is there and not a zombie (Linux's /proc)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_a_child_dies_with_its_parent_even_killed_outright(tmp_path):
