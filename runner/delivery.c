@@ -34,57 +34,126 @@ static int fail(int e, char *why, size_t whylen, const char *what)
     return e;
 }
 
-static int bind_to(int fd, int fam, const char *text)
-{
-    struct sockaddr_storage ss;
-    socklen_t len;
-    if (!addr_from_numeric(text, fam == AF_INET6 ? BM_FAMILY_IPV6 : BM_FAMILY_IPV4, 0, &ss, &len))
-        return EINVAL;
-    return bind(fd, (struct sockaddr *)&ss, len) < 0 ? errno : 0;
-}
-
 static const char *loopback_of(int fam)
 {
     return fam == AF_INET6 ? "::1" : "127.0.0.1";
 }
 
-int delivery_settle(int fam, const struct bm_env *env, char *why, size_t whylen)
+/* Sockets kept for the namespace's lifetime: making and closing two sockets per settle and
+ * one per datagram was most of a delivery's cost.  Only in a private namespace, where their
+ * ports come from the top of the fresh range (so no case ever binds one, and no ephemeral
+ * port is held); elsewhere every probe makes its own, as before.  delivery_forget() closes
+ * them when the worker moves to a new namespace. */
+#define KEPT_SENDERS 64
+enum cast { CAST_UNICAST, CAST_MULTICAST, CAST_BROADCAST, CAST_COUNT };
+static struct {
+    int rx, tx;                         /* the sentinel pair; -1 = not made */
+    struct sockaddr_storage at;         /* where rx is */
+    socklen_t atlen;
+    int senders[CAST_COUNT][KEPT_SENDERS];
+    int nsenders[CAST_COUNT];
+} kept[2] = {{.rx = -1, .tx = -1}, {.rx = -1, .tx = -1}};
+
+static int kept_slot(int fam)
 {
-    int rx = socket(fam, SOCK_DGRAM, 0);
-    int tx = socket(fam, SOCK_DGRAM, 0);
-    int rc = 0;
-    if (rx < 0 || tx < 0) {
-        rc = fail(errno, why, whylen, "sentinel socket");
-        goto out;
+    return fam == AF_INET6;
+}
+
+void delivery_forget(void)
+{
+    for (int k = 0; k < 2; k++) {
+        if (kept[k].rx >= 0)
+            close(kept[k].rx);
+        if (kept[k].tx >= 0)
+            close(kept[k].tx);
+        kept[k].rx = kept[k].tx = -1;
+        for (int c = 0; c < CAST_COUNT; c++) {
+            for (int i = 0; i < kept[k].nsenders[c]; i++)
+                close(kept[k].senders[c][i]);
+            kept[k].nsenders[c] = 0;
+        }
     }
-    if ((rc = bind_to(rx, fam, loopback_of(fam)))) {
-        fail(rc, why, whylen, "sentinel bind");
-        goto out;
-    }
+}
+
+/* A port no case will use, or 0 (then the socket binds port 0, as before). */
+static int reserve_port(struct bm_env *env)
+{
+    if (!env->has[BM_CAP_NETNS] || env->port_hi < env->next_port)
+        return 0;
+    return env->port_hi--;
+}
+
+static int bind_port(int fd, int fam, const char *text, int port)
+{
     struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getsockname(rx, (struct sockaddr *)&ss, &len) < 0) {
-        rc = fail(errno, why, whylen, "sentinel getsockname");
-        goto out;
+    socklen_t len;
+    if (!addr_from_numeric(text, fam == AF_INET6 ? BM_FAMILY_IPV6 : BM_FAMILY_IPV4, port, &ss, &len))
+        return EINVAL;
+    return bind(fd, (struct sockaddr *)&ss, len) < 0 ? errno : 0;
+}
+
+static void close_pair(int *rx, int *tx)
+{
+    if (*rx >= 0)
+        close(*rx);
+    if (*tx >= 0)
+        close(*tx);
+    *rx = *tx = -1;
+}
+
+/* The sentinel pair: rx bound on loopback, at *at; tx to send from.  0 or errno, with why. */
+static int sentinel_pair(int fam, struct bm_env *env, int *rx, int *tx,
+                         struct sockaddr_storage *at, socklen_t *atlen, char *why, size_t whylen)
+{
+    *rx = socket(fam, SOCK_DGRAM, 0);
+    *tx = socket(fam, SOCK_DGRAM, 0);
+    int rc = 0;
+    if (*rx < 0 || *tx < 0) {
+        rc = fail(errno, why, whylen, "sentinel socket");
+    } else if ((rc = bind_port(*rx, fam, loopback_of(fam), reserve_port(env)))) {
+        fail(rc, why, whylen, "sentinel bind");
+    } else if (env->has[BM_CAP_NETNS] &&
+               (rc = bind_port(*tx, fam, loopback_of(fam), reserve_port(env)))) {
+        fail(rc, why, whylen, "sentinel sender bind");
+    } else {
+        *atlen = sizeof *at;
+        if (getsockname(*rx, (struct sockaddr *)at, atlen) < 0)
+            rc = fail(errno, why, whylen, "sentinel getsockname");
     }
-    if (sendto(tx, "s", 1, 0, (struct sockaddr *)&ss, len) < 0) {
-        rc = fail(errno, why, whylen, "sentinel send");
-        goto out;
-    }
-    if ((rc = sockio_wait_readable(rx, env->timeout_ms))) {
-        snprintf(why, whylen, "the sentinel datagram did not arrive within %d ms",
-                 env->timeout_ms);
-        goto out;
-    }
-out:
-    if (rx >= 0)
-        close(rx);
-    if (tx >= 0)
-        close(tx);
+    if (rc)
+        close_pair(rx, tx);
     return rc;
 }
 
-enum cast { CAST_UNICAST, CAST_MULTICAST, CAST_BROADCAST };
+int delivery_settle(int fam, struct bm_env *env, char *why, size_t whylen)
+{
+    bool keep = env->has[BM_CAP_NETNS];
+    int own_rx = -1, own_tx = -1, *rx = &own_rx, *tx = &own_tx, rc;
+    struct sockaddr_storage own_at, *at = &own_at;
+    socklen_t own_len, *atlen = &own_len;
+    if (keep) {
+        int k = kept_slot(fam);
+        rx = &kept[k].rx, tx = &kept[k].tx, at = &kept[k].at, atlen = &kept[k].atlen;
+    }
+    if (*rx < 0 && (rc = sentinel_pair(fam, env, rx, tx, at, atlen, why, whylen)))
+        return rc;
+    if (sendto(*tx, "s", 1, 0, (struct sockaddr *)at, *atlen) < 0) {
+        rc = fail(errno, why, whylen, "sentinel send");
+    } else if ((rc = sockio_wait_readable(*rx, env->timeout_ms))) {
+        snprintf(why, whylen, "the sentinel datagram did not arrive within %d ms",
+                 env->timeout_ms);
+    } else {
+        char one;  /* taken, so that the next settle waits for its own */
+        ssize_t got;
+        while ((got = recv(*rx, &one, 1, MSG_DONTWAIT)) < 0 && errno == EINTR)
+            ;
+        if (got != 1)
+            rc = fail(got < 0 ? errno : EIO, why, whylen, "sentinel receive");
+    }
+    if (rc || !keep)
+        close_pair(rx, tx); /* a kept pair that failed is made again: nothing late stays */
+    return rc;
+}
 
 static enum cast cast_of(const struct sockaddr_storage *dst, const struct bm_env *env)
 {
@@ -102,8 +171,8 @@ static enum cast cast_of(const struct sockaddr_storage *dst, const struct bm_env
 }
 
 /* A new sending socket, set up for the kind of destination. */
-static int fresh_sender(int fam, enum cast cast, const struct bm_env *env, char *why,
-                        size_t whylen)
+static int fresh_sender(int fam, enum cast cast, int port, const struct bm_env *env,
+                        char *why, size_t whylen)
 {
     int fd = socket(fam, SOCK_DGRAM, 0);
     if (fd < 0)
@@ -113,15 +182,14 @@ static int fresh_sender(int fam, enum cast cast, const struct bm_env *env, char 
     if (cast == CAST_MULTICAST && fam == AF_INET) {
         struct in_addr ifa;
         inet_pton(AF_INET, env->mc_addr_v4, &ifa);
-        if ((rc = bind_to(fd, fam, env->mc_addr_v4)) == 0 &&
+        if ((rc = bind_port(fd, fam, env->mc_addr_v4, port)) == 0 &&
             setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &ifa, sizeof ifa) < 0) {
             rc = errno;
             what = "IP_MULTICAST_IF";
         }
     } else if (cast == CAST_MULTICAST) {
         unsigned idx = env->mc_ifindex;
-        if (env->mc_addr_v6[0])
-            rc = bind_to(fd, fam, env->mc_addr_v6);
+        rc = bind_port(fd, fam, env->mc_addr_v6[0] ? env->mc_addr_v6 : "::", port);
         if (!rc && setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &idx, sizeof idx) < 0) {
             rc = errno;
             what = "IPV6_MULTICAST_IF";
@@ -131,15 +199,32 @@ static int fresh_sender(int fam, enum cast cast, const struct bm_env *env, char 
             rc = errno;
             what = "SO_BROADCAST";
         } else {
-            rc = bind_to(fd, fam, env->broadcast_src_v4);
+            rc = bind_port(fd, fam, env->broadcast_src_v4, port);
         }
     } else {
-        rc = bind_to(fd, fam, fam == AF_INET6 ? "::" : "0.0.0.0");
+        rc = bind_port(fd, fam, fam == AF_INET6 ? "::" : "0.0.0.0", port);
     }
     if (rc) {
         close(fd);
         return -fail(rc, why, whylen, what);
     }
+    return fd;
+}
+
+/* The i-th datagram's sender: each of a probe's datagrams comes from its own source port.
+ * A kept one where there can be (*made false), else one made for it (*made true, the
+ * caller closes it).  A negative errno on failure. */
+static int sender(int i, int fam, enum cast cast, struct bm_env *env, bool *made, char *why,
+                  size_t whylen)
+{
+    int k = kept_slot(fam), *n = &kept[k].nsenders[cast];
+    if (i < *n)
+        return kept[k].senders[cast][i];
+    int port = i == *n && i < KEPT_SENDERS ? reserve_port(env) : 0;
+    int fd = fresh_sender(fam, cast, port, env, why, whylen);
+    if (fd >= 0 && port)
+        kept[k].senders[cast][(*n)++] = fd;
+    *made = fd >= 0 && !port;
     return fd;
 }
 
@@ -162,7 +247,7 @@ static int drain(int fd, uint32_t gen)
 }
 
 int delivery_udp(const struct sockaddr_storage *dst, socklen_t dstlen, int count, int from_fd,
-                 const struct bm_env *env, const int *rx, size_t nrx, int *received, int *sent,
+                 struct bm_env *env, const int *rx, size_t nrx, int *received, int *sent,
                  char *why, size_t whylen)
 {
     why[0] = '\0';
@@ -178,12 +263,13 @@ int delivery_udp(const struct sockaddr_storage *dst, socklen_t dstlen, int count
         memcpy(p.magic, MAGIC, sizeof MAGIC);
         p.gen = gen;
         p.seq = (uint32_t)i;
-        int fd = from_fd;
-        if (fd < 0 && (fd = fresh_sender(fam, cast, env, why, whylen)) < 0)
+        bool made = false;
+        int fd = from_fd >= 0 ? from_fd : sender(i, fam, cast, env, &made, why, whylen);
+        if (fd < 0)
             return -fd;
         if (sendto(fd, &p, sizeof p, 0, (const struct sockaddr *)dst, dstlen) == (ssize_t)sizeof p)
             (*sent)++;
-        if (fd != from_fd)
+        if (made)
             close(fd);
     }
     int rc = delivery_settle(fam, env, why, whylen);
@@ -223,7 +309,7 @@ static int accept_all(int fd)
 }
 
 int delivery_tcp(const struct sockaddr_storage *dst, socklen_t dstlen, int count,
-                 const struct bm_env *env, const int *rx, size_t nrx, int *received, int *sent,
+                 struct bm_env *env, const int *rx, size_t nrx, int *received, int *sent,
                  char *why, size_t whylen)
 {
     why[0] = '\0';
@@ -238,13 +324,18 @@ int delivery_tcp(const struct sockaddr_storage *dst, socklen_t dstlen, int count
     int rc = 0, pending = 0;
     for (int i = 0; i < count; i++) {
         cl[i].fd = -1;
+#ifdef SOCK_NONBLOCK /* not on macOS */
+        int fd = socket(dst->ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+#else
         int fd = socket(dst->ss_family, SOCK_STREAM, 0);
+        if (fd >= 0)
+            (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+#endif
         if (fd < 0) {
             rc = fail(errno, why, whylen, "client socket");
             goto out;
         }
         cl[i].fd = fd;
-        (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
         if (connect(fd, (const struct sockaddr *)dst, dstlen) == 0) {
             (*sent)++;
         } else if (errno == EINPROGRESS) {

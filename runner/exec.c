@@ -354,11 +354,12 @@ struct ids { uid_t euid; gid_t egid; bool switched; };
 
 static int become(const struct run *r, int sock, struct ids *saved)
 {
-    saved->switched = false;
-    saved->euid = geteuid();
-    saved->egid = getegid();
+    *saved = (struct ids){.switched = false};
     if (sock < 0 || r->c->sockets[sock].user != BM_USER_OTHER)
         return 0;
+    saved->euid = geteuid();
+    saved->egid = getegid();
+    r->env->ids_switched = true; /* which also disarms PR_SET_PDEATHSIG (main.c re-arms it) */
     if (setegid(r->env->other_gid) < 0)
         return errno;
     if (seteuid(r->env->other_uid) < 0) {

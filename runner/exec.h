@@ -48,6 +48,9 @@ struct bm_env {
     /* En placeholders (local_port_range=E1-E1): fresh ports inside the namespace's
      * ephemeral range, taken downwards from its top; 0 = the range not read yet */
     int next_eph_port, eph_port_lo;
+    /* set when a case acted as the other user: a change of effective uid clears the
+     * parent-death signal, which the worker then sets again */
+    bool ids_switched;
 };
 
 /* Runs c and fills out.  Never fails as a function: every problem becomes out->status

@@ -256,8 +256,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 /* ---- worker side ---------------------------------------------------------------------- */
 
 /* A runner killed outright takes its workers along (and their captures with them).  Changing the
- * effective uid (sockets of `user: other`, the sandbox's probe) clears the setting, so each
- * case re-arms it. */
+ * effective uid (sockets of `user: other`, the sandbox's probe) clears the setting, so it is
+ * armed before the first case and again after each case that acted as the other user. */
 static void die_with_runner(pid_t runner)
 {
 #ifdef PR_SET_PDEATHSIG
@@ -313,6 +313,7 @@ static void enter_sandbox_or_die(struct bm_env *env, const struct options *o,
                     "namespace%s%s\n", (long)getpid(), mine.s[i].name,
                     mine.s[i].why[0] ? "keeps its default" : "took the host's value",
                     mine.s[i].why[0] ? ": " : "", mine.s[i].why);
+    env->ids_switched = true;   /* its probe may have acted as the other user: arm again */
     for (int c = 0; c < BM_CAP_COUNT; c++)
         if (env->has[c] != parent->has[c])
             fprintf(stderr, "bindmatrix-runner: worker %ld: %s is %s in its sandbox, unlike the "
@@ -538,7 +539,10 @@ static void worker_main(const struct bm_case_list *cases, const size_t *order, s
                 capture_failed = true;
             }
         }
-        die_with_runner(runner);
+        if (env.ids_switched) {
+            die_with_runner(runner);
+            env.ids_switched = false;
+        }
         memset(&out, 0, sizeof out);
         alarm(watchdog);
         if (c)

@@ -4,6 +4,7 @@
 #include "sandbox.h"
 #include "addr.h"
 #include "config.h"
+#include "delivery.h"
 #include "errnames.h"
 #include "netcfg.h"
 #include "sockio.h"
@@ -522,6 +523,11 @@ static int enter_netns(struct bm_env *env, bool *userns)
     else
         *userns = (rc = enter_userns(why, len)) == 0;
     env->has[BM_CAP_NETNS] = rc == 0;
+    if (rc == 0) {
+        /* sockets kept in the namespace just left would answer for it: closed */
+        delivery_forget();
+        tcpdiag_forget();
+    }
     return rc;
 #else
     note(why, len, "no network namespaces on this OS: running on the host's network");

@@ -61,17 +61,33 @@ int tcpdiag_state(int fd, enum bm_tcpstate *st)
  * with id, the one socket of that 4-tuple, looked up by the kernel in its hash (a missing
  * socket is ENOENT there, which is "not found", not "no sock_diag": the sandbox's probe has
  * shown that sock_diag answers).  *call names the step that failed. */
+/* The query socket, kept: one per namespace (it answers for the namespace it was made in),
+ * so tcpdiag_forget() closes it when the worker enters another.  Each request has its own
+ * sequence number; an answer to an older one is never taken for its own. */
+static int diag_fd = -1;
+static unsigned diag_seq;
+
+void tcpdiag_forget(void)
+{
+    if (diag_fd >= 0)
+        close(diag_fd);
+    diag_fd = -1;
+}
+
 static int diag_query(int family, int state, int port, const struct inet_diag_sockid *id,
                       bool *found, const char **call)
 {
     *found = false;
     *call = "socket(AF_NETLINK, NETLINK_SOCK_DIAG)";
-    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-    if (fd < 0)
-        return errno;
-    /* the kernel answers at once; the bound keeps a stack that never does from hanging us */
-    struct timeval tv = { .tv_sec = 2 };
-    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (diag_fd < 0) {
+        diag_fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+        if (diag_fd < 0)
+            return errno;
+        /* the kernel answers at once; the bound keeps a stack that never does from hanging us */
+        struct timeval tv = { .tv_sec = 2 };
+        (void)setsockopt(diag_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
+    int fd = diag_fd;
     struct {
         struct nlmsghdr h;
         struct inet_diag_req_v2 r;
@@ -80,7 +96,7 @@ static int diag_query(int family, int state, int port, const struct inet_diag_so
     req.h.nlmsg_len = sizeof req;
     req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
     req.h.nlmsg_flags = NLM_F_REQUEST | (id ? 0 : NLM_F_DUMP);
-    req.h.nlmsg_seq = 1;
+    req.h.nlmsg_seq = ++diag_seq;
     req.r.sdiag_family = (unsigned char)family;
     req.r.sdiag_protocol = IPPROTO_TCP;
     req.r.idiag_states = 1u << state;
@@ -107,6 +123,8 @@ static int diag_query(int family, int state, int port, const struct inet_diag_so
             goto out;
         for (struct nlmsghdr *m = (struct nlmsghdr *)buf; NLMSG_OK(m, (unsigned)n);
              m = NLMSG_NEXT(m, n)) {
+            if (m->nlmsg_seq != req.h.nlmsg_seq)
+                continue;   /* left over from an earlier request */
             if (m->nlmsg_type == NLMSG_DONE)
                 goto out;
             if (m->nlmsg_type == NLMSG_ERROR) {
@@ -123,7 +141,8 @@ static int diag_query(int family, int state, int port, const struct inet_diag_so
         }
     }
 out:
-    close(fd);
+    if (rc)
+        tcpdiag_forget();   /* whatever is still queued goes with it */
     return rc;
 }
 
@@ -213,6 +232,10 @@ int tcpdiag_timewait_on_port(int family, int port, bool *found)
     (void)family, (void)port;
     *found = false;
     return ENOTSUP;
+}
+
+void tcpdiag_forget(void)
+{
 }
 
 int tcpdiag_probe(char *why, size_t whylen)

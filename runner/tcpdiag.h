@@ -32,4 +32,7 @@ bool tcpdiag_missing(int err);
  * ("socket(AF_NETLINK, NETLINK_SOCK_DIAG) failed with EPROTONOSUPPORT"). */
 int tcpdiag_probe(char *why, size_t whylen);
 
+/* Closes the kept query socket: the process is about to enter another namespace. */
+void tcpdiag_forget(void);
+
 #endif

@@ -219,3 +219,71 @@ Test(delivery, tcp_refused_does_not_wait_for_the_timeout)
     cr_assert_eq(delivery_tcp(&dst, dl, 5, &env, &rx, 1, &received, &sent, why, sizeof why), 0);
     cr_assert_eq(received, 0);
 }
+
+static int try_udp_bind(int port)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int rc = bind(fd, (struct sockaddr *)&a, sizeof a) == 0 ? 0 : errno;
+    close(fd);
+    return rc;
+}
+
+/* The senders and sentinels a namespace keeps take their ports off the top of the fresh
+ * range (so no case is given one), are made once, and still give each datagram of a probe
+ * its own source port: the first 64 from kept sockets, the rest from new ones. */
+Test(delivery, kept_senders_use_ports_no_case_is_given)
+{
+    int hi = env.port_hi;
+    int rx = udp_socket(BM_FAMILY_IPV4, "loopback", 11500, false);
+    struct sockaddr_storage dst;
+    socklen_t dl;
+    addr_resolve("loopback", BM_FAMILY_IPV4, 11500, &env, &dst, &dl);
+    int sent;
+    char why[256];
+    for (int round = 0; round < 2; round++) {
+        /* rx is no receiver of the probe: its datagrams wait there, with their sources */
+        cr_assert_eq(delivery_udp(&dst, dl, 70, -1, &env, NULL, 0, NULL, &sent, why, sizeof why),
+                     0, "%s", why);
+        cr_assert_eq(sent, 70);
+        cr_assert_eq(hi - env.port_hi, 2 + 64, "the sentinel pair and 64 senders, once");
+        bool seen[65536] = {false};
+        for (int i = 0; i < 70; i++) {
+            struct sockaddr_in from;
+            socklen_t fl = sizeof from;
+            char b[64];
+            cr_assert_gt(recvfrom(rx, b, sizeof b, MSG_DONTWAIT, (struct sockaddr *)&from, &fl), 0);
+            int port = ntohs(from.sin_port);
+            cr_assert_not(seen[port], "datagram %d: source port %d again", i, port);
+            seen[port] = true;
+            if (i < 64)
+                cr_assert(port > env.port_hi && port <= hi, "kept sender on %d", port);
+            else
+                cr_assert(port > hi, "a new sender on %d, off the fresh range", port);
+        }
+    }
+    /* a case's socket could not have that port */
+    cr_assert_eq(try_udp_bind(hi), EADDRINUSE);
+    close(rx);
+}
+
+/* Entering another namespace closes what the last one kept: a probe there is answered
+ * there.  (A sender kept from the old one would send into the old one, and none would
+ * arrive.) */
+Test(delivery, a_new_namespace_makes_its_own_kept_sockets)
+{
+    for (int ns = 0; ns < 2; ns++) {
+        if (ns)
+            bm_test_sandbox(&env);
+        int rx = udp_socket(BM_FAMILY_IPV6, "loopback", 11600, false);
+        struct sockaddr_storage dst;
+        socklen_t dl;
+        addr_resolve("loopback", BM_FAMILY_IPV6, 11600, &env, &dst, &dl);
+        int received, sent;
+        char why[256];
+        cr_assert_eq(delivery_udp(&dst, dl, 3, -1, &env, &rx, 1, &received, &sent, why,
+                                  sizeof why), 0, "%s", why);
+        cr_assert_eq(received, 3, "namespace %d: %d of 3", ns, received);
+        close(rx);
+    }
+}

@@ -351,3 +351,16 @@ Test(state, the_sock_diag_probe_finds_its_own_listener)
     cr_assert_eq(tcpdiag_probe(why, sizeof why), EPROTONOSUPPORT);
     cr_assert_str_eq(why, "socket(AF_NETLINK, NETLINK_SOCK_DIAG) failed with EPROTONOSUPPORT");
 }
+
+/* sock_diag answers for the namespace its socket was made in: the one kept for the queries
+ * is made again in each namespace the process enters. */
+Test(state, sock_diag_answers_in_each_namespace_entered)
+{
+    char why[256] = "";
+
+    for (int ns = 0; ns < 2; ns++) {
+        if (ns)
+            bm_test_sandbox(&env);
+        cr_assert_eq(tcpdiag_probe(why, sizeof why), 0, "namespace %d: %s", ns, why);
+    }
+}
