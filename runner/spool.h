@@ -8,6 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Lines go to the file through a buffer and come back through a window of it: a line
+ * each was a pwrite and a pread per case, and the lines read in case order mostly sit
+ * side by side (each worker's batch). */
+#define BM_SPOOL_CHUNK 65536
+
 struct bm_spool {
     int fd;
     uint64_t end;           /* where the next line goes */
@@ -16,6 +21,11 @@ struct bm_spool {
     size_t n;
     char *buf;              /* spool_get's answer */
     size_t cap;
+    char *out;              /* lines not yet written: they start at end - nout */
+    size_t nout;
+    char *win;              /* a window of the file, from winoff, nwin bytes */
+    uint64_t winoff;
+    size_t nwin;
 };
 
 /* Room for n cases, in scratch space beside the file the lines will go to (atomic.h);
