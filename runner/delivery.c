@@ -288,8 +288,10 @@ static bool is_listening(int fd)
     return fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &l) == 0 && on;
 }
 
-/* Accepts every queued connection on fd without blocking; returns how many. */
-static int accept_all(int fd)
+/* Accepts every queued connection on fd without blocking; returns how many.  The children
+ * go into kids (room for cap in all, *nkids used) for the caller to close once the clients
+ * are gone; one that finds no room is closed at once. */
+static int accept_all(int fd, int *kids, int *nkids, int cap)
 {
     int flags = fcntl(fd, F_GETFL);
     (void)fcntl(fd, F_SETFL, flags | O_NONBLOCK);
@@ -301,11 +303,23 @@ static int accept_all(int fd)
                 continue;
             break;
         }
-        close(c);
+        if (kids && *nkids < cap)
+            kids[(*nkids)++] = c;
+        else
+            close(c);
         n++;
     }
     (void)fcntl(fd, F_SETFL, flags);
     return n;
+}
+
+/* A client closed with a reset (SO_LINGER 0): one RST, where an orderly close is four
+ * segments and leaves a TIME_WAIT socket on the receiver's port. */
+static void reset_close(int fd)
+{
+    struct linger l = {.l_onoff = 1, .l_linger = 0};
+    (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    close(fd);
 }
 
 int delivery_tcp(const struct sockaddr_storage *dst, socklen_t dstlen, int count,
@@ -319,8 +333,12 @@ int delivery_tcp(const struct sockaddr_storage *dst, socklen_t dstlen, int count
     if (count <= 0)
         return 0;
     struct pollfd *cl = calloc((size_t)count, sizeof *cl);
-    if (!cl)
+    int *kids = calloc((size_t)count, sizeof *kids), nkids = 0;
+    if (!cl || !kids) {
+        free(cl);
+        free(kids);
         return fail(ENOMEM, why, whylen, "allocation");
+    }
     int rc = 0, pending = 0;
     for (int i = 0; i < count; i++) {
         cl[i].fd = -1;
@@ -367,11 +385,16 @@ int delivery_tcp(const struct sockaddr_storage *dst, socklen_t dstlen, int count
         goto out;
     for (size_t i = 0; i < nrx; i++)
         if (is_listening(rx[i]))
-            received[i] = accept_all(rx[i]);
+            received[i] = accept_all(rx[i], kids, &nkids, count);
 out:
+    /* the clients first: each one's RST ends its connection, so the child's close that
+     * follows sends nothing */
     for (int i = 0; i < count; i++)
         if (cl[i].fd >= 0)
-            close(cl[i].fd);
+            reset_close(cl[i].fd);
+    for (int i = 0; i < nkids; i++)
+        close(kids[i]);
     free(cl);
+    free(kids);
     return rc;
 }

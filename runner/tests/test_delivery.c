@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -187,6 +188,22 @@ static int tcp_listener(enum bm_family fam, const char *name, int port)
     return fd;
 }
 
+/* TIME_WAIT sockets (state 06) in this process's namespace, IPv4. */
+static int time_wait_sockets(void)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    char line[512];
+    int n = 0;
+    cr_assert_not_null(f);
+    while (fgets(line, sizeof line, f)) {
+        char st[8] = "";
+        if (sscanf(line, " %*s %*s %*s %7s", st) == 1 && strcmp(st, "06") == 0)
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
 Test(delivery, tcp_connections_spread_over_reuseport_listeners)
 {
     int rx[3] = { tcp_listener(BM_FAMILY_IPV4, "loopback", 11500),
@@ -203,8 +220,16 @@ Test(delivery, tcp_connections_spread_over_reuseport_listeners)
     cr_assert_gt(received[0], 0);
     cr_assert_gt(received[1], 0);
     cr_assert_eq(received[2], 0);
+    /* the probe leaves nothing behind: each connection ended with the client's reset, so
+     * this test's namespace has no TIME_WAIT socket, on either side */
+    cr_assert_eq(time_wait_sockets(), 0);
     close(rx[0]);
     close(rx[1]);
+    int again = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(11500),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(bind(again, (struct sockaddr *)&a, sizeof a), 0, "%s", strerror(errno));
+    close(again);
 }
 
 Test(delivery, tcp_refused_does_not_wait_for_the_timeout)
