@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define MAGIC "bindmatrix-dg"
@@ -42,9 +43,11 @@ static const char *loopback_of(int fam)
 /* Sockets kept for the namespace's lifetime: making and closing two sockets per settle and
  * one per datagram was most of a delivery's cost.  Only in a private namespace, where their
  * ports come from the top of the fresh range (so no case ever binds one, and no ephemeral
- * port is held); elsewhere every probe makes its own, as before.  delivery_forget() closes
+ * port is held), and with descriptors to spare; elsewhere every probe makes its own, as
+ * before.  delivery_forget() closes
  * them when the worker moves to a new namespace. */
 #define KEPT_SENDERS 64
+#define KEPT_FD_ROOM 4096
 enum cast { CAST_UNICAST, CAST_MULTICAST, CAST_BROADCAST, CAST_COUNT };
 static struct {
     int rx, tx;                         /* the sentinel pair; -1 = not made */
@@ -75,10 +78,24 @@ void delivery_forget(void)
     }
 }
 
+/* Whether sockets are kept here: in a private namespace, with descriptors to spare (a TCP
+ * probe holds up to 1000 connections at once; sandbox_raise_fd_limit() makes room where the
+ * hard limit allows). */
+static bool keeping(const struct bm_env *env)
+{
+    static int roomy = -1;
+    if (roomy < 0) {
+        struct rlimit l;
+        roomy = getrlimit(RLIMIT_NOFILE, &l) == 0 &&
+                (l.rlim_cur == RLIM_INFINITY || l.rlim_cur >= KEPT_FD_ROOM);
+    }
+    return env->has[BM_CAP_NETNS] && roomy;
+}
+
 /* A port no case will use, or 0 (then the socket binds port 0, as before). */
 static int reserve_port(struct bm_env *env)
 {
-    if (!env->has[BM_CAP_NETNS] || env->port_hi < env->next_port)
+    if (!keeping(env) || env->port_hi < env->next_port)
         return 0;
     return env->port_hi--;
 }
@@ -112,8 +129,7 @@ static int sentinel_pair(int fam, struct bm_env *env, int *rx, int *tx,
         rc = fail(errno, why, whylen, "sentinel socket");
     } else if ((rc = bind_port(*rx, fam, loopback_of(fam), reserve_port(env)))) {
         fail(rc, why, whylen, "sentinel bind");
-    } else if (env->has[BM_CAP_NETNS] &&
-               (rc = bind_port(*tx, fam, loopback_of(fam), reserve_port(env)))) {
+    } else if (keeping(env) && (rc = bind_port(*tx, fam, loopback_of(fam), reserve_port(env)))) {
         fail(rc, why, whylen, "sentinel sender bind");
     } else {
         *atlen = sizeof *at;
@@ -127,7 +143,7 @@ static int sentinel_pair(int fam, struct bm_env *env, int *rx, int *tx,
 
 int delivery_settle(int fam, struct bm_env *env, char *why, size_t whylen)
 {
-    bool keep = env->has[BM_CAP_NETNS];
+    bool keep = keeping(env);
     int own_rx = -1, own_tx = -1, *rx = &own_rx, *tx = &own_tx, rc;
     struct sockaddr_storage own_at, *at = &own_at;
     socklen_t own_len, *atlen = &own_len;
@@ -288,11 +304,12 @@ static bool is_listening(int fd)
     return fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &l) == 0 && on;
 }
 
-/* Accepts every queued connection on fd without blocking; returns how many.  The children
- * go into kids (room for cap in all, *nkids used) for the caller to close once the clients
- * are gone; one that finds no room is closed at once. */
-static int accept_all(int fd, int *kids, int *nkids, int cap)
+/* Accepts every queued connection on fd without blocking and closes each child with a reset
+ * (SO_LINGER 0): one RST ends the connection, where an orderly close is four segments and
+ * leaves a TIME_WAIT socket on the receiver's port.  Returns how many. */
+static int accept_all(int fd)
 {
+    struct linger reset = {.l_onoff = 1, .l_linger = 0};
     int flags = fcntl(fd, F_GETFL);
     (void)fcntl(fd, F_SETFL, flags | O_NONBLOCK);
     int n = 0;
@@ -303,23 +320,12 @@ static int accept_all(int fd, int *kids, int *nkids, int cap)
                 continue;
             break;
         }
-        if (kids && *nkids < cap)
-            kids[(*nkids)++] = c;
-        else
-            close(c);
+        (void)setsockopt(c, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+        close(c);
         n++;
     }
     (void)fcntl(fd, F_SETFL, flags);
     return n;
-}
-
-/* A client closed with a reset (SO_LINGER 0): one RST, where an orderly close is four
- * segments and leaves a TIME_WAIT socket on the receiver's port. */
-static void reset_close(int fd)
-{
-    struct linger l = {.l_onoff = 1, .l_linger = 0};
-    (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-    close(fd);
 }
 
 int delivery_tcp(const struct sockaddr_storage *dst, socklen_t dstlen, int count,
@@ -333,12 +339,8 @@ int delivery_tcp(const struct sockaddr_storage *dst, socklen_t dstlen, int count
     if (count <= 0)
         return 0;
     struct pollfd *cl = calloc((size_t)count, sizeof *cl);
-    int *kids = calloc((size_t)count, sizeof *kids), nkids = 0;
-    if (!cl || !kids) {
-        free(cl);
-        free(kids);
+    if (!cl)
         return fail(ENOMEM, why, whylen, "allocation");
-    }
     int rc = 0, pending = 0;
     for (int i = 0; i < count; i++) {
         cl[i].fd = -1;
@@ -385,16 +387,12 @@ int delivery_tcp(const struct sockaddr_storage *dst, socklen_t dstlen, int count
         goto out;
     for (size_t i = 0; i < nrx; i++)
         if (is_listening(rx[i]))
-            received[i] = accept_all(rx[i], kids, &nkids, count);
+            received[i] = accept_all(rx[i]);
 out:
-    /* the clients first: each one's RST ends its connection, so the child's close that
-     * follows sends nothing */
+    /* a client whose connection was accepted has had its reset: its close sends nothing */
     for (int i = 0; i < count; i++)
         if (cl[i].fd >= 0)
-            reset_close(cl[i].fd);
-    for (int i = 0; i < nkids; i++)
-        close(kids[i]);
+            close(cl[i].fd);
     free(cl);
-    free(kids);
     return rc;
 }

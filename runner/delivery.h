@@ -27,8 +27,8 @@ int delivery_udp(const struct sockaddr_storage *dst, socklen_t dstlen, int count
 
 /* TCP: opens count connections to dst from fresh client sockets, waits until each either
  * connected or failed, settles, then accepts (without blocking) from every listening
- * receiver, counting per receiver.  Then each client is closed with a reset (SO_LINGER 0)
- * and each accepted child closed: the probe leaves no TIME_WAIT behind.
+ * receiver, counting per receiver.  Each accepted child is closed with a reset (SO_LINGER 0),
+ * then each client: the probe leaves no TIME_WAIT behind.
  * *sent counts connections that did not fail at once. */
 int delivery_tcp(const struct sockaddr_storage *dst, socklen_t dstlen, int count,
                  struct bm_env *env, const int *rx, size_t nrx, int *received, int *sent,

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -573,6 +575,24 @@ int sandbox_enter(struct bm_env *env, char *err, size_t errlen)
     env->privileged = geteuid() == 0 && !userns;
     sandbox_probe(env, err, errlen);
     return 0;
+}
+
+long sandbox_raise_fd_limit(void)
+{
+    struct rlimit l;
+    if (getrlimit(RLIMIT_NOFILE, &l) != 0)
+        return -1;
+    rlim_t want = l.rlim_max == RLIM_INFINITY || l.rlim_max > 65536 ? 65536 : l.rlim_max;
+    if (l.rlim_cur != RLIM_INFINITY && l.rlim_cur < want) {
+        struct rlimit more = {want, l.rlim_max};
+#ifdef OPEN_MAX /* macOS refuses more than OPEN_MAX for the soft limit */
+        if (more.rlim_cur > OPEN_MAX)
+            more.rlim_cur = OPEN_MAX;
+#endif
+        if (more.rlim_cur > l.rlim_cur && setrlimit(RLIMIT_NOFILE, &more) == 0)
+            l.rlim_cur = more.rlim_cur;
+    }
+    return l.rlim_cur == RLIM_INFINITY ? LONG_MAX : (long)l.rlim_cur;
 }
 
 int sandbox_pin_cpu(int cpu)

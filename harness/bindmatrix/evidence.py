@@ -9,7 +9,8 @@ worker's capture of its namespace) must agree with what the case says it observe
 What is checked, where a case has evidence:
   - a deliver step that reports datagrams received: UDP datagrams to that port were on the
     wire, at least as many as the receiver that got the most;
-  - a connect() refused with ECONNREFUSED: a TCP RST came from the port it connected to;
+  - a connect() refused with ECONNREFUSED: a TCP RST came from the port it connected to,
+    to a peer it never answered with a SYN-ACK;
   - a socket put in TIME_WAIT: the first FIN of its connection came from its own port (the
     active close was on the side the state says).
 A disagreement makes the case an error naming both sides (judge.py).
@@ -174,7 +175,7 @@ def problems(case, results_dir):
                 out.append("%s: the case says a receiver got %d datagrams on port %d, the "
                            "capture has %d to that port" % (step["label"], most, port, wire))
         if step["op"] == "connect" and step["result"] == "ECONNREFUSED" and port:
-            if not any(p.proto == TCP and p.flags & RST and p.sport == port for p in pkts):
+            if not _refusal_from(pkts, port):
                 out.append("%s: the case says the connect to port %d was refused, the capture "
                            "has no RST from it" % (step["label"], port))
         if step["op"] == "state" and str(step.get("state", "")).startswith("time-wait") \
@@ -189,6 +190,15 @@ def problems(case, results_dir):
                            "FIN came from port %d" % (step["label"], port, step["state"],
                                                       fins[0].sport))
     return out
+
+
+def _refusal_from(pkts, port):
+    """An RST from port that refused a connection: to a peer port it never sent a SYN-ACK
+    (an RST after a handshake ends a connection, as a delivery probe's do)."""
+    accepted = {p.dport for p in pkts
+                if p.proto == TCP and p.flags & SYN and p.flags & ACK and p.sport == port}
+    return any(p.proto == TCP and p.flags & RST and p.sport == port and p.dport not in accepted
+               for p in pkts)
 
 
 def _tcp_deliver(pkts, port):

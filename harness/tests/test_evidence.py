@@ -315,6 +315,43 @@ def test_a_refused_connect_shows_its_rst_and_one_without_is_caught(tmp_path):
     assert j.verdict == "error" and "packet evidence disagrees" in j.note
 
 
+DELIVERED_CASE = """\
+title: connections to a listener, each ended by the probe with a reset
+ref: harness/tests/test_evidence.py
+capture: true
+sockets: {a: {proto: tcp, family: ipv4}}
+steps:
+  - {op: state, socket: a, state: listening, addr: loopback, port: P1}
+  - {op: deliver, addr: loopback, port: P1, count: 4, receivers: [a]}
+"""
+
+
+def test_the_reset_that_ends_an_accepted_connection_is_no_refusal(tmp_path):
+    """A TCP delivery ends each accepted connection with an RST from the listener's port; a
+    case claiming a refused connect to that port is still caught: a refusal is an RST to a
+    peer the port never sent a SYN-ACK."""
+    from fixturekit import scenario_tree
+    cases = scenario_tree(tmp_path, {"tcp/delivered": DELIVERED_CASE})
+    out = str(tmp_path / "r.jsonl")
+    subprocess.run([RUNNER, "-q", "--capture", "-o", out, cases], check=True)
+    (case,) = with_evidence(out)
+    assert evidence.problems(case, str(tmp_path)) == []
+    lines = evidence.summary(case, str(tmp_path), n=50)
+    assert sum("TCP [R" in line for line in lines) == 4, lines
+
+    def claims_a_refusal(r):
+        deliver = next(s for s in r["steps"] if s["op"] == "deliver")
+        r["steps"].append(dict(deliver, op="connect", label="b.connect",
+                               result="ECONNREFUSED"))
+        return True
+    path, cid = flipped(tmp_path, out, claims_a_refusal)
+    case = next(c for c in read_records(path)[1:-1] if c["id"] == cid)
+    port = case["steps"][-1]["port"]
+    assert evidence.problems(case, str(tmp_path)) == [
+        "b.connect: the case says the connect to port %d was refused, the capture has no RST "
+        "from it" % port]
+
+
 def test_a_pcap_of_more_packets_than_a_case_makes_is_refused(tmp_path, monkeypatch):
     """Under the size limit, tiny records could still be millions of objects in memory."""
     import struct as st
