@@ -44,8 +44,7 @@ static const char *loopback_of(int fam)
  * one per datagram was most of a delivery's cost.  Only in a private namespace, where their
  * ports come from the top of the fresh range (so no case ever binds one, and no ephemeral
  * port is held), and with descriptors to spare; elsewhere every probe makes its own, as
- * before.  delivery_forget() closes
- * them when the worker moves to a new namespace. */
+ * before.  delivery_forget() closes them when the process enters another namespace. */
 #define KEPT_SENDERS 64
 #define KEPT_FD_ROOM 4096
 enum cast { CAST_UNICAST, CAST_MULTICAST, CAST_BROADCAST, CAST_COUNT };

@@ -159,19 +159,26 @@ Test(delivery, unicast_to_two_reuseaddr_sockets_reaches_one)
         close(rx[i]);
 }
 
-Test(delivery, from_one_peer_socket)
+/* count datagrams to a new receiver on loopback:port (from `from`, or -1: the probe's own
+ * senders); what it received. */
+static int udp_to_one(enum bm_family fam, int port, int count, int from)
 {
-    int rx = udp_socket(BM_FAMILY_IPV6, "loopback", 11400, false);
-    int peer = udp_socket(BM_FAMILY_IPV6, "loopback", 0, false);
+    int rx = udp_socket(fam, "loopback", port, false);
     struct sockaddr_storage dst;
     socklen_t dl;
-    addr_resolve("loopback", BM_FAMILY_IPV6, 11400, &env, &dst, &dl);
+    addr_resolve("loopback", fam, port, &env, &dst, &dl);
     int received, sent;
     char why[256];
-    cr_assert_eq(delivery_udp(&dst, dl, 7, peer, &env, &rx, 1, &received, &sent, why,
+    cr_assert_eq(delivery_udp(&dst, dl, count, from, &env, &rx, 1, &received, &sent, why,
                               sizeof why), 0, "%s", why);
-    cr_assert_eq(received, 7);
     close(rx);
+    return received;
+}
+
+Test(delivery, from_one_peer_socket)
+{
+    int peer = udp_socket(BM_FAMILY_IPV6, "loopback", 0, false);
+    cr_assert_eq(udp_to_one(BM_FAMILY_IPV6, 11400, 7, peer), 7);
     close(peer);
 }
 
@@ -300,15 +307,7 @@ Test(delivery, a_new_namespace_makes_its_own_kept_sockets)
     for (int ns = 0; ns < 2; ns++) {
         if (ns)
             bm_test_sandbox(&env);
-        int rx = udp_socket(BM_FAMILY_IPV6, "loopback", 11600, false);
-        struct sockaddr_storage dst;
-        socklen_t dl;
-        addr_resolve("loopback", BM_FAMILY_IPV6, 11600, &env, &dst, &dl);
-        int received, sent;
-        char why[256];
-        cr_assert_eq(delivery_udp(&dst, dl, 3, -1, &env, &rx, 1, &received, &sent, why,
-                                  sizeof why), 0, "%s", why);
+        int received = udp_to_one(BM_FAMILY_IPV6, 11600, 3, -1);
         cr_assert_eq(received, 3, "namespace %d: %d of 3", ns, received);
-        close(rx);
     }
 }
