@@ -61,14 +61,19 @@ static int kept_slot(int fam)
     return fam == AF_INET6;
 }
 
+static void close_pair(int *rx, int *tx)
+{
+    if (*rx >= 0)
+        close(*rx);
+    if (*tx >= 0)
+        close(*tx);
+    *rx = *tx = -1;
+}
+
 void delivery_forget(void)
 {
     for (int k = 0; k < 2; k++) {
-        if (kept[k].rx >= 0)
-            close(kept[k].rx);
-        if (kept[k].tx >= 0)
-            close(kept[k].tx);
-        kept[k].rx = kept[k].tx = -1;
+        close_pair(&kept[k].rx, &kept[k].tx);
         for (int c = 0; c < CAST_COUNT; c++) {
             for (int i = 0; i < kept[k].nsenders[c]; i++)
                 close(kept[k].senders[c][i]);
@@ -106,15 +111,6 @@ static int bind_port(int fd, int fam, const char *text, int port)
     if (!addr_from_numeric(text, fam == AF_INET6 ? BM_FAMILY_IPV6 : BM_FAMILY_IPV4, port, &ss, &len))
         return EINVAL;
     return bind(fd, (struct sockaddr *)&ss, len) < 0 ? errno : 0;
-}
-
-static void close_pair(int *rx, int *tx)
-{
-    if (*rx >= 0)
-        close(*rx);
-    if (*tx >= 0)
-        close(*tx);
-    *rx = *tx = -1;
 }
 
 /* The sentinel pair: rx bound on loopback, at *at; tx to send from.  0 or errno, with why. */

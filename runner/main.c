@@ -1282,7 +1282,7 @@ int main(int argc, char **argv)
         case_list_free(&chosen);
         return stop_signal ? 128 + stop_signal : 2;
     }
-    (void)sandbox_raise_fd_limit();     /* for the workers, which inherit it */
+    sandbox_raise_fd_limit();           /* for the workers, which inherit it */
     /* the host's own values: read here, before any namespace is entered */
     sysinfo_read_host_sysctls(&host_sysctls, o.sysctl_mode);
     /* the run record describes a namespace like the workers' own */

@@ -577,22 +577,20 @@ int sandbox_enter(struct bm_env *env, char *err, size_t errlen)
     return 0;
 }
 
-long sandbox_raise_fd_limit(void)
+void sandbox_raise_fd_limit(void)
 {
     struct rlimit l;
-    if (getrlimit(RLIMIT_NOFILE, &l) != 0)
-        return -1;
+    if (getrlimit(RLIMIT_NOFILE, &l) != 0 || l.rlim_cur == RLIM_INFINITY)
+        return;
     rlim_t want = l.rlim_max == RLIM_INFINITY || l.rlim_max > 65536 ? 65536 : l.rlim_max;
-    if (l.rlim_cur != RLIM_INFINITY && l.rlim_cur < want) {
-        struct rlimit more = {want, l.rlim_max};
 #ifdef OPEN_MAX /* macOS refuses more than OPEN_MAX for the soft limit */
-        if (more.rlim_cur > OPEN_MAX)
-            more.rlim_cur = OPEN_MAX;
+    if (want > OPEN_MAX)
+        want = OPEN_MAX;
 #endif
-        if (more.rlim_cur > l.rlim_cur && setrlimit(RLIMIT_NOFILE, &more) == 0)
-            l.rlim_cur = more.rlim_cur;
+    if (want > l.rlim_cur) {
+        l.rlim_cur = want;
+        (void)setrlimit(RLIMIT_NOFILE, &l);
     }
-    return l.rlim_cur == RLIM_INFINITY ? LONG_MAX : (long)l.rlim_cur;
 }
 
 int sandbox_pin_cpu(int cpu)

@@ -44,8 +44,8 @@ const char *sandbox_missing(const struct bm_env *env, enum bm_cap cap);
 /* Raises the soft limit on open descriptors towards the hard one (at most 65536): a TCP
  * delivery holds its connections and their accepted children at once, beside the sockets a
  * worker keeps, which the usual soft limit (1024; 256 on macOS) may not hold.  Where it cannot,
- * a case that runs out says EMFILE.  The soft limit it leaves. */
-long sandbox_raise_fd_limit(void);
+ * a case that runs out says EMFILE. */
+void sandbox_raise_fd_limit(void);
 
 /* Pins the calling process to one CPU, so the kernel handles loopback packets in order
  * on one softirq backlog (delivery settling relies on it).  0 or errno; no-op elsewhere. */
