@@ -19,6 +19,7 @@ import gc
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -247,7 +248,8 @@ def cmd_test(args, runner_args):
         # the runner's unit tests mostly wait on sockets and signals, the macOS compile check
         # and the workflow lint are small: they run beside the harness's tests, and their
         # output follows
-        step("[1/5] Runner unit tests (ctest), lint, the macOS compile check, the workflow lint "
+        step("[1/5] Runner unit tests (ctest), lint, the macOS compile check, the workflow lint, "
+             "the case parser fuzzed "
              "and the matrix on this kernel, beside [2/5]: their output follows it")
         ctest_xml = os.path.join(tmp, "ctest.xml")
         ctest = _background(["ctest", "--output-on-failure", "--output-junit", ctest_xml],
@@ -258,11 +260,14 @@ def cmd_test(args, runner_args):
         flows = _background([sys.executable, "-c", "import sys; from bindmatrix import cli; "
                              "sys.exit(cli.lint_workflows())"], tmp, "workflows", env=here)
         lint = _background([sys.executable, "-m", "bindmatrix.lint"], tmp, "lint", env=here)
-        # --all: the case parser fuzzed for a while (runner/fuzz/run-fuzz, its own build)
-        fuzz = _background([os.path.join(TOP, "runner", "fuzz", "run-fuzz"), str(FUZZ_SECONDS)],
+        # the case parser fuzzed for a few seconds (--all: longer), in a build of its own
+        # (runner/fuzz/run-fuzz: clang, libFuzzer, ASan, UBSan); the seeds are every case
+        # file and every known bad input, so each past crash is tried again too
+        fuzz_seconds = FUZZ_SECONDS_ALL if args.all else FUZZ_SECONDS
+        fuzz = _background([os.path.join(TOP, "runner", "fuzz", "run-fuzz"), str(fuzz_seconds)],
                            tmp, "fuzz", env=dict(os.environ,
-                                                 BUILD=os.path.join(TOP, "build-fuzz"))) \
-            if args.all else None
+                                                 BUILD=os.path.join(TOP, "build-fuzz")),
+                           preexec_fn=lambda: os.nice(10))
         # the matrix on this kernel too: its verdicts come back as counts in a file
         verdicts = os.path.join(tmp, "conformance.json")
         argv = (["--strict"] if args.strict else []) + [
@@ -301,11 +306,10 @@ def cmd_test(args, runner_args):
         _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "workflow-lint", rc)
         rc = _join(macos, "the macOS compile check")
         _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "macos-compile-check", rc)
-        if fuzz is not None:
-            step("The case parser fuzzed for %d s (a crash is left in build-fuzz/crash-*)"
-                 % FUZZ_SECONDS)
-            rc = _join(fuzz, "the fuzz run")
-            _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "fuzz", rc)
+        step("The case parser fuzzed for %d s (a crash is left in build-fuzz/crash-*)"
+             % fuzz_seconds)
+        rc = _join(fuzz, "the fuzz run", quiet=_fuzz_progress)
+        _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "fuzz", rc)
 
         step("[5/5] The matrix on this kernel")
         rc = _join(conformance, "the conformance run")
@@ -328,7 +332,14 @@ def cmd_test(args, runner_args):
     return 1 if failed else 0
 
 
-FUZZ_SECONDS = 20      # test --all: long enough to reach the explicit-key and anchor inputs
+FUZZ_SECONDS = 2       # test: the seeds and known crashes again, and a few seconds' more
+FUZZ_SECONDS_ALL = 20  # test --all: long enough to reach the explicit-key and anchor inputs
+
+
+def _fuzz_progress(line):
+    """libFuzzer's progress lines (#N NEW, REDUCE, pulse...): left out when the run passed;
+    its final stats and anything else are shown."""
+    return bool(re.match(r"#\d+\s|\[\d+/\d+\] ", line)) or line.startswith(("INFO:", "Running:", "Executed ", "ninja: no work to do"))
 
 # `./bindmatrix run` in a process of its own (beside the tests), leaving its verdicts'
 # counts in the file named first
@@ -350,9 +361,9 @@ def _background(cmd, tmp, name, **kw):
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, **kw), log
 
 
-def _join(job, what, timeout=1200):
+def _join(job, what, timeout=1200, quiet=None):
     """Waits for a _background command (at most timeout s), prints its output, returns its
-    exit status."""
+    exit status.  quiet(line): lines left out when the command succeeded."""
     proc, log = job
     try:
         rc = proc.wait(timeout=timeout)
@@ -362,7 +373,9 @@ def _join(job, what, timeout=1200):
         print("bindmatrix test: %s did not finish within %d s" % (what, timeout),
               file=sys.stderr)
     log.seek(0)
-    sys.stdout.write(log.read())
+    for line in log:
+        if rc != 0 or quiet is None or not quiet(line):
+            sys.stdout.write(line)
     sys.stdout.flush()
     log.close()
     return rc
@@ -437,7 +450,7 @@ def parser():
             sp.add_argument("--all", action="store_true",
                             help="also the slow tests: real kernels booted under QEMU, a "
                                  "signed-release check against Debian's mirror, and 20 s of "
-                                 "fuzzing the case parser (CI runs them); and every command "
+                                 "fuzzing the case parser, not 2 (CI runs them); and every command "
                                  "a self-test tries in a new interpreter, not a fork of the "
                                  "test process (BINDMATRIX_TEST_EXEC=1 does that alone)")
         if name in ("run", "test"):

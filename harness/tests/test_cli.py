@@ -340,3 +340,34 @@ def test_a_reports_folder_that_is_a_file_is_said_not_a_traceback(tmp_path):
     assert code == 2, out
     assert "Traceback" not in out
     assert "bindmatrix: File exists: %s" % (tmp_path / "reports") in out
+
+
+FUZZ_LOG = """[30/30] Linking C executable fuzz_case_parse
+INFO: Running with entropic power schedule (0xFF, 100).
+INFO: Seed: 1234
+#2\tINITED cov: 754 ft: 2952 corp: 193/211Kb exec/s: 0 rss: 264Mb
+#57\tNEW    cov: 760 ft: 2960 corp: 194/212Kb lim: 4096 exec/s: 0 rss: 270Mb L: 88/4096 MS: 1 ChangeByte-
+#115\tDONE   cov: 765 ft: 3015 corp: 229/256Kb lim: 2695 exec/s: 57 rss: 329Mb
+Done 115 runs in 2 second(s)
+stat::number_of_executed_units: 115
+stat::peak_rss_mb:              329
+"""
+
+
+@pytest.mark.parametrize("rc", [0, 1])
+def test_the_fuzz_runs_progress_is_shown_only_when_it_fails(tmp_path, capsys, rc):
+    """test's short fuzz run prints its final stats when it passes, and all it said (the
+    crash, the build's lines) when it does not."""
+    from bindmatrix import cli
+    script = tmp_path / "fuzz.sh"
+    script.write_text("#!/bin/sh\ncat <<'LOG'\n%sLOG\nexit %d\n" % (FUZZ_LOG, rc))
+    script.chmod(0o755)
+    job = cli._background([str(script)], str(tmp_path), "fuzz")
+    assert cli._join(job, "the fuzz run", quiet=cli._fuzz_progress) == rc
+    shown = capsys.readouterr().out
+    if rc == 0:
+        assert shown == ("Done 115 runs in 2 second(s)\n"
+                         "stat::number_of_executed_units: 115\n"
+                         "stat::peak_rss_mb:              329\n")
+    else:
+        assert shown == FUZZ_LOG
