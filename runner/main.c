@@ -597,6 +597,7 @@ struct run {
     struct worker *workers;
     size_t nworkers, ncpu;
     struct bm_manifest_writer *manifest; /* --manifest-out: written while the workers run */
+    bool worker_failed;     /* a worker that had sent every line then failed: exit 1 */
 };
 
 static int start_worker(struct run *r, struct worker *w, size_t *redo, size_t nredo, int cpu)
@@ -704,6 +705,22 @@ static int sandbox_failed(int wstatus)
     return 1;
 }
 
+/* A worker that sent every line must still end well: a sanitizer's or valgrind's report,
+ * or a failure closing its capture, shows only in how it ended.  Its cases' results stand;
+ * the run's exit status says it (1). */
+static void finished_status(struct run *r, pid_t pid, int wstatus)
+{
+    if (stop_signal || (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0))
+        return;
+    if (WIFSIGNALED(wstatus))
+        fprintf(stderr, "bindmatrix-runner: worker %ld died on signal %d (%s) after its last case\n",
+                (long)pid, WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)));
+    else
+        fprintf(stderr, "bindmatrix-runner: worker %ld exited with status %d after its last case "
+                "(its results are kept; what it printed says why)\n", (long)pid, WEXITSTATUS(wstatus));
+    r->worker_failed = true;
+}
+
 /* The case idx failed with reason: its result is an error line. */
 static int blame(struct run *r, size_t idx, const char *reason)
 {
@@ -776,9 +793,11 @@ static int reap(struct run *r, struct worker *w, int cpu)
         left = missing(r, i, slot);
     if (!left) {        /* finished, or gone before its first case */
         if (waitpid(w->pid, &wstatus, WNOHANG) == w->pid) {
+            pid_t pid = w->pid;
             w->pid = 0;
             if (sandbox_failed(wstatus))
                 return -1;
+            finished_status(r, pid, wstatus);
         }
         return 0;
     }
@@ -1171,8 +1190,12 @@ static void wait_finished(struct run *r)
 {
     for (size_t w = 0; r->workers && w < r->nworkers; w++)
         if (r->workers[w].pid > 0) {
-            while (waitpid(r->workers[w].pid, NULL, 0) < 0 && errno == EINTR)
+            int wstatus = 0;
+            pid_t got;
+            while ((got = waitpid(r->workers[w].pid, &wstatus, 0)) < 0 && errno == EINTR)
                 ;
+            if (got == r->workers[w].pid)
+                finished_status(r, got, wstatus);
             r->workers[w].pid = 0;
         }
 }
@@ -1490,5 +1513,5 @@ out:
         close(lock_fd);
     if (stop_signal && (interrupted || rc != 0))
         return 128 + stop_signal;
-    return rc == 0 ? 0 : 1;
+    return rc == 0 && !r.worker_failed ? 0 : 1;
 }

@@ -268,6 +268,12 @@ def cmd_test(args, runner_args):
                            tmp, "fuzz", env=dict(os.environ,
                                                  BUILD=os.path.join(TOP, "build-fuzz")),
                            preexec_fn=lambda: os.nice(10))
+        # --all: the runner under ASan and UBSan (its unit tests and the matrix) and under
+        # valgrind (the matrix), in a build of its own (ci/sanitizer-check)
+        sanitized = _background([os.path.join(TOP, "ci", "sanitizer-check"), "--build", BUILD],
+                                tmp, "sanitizers", env=dict(os.environ,
+                                                            BINDMATRIX_PYTHON=sys.executable)) \
+            if args.all else None
         # the matrix on this kernel too: its verdicts come back as counts in a file
         verdicts = os.path.join(tmp, "conformance.json")
         argv = (["--strict"] if args.strict else []) + [
@@ -310,6 +316,11 @@ def cmd_test(args, runner_args):
              % fuzz_seconds)
         rc = _join(fuzz, "the fuzz run", quiet=_fuzz_progress)
         _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "fuzz", rc)
+
+        if sanitized is not None:
+            step("The runner under ASan, UBSan and valgrind (ci/sanitizer-check)")
+            rc = _join(sanitized, "the sanitizer check")
+            _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "sanitizers", rc)
 
         step("[5/5] The matrix on this kernel")
         rc = _join(conformance, "the conformance run")
@@ -449,8 +460,9 @@ def parser():
         if name == "test":
             sp.add_argument("--all", action="store_true",
                             help="also the slow tests: real kernels booted under QEMU, a "
-                                 "signed-release check against Debian's mirror, and 20 s of "
-                                 "fuzzing the case parser, not 2 (CI runs them); and every command "
+                                 "signed-release check against Debian's mirror, the runner "
+                                 "under ASan, UBSan and valgrind (ci/sanitizer-check), and 20 s "
+                                 "of fuzzing the case parser, not 2 (CI runs them); and every command "
                                  "a self-test tries in a new interpreter, not a fork of the "
                                  "test process (BINDMATRIX_TEST_EXEC=1 does that alone)")
         if name in ("run", "test"):

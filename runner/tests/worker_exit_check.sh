@@ -1,0 +1,42 @@
+#!/bin/bash
+# A worker that sent every result and then ended badly (a sanitizer's or valgrind's report
+# shows only in its exit status) fails the run: exit 1, a message naming the worker, and the
+# results kept in full.  exit_shim.so makes each worker end with status 7.
+# usage: worker_exit_check.sh RUNNER SHIM
+set -u
+runner=$1 shim=$2
+tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
+mkdir -p "$tmp/cases/two"
+cat > "$tmp/cases/two/case.yaml" <<'YAML'
+title: two quick binds
+ref: runner/tests/worker_exit_check.sh
+matrix: {n: [a, b, c, d]}
+sockets: {a: {proto: tcp, family: ipv4}}
+steps:
+  - {op: bind, socket: a, addr: loopback, port: P1}
+YAML
+# an ASan runner must come first among the libraries; the shim does not need to
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
+
+# unshimmed: the same run passes (what the shim changes is the only difference)
+timeout 60 "$runner" -q -j 2 -o "$tmp/ok.jsonl" "$tmp/cases" 2>"$tmp/ok.err"
+rc=$?
+[[ $rc == 0 ]] || fail plain "exit $rc: $(cat "$tmp/ok.err")"
+
+for jobs in 1 2; do
+    out=$tmp/bad$jobs.jsonl
+    BM_SHIM_EXIT_STATUS=7 LD_PRELOAD=$shim timeout 60 "$runner" -q -j $jobs -o "$out" \
+        "$tmp/cases" 2>"$tmp/bad.err"
+    rc=$?
+    err=$(cat "$tmp/bad.err")
+    [[ $rc == 1 ]] || fail "j$jobs" "exit $rc, not 1: $err"
+    [[ $err == *"exited with status 7 after its last case"* ]] ||
+        fail "j$jobs" "no message naming the worker's status: $err"
+    # every case's result is there and observed: what failed came after them
+    [[ -f $out ]] && [[ $(grep -c '"status":"observed"' "$out") == 4 ]] ||
+        fail "j$jobs" "the results are not all there: $(cat "$out" 2>/dev/null | head -c 300)"
+done
+[[ $failures == 0 ]] && echo "worker_exit_check: all passed"
+exit $((failures > 0))
