@@ -596,8 +596,9 @@ struct run {
     size_t *order;          /* the cases in the order they are claimed */
     struct worker *workers;
     size_t nworkers, ncpu;
-    struct bm_manifest_writer *manifest; /* --manifest-out: written while the workers run */
     bool worker_failed;     /* a worker that had sent every line then failed: exit 1 */
+    struct bm_manifest_collector *manifest; /* --manifest-out: collected while the workers run */
+    size_t manifest_next;   /* the next case it collects */
 };
 
 static int start_worker(struct run *r, struct worker *w, size_t *redo, size_t nredo, int cpu)
@@ -1052,14 +1053,15 @@ static int run_workers(struct run *r)
             break;
         if (n == 0)
             continue;
-        /* the manifest is written in the parent's idle moments, a few cases at a time */
+        /* the manifest is collected in the parent's idle moments, a few cases at a time */
         int ready = poll(pfd, n, r->manifest ? 0 : 200);
         if (ready < 0 && errno != EINTR) {
             rc = -1;
             break;
         }
-        if (ready == 0 && r->manifest && manifest_more(r->manifest, 32) != 0)
-            r->manifest = NULL;     /* all written, or failed: manifest_finish says which */
+        if (ready == 0 && r->manifest &&
+            manifest_collect_more(r->manifest, r->cases, &r->manifest_next, 32) != 0)
+            r->manifest = NULL;     /* all collected, or failed: manifest_emit says which */
         for (size_t i = 0; i < n && rc == 0; i++) {
             struct worker *w = &r->workers[map[i]];
             if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -1185,6 +1187,36 @@ static void hash_case_of_run(void *hash, const struct bm_case *c)
     manifest_hash_add(hash, c);
 }
 
+/* --manifest-out, once the run is over: the cases the run's idle moments did not collect,
+ * then the whole manifest written to path (atomic.h).  0, or -1 with errno set. */
+static int write_manifest(struct bm_manifest_collector *m, const struct bm_case_list *list,
+                          size_t *next, const char *path, const struct bm_selection *sel,
+                          const char *output, const char *evidence, char hash[BM_HASH_LEN])
+{
+    struct bm_atomic a;
+    int saved;
+
+    manifest_collect_more(m, list, next, SIZE_MAX);     /* what the idle moments left */
+    if (atomic_open(&a, path) != 0)
+        return -1;
+    if (manifest_emit(m, a.f, sel, output, evidence, hash) != 0) {
+        saved = errno;
+        atomic_abort(&a);
+        errno = saved;
+        return -1;
+    }
+    return atomic_commit(&a);
+}
+
+static void drop_manifest(struct bm_manifest_collector *m, FILE **body)
+{
+    if (!*body)
+        return;
+    manifest_collect_free(m);
+    fclose(*body);
+    *body = NULL;
+}
+
 /* The workers that finished all their cases, once the results are written. */
 static void wait_finished(struct run *r)
 {
@@ -1226,9 +1258,8 @@ int main(int argc, char **argv)
     int rc = 0, lock_fd = -1;
     bool interrupted = false;
     struct bm_case_hash case_hash;
-    struct bm_manifest_writer manifest;
-    FILE *manifest_file = NULL;     /* unlinked while the run lasts: nothing left if killed */
-    bool manifest_open = false;
+    struct bm_manifest_collector manifest;
+    FILE *manifest_body = NULL;     /* its cases: unlinked while the run lasts, gone if killed */
     struct written written = {0};
     char evidence_dest[600] = "";   /* where this run's evidence ends up */
     bool evidence_placed = false;
@@ -1259,36 +1290,53 @@ int main(int argc, char **argv)
     /* every case is built where it is used (a worker, the manifest) and dropped: memory does
      * not grow with the number of cases */
     chosen.lazy = true;
-    /* the case set's hash, made as the cases are checked, unless the manifest makes it */
+    /* each case is built here, to be checked.  --manifest: its text is collected then (and
+     * makes the case set's hash); --manifest-out: the run collects the cases again while its
+     * workers run (here, it would make the parent's part before they start longer); else
+     * the hash alone */
     manifest_hash_init(&case_hash);
-    chosen.on_case = !o.list && !o.manifest && !o.manifest_out ? hash_case_of_run : NULL;
-    chosen.on_case_ctx = &case_hash;
+    if (o.manifest || o.manifest_out) {
+        int fd = o.manifest_out ? atomic_scratch(o.manifest_out) : -1;
+        manifest_body = o.manifest_out ? (fd >= 0 ? fdopen(fd, "w+") : NULL) : tmpfile();
+        if (!manifest_body) {
+            fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n",
+                    o.manifest_out ? o.manifest_out : "the manifest", strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return 1;
+        }
+        manifest_collect_init(&manifest, manifest_body);
+        if (!o.manifest_out) {
+            chosen.on_case = manifest_collect;
+            chosen.on_case_ctx = &manifest;
+        }
+    } else if (!o.list) {
+        chosen.on_case = hash_case_of_run;
+        chosen.on_case_ctx = &case_hash;
+    }
     if (casefiles_load(sel.paths, sel.npaths, o.root, &chosen, &err)) {
         char *msg = bm_error_text(&err);
         fprintf(stderr, "bindmatrix-runner: %s\n", msg ? msg : "out of memory");
         free(msg);
         bm_error_free(&err);
+        drop_manifest(&manifest, &manifest_body);
         case_list_free(&chosen);
         return 2;
     }
     if (o.list || o.manifest) {
         for (size_t i = 0; o.list && !o.manifest && i < chosen.n; i++)
             printf("%s\n", case_list_id(&chosen, i));
-        if (o.manifest && manifest_stream(stdout, &chosen, &sel, NULL, NULL, hash) != 0)
+        if (o.manifest && manifest_emit(&manifest, stdout, &sel, NULL, NULL, hash) != 0)
             rc = 1;
+        drop_manifest(&manifest, &manifest_body);
         case_list_free(&chosen);
         return fflush(stdout) == 0 && rc == 0 ? 0 : 1;
     }
-    if (chosen.n == 0) {
-        fprintf(stderr, "bindmatrix-runner: no case matches\n");
+    if (chosen.n == 0 || !(output = output_path(&o, &sel, host))) {
+        fprintf(stderr, "bindmatrix-runner: %s\n", chosen.n ? "out of memory" : "no case matches");
+        drop_manifest(&manifest, &manifest_body);
         case_list_free(&chosen);
-        return 2;
-    }
-    output = output_path(&o, &sel, host);
-    if (!output) {
-        fprintf(stderr, "bindmatrix-runner: out of memory\n");
-        case_list_free(&chosen);
-        return 1;
+        return chosen.n ? 1 : 2;
     }
 
     /* from here a signal stops the run in order: nothing is left running or half-written */
@@ -1366,27 +1414,7 @@ int main(int argc, char **argv)
         rc = -1;
         goto out;
     }
-    /* the manifest is written while the workers run, and makes the hash as it writes the
-     * cases: one expansion to JSON, not two */
-    if (o.manifest_out) {
-        int fd = atomic_scratch(o.manifest_out);
-        if (fd < 0 || !(manifest_file = fdopen(fd, "w+"))) {
-            if (fd >= 0)
-                close(fd);
-            fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(errno));
-            rc = -1;
-            goto out;
-        }
-        manifest_open = true;
-        if (manifest_begin(&manifest, manifest_file, &chosen, &sel, output,
-                           o.capture ? o.evidence_dir : NULL) != 0) {
-            fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(errno));
-            rc = -1;
-            goto out;
-        }
-        r.manifest = &manifest;
-    }
-
+    r.manifest = manifest_body ? &manifest : NULL;
     r.o = &o;
     r.env = &env;
     r.host = &host_sysctls;
@@ -1410,15 +1438,10 @@ int main(int argc, char **argv)
     r.parent = getpid();
     t_cases = now_ms();
     rc = run_all(&r);
-    if (manifest_open) {
-        int saved = 0;
-        manifest_open = false;
-        if (manifest_finish(&manifest, hash) != 0 ||
-            atomic_copy(manifest_file, o.manifest_out) != 0) {
-            saved = errno;
-            fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(saved));
-            rc = -1;
-        }
+    if (manifest_body && write_manifest(&manifest, &chosen, &r.manifest_next, o.manifest_out, &sel, output,
+                                        o.capture ? o.evidence_dir : NULL, hash) != 0) {
+        fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(errno));
+        rc = -1;
     }
     interrupted = stop_signal && r.received < r.ncases;
     if (interrupted) {
@@ -1501,11 +1524,7 @@ out:
         remove_evidence(o.evidence_part);
     free(written.order);
     free(written.copy);
-    if (manifest_file)
-        fclose(manifest_file);
-    if (manifest_open) {            /* a run that never got to its cases: no manifest */
-        manifest_finish(&manifest, hash);
-    }
+    drop_manifest(&manifest, &manifest_body);
     free_run(&r);
     free(output);
     case_list_free(&chosen);

@@ -362,97 +362,140 @@ static bool put_member(FILE *f, const char *key, json_t *value, bool first)
     return ok;
 }
 
-int manifest_begin(struct bm_manifest_writer *w, FILE *f, const struct bm_case_list *list,
-                   const struct bm_selection *sel, const char *output, const char *evidence)
+void manifest_collect_init(struct bm_manifest_collector *m, FILE *body)
 {
-    memset(w, 0, sizeof *w);
-    w->f = f;
-    w->list = list;
-    w->h = FNV_OFFSET;
-    w->scenarios = json_array();
-    w->ok = w->scenarios && fputc('{', f) != EOF &&
-            put_member(f, "schema", json_integer(BM_MANIFEST_SCHEMA), true) &&
-            put_member(f, "kind", bm_json_text("bindmatrix-manifest"), false) &&
-            put_member(f, "runner_version", bm_json_text(BINDMATRIX_VERSION), false) &&
-            put_member(f, "selection", selection_json(sel), false);
-    if (w->ok && output)
-        w->ok = put_member(f, "output", bm_json_text(output), false) &&
-                put_member(f, "evidence", evidence ? bm_json_text(evidence) : json_null(), false);
-    w->ok = w->ok && put_member(f, "vocabulary", vocabulary_json(), false) &&
-            fputs(",\"cases\":[", f) != EOF;
-    return w->ok ? 0 : -1;
+    memset(m, 0, sizeof *m);
+    m->body = body;
+    m->h = FNV_OFFSET;
+    if (!(m->scenarios = json_array()))
+        m->failed = ENOMEM;
 }
 
-int manifest_more(struct bm_manifest_writer *w, size_t n)
+void manifest_collect(void *collector, const struct bm_case *c)
 {
-    /* each case is built, hashed without its lines, written with them and dropped in turn:
-     * the manifest's memory does not grow with the number of cases */
-    for (; w->ok && n > 0 && w->next < w->list->n; n--, w->next++) {
-        struct bm_case scratch;
-        const struct bm_case *c = case_list_get(w->list, w->next, &scratch);
-        char *text = c ? manifest_case_text(c, false) : NULL;
-        size_t len = text ? strlen(text) : 0;
+    struct bm_manifest_collector *m = collector;
+    char *text;
+    size_t len;
+    bool ok;
 
-        if (!text || len < 2 || text[len - 1] != '}') {
-            free(text);
-            errno = ENOMEM;
-            w->ok = false;
-            break;
-        }
-        /* one dump serves both: the hash reads it, and it is written with the steps' lines
-         * added as the case's last member */
-        w->h = hash_text_of(w->h, text);
-        text[len - 1] = '\0';
-        w->ok = (!w->next || fputc(',', w->f) != EOF) && fputs(text, w->f) != EOF &&
-                fputs(",\"step_lines\":[", w->f) != EOF;
-        for (size_t k = 0; w->ok && k < c->nsteps; k++)
-            w->ok = fprintf(w->f, "%s%d", k ? "," : "", c->steps[k].line) > 0;
-        w->ok = w->ok && fputs("]}", w->f) != EOF;
+    if (m->failed)
+        return;
+    text = manifest_case_text(c, false);
+    len = text ? strlen(text) : 0;
+    if (!text || len < 2 || text[len - 1] != '}') {
         free(text);
-        /* a file's cases are contiguous and share its strings */
-        if (w->ok && c->file != w->scen_file) {
-            w->scen = scenario_start(c);
-            w->scen_file = c->file;
-            json_array_append_new(w->scenarios, w->scen);
-        }
-        if (w->ok) {
-            json_t *count = json_object_get(w->scen, "cases");
-            json_integer_set(count, json_integer_value(count) + 1);
-            axes_add(json_object_get(w->scen, "axes"), c);
-        }
+        m->failed = ENOMEM;
+        return;
     }
-    return !w->ok ? -1 : w->next < w->list->n ? 0 : 1;
+    /* one text serves both: the hash reads it, and it is written with the steps' lines
+     * added as the case's last member */
+    m->h = hash_text_of(m->h, text);
+    text[len - 1] = '\0';
+    ok = (!m->n || fputc(',', m->body) != EOF) && fputs(text, m->body) != EOF &&
+         fputs(",\"step_lines\":[", m->body) != EOF;
+    for (size_t k = 0; ok && k < c->nsteps; k++)
+        ok = fprintf(m->body, "%s%d", k ? "," : "", c->steps[k].line) > 0;
+    ok = ok && fputs("]}", m->body) != EOF;
+    free(text);
+    if (!ok) {
+        m->failed = errno ? errno : EIO;
+        return;
+    }
+    m->n++;
+    /* a file's cases are contiguous and share its strings */
+    if (c->file != m->scen_file) {
+        m->scen = scenario_start(c);
+        m->scen_file = c->file;
+        json_array_append_new(m->scenarios, m->scen);
+    }
+    json_t *count = json_object_get(m->scen, "cases");
+    json_integer_set(count, json_integer_value(count) + 1);
+    axes_add(json_object_get(m->scen, "axes"), c);
 }
 
-int manifest_finish(struct bm_manifest_writer *w, char hash_out[BM_HASH_LEN])
+int manifest_collect_more(struct bm_manifest_collector *m, const struct bm_case_list *list,
+                          size_t *next, size_t n)
+{
+    for (; !m->failed && n > 0 && *next < list->n; n--, (*next)++) {
+        struct bm_case scratch;
+        const struct bm_case *c = case_list_get(list, *next, &scratch);
+        if (!c)
+            m->failed = ENOMEM;
+        else
+            manifest_collect(m, c);
+    }
+    return m->failed ? -1 : *next < list->n ? 0 : 1;
+}
+
+/* The collected cases' text, from the start of the body, on f. */
+static bool copy_body(FILE *body, FILE *f)
+{
+    char buf[65536];
+    size_t got;
+
+    if (fflush(body) != 0 || fseek(body, 0, SEEK_SET) != 0)
+        return false;
+    while ((got = fread(buf, 1, sizeof buf, body)) > 0)
+        if (fwrite(buf, 1, got, f) != got)
+            return false;
+    return !ferror(body);
+}
+
+int manifest_emit(struct bm_manifest_collector *m, FILE *f, const struct bm_selection *sel,
+                  const char *output, const char *evidence, char hash_out[BM_HASH_LEN])
 {
     size_t k;
     json_t *scen;
+    bool ok;
 
-    if (w->ok && manifest_more(w, SIZE_MAX) == 1) {
-        json_array_foreach(w->scenarios, k, scen)
-            axes_finish(json_object_get(scen, "axes"));
-        hash_text(w->h, hash_out);
-        w->ok = fputc(']', w->f) != EOF && put_member(w->f, "scenarios", json_incref(w->scenarios), false) &&
-                put_member(w->f, "case_set_hash", bm_json_text(hash_out), false) && fputs("}\n", w->f) != EOF;
+    hash_text(m->h, hash_out);
+    if (m->failed) {
+        errno = m->failed;
+        return -1;
     }
-    json_decref(w->scenarios);
-    w->scenarios = NULL;
-    return w->ok ? 0 : -1;
+    json_array_foreach(m->scenarios, k, scen)
+        axes_finish(json_object_get(scen, "axes"));
+    ok = fputc('{', f) != EOF &&
+         put_member(f, "schema", json_integer(BM_MANIFEST_SCHEMA), true) &&
+         put_member(f, "kind", bm_json_text("bindmatrix-manifest"), false) &&
+         put_member(f, "runner_version", bm_json_text(BINDMATRIX_VERSION), false) &&
+         put_member(f, "selection", selection_json(sel), false);
+    if (ok && output)
+        ok = put_member(f, "output", bm_json_text(output), false) &&
+             put_member(f, "evidence", evidence ? bm_json_text(evidence) : json_null(), false);
+    ok = ok && put_member(f, "vocabulary", vocabulary_json(), false) &&
+         fputs(",\"cases\":[", f) != EOF && copy_body(m->body, f) && fputc(']', f) != EOF &&
+         put_member(f, "scenarios", json_incref(m->scenarios), false) &&
+         put_member(f, "case_set_hash", bm_json_text(hash_out), false) && fputs("}\n", f) != EOF;
+    if (!ok && !errno)
+        errno = EIO;
+    return ok ? 0 : -1;
+}
+
+void manifest_collect_free(struct bm_manifest_collector *m)
+{
+    json_decref(m->scenarios);
+    m->scenarios = NULL;
 }
 
 int manifest_stream(FILE *f, const struct bm_case_list *list, const struct bm_selection *sel,
                     const char *output, const char *evidence, char hash_out[BM_HASH_LEN])
 {
-    struct bm_manifest_writer w;
+    struct bm_manifest_collector m;
+    FILE *body = tmpfile();
+    size_t next = 0;
+    int rc, saved;
 
-    if (manifest_begin(&w, f, list, sel, output, evidence) != 0) {
-        int saved = errno;
-        json_decref(w.scenarios);
-        errno = saved;
+    if (!body)
         return -1;
-    }
-    return manifest_finish(&w, hash_out);
+    manifest_collect_init(&m, body);
+    manifest_collect_more(&m, list, &next, SIZE_MAX);
+    rc = manifest_emit(&m, f, sel, output, evidence, hash_out);
+    saved = errno;
+    manifest_collect_free(&m);
+    fclose(body);
+    errno = saved;
+    return rc;
 }
 
 json_t *manifest_json(const struct bm_case_list *list, const struct bm_selection *sel,

@@ -34,29 +34,42 @@ void manifest_hash_add(struct bm_case_hash *hash, const struct bm_case *c);
 int manifest_hash_end(const struct bm_case_hash *hash, char out[BM_HASH_LEN]); /* 0 or -1 */
 
 /* The manifest of the list's cases as one line of JSON and a newline on f: each case is
- * built, written and dropped in turn (a lazy list's memory does not grow with the number of
- * cases, and neither does the manifest's).  With output non-NULL (a run's --manifest-out) it
- * also says where the results and the evidence (NULL: none) will be written.  hash_out gets
- * the case-set hash.  0, or -1 with errno set. */
+ * built, collected and dropped in turn (a lazy list's memory does not grow with the number
+ * of cases, and neither does the manifest's).  With output non-NULL (a run's --manifest-out)
+ * it also says where the results and the evidence (NULL: none) will be written.  hash_out
+ * gets the case-set hash.  0, or -1 with errno set. */
 int manifest_stream(FILE *f, const struct bm_case_list *list, const struct bm_selection *sel,
                     const char *output, const char *evidence, char hash_out[BM_HASH_LEN]);
-/* The same, a few cases at a time (a run writes its manifest while its workers run):
- * begin writes what comes before the cases, more writes up to n more (1: all written, 0:
- * more to do, -1: failed, errno set), finish writes the rest and what follows, and frees
- * the writer's state (0 or -1).  After a failure only finish may follow. */
-struct bm_manifest_writer {
-    FILE *f;
-    const struct bm_case_list *list;
-    size_t next;
+
+/* The same in parts: the cases are collected as they are expanded (the list's on_case: each
+ * case is built once, to be checked, and its text written then) or afterwards from the list,
+ * and the manifest written at the end:
+ *   manifest_collect_init   before expanding; body is where the cases' text goes (a scratch
+ *                           file: the memory held does not grow with the number of cases)
+ *   manifest_collect        the list's on_case, ctx the collector
+ *   manifest_emit           the whole manifest on f: what comes before the cases, the cases,
+ *                           what follows; 0, or -1 with errno set (also when a case could
+ *                           not be collected)
+ *   manifest_collect_free   frees what the collector holds (after emit, or instead of it). */
+struct bm_manifest_collector {
+    FILE *body;             /* the cases' text, comma-separated (not owned) */
+    size_t n;               /* cases collected */
     json_t *scenarios, *scen;
     const char *scen_file;
     uint64_t h;
-    bool ok;
+    int failed;             /* errno of the first failure, or 0 */
 };
-int manifest_begin(struct bm_manifest_writer *w, FILE *f, const struct bm_case_list *list,
-                   const struct bm_selection *sel, const char *output, const char *evidence);
-int manifest_more(struct bm_manifest_writer *w, size_t n);
-int manifest_finish(struct bm_manifest_writer *w, char hash_out[BM_HASH_LEN]);
+void manifest_collect_init(struct bm_manifest_collector *m, FILE *body);
+void manifest_collect(void *collector, const struct bm_case *c);
+/* Or from a list that is expanded already: builds and collects its cases *next.. up to n of
+ * them, advancing *next (a run does it in its idle moments, while its workers run).  1:
+ * all collected, 0: more to do, -1: failed (manifest_emit says why). */
+int manifest_collect_more(struct bm_manifest_collector *m, const struct bm_case_list *list,
+                          size_t *next, size_t n);
+int manifest_emit(struct bm_manifest_collector *m, FILE *f, const struct bm_selection *sel,
+                  const char *output, const char *evidence, char hash_out[BM_HASH_LEN]);
+void manifest_collect_free(struct bm_manifest_collector *m);
+
 /* The same manifest as a JSON value (made by manifest_stream: one way of writing it); NULL
  * when out of memory. */
 json_t *manifest_json(const struct bm_case_list *list, const struct bm_selection *sel,
