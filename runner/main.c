@@ -706,9 +706,9 @@ static int sandbox_failed(int wstatus)
     return 1;
 }
 
-/* A worker that sent every line must still end well: a sanitizer's or valgrind's report,
- * or a failure closing its capture, shows only in how it ended.  Its cases' results stand;
- * the run's exit status says it (1). */
+/* A worker that sent every line must still end well: a sanitizer's or valgrind's report
+ * about what it did after its last case (or at exit) shows only in how it ended.  Its
+ * cases' results stand; the run's exit status says it (1). */
 static void finished_status(struct run *r, pid_t pid, int wstatus)
 {
     if (stop_signal || (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0))
