@@ -4,10 +4,13 @@
 
 #include "case_parse.h"
 
-/* Variables visible as "$name": matrix coordinates and what `derive` defines from them. */
+/* Variables visible as "$name": matrix coordinates and what `derive` defines from them.
+ * Names and values point into the template (its axes, its YAML document), which outlives
+ * every binding made from it: setting one copies nothing (it runs for every axis of every
+ * case, three times). */
 struct bm_binding {
     size_t n;
-    struct bm_kv vars[BM_MAX_AXES * 4];
+    struct { const char *key, *value; } vars[BM_MAX_AXES * 4];
 };
 
 const char *binding_get(const struct bm_binding *b, const char *name);

@@ -78,9 +78,12 @@ bool map_collect(const struct bm_template *t, yaml_node_t *map, const char *cons
         yaml_node_t *k = yaml_node(t, p->key);
         size_t i = n; /* not a plain name: no slot */
 
-        if (k && k->type == YAML_SCALAR_NODE)
-            for (i = 0; i < n && strcmp(names[i], (const char *)k->data.scalar.value) != 0; i++)
+        if (k && k->type == YAML_SCALAR_NODE) {
+            const char *key = (const char *)k->data.scalar.value;
+            /* the first letters differ for most names: strcmp only where they do not */
+            for (i = 0; i < n && (names[i][0] != key[0] || strcmp(names[i], key) != 0); i++)
                 ;
+        }
         if (i < n)
             out[i] = yaml_node(t, p->value); /* keys are unique (check_duplicate_keys) */
         else
