@@ -71,5 +71,20 @@ n=$(timeout "$max_seconds" "$runner" --root "$tmp/loop" --list "$tmp/loop" | wc 
 checked=$((checked + 1))
 [[ $n == 1 ]] || fail symlink-loop "$n cases listed, not 1"
 
+# --manifest writes each case's text as the case is checked: a refusal further on must
+# leave nothing on standard output (the cases before it included), and exit 2
+mkcase half/a "title: t
+$base"
+mkcase half/b "title: t
+ref: r
+sockets: {a: {proto: tcp, family: ipv4}}
+steps: [{op: bind, socket: a, addr: loopback, port: P1, colour: red}]"
+out=$(timeout "$max_seconds" "$runner" --manifest "$tmp/half" 2>"$tmp/half.err")
+rc=$?
+checked=$((checked + 1))
+[[ $rc == 2 && -z $out ]] || fail manifest-half "exit $rc, ${#out} bytes on stdout"
+grep -q "half/b/case.yaml:4: field 'steps\[0\].colour'" "$tmp/half.err" ||
+    fail manifest-half "not refused for b's unknown key: $(cat "$tmp/half.err")"
+
 echo "$checked checked, $failures failed"
 [[ $failures == 0 ]]
