@@ -264,7 +264,8 @@ def cmd_test(args, runner_args):
         # (runner/fuzz/run-fuzz: clang, libFuzzer, ASan, UBSan); the seeds are every case
         # file and every known bad input, so each past crash is tried again too
         fuzz_seconds = FUZZ_SECONDS_ALL if args.all else FUZZ_SECONDS
-        fuzz = _background([os.path.join(TOP, "runner", "fuzz", "run-fuzz"), str(fuzz_seconds)],
+        fuzz = _background([os.path.join(TOP, "runner", "fuzz", "run-fuzz")]
+                           + ([] if args.all else ["--scratch"]) + [str(fuzz_seconds)],
                            tmp, "fuzz", env=dict(os.environ,
                                                  BUILD=os.path.join(TOP, "build-fuzz")),
                            preexec_fn=lambda: os.nice(10))
