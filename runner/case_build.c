@@ -38,18 +38,41 @@ struct build {
     struct bm_error *err;
 };
 
+/* A field's name for an error message ("steps[2].addr"), made only when one is written:
+ * every key of every expanded case passes through here, and errors are rare. */
+struct field {
+    const char *where, *key;    /* key NULL: where alone */
+    char text[128];
+};
+
+static const char *field_text(struct field *f)
+{
+    if (f->key)
+        bm_join(f->text, sizeof f->text, f->where, ".", f->key);
+    else
+        bm_copy(f->text, sizeof f->text, f->where);
+    return f->text;
+}
+
+/* check_len, the field's name made only when s is too long. */
+static int check_field_len(struct build *x, const yaml_node_t *n, struct field *f,
+                           const char *s, size_t max)
+{
+    return strlen(s) <= max ? 0 : check_len(x->t, n, field_text(f), s, max, x->err);
+}
+
 /* The scalar at n, with a leading "$name" replaced by its value. */
-static int scalar(struct build *x, yaml_node_t *n, const char *field, const char **out)
+static int scalar(struct build *x, yaml_node_t *n, struct field *field, const char **out)
 {
     const char *s;
 
     if (!n || n->type != YAML_SCALAR_NODE)
-        return bm_fail(x->err, x->t->file, node_line(n), field, "must be a single value");
+        return bm_fail(x->err, x->t->file, node_line(n), field_text(field), "must be a single value");
     s = (const char *)n->data.scalar.value;
     if (s[0] == '$') {
         const char *v = binding_get(x->b, s + 1);
         if (!v)
-            return bm_fail(x->err, x->t->file, node_line(n), field,
+            return bm_fail(x->err, x->t->file, node_line(n), field_text(field),
                            "unknown variable '%s' (define it under matrix: or derive:)", s);
         s = v;
     }
@@ -59,7 +82,7 @@ static int scalar(struct build *x, yaml_node_t *n, const char *field, const char
 
 /* Picks s from a NULL-terminated list of names; fails listing them (the list is made only
  * for the error: every field of every expanded case comes here). */
-static int choose(struct build *x, yaml_node_t *n, const char *field, const char *s,
+static int choose(struct build *x, yaml_node_t *n, struct field *field, const char *s,
                   const char *const *names, int *out)
 {
     for (int i = 0; names[i]; i++)
@@ -69,10 +92,10 @@ static int choose(struct build *x, yaml_node_t *n, const char *field, const char
         }
     char known[256];
     names_text(known, sizeof known, names);
-    return bm_fail(x->err, x->t->file, node_line(n), field, "unknown value '%s' (known: %s)", s, known);
+    return bm_fail(x->err, x->t->file, node_line(n), field_text(field), "unknown value '%s' (known: %s)", s, known);
 }
 
-static int choose_node(struct build *x, yaml_node_t *n, const char *field,
+static int choose_node(struct build *x, yaml_node_t *n, struct field *field,
                        const char *const *names, int *out)
 {
     const char *s;
@@ -80,7 +103,7 @@ static int choose_node(struct build *x, yaml_node_t *n, const char *field,
 }
 
 /* One option word: "none", "both", "name" or "name=value". */
-static int add_option_word(struct build *x, yaml_node_t *n, const char *field, const char *word,
+static int add_option_word(struct build *x, yaml_node_t *n, struct field *field, const char *word,
                            struct bm_opt *opts, size_t *nopts)
 {
     char name[BM_NAME_LEN];
@@ -94,11 +117,11 @@ static int add_option_word(struct build *x, yaml_node_t *n, const char *field, c
         return add_option_word(x, n, field, "reuseaddr", opts, nopts) ||
                add_option_word(x, n, field, "reuseport", opts, nopts);
     if (len >= sizeof name)
-        return check_len(x->t, n, field, word, sizeof name - 1, x->err);
+        return check_field_len(x, n, field, word, sizeof name - 1);
     memcpy(name, word, len); /* the part before '=' (snprintf's "%.*s" cost more than the rest) */
     name[len] = '\0';
     if (!sockopt_known(name))
-        return bm_fail(x->err, x->t->file, node_line(n), field,
+        return bm_fail(x->err, x->t->file, node_line(n), field_text(field),
                        "unknown option '%s' (see cases/README.md: reuseaddr, reuseport, both, "
                        "reuseport_lb, reuseshareuid, v6only, freebind, bindany, broadcast, "
                        "multicast_all, bind_address_no_port, local_port_range, bindtodevice, "
@@ -107,19 +130,19 @@ static int add_option_word(struct build *x, yaml_node_t *n, const char *field, c
         char why[256];
         /* the value's syntax is the option's own (sockopts.h): an integer, ports, a device */
         if (sockopt_parse_value(name, eq ? eq + 1 : NULL, &value, why, sizeof why))
-            return bm_fail(x->err, x->t->file, node_line(n), field, "%s", why);
+            return bm_fail(x->err, x->t->file, node_line(n), field_text(field), "%s", why);
     }
     for (size_t i = 0; i < *nopts; i++)
         if (strcmp(opts[i].name, name) == 0)
-            return bm_fail(x->err, x->t->file, node_line(n), field, "option '%s' given twice", name);
+            return bm_fail(x->err, x->t->file, node_line(n), field_text(field), "option '%s' given twice", name);
     if (*nopts == BM_MAX_OPTS)
-        return bm_fail(x->err, x->t->file, node_line(n), field, "more than %d options", BM_MAX_OPTS);
+        return bm_fail(x->err, x->t->file, node_line(n), field_text(field), "more than %d options", BM_MAX_OPTS);
     bm_copy(opts[*nopts].name, sizeof opts[*nopts].name, name);
     opts[(*nopts)++].value = value;
     return 0;
 }
 
-static int build_options(struct build *x, yaml_node_t *n, const char *field, struct bm_opt *opts,
+static int build_options(struct build *x, yaml_node_t *n, struct field *field, struct bm_opt *opts,
                          size_t *nopts)
 {
     const char *s;
@@ -150,12 +173,14 @@ static int build_sockets(struct build *x)
         yaml_node_t *kn = yaml_node(x->t, p->key), *v = yaml_node(x->t, p->value), *k[S_NKEYS];
         const char *name;
         struct bm_socket *s;
-        char where[96], field[128];
+        char where[96];
+        struct field fld;
         int proto = 0, family = 0, user = 0;
 
         if (pair_key(x->t, p, "sockets", BM_SOCKET_NAME_MAX, &name, x->err))
             return -1;
         bm_join(where, sizeof where, "sockets", ".", name); /* fits: name checked above */
+        fld.where = where;
         if (x->c->nsockets == BM_MAX_SOCKETS)
             return bm_fail(x->err, x->t->file, node_line(kn), "sockets", "more than %d sockets", BM_MAX_SOCKETS);
         if (!*name || strpbrk(name, ". $[]"))
@@ -169,7 +194,7 @@ static int build_sockets(struct build *x)
             return -1;
         s = &x->c->sockets[x->c->nsockets++];
         bm_copy(s->name, sizeof s->name, name);
-#define FIELD(key) (bm_join(field, sizeof field, where, ".", key), field)
+#define FIELD(name) (fld.key = (name), &fld)
         if (!k[S_PROTO] || !k[S_FAMILY])
             return bm_fail(x->err, x->t->file, node_line(v), where, "needs proto: and family:");
         if (choose_node(x, k[S_PROTO], FIELD("proto"), bm_proto_names, &proto) ||
@@ -187,7 +212,7 @@ static int build_sockets(struct build *x)
     return 0;
 }
 
-static int find_socket(struct build *x, yaml_node_t *n, const char *field, int *out)
+static int find_socket(struct build *x, yaml_node_t *n, struct field *field, int *out)
 {
     const char *s;
 
@@ -198,10 +223,10 @@ static int find_socket(struct build *x, yaml_node_t *n, const char *field, int *
             *out = (int)i;
             return 0;
         }
-    return bm_fail(x->err, x->t->file, node_line(n), field, "no socket named '%s' under sockets:", s);
+    return bm_fail(x->err, x->t->file, node_line(n), field_text(field), "no socket named '%s' under sockets:", s);
 }
 
-static int build_port(struct build *x, yaml_node_t *n, const char *field, struct bm_port *port)
+static int build_port(struct build *x, yaml_node_t *n, struct field *field, struct bm_port *port)
 {
     const char *s;
     char *end;
@@ -225,14 +250,14 @@ static int build_port(struct build *x, yaml_node_t *n, const char *field, struct
         end = (char *)s;
     }
     if (idx < 1 || idx > 9 || *end)
-        return bm_fail(x->err, x->t->file, node_line(n), field,
+        return bm_fail(x->err, x->t->file, node_line(n), field_text(field),
                        "port must be P1..P9, privileged1..privileged9 or 0, not '%s' "
                        "(fixed port numbers would collide between cases)", s);
     port->index = (int)idx;
     return 0;
 }
 
-static int build_addr(struct build *x, yaml_node_t *n, const char *field, enum bm_family fam,
+static int build_addr(struct build *x, yaml_node_t *n, struct field *field, enum bm_family fam,
                       bool allow_peer, char *out)
 {
     const char *s;
@@ -241,11 +266,11 @@ static int build_addr(struct build *x, yaml_node_t *n, const char *field, enum b
     if (scalar(x, n, field, &s) || choose(x, n, field, s, bm_address_names, &which))
         return -1;
     if (strncmp(s, "mapped-", 7) == 0 && fam != BM_FAMILY_IPV6)
-        return bm_fail(x->err, x->t->file, node_line(n), field, "'%s' needs an ipv6 socket", s);
+        return bm_fail(x->err, x->t->file, node_line(n), field_text(field), "'%s' needs an ipv6 socket", s);
     if (strcmp(s, "broadcast") == 0 && fam != BM_FAMILY_IPV4)
-        return bm_fail(x->err, x->t->file, node_line(n), field, "'broadcast' needs an ipv4 socket");
+        return bm_fail(x->err, x->t->file, node_line(n), field_text(field), "'broadcast' needs an ipv4 socket");
     if (strcmp(s, "peer") == 0 && !allow_peer)
-        return bm_fail(x->err, x->t->file, node_line(n), field, "'peer' is only a connect target");
+        return bm_fail(x->err, x->t->file, node_line(n), field_text(field), "'peer' is only a connect target");
     bm_copy(out, BM_NAME_LEN, s);
     return 0;
 }
@@ -296,13 +321,13 @@ static int build_deliver(struct build *x, yaml_node_t *v, yaml_node_t *const *k,
                          struct bm_step *st)
 {
     yaml_node_t *recv = k[K_RECEIVERS], *n;
-    char field[128];
+    struct field fld = {.where = where};
     const char *s;
     int which;
 
-#define FIELD(key) (bm_join(field, sizeof field, where, ".", key), field)
+#define FIELD(name) (fld.key = (name), &fld)
     if (recv && recv->type != YAML_SEQUENCE_NODE)
-        return bm_fail(x->err, x->t->file, node_line(recv), FIELD("receivers"), "must be a list of socket names");
+        return bm_fail(x->err, x->t->file, node_line(recv), field_text(FIELD("receivers")), "must be a list of socket names");
     if (recv) {
         for (yaml_node_item_t *i = recv->data.sequence.items.start; i < recv->data.sequence.items.top; i++) {
             int idx;
@@ -315,12 +340,12 @@ static int build_deliver(struct build *x, yaml_node_t *v, yaml_node_t *const *k,
             st->receivers[st->nreceivers++] = (int)i;
     }
     if (st->nreceivers == 0)
-        return bm_fail(x->err, x->t->file, node_line(v), FIELD("receivers"), "no receivers");
+        return bm_fail(x->err, x->t->file, node_line(v), field_text(FIELD("receivers")), "no receivers");
     st->family = x->c->sockets[st->receivers[0]].family;
     st->proto = x->c->sockets[st->receivers[0]].proto;
     for (size_t i = 1; i < st->nreceivers; i++)
         if (x->c->sockets[st->receivers[i]].proto != st->proto)
-            return bm_fail(x->err, x->t->file, node_line(v), FIELD("receivers"), "receivers mix tcp and udp");
+            return bm_fail(x->err, x->t->file, node_line(v), field_text(FIELD("receivers")), "receivers mix tcp and udp");
     if ((n = k[K_FAMILY])) {
         if (choose_node(x, n, FIELD("family"), bm_family_names, &which))
             return -1;
@@ -332,7 +357,7 @@ static int build_deliver(struct build *x, yaml_node_t *v, yaml_node_t *const *k,
         if (scalar(x, n, FIELD("count"), &s))
             return -1;
         if (parse_long(s, 1, 1000, &count))
-            return bm_fail(x->err, x->t->file, node_line(n), FIELD("count"), "must be 1..1000, not '%s'", s);
+            return bm_fail(x->err, x->t->file, node_line(n), field_text(FIELD("count")), "must be 1..1000, not '%s'", s);
         st->count = (int)count;
     }
     bm_copy(st->from, sizeof st->from, "fresh");
@@ -372,14 +397,15 @@ static void default_label(struct build *x, struct bm_step *st)
 static int build_step(struct build *x, yaml_node_t *v, int index)
 {
     struct bm_step *st = &x->c->steps[x->c->nsteps];
-    char where[64], field[128];
+    char where[64];
+    struct field fld = {.where = where};
     yaml_node_t *n, *k[K_NKEYS];
     const char *s;
     int which;
     bool all_known;
 
     bm_indexed(where, sizeof where, "steps", (unsigned)index);
-#define FIELD(key) (bm_join(field, sizeof field, where, ".", key), field)
+#define FIELD(name) (fld.key = (name), &fld)
     memset(st, 0, sizeof *st);
     st->sock = -1;
     st->line = node_line(v);
@@ -387,7 +413,7 @@ static int build_step(struct build *x, yaml_node_t *v, int index)
         return bm_fail(x->err, x->t->file, node_line(v), where, "a step is a mapping {op: ..., socket: ...}");
     all_known = map_collect(x->t, v, step_keys, k);
     if (!(n = k[K_OP]))
-        return bm_fail(x->err, x->t->file, node_line(v), FIELD("op"), "missing");
+        return bm_fail(x->err, x->t->file, node_line(v), field_text(FIELD("op")), "missing");
     if (choose_node(x, n, FIELD("op"), bm_op_names, &which))
         return -1;
     st->op = (enum bm_op)which;
@@ -395,7 +421,7 @@ static int build_step(struct build *x, yaml_node_t *v, int index)
         return -1;
     if (st->op != BM_OP_DELIVER) {
         if (!(n = k[K_SOCKET]))
-            return bm_fail(x->err, x->t->file, node_line(v), FIELD("socket"), "missing");
+            return bm_fail(x->err, x->t->file, node_line(v), field_text(FIELD("socket")), "missing");
         if (find_socket(x, n, FIELD("socket"), &st->sock))
             return -1;
     }
@@ -404,13 +430,13 @@ static int build_step(struct build *x, yaml_node_t *v, int index)
     if (st->op == BM_OP_STATE) {
         st->precondition = true;
         if (!(n = k[K_STATE]))
-            return bm_fail(x->err, x->t->file, node_line(v), FIELD("state"), "missing");
+            return bm_fail(x->err, x->t->file, node_line(v), field_text(FIELD("state")), "missing");
         if (choose_node(x, n, FIELD("state"), bm_state_names, &which))
             return -1;
         st->state = (enum bm_state)which;
         if (x->c->sockets[st->sock].proto == BM_PROTO_UDP &&
             st->state != BM_STATE_BOUND && st->state != BM_STATE_CONNECTED && st->state != BM_STATE_CLOSED)
-            return bm_fail(x->err, x->t->file, node_line(n), field, "state '%s' needs a tcp socket", bm_state_names[which]);
+            return bm_fail(x->err, x->t->file, node_line(n), field_text(&fld), "state '%s' needs a tcp socket", bm_state_names[which]);
     }
     if (st->op == BM_OP_STATE || st->op == BM_OP_BIND || st->op == BM_OP_DELIVER ||
         (st->op == BM_OP_CONNECT && k[K_ADDR])) {
@@ -418,25 +444,25 @@ static int build_step(struct build *x, yaml_node_t *v, int index)
         bool connect_peer = false;
 
         if (!(n = k[K_ADDR]))
-            return bm_fail(x->err, x->t->file, node_line(v), FIELD("addr"), "missing");
+            return bm_fail(x->err, x->t->file, node_line(v), field_text(FIELD("addr")), "missing");
         if (build_addr(x, n, FIELD("addr"), fam, st->op == BM_OP_CONNECT, st->addr))
             return -1;
         connect_peer = st->op == BM_OP_CONNECT && strcmp(st->addr, "peer") == 0;
         if ((n = k[K_PORT])) {
             if (connect_peer)
-                return bm_fail(x->err, x->t->file, node_line(n), FIELD("port"), "the peer has its own port");
+                return bm_fail(x->err, x->t->file, node_line(n), field_text(FIELD("port")), "the peer has its own port");
             if (build_port(x, n, FIELD("port"), &st->port))
                 return -1;
             st->has_port = true;
         } else if (!connect_peer) {
-            return bm_fail(x->err, x->t->file, node_line(v), FIELD("port"), "missing");
+            return bm_fail(x->err, x->t->file, node_line(v), field_text(FIELD("port")), "missing");
         }
     } else if (st->op == BM_OP_CONNECT) {
         bm_copy(st->addr, sizeof st->addr, "peer");
     }
     if (st->op == BM_OP_SETSOCKOPT) {
         if (!k[K_OPTIONS])
-            return bm_fail(x->err, x->t->file, node_line(v), FIELD("options"), "missing");
+            return bm_fail(x->err, x->t->file, node_line(v), field_text(FIELD("options")), "missing");
         if (build_options(x, k[K_OPTIONS], FIELD("options"), st->opts, &st->nopts))
             return -1;
     }
@@ -447,10 +473,10 @@ static int build_step(struct build *x, yaml_node_t *v, int index)
         st->precondition = st->precondition || which;
     }
     if ((n = k[K_LABEL])) {
-        if (scalar(x, n, FIELD("label"), &s) || check_len(x->t, n, field, s, BM_NAME_LEN - 1, x->err))
+        if (scalar(x, n, FIELD("label"), &s) || check_field_len(x, n, &fld, s, BM_NAME_LEN - 1))
             return -1;
         if (!*s || strpbrk(s, " $[]"))
-            return bm_fail(x->err, x->t->file, node_line(n), field, "labels are short words");
+            return bm_fail(x->err, x->t->file, node_line(n), field_text(&fld), "labels are short words");
         bm_copy(st->label, sizeof st->label, s);
     } else {
         default_label(x, st);
@@ -535,7 +561,7 @@ static int build_pairs(struct build *x, int node, const char *where, struct bm_k
                        size_t *n, size_t max)
 {
     yaml_node_t *m = yaml_node(x->t, node);
-    char field[128];
+    struct field fld = {.where = where};
 
     if (!m)
         return 0;
@@ -545,14 +571,14 @@ static int build_pairs(struct build *x, int node, const char *where, struct bm_k
 
         if (pair_key(x->t, p, where, sizeof out->key - 1, &key, x->err))
             return -1;
-        bm_join(field, sizeof field, where, ".", key); /* fits: key checked above */
+        fld.key = key;  /* its name fits: key checked above */
         if (*n == max)
             return bm_fail(x->err, x->t->file, node_line(k), where, "more than %zu entries", max);
-        if (scalar(x, v, field, &s) || check_len(x->t, v, field, s, sizeof out->value - 1, x->err))
+        if (scalar(x, v, &fld, &s) || check_field_len(x, v, &fld, s, sizeof out->value - 1))
             return -1;
         for (size_t i = 0; i < *n; i++)
             if (strcmp(out[i].key, key) == 0)
-                return bm_fail(x->err, x->t->file, node_line(k), field, "given twice");
+                return bm_fail(x->err, x->t->file, node_line(k), field_text(&fld), "given twice");
         bm_copy(out[*n].key, sizeof out[*n].key, key);
         bm_copy(out[*n].value, sizeof out[*n].value, s);
         (*n)++;
