@@ -1326,11 +1326,15 @@ int main(int argc, char **argv)
     if (o.list || o.manifest) {
         for (size_t i = 0; o.list && !o.manifest && i < chosen.n; i++)
             printf("%s\n", case_list_id(&chosen, i));
-        if (o.manifest && manifest_emit(&manifest, stdout, &sel, NULL, NULL, hash) != 0)
+        if ((o.manifest && manifest_emit(&manifest, stdout, &sel, NULL, NULL, hash) != 0) ||
+            fflush(stdout) != 0) {
+            fprintf(stderr, "bindmatrix-runner: cannot write the %s to standard output: %s\n",
+                    o.manifest ? "manifest" : "list", strerror(errno));
             rc = 1;
+        }
         drop_manifest(&manifest, &manifest_body);
         case_list_free(&chosen);
-        return fflush(stdout) == 0 && rc == 0 ? 0 : 1;
+        return rc;
     }
     if (chosen.n == 0 || !(output = output_path(&o, &sel, host))) {
         fprintf(stderr, "bindmatrix-runner: %s\n", chosen.n ? "out of memory" : "no case matches");

@@ -453,6 +453,7 @@ int manifest_emit(struct bm_manifest_collector *m, FILE *f, const struct bm_sele
         errno = m->failed;
         return -1;
     }
+    errno = 0;  /* what a failed write leaves is its own, not an earlier call's */
     json_array_foreach(m->scenarios, k, scen)
         axes_finish(json_object_get(scen, "axes"));
     ok = fputc('{', f) != EOF &&

@@ -86,5 +86,16 @@ checked=$((checked + 1))
 grep -q "half/b/case.yaml:4: field 'steps\[0\].colour'" "$tmp/half.err" ||
     fail manifest-half "not refused for b's unknown key: $(cat "$tmp/half.err")"
 
+# a manifest or list that cannot be written (a full device) is said, exit 1
+if [[ -w /dev/full ]]; then
+    for what in --manifest --list; do
+        err=$(timeout "$max_seconds" "$runner" $what "$tmp/half/a" 2>&1 >/dev/full)
+        rc=$?
+        checked=$((checked + 1))
+        [[ $rc == 1 && $err == *"cannot write the "*"No space left on device"* ]] ||
+            fail "full-device$what" "exit $rc: $err"
+    done
+fi
+
 echo "$checked checked, $failures failed"
 [[ $failures == 0 ]]
