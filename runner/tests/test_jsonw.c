@@ -9,6 +9,7 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,4 +128,25 @@ Test(jsonw, every_case_of_the_repository)
         free(o);
     }
     case_list_free(&l);
+}
+
+/* Integers: the digits jansson writes (and "%lld"), at the ends of their range too. */
+Test(jsonw, integers_are_jansson_s_digits)
+{
+    static const long long values[] = {0, 1, -1, 9, 10, -10, 65535, 1000000, 2147483648LL,
+                                       -2147483649LL, LLONG_MAX, LLONG_MIN};
+
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        struct bm_jw w;
+        json_t *j = json_integer(values[i]);
+        char *want = json_dumps(j, JSON_ENCODE_ANY), *got;
+
+        jw_init(&w, true);
+        jw_int(&w, values[i]);
+        got = jw_finish(&w);
+        cr_assert_str_eq(got, want, "%lld", values[i]);
+        free(got);
+        free(want);
+        json_decref(j);
+    }
 }
