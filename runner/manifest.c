@@ -366,7 +366,7 @@ void manifest_collect_init(struct bm_manifest_collector *m, FILE *body)
 {
     memset(m, 0, sizeof *m);
     m->body = body;
-    m->h = FNV_OFFSET;
+    manifest_hash_init(&m->hash);
     if (!(m->scenarios = json_array()))
         m->failed = ENOMEM;
 }
@@ -389,7 +389,7 @@ void manifest_collect(void *collector, const struct bm_case *c)
     }
     /* one text serves both: the hash reads it, and it is written with the steps' lines
      * added as the case's last member */
-    m->h = hash_text_of(m->h, text);
+    m->hash.h = hash_text_of(m->hash.h, text);
     text[len - 1] = '\0';
     ok = (!m->n || fputc(',', m->body) != EOF) && fputs(text, m->body) != EOF &&
          fputs(",\"step_lines\":[", m->body) != EOF;
@@ -448,7 +448,7 @@ int manifest_emit(struct bm_manifest_collector *m, FILE *f, const struct bm_sele
     json_t *scen;
     bool ok;
 
-    hash_text(m->h, hash_out);
+    manifest_hash_end(&m->hash, hash_out);
     if (m->failed) {
         errno = m->failed;
         return -1;

@@ -56,7 +56,7 @@ struct bm_manifest_collector {
     size_t n;               /* cases collected */
     json_t *scenarios, *scen;
     const char *scen_file;
-    uint64_t h;
+    struct bm_case_hash hash;
     int failed;             /* errno of the first failure, or 0 */
 };
 void manifest_collect_init(struct bm_manifest_collector *m, FILE *body);

@@ -525,11 +525,8 @@ static int enter_netns(struct bm_env *env, bool *userns)
     else
         *userns = (rc = enter_userns(why, len)) == 0;
     env->has[BM_CAP_NETNS] = rc == 0;
-    if (rc == 0) {
-        /* sockets kept in the namespace just left would answer for it: closed */
-        delivery_forget();
-        tcpdiag_forget();
-    }
+    if (rc == 0)
+        sandbox_forget_kept(); /* those of the namespace just left would answer for it */
     return rc;
 #else
     note(why, len, "no network namespaces on this OS: running on the host's network");
@@ -575,6 +572,12 @@ int sandbox_enter(struct bm_env *env, char *err, size_t errlen)
     env->privileged = geteuid() == 0 && !userns;
     sandbox_probe(env, err, errlen);
     return 0;
+}
+
+void sandbox_forget_kept(void)
+{
+    delivery_forget();
+    tcpdiag_forget();
 }
 
 void sandbox_raise_fd_limit(void)

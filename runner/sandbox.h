@@ -41,6 +41,12 @@ const char *sandbox_cap_effect(enum bm_cap cap);
 /* Why cap is missing: "" when it is there, or for BM_CAP_COUNT (no capability needed). */
 const char *sandbox_missing(const struct bm_env *env, enum bm_cap cap);
 
+/* Closes the sockets the runner keeps for the life of a namespace (the delivery probes'
+ * sentinels and senders, the sock_diag socket): they answer for the namespace they were made
+ * in.  Entering another namespace does it; so must anything that changes what a new socket
+ * may be. */
+void sandbox_forget_kept(void);
+
 /* Raises the soft limit on open descriptors towards the hard one (at most 65536): a TCP
  * delivery holds its connections and their accepted children at once, beside the sockets a
  * worker keeps, which the usual soft limit (1024; 256 on macOS) may not hold.  Where it cannot,

@@ -56,11 +56,6 @@ int tcpdiag_state(int fd, enum bm_tcpstate *st)
 #define TCP_LISTEN_STATE 10 /* include/net/tcp_states.h: TCP_LISTEN */
 #endif
 
-/* One SOCK_DIAG_BY_FAMILY request for TCP sockets in `state` and its answers: a dump
- * (NLM_F_DUMP, every such socket of the family, kept when its local port is `port`) or,
- * with id, the one socket of that 4-tuple, looked up by the kernel in its hash (a missing
- * socket is ENOENT there, which is "not found", not "no sock_diag": the sandbox's probe has
- * shown that sock_diag answers).  *call names the step that failed. */
 /* The query socket, kept: one per namespace (it answers for the namespace it was made in),
  * so tcpdiag_forget() closes it when the worker enters another.  Each request has its own
  * sequence number; an answer to an older one is never taken for its own. */
@@ -74,6 +69,11 @@ void tcpdiag_forget(void)
     diag_fd = -1;
 }
 
+/* One SOCK_DIAG_BY_FAMILY request for TCP sockets in `state` and its answers: a dump
+ * (NLM_F_DUMP, every such socket of the family, kept when its local port is `port`) or,
+ * with id, the one socket of that 4-tuple, looked up by the kernel in its hash (a missing
+ * socket is ENOENT there, which is "not found", not "no sock_diag": the sandbox's probe has
+ * shown that sock_diag answers).  *call names the step that failed. */
 static int diag_query(int family, int state, int port, const struct inet_diag_sockid *id,
                       bool *found, const char **call)
 {

@@ -306,22 +306,22 @@ def cmd_test(args, runner_args):
 
         step("[3/5] Lint of the expectation files")
         rc = _join(lint, "lint")
-        _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "lint", rc)
+        _add_check(totals, failed, "lint", rc)
 
         step("[4/5] Lint of the GitHub workflow (actionlint) and the macOS compile check")
         rc = _join(flows, "the workflow lint")
-        _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "workflow-lint", rc)
+        _add_check(totals, failed, "workflow-lint", rc)
         rc = _join(macos, "the macOS compile check")
-        _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "macos-compile-check", rc)
+        _add_check(totals, failed, "macos-compile-check", rc)
         step("The case parser fuzzed for %d s (a crash is left in build-fuzz/crash-*)"
              % fuzz_seconds)
         rc = _join(fuzz, "the fuzz run", quiet=_fuzz_progress)
-        _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "fuzz", rc)
+        _add_check(totals, failed, "fuzz", rc)
 
         if sanitized is not None:
             step("The runner under ASan, UBSan and valgrind (ci/sanitizer-check)")
             rc = _join(sanitized, "the sanitizer check")
-            _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, "sanitizers", rc)
+            _add_check(totals, failed, "sanitizers", rc)
 
         step("[5/5] The matrix on this kernel")
         rc = _join(conformance, "the conformance run")
@@ -349,9 +349,10 @@ FUZZ_SECONDS_ALL = 20  # test --all: long enough to reach the explicit-key and a
 
 
 def _fuzz_progress(line):
-    """libFuzzer's progress lines (#N NEW, REDUCE, pulse...): left out when the run passed;
-    its final stats and anything else are shown."""
-    return bool(re.match(r"#\d+\s|\[\d+/\d+\] ", line)) or line.startswith(("INFO:", "Running:", "Executed ", "ninja: no work to do"))
+    """libFuzzer's progress lines (#N NEW, REDUCE, pulse...) and its build's: left out when
+    the run passed; its final stats and anything else are shown."""
+    return bool(re.match(r"#\d+\s|\[\d+/\d+\] ", line)) or \
+        line.startswith(("INFO:", "Running:", "Executed ", "ninja: no work to do"))
 
 # `./bindmatrix run` in a process of its own (beside the tests), leaving its verdicts'
 # counts in the file named first
@@ -414,6 +415,11 @@ def _add(totals, counts, failed, name, rc):
         totals[i] += counts[i]
     if rc != 0 or counts[1]:
         failed.append(name)
+
+
+def _add_check(totals, failed, name, rc):
+    """A step that is one check (lint, a compile check, the fuzz run): passed or failed."""
+    _add(totals, (1, 0, 0) if rc == 0 else (0, 1, 0), failed, name, rc)
 
 
 # ---- the other commands -----------------------------------------------------------------

@@ -5,9 +5,7 @@
 #define BM_TESTENV_H
 
 #include "config.h"
-#include "delivery.h"
 #include "sandbox.h"
-#include "tcpdiag.h"
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -64,8 +62,7 @@ static inline bool bm_test_refuse_socket(int domain, int protocol, int err)
     };
     struct sock_fprog prog = { .len = (unsigned short)(sizeof f / sizeof f[0]), .filter = f };
     /* sockets the runner keeps were made before the refusal: they would go round it */
-    delivery_forget();
-    tcpdiag_forget();
+    sandbox_forget_kept();
     return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
            prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0;
 #else

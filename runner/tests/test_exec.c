@@ -181,8 +181,7 @@ Test(exec, no_descriptor_leaks)
     strcpy(d->from, "peer");
     d->nreceivers = 1;
     d->receivers[0] = u;
-    delivery_forget();  /* the sandbox's probe keeps its sock_diag socket */
-    tcpdiag_forget();
+    sandbox_forget_kept();  /* the sandbox's probe keeps its sock_diag socket */
     int before = sockio_count_fds();
     static struct bm_outcome out;
     run(&c, &out);
@@ -206,8 +205,7 @@ Test(exec, no_descriptor_leaks)
     run(&bad, &out);
     cr_assert_eq(out.status, BM_STATUS_ERROR);
     cr_assert_eq(sockio_count_fds(), kept);
-    delivery_forget();
-    tcpdiag_forget();
+    sandbox_forget_kept();
     cr_assert_eq(sockio_count_fds(), before, "what was kept is closed when forgotten");
 }
 
