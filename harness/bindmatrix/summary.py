@@ -11,6 +11,7 @@ from collections import OrderedDict, defaultdict
 
 from . import outcome
 from .atomic import write_all
+from .compare import display_path
 from .yamlio import InputError, load_yaml
 
 HARNESS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -179,7 +180,7 @@ def main(argv=None):
     except OSError as e:
         print("bindmatrix summary: cannot write %s: %s" % (out, e), file=sys.stderr)
         return 2
-    print("summary: %s" % os.path.relpath(out))
+    print("summary: %s" % display_path(out))
     return 0
 
 
