@@ -34,13 +34,15 @@ import tempfile
 import time
 from collections import defaultdict
 
-from . import outcome
+from . import outcome, runnerargs
 from .results import ResultsError, load_results
 
 HARNESS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOP = os.path.dirname(HARNESS)
 ENTRY = os.path.join(TOP, "bindmatrix")
 CASES = os.path.join(TOP, "cases")
+# what run_once gives the runner: not the user's to set
+OWN_RUNNER_ARGS = ("-o", "--output", "--output-dir", "--manifest-out")
 TARGETS = {"run": 2.0, "report": 2.0}   # seconds, median, on a 2-core machine
 RUNNER_RATE = 11000             # cases/s: the whole matrix (3932 cases) within 0.35 s
 SCALING_TARGET = 4.4            # x4 the cases in at most 4.4x the time
@@ -221,8 +223,14 @@ def main(argv=None):
 def _main(args, ap):
     if args.runs < 1:
         ap.error("--runs must be at least 1")
+    if args.test < 0:
+        ap.error("--test must be 0 or more, not %d" % args.test)
     if not args.runner:
         ap.error("--runner is required (./bindmatrix bench gives it)")
+    why = runnerargs.refused(args.runner, CASES, args.runner_args, own=OWN_RUNNER_ARGS) \
+        if args.runner_args else None
+    if why:
+        ap.error("the runner arguments (%s): %s" % (" ".join(args.runner_args), why))
     if args.kernels:
         return bench_kernels()
 

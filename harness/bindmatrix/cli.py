@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 
-from . import manifest as manifest_mod
+from . import manifest as manifest_mod, runnerargs
 from .compare import display_path
 
 HARNESS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -90,11 +90,18 @@ def check(results_path, manifest, strict=False, junit=True, summary=True, pytest
     for cap in allow_skip:
         args += ["--allow-skip", cap]
     rc = _pytest_alone(args, [_manifest_plugin(manifest)])
-    outputs = write_outputs(conf, stem(results_path), strict, junit, summary)
+    # JUnit and the summary go beside a results file; results read from a stream
+    # (/dev/stdin, <(ssh host cat ...), a FIFO) have no folder of their own to hold them
+    streamed = (junit or summary) and not _a_file(results_path)
+    outputs = [] if streamed else write_outputs(conf, stem(results_path), strict, junit, summary)
     say("")
     say("results: %s" % display_path(results_path))
     for name, path in outputs:
         say("%-8s %s" % (name + ":", display_path(path)))
+    if not _a_file(results_path):
+        say("the results came from a stream, not a file: %sthe packet evidence beside a "
+            "results file is not checked" % ("JUnit and the summary are not written, and "
+                                             if streamed else ""))
     failing = conf.failing(strict)
     if rc not in (0, 1) and not failing:
         return 1            # pytest itself failed (a usage error, an internal error)
@@ -168,6 +175,12 @@ def cmd_run(args, runner_args):
         return 2
     if any(a in QUESTIONS for a in runner_args):
         os.execv(RUNNER, [RUNNER, "--cases-default", CASES] + list(runner_args))
+    out = _named_output(runner_args)
+    if out is not None and not _a_file(out):
+        print("bindmatrix run: -o %s: run reads the results back to judge them, so they go to "
+              "a file; the runner alone writes to a stream (%s -o %s)"
+              % (out, display_path(RUNNER), out), file=sys.stderr)
+        return 2
     fd, mpath = tempfile.mkstemp(prefix="bindmatrix-manifest.", suffix=".json")
     os.close(fd)
     os.unlink(mpath)
@@ -203,6 +216,26 @@ def cmd_run(args, runner_args):
     finally:
         if os.path.exists(mpath):
             os.unlink(mpath)
+
+
+def _named_output(runner_args):
+    """The results file -o/--output names among the runner's arguments (the last), or None."""
+    out = None
+    for i, a in enumerate(runner_args):
+        if a in ("-o", "--output") and i + 1 < len(runner_args):
+            out = runner_args[i + 1]
+        elif a.startswith("--output="):
+            out = a[len("--output="):]
+        elif a.startswith("-o") and len(a) > 2 and not a.startswith("--"):
+            out = a[2:]
+    return out
+
+
+def _a_file(path):
+    """Whether path is (or will be) a file, that results can be read back from and written
+    beside: not a stream such as /dev/stdout, a FIFO or a device."""
+    from .atomic import is_stream
+    return not is_stream(path)
 
 
 def cmd_check(args, _rest):
@@ -243,6 +276,23 @@ def cmd_test(args, runner_args):
         print("bindmatrix test: --list/--print-host/--help/--manifest are for ./bindmatrix run",
               file=sys.stderr)
         return 2
+    # arguments for the matrix's run: refused now, not after the self-tests
+    why = runnerargs.refused(RUNNER, CASES, runner_args) if runner_args else None
+    if why:
+        print("bindmatrix test: the runner arguments (%s): %s" % (" ".join(runner_args), why),
+              file=sys.stderr)
+        return 2
+    out = _named_output(runner_args)
+    if out is not None and not _a_file(out):
+        print("bindmatrix test: -o %s: the matrix's results are read back to judge them, so "
+              "they go to a file" % out, file=sys.stderr)
+        return 2
+    # a self-test that starts ./bindmatrix test would start the self-tests again, without end
+    if os.environ.get(IN_TEST):
+        print("bindmatrix test: already inside a run of ./bindmatrix test (%s is set)" % IN_TEST,
+              file=sys.stderr)
+        return 2
+    os.environ[IN_TEST] = "1"           # for everything this run starts
     totals, failed = [0, 0, 0], []
     with tempfile.TemporaryDirectory(prefix="bindmatrix-test.") as tmp:
         # the runner's unit tests mostly wait on sockets and signals, the macOS compile check
@@ -344,6 +394,7 @@ def cmd_test(args, runner_args):
     return 1 if failed else 0
 
 
+IN_TEST = "BINDMATRIX_IN_TEST"
 FUZZ_SECONDS = 2       # test: the seeds and known crashes again, and a few seconds' more
 FUZZ_SECONDS_ALL = 20  # test --all: long enough to reach the explicit-key and anchor inputs
 

@@ -3,7 +3,11 @@ worker's capture of its namespace) must agree with what the case says it observe
 
   packets(path)          -> [Packet] decoded from a pcap file (Ethernet, Linux cooked
                             SLL / SLL2, BSD loopback; IPv4 and IPv6; TCP and UDP)
-  problems(case, dir)    -> [text]: where the capture contradicts the observation
+  folder_of(results)     -> the folder a results file's evidence paths are relative to
+                            (None for results read from a stream: they have no folder)
+  assess(case, dir)      -> (None | "unusable" | "disagrees", [text]): whether the capture
+                            could be read, and where it contradicts the observation
+  problems(case, dir)    -> [text]: assess's texts alone
   summary(case, dir, n)  -> the first n packets as short lines, for the report
 
 What is checked, where a case has evidence:
@@ -13,7 +17,8 @@ What is checked, where a case has evidence:
     to a peer it never answered with a SYN-ACK;
   - a socket put in TIME_WAIT: the first FIN of its connection came from its own port (the
     active close was on the side the state says).
-A disagreement makes the case an error naming both sides (judge.py).
+A disagreement makes the case an error naming both sides, and so does a capture that cannot
+be read as packets (missing, not a plain file, cut short) (judge.py).
 """
 
 import os
@@ -147,23 +152,47 @@ def _packets(path):
 
 
 def capture_of(case, results_dir):
-    """The path of the case's pcap, or None."""
+    """The path of the case's pcap, or None (also when results_dir is: no folder)."""
+    if results_dir is None:
+        return None
     for ev in case.get("evidence") or []:
         if ev.get("kind") == "pcap":
             return os.path.normpath(os.path.join(results_dir, ev["path"]))
     return None
 
 
+def folder_of(results_path):
+    """The folder of a results file, which its evidence paths are relative to; None when the
+    results are read from a stream (/dev/stdin, <(ssh host cat ...), a FIFO): no folder of
+    theirs holds the evidence, and the one the stream's name is in (/dev) is not it."""
+    from .atomic import is_stream
+    if is_stream(results_path) or not os.path.isfile(results_path):
+        return None
+    return os.path.dirname(os.path.abspath(results_path))
+
+
 def problems(case, results_dir):
-    """Where the case's capture contradicts its observation ([] when it agrees or the case
-    has no capture)."""
+    """Where the case's capture cannot be read or contradicts its observation ([] when it
+    agrees or the case has no capture)."""
+    return assess(case, results_dir)[1]
+
+
+def assess(case, results_dir):
+    """(None, []) when the case's capture agrees with its observation or it has none;
+    ("unusable", [why]) when the capture cannot be read as packets; ("disagrees", [where
+    they part]) otherwise."""
     path = capture_of(case, results_dir)
     if path is None or case.get("status") != "observed":
-        return []
+        return None, []
     try:
         pkts = packets(path)
     except EvidenceError as e:
-        return [str(e)]
+        return "unusable", [str(e)]
+    out = _disagreements(case, pkts)
+    return ("disagrees" if out else None), out
+
+
+def _disagreements(case, pkts):
     out = []
     for step in case.get("steps") or []:
         port = step.get("port")

@@ -220,6 +220,10 @@ def compare(case, rule, casedef=None):
 
 # ---- verdicts ---------------------------------------------------------------------------
 
+EVIDENCE_NOTES = {"unusable": "the packet evidence cannot be used: ",
+                  "disagrees": "the packet evidence disagrees with the observation: "}
+
+
 def judge(case, rules, run, casedef=None, required=frozenset(), evidence_dir=None,
           rule=False):
     """The verdict for one case record of a run, given its scenario's rules for that OS
@@ -231,10 +235,9 @@ def judge(case, rules, run, casedef=None, required=frozenset(), evidence_dir=Non
     if evidence_dir is not None and case.get("evidence") and j.verdict not in ("error",
                                                                                "skipped"):
         from . import evidence
-        found = evidence.problems(case, evidence_dir)
+        kind, found = evidence.assess(case, evidence_dir)
         if found:
-            return Judgement("error", j.rule, note="the packet evidence disagrees with the "
-                             "observation: " + "; ".join(found))
+            return Judgement("error", j.rule, note=EVIDENCE_NOTES[kind] + "; ".join(found))
     return j
 
 
@@ -292,10 +295,9 @@ def leaves_unknown(rule, labels=None):
 
 def judge_all(results, manifest, store, required=frozenset()):
     """[(case, casedef or None, Judgement)] for every case of a ResultSet."""
-    import os
-    from . import oses
+    from . import evidence, oses
     out, cache = [], {}
-    evidence_dir = os.path.dirname(os.path.abspath(results.path))
+    evidence_dir = evidence.folder_of(results.path)
     has_files = oses.stem_of(results.run) is not None
     for case in results.cases:
         scen = case["scenario"]

@@ -27,8 +27,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from . import diffgate
+from . import diffgate, runnerargs
 from .compare import display_path
+from .expectations import ExpectationError
 from .results import ResultsError, load_results
 
 HARNESS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -179,7 +180,8 @@ def report(outcomes, outdir):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="bindmatrix kernels [TARGET...] [-- RUNNER ARGS]",
+    ap = argparse.ArgumentParser(prog="bindmatrix kernels",
+                                 usage="%(prog)s [TARGET...] [options] [-- RUNNER ARGS]",
                                  description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
@@ -202,7 +204,13 @@ def main(argv=None):
     args = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     targets = list(args.targets or DEFAULT_TARGETS)
     if args.gate:
+        if args.targets:
+            ap.error("--gate CANDIDATE runs the current kernel and CANDIDATE; give no other "
+                     "targets (%s)" % " ".join(args.targets))
         targets = ([] if args.baseline else ["host"]) + [args.gate]
+    why = refused(args, targets, extra)
+    if why:
+        ap.error(why)
     os.makedirs(args.output, exist_ok=True)
 
     start = time.monotonic()
@@ -224,6 +232,53 @@ def main(argv=None):
         return gate(args, outcomes, failed, extra)
     rc = report(outcomes, args.output)
     return 1 if failed or rc not in (0,) else 0
+
+
+# what each target's runner is given by this command (runner_args): not the user's to set
+OWN_RUNNER_ARGS = ("-o", "--output", "--output-dir", "--host-label", "--stack")
+
+
+def refused(args, targets, extra):
+    """Why the command line cannot be carried out, found before any target starts (a guest
+    boots for a minute before its runner would say so); None when it can."""
+    from .stacks import debian
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        return "-o %s: not a folder" % args.output
+    if args.timeout < 1:
+        return "--timeout must be at least 1 second, not %d" % args.timeout
+    if args.jobs < 1:
+        return "--jobs must be at least 1, not %d" % args.jobs
+    if not args.gate and (args.baseline or args.allow):
+        return "--baseline and --allow go with --gate CANDIDATE"
+    if args.gate == "host" and not args.baseline:
+        return ("--gate host would compare this kernel with itself: give the results of the "
+                "kernel it replaces with --baseline FILE")
+    seen = set()
+    for t in targets:
+        if t in seen:
+            return "target %s is given twice" % t
+        seen.add(t)
+        why = None if t in ("host", "gvisor") else debian.unknown_target(t)
+        if why:
+            return why + ", or host or gvisor"
+    if args.baseline:
+        try:
+            base = load_results(args.baseline)
+        except ResultsError as e:
+            return "--baseline: %s" % e
+        if base.run.get("partial") and not extra:
+            return ("--baseline %s is a partial run: gate against a full run, or give the same "
+                    "selection after -- (e.g. -- -f tcp/)" % args.baseline)
+    for path in args.allow:
+        try:
+            diffgate.load_allowlist(path)
+        except ExpectationError as e:
+            return "--allow: %s" % "; ".join(e.problems)
+    if extra:
+        why = runnerargs.refused(RUNNER, CASES, extra, own=OWN_RUNNER_ARGS)
+        if why:
+            return "the runner arguments after -- (%s): %s" % (" ".join(extra), why)
+    return None
 
 
 def gate(args, outcomes, failed, extra):

@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 
+from fixturekit import RUNNER, run_cli
+
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -24,3 +26,18 @@ def test_one_round_prints_each_measurement_and_target():
         assert want in out, (want, out)
     verdicts = [l for l in out.splitlines() if "target" in l]
     assert len(verdicts) >= 4 and all(("met" in l) for l in verdicts), out
+
+
+@pytest.mark.parametrize("argv,said", [
+    (["--test", "-1"], "--test must be 0 or more"),
+    (["-n", "0"], "--runs must be at least 1"),
+    (["--", "--no-such-option"], "unrecognized option '--no-such-option'"),
+    (["--", "-f", "no/such/case"], "no case matches"),
+    (["--", "-o", "x.jsonl"], "-o is set by this command itself"),
+    (["--", "--manifest-out=m.json"], "--manifest-out is set by this command itself"),
+], ids=["negative-test", "no-runs", "bad-option", "no-case", "own-output", "own-manifest"])
+def test_a_command_line_that_cannot_be_carried_out_is_refused_at_once(tmp_path, argv, said):
+    """Exit 2 and the reason before the first run (each round takes seconds)."""
+    code, out = run_cli(["bench", "--runner", RUNNER] + argv, tmp_path, timeout=60)
+    assert code == 2 and said in out, out
+    assert "runner   median" not in out and "Traceback" not in out

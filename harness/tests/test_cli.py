@@ -4,11 +4,12 @@ which expectation files judge them, and the upgrade gate's refusal of a partial 
 import pytest
 import json
 import os
+import stat
 import time
 import subprocess
 import sys
 
-from fixturekit import BIND_CASE, HARNESS, RUNNER, run_cli, scenario_tree
+from fixturekit import BIND_CASE, HARNESS, RUNNER, SAMPLE_RESULTS, run_cli, scenario_tree
 
 LINUX_RULES = """\
 - when: {reuse: [none, reuseaddr]}
@@ -371,3 +372,67 @@ def test_the_fuzz_runs_progress_is_shown_only_when_it_fails(tmp_path, capsys, rc
                          "stat::peak_rss_mb:              329\n")
     else:
         assert shown == FUZZ_LOG
+
+
+@pytest.mark.parametrize("argv,said", [
+    (["--no-such-option"], "unrecognized option '--no-such-option'"),
+    (["-f", "no/such/case"], "no case matches (-f no/such/case)"),
+    (["-j", "0"], "--jobs must be a number from 1 to 256"),
+    (["--list"], "are for ./bindmatrix run"),
+    (["-o", "/dev/stdout"], "-o /dev/stdout: the matrix's results are read back"),
+], ids=["bad-option", "no-case", "bad-value", "a-question", "a-stream"])
+def test_test_refuses_runner_arguments_it_cannot_use_before_it_starts(tmp_path, argv, said):
+    """./bindmatrix test with runner arguments the matrix's run would refuse: exit 2 and the
+    runner's reason at once, not "1 failed" after 20 s of self-tests."""
+    env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER,
+               BINDMATRIX_IN_TEST="1")      # were they not refused: no self-tests in these
+    code, out = run_cli(["test"] + argv, tmp_path, env, timeout=60)
+    assert code == 2 and said in out, out
+    assert "==> [1/5]" not in out and "Traceback" not in out
+
+
+def test_test_does_not_start_inside_itself(tmp_path):
+    env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER, BINDMATRIX_IN_TEST="1")
+    code, out = run_cli(["test"], tmp_path, env, timeout=60)
+    assert code == 2 and "already inside a run of ./bindmatrix test" in out, out
+    assert "==> [1/5]" not in out
+
+
+# outputs named on the command line that are no file to replace
+OUTPUT_OPTIONS = {
+    "diff -o": lambda out: ["diff", SAMPLE_RESULTS, SAMPLE_RESULTS, "-o", out],
+    "diff --markdown": lambda out: ["diff", SAMPLE_RESULTS, SAMPLE_RESULTS, "--markdown", out],
+    "summary -o": lambda out: ["summary", SAMPLE_RESULTS, "-o", out],
+}
+
+
+@pytest.mark.parametrize("option", sorted(OUTPUT_OPTIONS))
+def test_an_output_on_a_full_device_fails_and_the_device_stays(tmp_path, option):
+    """A device is written through, as the runner writes one: a full one (here a /dev/full of
+    the test's own) is exit 2 with the reason; never a plain file renamed over the node."""
+    full = str(tmp_path / "full")
+    os.mknod(full, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+    code, out = bm(tmp_path, *OUTPUT_OPTIONS[option](full))
+    assert code == 2 and "No space left on device" in out and full in out, out
+    assert stat.S_ISCHR(os.stat(full).st_mode)
+
+
+@pytest.mark.parametrize("option", sorted(OUTPUT_OPTIONS))
+def test_an_output_to_dev_stdout_goes_to_standard_output(tmp_path, option):
+    code, out = bm(tmp_path, *OUTPUT_OPTIONS[option]("/dev/stdout"))
+    assert code == 0, out
+    assert ('"verdict"' in out) if option == "diff -o" else ("| " in out or "# " in out), out
+
+
+@pytest.mark.parametrize("where", ["/dev/stdout", "--output=/dev/fd/1", "/dev/null", "fifo"])
+def test_run_refuses_results_that_it_could_not_read_back(tmp_path, where):
+    """run judges the results it wrote by reading them again: to a stream (the terminal, a
+    pipe, a FIFO, a device) they are refused at once, exit 2; they used to wait for ever on
+    the pipe run itself writes to."""
+    if where == "fifo":
+        where = str(tmp_path / "fifo")
+        os.mkfifo(where)
+    option = [where] if where.startswith("--") else ["-o", where]
+    code, out = bm(tmp_path, "run", *option, "-f", "tcp/second-listener")
+    assert code == 2 and "run reads the results back to judge them" in out, out
+    assert "Running the cases" not in out

@@ -368,3 +368,36 @@ def test_a_pcap_of_more_packets_than_a_case_makes_is_refused(tmp_path, monkeypat
     path.write_bytes(header + record * 6)
     with pytest.raises(evidence.EvidenceError, match="more than 5 packets"):
         evidence.packets(str(path))
+
+
+def test_a_missing_capture_is_evidence_that_cannot_be_used_not_a_disagreement(captured, tmp_path):
+    """The results file copied without its .evidence folder: each captured case is an error
+    that says its capture cannot be read, not that the packets contradict it."""
+    tmp, out = captured
+    case = next(c for c in with_evidence(out) if "rebind-time-wait" in c["id"])
+    kind, found = evidence.assess(case, str(tmp_path))         # a folder without the pcaps
+    assert kind == "unusable" and "cannot read" in found[0], found
+    j = judge.judge(case, [], {"os": "linux"}, evidence_dir=str(tmp_path))
+    assert j.verdict == "error" and j.note.startswith("the packet evidence cannot be used: ")
+
+
+def test_results_from_a_stream_are_judged_without_the_evidence_beside_them(captured, tmp_path):
+    """`./bindmatrix check /dev/stdin` (or a FIFO, or <(ssh host cat ...)): the results have
+    no folder, so no pcap can be found and none is looked for in /dev; they are judged, the
+    check says the evidence was not checked, and nothing is written beside the stream."""
+    from fixturekit import HARNESS, run_cli
+    tmp, out = captured
+    fifo = str(tmp_path / "results")
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(["sh", "-c", 'cat "$1" > "$2"', "sh", out, fifo])
+    try:
+        env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER)
+        code, text = run_cli(["check", fifo], tmp_path, env, timeout=120)
+    finally:
+        writer.kill()
+        writer.wait()
+    assert code == 0, text
+    assert "the packet evidence beside a results file is not checked" in text, text
+    assert "JUnit and the summary are not written" in text
+    assert "packet evidence cannot be used" not in text and " 0 error" in text, text
+    assert sorted(os.listdir(str(tmp_path))) == ["results"]

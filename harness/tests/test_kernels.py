@@ -12,8 +12,10 @@ import pytest
 from fixturekit import HARNESS, RUNNER, run_cli
 
 
-def kernels(tmp_path, *args):
+def kernels(tmp_path, *args, path=None):
     env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER)
+    if path:
+        env["PATH"] = path + os.pathsep + env.get("PATH", "")
     return run_cli(["kernels", "-o", tmp_path / "out"] + list(args), tmp_path, env,
                    timeout=600)
 
@@ -52,11 +54,68 @@ def test_gvisor_and_the_host_side_by_side(tmp_path):
     assert gcounts["no-expectation"] == 6 and gcounts["mismatch"] == 0
 
 
-def test_a_target_that_fails_is_an_error_not_a_hang(tmp_path):
-    code, out = kernels(tmp_path, "host", "no-such-kernel-9.99", "--timeout", "60", "--",
-                        "-f", "tcp/second-listener")
+# a runsc that answers --version and then fails, or hangs, in place of Debian's
+FAKE_RUNSC = {
+    "fails": ("no valid results", "exit 3"),
+    "hangs": ("no results within 1 s", "exec sleep 600"),
+}
+
+
+@pytest.mark.parametrize("how", sorted(FAKE_RUNSC))
+def test_a_target_that_fails_is_an_error_not_a_hang(tmp_path, how):
+    """A target that fails or hangs (here gVisor, through a runsc that does) is an ERROR
+    line and exit 1, within --timeout; the other targets are reported as usual."""
+    said, then = FAKE_RUNSC[how]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "runsc").write_text('#!/bin/sh\n[ "$1" = --version ] && '
+                                   '{ echo "runsc version fake"; exit 0; }\n%s\n' % then)
+    (bin_dir / "runsc").chmod(0o755)
+    code, out = kernels(tmp_path, "host", "gvisor", "--timeout", "1", "--",
+                        "-f", "tcp/second-listener", path=str(bin_dir))
     assert code == 1, out
-    assert "no-such-kernel-9.99" in out and "ERROR" in out
+    gvisor = next(l for l in out.splitlines() if l.strip().startswith("gvisor-fake"))
+    assert "ERROR" in gvisor and said in gvisor, out
+    assert "4 observed, 0 skipped, 0 error" in out         # the host's line
+
+
+# command lines that cannot be carried out: refused before any target starts
+BAD_COMMAND_LINES = [
+    (["no-such-kernel-9.99"], "unknown kernel target 'no-such-kernel-9.99'"),
+    (["linux-image-"], "unknown kernel target 'linux-image-'"),
+    (["host", "host"], "target host is given twice"),
+    (["--timeout", "0", "host"], "--timeout must be at least 1 second"),
+    (["-j", "0", "host"], "--jobs must be at least 1"),
+    (["--baseline", "base.jsonl", "host"], "--baseline and --allow go with --gate"),
+    (["--allow", "allow.yaml", "host"], "--baseline and --allow go with --gate"),
+    (["--gate", "host"], "would compare this kernel with itself"),
+    (["--gate", "no-such-kernel"], "unknown kernel target 'no-such-kernel'"),
+    (["6.1", "--gate", "6.12"], "give no other targets (6.1)"),
+    (["--gate", "gvisor", "--baseline", "passwd"], "--baseline: "),
+    (["--gate", "gvisor", "--baseline", "base.jsonl"], "base.jsonl is a partial run"),
+    (["--gate", "gvisor", "--baseline", "base.jsonl", "--allow", "passwd", "--",
+      "-f", "tcp/second-listener"], "--allow: "),
+    (["host", "--", "--no-such-option"], "unrecognized option '--no-such-option'"),
+    (["host", "--", "-f", "no/such/case"], "no case matches (-f no/such/case)"),
+    (["host", "--", "-o", "x.jsonl"], "-o is set by this command itself"),
+    (["host", "--", "--host-label=x"], "--host-label is set by this command itself"),
+]
+
+
+@pytest.mark.parametrize("argv,said", BAD_COMMAND_LINES,
+                         ids=["_".join(a).strip("-") for a, _ in BAD_COMMAND_LINES])
+def test_a_command_line_that_cannot_be_carried_out_is_refused_at_once(tmp_path, argv, said):
+    """Exit 2, the reason, and nothing run or written (not even the output folder): a typo
+    is not found a minute later, after a guest booted."""
+    (tmp_path / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    base = tmp_path / "base.jsonl"
+    subprocess.run([RUNNER, "-q", "-o", str(base), "-f", "tcp/second-listener",
+                    os.path.join(os.path.dirname(HARNESS), "cases")], check=True)
+    code, out = kernels(tmp_path, *argv)
+    assert code == 2, out
+    assert said in out, out
+    assert "Traceback" not in out
+    assert not (tmp_path / "out").exists()
 
 
 def test_gate_against_a_baseline(tmp_path):

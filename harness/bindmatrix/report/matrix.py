@@ -53,8 +53,10 @@ class Host:
 
     @property
     def evidence_dir(self):
-        """The folder its results file is in: evidence paths are relative to it."""
-        return os.path.dirname(os.path.abspath(self.path)) if self.path else None
+        """The folder its results file is in: evidence paths are relative to it (None: the
+        results came from a stream)."""
+        from .. import evidence
+        return evidence.folder_of(self.path) if self.path else None
 
 
 def host_label(run):

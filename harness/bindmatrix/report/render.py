@@ -55,11 +55,10 @@ def environment():
 
 
 def _evidence(case, host, out_dir):
-    out = []
+    out, folder = [], host.evidence_dir
     for ev in (case or {}).get("evidence") or []:
-        target = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(host.path)),
-                                               ev["path"]))
-        exists = os.path.exists(target)
+        target = os.path.normpath(os.path.join(folder, ev["path"])) if folder else None
+        exists = target is not None and os.path.exists(target)
         href = urllib.parse.quote(os.path.relpath(target, out_dir).replace(os.sep, "/")) \
             if exists else ""
         out.append({"kind": ev["kind"], "path": ev["path"], "note": ev.get("note", ""),

@@ -305,16 +305,28 @@ def _release_order(name):
     return list(dict.fromkeys(hinted + list(RELEASES)))
 
 
+# a Debian package name (policy 5.6.1: lower case, digits, + - .), and a version after =
+_PACKAGE_TARGET = re.compile(r"linux-image-[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+~:-]+)?\Z")
+
+
+def unknown_target(target):
+    """None when target names a kernel that resolve() can look for, else why not (said
+    before anything is fetched or booted)."""
+    if target in SERIES or target in RELEASES or _PACKAGE_TARGET.match(target):
+        return None
+    return ("unknown kernel target %r: give a series (%s), a release (%s) or a "
+            "linux-image-... package name" % (target, ", ".join(SERIES), ", ".join(RELEASES)))
+
+
 def resolve(target, cache=CACHE, mirror=None, max_age=LISTS_MAX_AGE):
     """A target -> Package:
       5.10 | 6.1 | 6.12           the newest cloud kernel of that series (SERIES says where)
       bullseye | bookworm | ...   the newest cloud kernel of that release (RELEASES)
       linux-image-NAME[=VERSION]  that package, from the first release that has it"""
+    why = unknown_target(target)
+    if why:
+        raise DebianError(why)
     release = SERIES.get(target) or (target if target in RELEASES else None)
-    if not release and not target.startswith("linux-image-"):
-        raise DebianError("unknown kernel target %r: give a series (%s), a release (%s) or a "
-                          "linux-image-... package name" % (target, ", ".join(SERIES),
-                                                          ", ".join(RELEASES)))
     mirror = mirror or machine_mirror()
     if release:
         apt = private_apt(release, cache, mirror)
