@@ -62,11 +62,19 @@ def run_runner(runner_args, manifest_out):
     os.makedirs(REPORTS, exist_ok=True)
     # a ^C (SIGINT to the whole group) or a SIGTERM is the runner's to handle: it stops its
     # workers and keeps the finished cases; this process waits for it and says where they
-    # are (run()), with no traceback.  A handler, not SIG_IGN: the runner must not inherit it
+    # are (run()), with no traceback.  One sent to this process alone (kill PID) is passed
+    # on to the runner, which would not see it otherwise.  A handler, not SIG_IGN: the
+    # runner must not inherit it
+    runner = []
+
+    def pass_on(sig, _frame):
+        if runner and runner[0].poll() is None:
+            runner[0].send_signal(sig)
     stops = (signal.SIGINT, signal.SIGTERM)
-    before = {sig: signal.signal(sig, lambda *_: None) for sig in stops}
+    before = {sig: signal.signal(sig, pass_on) for sig in stops}
     try:
-        return subprocess.call([RUNNER] + ours + list(runner_args))
+        runner.append(subprocess.Popen([RUNNER] + ours + list(runner_args)))
+        return runner[0].wait()
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
@@ -419,23 +427,62 @@ sys.exit(rc)
 """
 
 
+class _Job:
+    """A command test runs beside its self-tests, in a session of its own: stop() ends it and
+    all it started (a SIGTERM, then a SIGKILL), whatever ends this process's run first (^C, a
+    SIGTERM, an error: forked.stop_all)."""
+
+    def __init__(self, cmd, log, **kw):
+        from . import forked
+        self.log = log
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, **kw)
+        forked.register(self)
+
+    def wait(self, timeout):
+        from . import forked
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.returncode is not None:
+                forked.unregister(self)
+
+    def stop(self, grace=5):
+        from . import forked
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except OSError:
+                break                   # the group is gone
+            try:
+                self.proc.wait(timeout=grace)
+                if sig == signal.SIGTERM:
+                    os.killpg(self.proc.pid, signal.SIGKILL)    # what it left in its group
+            except subprocess.TimeoutExpired:
+                continue
+            except OSError:
+                pass
+            break
+        self.proc.wait()
+        forked.unregister(self)
+
+
 def _background(cmd, tmp, name, **kw):
     """A command started now, its output kept for _join."""
-    log = open(os.path.join(tmp, name + ".log"), "w+")
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, **kw), log
+    return _Job(cmd, open(os.path.join(tmp, name + ".log"), "w+"), **kw)
 
 
 def _join(job, what, timeout=1200, quiet=None):
     """Waits for a _background command (at most timeout s), prints its output, returns its
     exit status.  quiet(line): lines left out when the command succeeded."""
-    proc, log = job
     try:
-        rc = proc.wait(timeout=timeout)
+        rc = job.wait(timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        rc = proc.wait()
+        job.stop(grace=0)
+        rc = job.proc.returncode
         print("bindmatrix test: %s did not finish within %d s" % (what, timeout),
               file=sys.stderr)
+    log = job.log
     log.seek(0)
     for line in log:
         if rc != 0 or quiet is None or not quiet(line):
@@ -570,11 +617,23 @@ def main(argv=None):
     return handler(None, argv[1:])
 
 
+class Terminated(BaseException):
+    """A SIGTERM, raised where this process was (BaseException: no `except Exception`
+    swallows it)."""
+
+
+def _terminated(_sig, _frame):
+    raise Terminated()
+
+
 def _main_for_shell():
     """main(), exiting as a shell tool does when its reader goes away (`| head`): quietly,
     with 141 (SIGPIPE), not a traceback; the outputs were written before anything printed.
     A ^C exits 130, also without a traceback."""
     from . import forked
+    # a SIGTERM (a CI job cancelled, `timeout`, `kill`) unwinds as a ^C does: what runs
+    # under this process is stopped and its partial files removed on the way out
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         code = main()
         sys.stdout.flush()
@@ -583,6 +642,9 @@ def _main_for_shell():
     except KeyboardInterrupt:           # ^C: what it stopped says so itself; no traceback
         print("\nbindmatrix: interrupted", file=sys.stderr)
         code = 130
+    except Terminated:
+        print("\nbindmatrix: terminated", file=sys.stderr)
+        code = 128 + signal.SIGTERM
     except OSError as e:                # the machine's refusal (a folder that is a file, a
         # full disk, a permission): said as such, not as a traceback
         print("bindmatrix: %s%s" % (e.strerror or e, ": %s" % e.filename

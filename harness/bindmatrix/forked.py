@@ -10,12 +10,15 @@ reading the expectation files, rendering the report's page).
   child.stop()         kills it, if still there
   stop_all()           kills and reaps every child still there (a ^C, an error: none is left
                        behind, not even for a moment as a zombie that init must reap)
+  die_with_us(cmd)     cmd, wrapped so that the program it runs is killed when this process
+                       dies, however it dies (for subprocesses: QEMU, runsc, the runner)
 """
 
 import json
 import os
 import pickle
 import select
+import shutil
 import signal
 import time
 
@@ -48,6 +51,15 @@ CODECS = {"json": (lambda m: json.dumps(m).encode(), lambda b: json.loads(b.deco
 
 
 PR_SET_PDEATHSIG = 1            # <linux/prctl.h>
+
+
+def die_with_us(cmd, sig="KILL"):
+    """cmd wrapped so that it gets sig when its parent (this process) dies, however it
+    dies, even by a SIGKILL that no handler of ours sees: setpriv (util-linux) sets
+    PR_SET_PDEATHSIG and execs it; preexec_fn would do the same but is unsafe in a threaded
+    program.  cmd itself where there is no setpriv (not Linux)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", sig, "--"] + list(cmd) if setpriv else list(cmd)
 
 
 def _die_with(parent):

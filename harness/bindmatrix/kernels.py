@@ -27,7 +27,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from . import diffgate, runnerargs
+from . import diffgate, forked, runnerargs
 from .compare import display_path
 from .expectations import ExpectationError
 from .results import ResultsError, load_results
@@ -97,12 +97,17 @@ def _run_local(target, label, stack, command, outdir, extra, timeout, to_stdout=
     start = time.monotonic()
     with open(log, "w") as err, open(tmp if to_stdout else os.devnull, "w") as res:
         try:
-            proc = subprocess.run(command + args, stdout=res, stderr=err, timeout=timeout,
-                                  start_new_session=True)
+            # a session of its own, so that a ^C is this process's to handle; killed when
+            # this process dies, so that a SIGKILL of it leaves no matrix running
+            proc = subprocess.run(forked.die_with_us(command + args), stdout=res, stderr=err,
+                                  timeout=timeout, start_new_session=True)
             rc = proc.returncode
         except subprocess.TimeoutExpired:
             _remove(tmp)
             return Outcome(target, label, error="no results within %d s" % timeout, log=log)
+        except BaseException:           # a ^C or a SIGTERM: subprocess.run killed it
+            _remove(tmp)
+            raise
     took = time.monotonic() - start
     o = Outcome(target, label, log=log, timings={"run": took, "total": took})
     try:

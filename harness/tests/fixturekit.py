@@ -301,3 +301,12 @@ def _collect(pid, read_end, argv, timeout):
             os.waitpid(pid, 0)
     text = b"".join(chunks).decode(_ENCODING)       # strict, as universal_newlines decodes
     return os.waitstatus_to_exitcode(status), text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def alive(pid):
+    """Whether pid is a process that has not ended (a zombie has)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -4,12 +4,13 @@ which expectation files judge them, and the upgrade gate's refusal of a partial 
 import pytest
 import json
 import os
+import signal
 import stat
 import time
 import subprocess
 import sys
 
-from fixturekit import BIND_CASE, HARNESS, RUNNER, SAMPLE_RESULTS, run_cli, scenario_tree
+from fixturekit import BIND_CASE, HARNESS, RUNNER, SAMPLE_RESULTS, alive, run_cli, scenario_tree
 
 LINUX_RULES = """\
 - when: {reuse: [none, reuseaddr]}
@@ -165,9 +166,12 @@ def _in_slow_cases(runner_pid):
     return len(workers) == 2 and all("poll" in c for c in chans)
 
 
-def test_a_run_stopped_by_ctrl_c_says_where_its_finished_cases_are(tmp_path):
+@pytest.mark.parametrize("how", ["ctrl-c", "kill"])
+def test_a_run_stopped_by_ctrl_c_says_where_its_finished_cases_are(tmp_path, how):
     """^C during `./bindmatrix run` (SIGINT to its process group): exit 130, the results file
-    as it was, and the finished cases where the message says, with their evidence."""
+    as it was, and the finished cases where the message says, with their evidence.  The same
+    for a SIGTERM to the command alone (kill PID; exit 143), which it passes on to the
+    runner: otherwise no signal would reach the runner and the run would go on."""
     cases = scenario_tree(tmp_path, {"tcp/slow": SLOW_CASE})
     out = tmp_path / "r.jsonl"
     out.write_text("the previous run's\n")
@@ -191,18 +195,22 @@ def test_a_run_stopped_by_ctrl_c_says_where_its_finished_cases_are(tmp_path):
             except subprocess.TimeoutExpired:
                 pass
         assert runner is not None and proc.poll() is None, "the run never reached its slow cases"
-        os.killpg(proc.pid, 2)
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, signal.SIGTERM)
         text = proc.communicate(timeout=30)[0]
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, 9)
             proc.wait()
     cut = tmp_path / "r.interrupted.jsonl"
-    assert proc.returncode == 130, text
+    sig = signal.SIGINT if how == "ctrl-c" else signal.SIGTERM
+    assert proc.returncode == 128 + sig, text
     assert "bindmatrix: interrupted: the finished cases are in %s, marked partial" % cut in text
     assert out.read_text() == "the previous run's\n"
     records = [json.loads(l) for l in cut.read_text().splitlines()]
-    assert records[0]["partial"] is True and records[0]["interrupted"] == "SIGINT"
+    assert records[0]["partial"] is True and records[0]["interrupted"] == sig.name
     finished = [r for r in records if r.get("record") == "case"]
     assert sorted(r["id"] for r in finished) == ["tcp/slow[n=q1]", "tcp/slow[n=q2]"]
     for r in finished:
@@ -436,3 +444,21 @@ def test_run_refuses_results_that_it_could_not_read_back(tmp_path, where):
     code, out = bm(tmp_path, "run", *option, "-f", "tcp/second-listener")
     assert code == 2 and "run reads the results back to judge them" in out, out
     assert "Running the cases" not in out
+
+
+def test_tests_background_jobs_end_with_all_they_started(tmp_path):
+    """What test runs beside its self-tests (ctest, the fuzz run, the matrix) is in a
+    session of its own, which a ^C to test's group does not reach: whatever ends test
+    (forked.stop_all) ends each job and what it started."""
+    from bindmatrix import cli, forked
+    pidfile = tmp_path / "pid"
+    job = cli._background(["sh", "-c", 'sleep 600 & echo $! > "$1"; wait', "sh", str(pidfile)],
+                          str(tmp_path), "job")
+    deadline = time.monotonic() + 30
+    while not (pidfile.exists() and pidfile.read_text().strip()):
+        assert time.monotonic() < deadline and job.proc.poll() is None
+        time.sleep(0.02)
+    grandchild = int(pidfile.read_text())
+    forked.stop_all()
+    assert job.proc.returncode is not None and not alive(grandchild)
+    job.log.close()

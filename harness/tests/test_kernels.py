@@ -5,11 +5,14 @@ report, and the gate's verdict."""
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 
 import pytest
 
-from fixturekit import HARNESS, RUNNER, run_cli
+from fixturekit import HARNESS, RUNNER, alive, run_cli
 
 
 def kernels(tmp_path, *args, path=None):
@@ -128,3 +131,43 @@ def test_gate_against_a_baseline(tmp_path):
                         "-f", "tcp/second-listener")
     assert code in (0, 1), out
     assert ("PASS:" in out) or ("FAIL:" in out), out
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_kernels_stopped_by_a_signal_leaves_no_target_running(tmp_path, sig):
+    """A SIGTERM (a cancelled CI job) ends ./bindmatrix kernels with 143, its target's
+    process killed and the partial results removed; a SIGKILL, which no handler sees, still
+    takes the target with it (PR_SET_PDEATHSIG), where the target runs in a session of its
+    own that no signal to the command's group would reach."""
+    bin_dir, mark = tmp_path / "bin", tmp_path / "runsc.pid"
+    bin_dir.mkdir()
+    (bin_dir / "runsc").write_text('#!/bin/sh\n[ "$1" = --version ] && '
+                                   '{ echo "runsc version fake"; exit 0; }\n'
+                                   'echo $$ > "%s"\nexec sleep 600\n' % mark)
+    (bin_dir / "runsc").chmod(0o755)
+    env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER,
+               PATH=str(bin_dir) + os.pathsep + os.environ.get("PATH", ""))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "bindmatrix.cli", "kernels", "-o", str(out),
+                             "gvisor"], env=env, cwd=str(tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, universal_newlines=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (mark.exists() and mark.read_text().strip()):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+            time.sleep(0.02)
+        target = int(mark.read_text())
+        proc.send_signal(getattr(signal, sig))
+        text = proc.communicate(timeout=30)[0]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == (143 if sig == "SIGTERM" else -signal.SIGKILL), text
+    deadline = time.monotonic() + 10
+    while alive(target) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not alive(target), "the target's process %d outlived the command" % target
+    if sig == "SIGTERM":
+        assert "terminated" in text and "Traceback" not in text, text
+        assert not [p for p in os.listdir(str(out)) if p.endswith(".part")]
+

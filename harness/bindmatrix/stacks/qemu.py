@@ -13,13 +13,13 @@ killed on every way out of boot(), and dies with this process.
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 
+from .. import forked
 from .initramfs import STAGE
 
 QEMU = "qemu-system-x86_64"
@@ -62,14 +62,6 @@ def qemu_command(vmlinuz, initrd, channel, accel, memory=1024, smp=1, qemu=QEMU,
         "-serial", "file:" + channel,           # ttyS1: the result channel
         "-kernel", vmlinuz, "-initrd", initrd,
         "-append", " ".join(KERNEL_ARGS + tuple(kernel_args))]
-
-
-def _die_with_us(cmd):
-    """cmd wrapped so that it gets SIGKILL when its parent (this process) dies, however it
-    dies: setpriv (util-linux) sets PR_SET_PDEATHSIG and execs it; preexec_fn would do the
-    same but is unsafe in a threaded program."""
-    setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "KILL", "--"] + cmd if setpriv else cmd
 
 
 def _kill_group(proc, wait=KILL_WAIT):
@@ -160,7 +152,7 @@ def boot(vmlinuz, initrd, console_log, channel, accel, timeout=BOOT_TIMEOUT,
             if cancel is not None and cancel.is_set():
                 result.ended = "cancelled"
                 return result
-            proc = subprocess.Popen(_die_with_us(cmd), stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(forked.die_with_us(cmd), stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     start_new_session=True)
             _running.add(proc)
