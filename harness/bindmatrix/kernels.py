@@ -92,7 +92,7 @@ def gvisor_version(runsc):
 def _run_local(target, label, stack, command, outdir, extra, timeout, to_stdout=False):
     out = os.path.join(outdir, "%s.jsonl" % safe(label))
     log = os.path.join(outdir, "%s.log" % safe(label))
-    tmp = out + ".part"
+    tmp = "%s.%d.part" % (out, os.getpid())     # two runs into one folder: apart
     args = runner_args(label, stack, "/dev/stdout" if to_stdout else tmp, extra) + [CASES]
     start = time.monotonic()
     with open(log, "w") as err, open(tmp if to_stdout else os.devnull, "w") as res:

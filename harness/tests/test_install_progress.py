@@ -66,3 +66,16 @@ def test_a_package_apt_did_not_install_is_named(tmp_path):
     proc = deps(tmp_path, ["libpcap-dev", "cpio"], broken="cpio")
     assert proc.returncode != 0, proc.stdout
     assert "apt-get did not install: cpio" in proc.stdout
+
+
+@pytest.mark.parametrize("argv", [["deps", "--bogus"], ["build", "--test", "extra"],
+                                  ["build", "-j4"], ["nosuch"]])
+def test_an_option_the_shell_commands_do_not_take_is_refused(argv):
+    """deps and build take --test alone: anything else is exit 2 and named, before anything
+    is installed or built (they used to ignore it and go on)."""
+    proc = subprocess.run([os.path.join(REPO, "bindmatrix")] + argv, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, universal_newlines=True, timeout=60,
+                          env=dict(os.environ, BINDMATRIX_NO_DEPS="1"))
+    assert proc.returncode == 2, proc.stdout
+    assert ("takes only --test, not: " + " ".join(argv[1:])) in proc.stdout or \
+        "unknown command 'nosuch'" in proc.stdout, proc.stdout
