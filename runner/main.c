@@ -45,7 +45,7 @@
 
 struct options {
     const char *output;
-    const char *output_dir;     /* where the results go without -o ("" = here) */
+    const char *output_dir;     /* where the results go without -o (NULL: here) */
     const char *cases_default;  /* the PATH when none is given */
     const char *manifest_out;
     const char *host_label;
@@ -157,6 +157,18 @@ static int parse_int(const char *s, const char *what, long lo, long hi, long *ou
     return 0;
 }
 
+/* *to = text, which names a file, a folder or a label: never empty (an empty -o named no
+ * file and failed only once the run was over).  0, or -1 with the reason said. */
+static int take_text(const char *text, const char *what, const char **to)
+{
+    if (!text[0]) {
+        fprintf(stderr, "bindmatrix-runner: %s needs a text, not ''\n", what);
+        return -1;
+    }
+    *to = text;
+    return 0;
+}
+
 static int parse_options(int argc, char **argv, struct options *o)
 {
     enum { LIST = 256, PRINT_HOST, HOST_LABEL, ROOT, TIMEOUT, OTHER_UID, CAPTURE, MANIFEST,
@@ -184,7 +196,10 @@ static int parse_options(int argc, char **argv, struct options *o)
     o->stack = "kernel";
     while ((c = getopt_long(argc, argv, "o:j:f:qh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'o': o->output = optarg; break;
+        case 'o':
+            if (take_text(optarg, "--output", &o->output))
+                return -1;
+            break;
         case 'j':
             if (parse_int(optarg, "--jobs", 1, BM_MAX_WORKERS, &v))
                 return -1;
@@ -199,8 +214,14 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case LIST: o->list = true; break;
         case PRINT_HOST: o->print_host = true; break;
-        case HOST_LABEL: o->host_label = optarg; break;
-        case ROOT: o->root = optarg; break;
+        case HOST_LABEL:
+            if (take_text(optarg, "--host-label", &o->host_label))
+                return -1;
+            break;
+        case ROOT:
+            if (take_text(optarg, "--root", &o->root))
+                return -1;
+            break;
         case TIMEOUT:
             if (parse_int(optarg, "--timeout-ms", 10, 600000, &v))
                 return -1;
@@ -224,15 +245,21 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'q': o->quiet = true; break;
         case CAPTURE: o->capture = true; break;
         case MANIFEST: o->manifest = true; break;
-        case MANIFEST_OUT: o->manifest_out = optarg; break;
-        case OUTPUT_DIR: o->output_dir = optarg; break;
-        case CASES_DEFAULT: o->cases_default = optarg; break;
-        case STACK:
-            if (!optarg[0]) {
-                fprintf(stderr, "bindmatrix-runner: --stack needs a text\n");
+        case MANIFEST_OUT:
+            if (take_text(optarg, "--manifest-out", &o->manifest_out))
                 return -1;
-            }
-            o->stack = optarg;
+            break;
+        case OUTPUT_DIR:
+            if (take_text(optarg, "--output-dir", &o->output_dir))
+                return -1;
+            break;
+        case CASES_DEFAULT:
+            if (take_text(optarg, "--cases-default", &o->cases_default))
+                return -1;
+            break;
+        case STACK:
+            if (take_text(optarg, "--stack", &o->stack))
+                return -1;
             break;
         case SYSCTLS: {
             int m = 0;

@@ -462,3 +462,33 @@ def test_tests_background_jobs_end_with_all_they_started(tmp_path):
     forked.stop_all()
     assert job.proc.returncode is not None and not alive(grandchild)
     job.log.close()
+
+
+RUNNER_REFUSES = [
+    (["-o", ""], "--output needs a text, not ''"),
+    (["--host-label", ""], "--host-label needs a text"),
+    (["--output-dir", ""], "--output-dir needs a text"),
+    (["--manifest-out", ""], "--manifest-out needs a text"),
+    (["--stack", ""], "--stack needs a text"),
+    (["-j", "0"], "--jobs must be a number from 1 to 256, not '0'"),
+    (["--timeout-ms", "9"], "--timeout-ms must be a number from 10 to 600000"),
+    (["--other-uid", "-1"], "--other-uid must be a number from 1 to 2147483647"),
+    (["--lock-wait-ms", "x"], "--lock-wait-ms must be a number"),
+    (["--sysctls", "mine"], "--sysctls must be default or host, not 'mine'"),
+    (["--no-such-option"], "unrecognized option '--no-such-option'"),
+    (["-f"], "option requires an argument"),
+]
+
+
+@pytest.mark.parametrize("argv,said", RUNNER_REFUSES,
+                         ids=[a[0].strip("-") + ("-empty" if a[1:] == [""] else "")
+                              for a, _ in RUNNER_REFUSES])
+def test_the_runner_refuses_an_option_value_it_cannot_use(tmp_path, argv, said):
+    """exit 2 and the option named, before any case runs, nothing written (an empty -o
+    used to fail only once the run was over, exit 1)."""
+    proc = subprocess.run([RUNNER, "-q", "-f", "tcp/second-listener",
+                           os.path.join(os.path.dirname(HARNESS), "cases")] + argv, cwd=str(tmp_path),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=60)
+    assert proc.returncode == 2 and said in proc.stdout, proc.stdout
+    assert os.listdir(str(tmp_path)) == []
