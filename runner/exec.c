@@ -67,7 +67,8 @@ static void skip_for(struct run *r, enum bm_cap cap, const char *what)
 
 /* Every option known (else the case file is wrong: error) and defined on this OS (else
  * skipped); false when the case stops. */
-static bool options_usable(struct run *r, const struct bm_opt *opts, size_t n)
+/* What the OS lacks, whoever runs the case: an option it does not define. */
+static bool options_defined(struct run *r, const struct bm_opt *opts, size_t n)
 {
     for (size_t j = 0; j < n; j++) {
         char reason[BM_TEXT_LEN];
@@ -80,6 +81,15 @@ static bool options_usable(struct run *r, const struct bm_opt *opts, size_t n)
             skip(r, "option", opts[j].name, reason);
             return false;
         }
+    }
+    return true;
+}
+
+/* What this run lacks for an option: the interface it names. */
+static bool options_runnable(struct run *r, const struct bm_opt *opts, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        char reason[BM_TEXT_LEN];
         if (sockopt_needs_veth(&opts[j]) && !r->env->has[BM_CAP_VETH]) {
             char what[BM_NAME_LEN * 2];
             sockopt_format(&opts[j], what, sizeof what);
@@ -106,9 +116,18 @@ static bool is_peer_addr(const char *a)
 static bool precheck(struct run *r)
 {
     const struct bm_case *c = r->c;
+    /* first what this OS lacks whoever runs the case (an option it does not define), then
+     * what this run lacks (privilege, a namespace): a case gets the same reason as root and
+     * as a user, and the expectation's reason is the OS's */
+    for (size_t i = 0; i < c->nsockets; i++)
+        if (!options_defined(r, c->sockets[i].opts, c->sockets[i].nopts))
+            return false;
+    for (size_t k = 0; k < c->nsteps; k++)
+        if (!options_defined(r, c->steps[k].opts, c->steps[k].nopts))
+            return false;
     for (size_t i = 0; i < c->nsockets; i++) {
         const struct bm_socket *s = &c->sockets[i];
-        if (!options_usable(r, s->opts, s->nopts))
+        if (!options_runnable(r, s->opts, s->nopts))
             return false;
         if (s->user == BM_USER_OTHER && !r->env->has[BM_CAP_OTHER_USER]) {
             skip_for(r, BM_CAP_OTHER_USER, "needs root to act as a second user");
@@ -125,7 +144,7 @@ static bool precheck(struct run *r)
             set_status(r, BM_STATUS_ERROR, "step %s has no socket", st->label);
             return false;
         }
-        if (!options_usable(r, st->opts, st->nopts))
+        if (!options_runnable(r, st->opts, st->nopts))
             return false;
         enum bm_family fam = st->op == BM_OP_DELIVER ? st->family
                                                      : c->sockets[st->sock].family;

@@ -1,9 +1,12 @@
 """Builders for results records and files used by the harness self-tests."""
 
+import contextlib
 import json
 import locale
 import os
+import shutil
 import sys
+import tempfile
 import warnings
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
@@ -310,3 +313,29 @@ def alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+# runs a command as an ordinary user (65534), from root
+AS_USER = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+@contextlib.contextmanager
+def user_writable_copy(*scenarios):
+    """(folder, runner, cases): a folder user 65534 may write, holding a copy of the runner
+    and of the scenarios (paths below cases/, e.g. "tcp/rebind-time-wait"); pytest's folders
+    and a checkout under /root are root's alone.  Removed afterwards."""
+    import pytest
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.fail("this test drops to user 65534 with setpriv, as root (./bindmatrix test "
+                    "runs as root)")
+    tmp = tempfile.mkdtemp(prefix="bm-unprivileged-")
+    try:
+        os.chmod(tmp, 0o777)
+        runner = os.path.join(tmp, "bindmatrix-runner")
+        shutil.copy(RUNNER, runner)
+        cases = os.path.join(tmp, "cases")
+        for s in scenarios:
+            shutil.copytree(os.path.join(REPO, "cases", s), os.path.join(cases, s))
+        yield tmp, runner, cases
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -6,12 +6,12 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 
 import pytest
 
 from bindmatrix import evidence, judge
 from bindmatrix.report import cli as report_cli
+from fixturekit import AS_USER, user_writable_copy
 from reportkit import CASES, RUNNER, read_records, write_records
 
 
@@ -75,19 +75,7 @@ def test_a_user_without_privilege_gets_evidence_too():
     still records its namespace: tcpdump never could there (its change of user is denied).
     The folder's spare pcaps are root's, from two runs before: the user's run writes its
     own in their place."""
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.fail("this test drops to user 65534 with setpriv, as root (./bindmatrix test "
-                    "runs as root)")
-    # a folder that user may write, with the runner and the scenario in it: pytest's folders,
-    # and a checkout under /root, are root's alone
-    tmp = tempfile.mkdtemp(prefix="bm-unprivileged-")
-    try:
-        os.chmod(tmp, 0o777)
-        runner = os.path.join(tmp, "bindmatrix-runner")
-        shutil.copy(RUNNER, runner)
-        cases = os.path.join(tmp, "cases")
-        shutil.copytree(os.path.join(CASES, "tcp", "rebind-time-wait"),
-                        os.path.join(cases, "tcp", "rebind-time-wait"))
+    with user_writable_copy("tcp/rebind-time-wait") as (tmp, runner, cases):
         out = os.path.join(tmp, "r.jsonl")
         for _ in range(2):
             subprocess.run([runner, "-q", "--capture", "-o", out, cases], check=True)
@@ -95,8 +83,7 @@ def test_a_user_without_privilege_gets_evidence_too():
             os.chmod(os.path.join(tmp, name), 0o777)
         for name in ("r.jsonl", "r.jsonl.lock"):
             os.unlink(os.path.join(tmp, name))
-        proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                               runner, "-q", "--capture", "-o", out, cases],
+        proc = subprocess.run(AS_USER + [runner, "-q", "--capture", "-o", out, cases],
                               stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
         assert proc.returncode == 0, proc.stderr + (
             "(an ordinary user gets no user namespace here, so no runner can run as one: a "
@@ -107,8 +94,6 @@ def test_a_user_without_privilege_gets_evidence_too():
         for c in cases:
             assert evidence.problems(c, tmp) == [], c["id"]
             assert os.stat(os.path.join(tmp, c["evidence"][0]["path"])).st_uid == 65534
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def flipped(tmp, out, edit):

@@ -13,7 +13,6 @@ error) for columns that ran, and
   undocumented    a documented column without a rule for this case
 """
 
-import os
 from dataclasses import dataclass, field
 
 from .. import documented as documented_mod, judge as judge_mod, oses
