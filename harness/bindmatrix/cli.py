@@ -183,7 +183,7 @@ def cmd_run(args, runner_args):
         return 2
     if any(a in QUESTIONS for a in runner_args):
         os.execv(RUNNER, [RUNNER, "--cases-default", CASES] + list(runner_args))
-    out = _named_output(runner_args)
+    out = runnerargs.output_of(runner_args)
     if out is not None and not _a_file(out):
         print("bindmatrix run: -o %s: run reads the results back to judge them, so they go to "
               "a file; the runner alone writes to a stream (%s -o %s)"
@@ -224,19 +224,6 @@ def cmd_run(args, runner_args):
     finally:
         if os.path.exists(mpath):
             os.unlink(mpath)
-
-
-def _named_output(runner_args):
-    """The results file -o/--output names among the runner's arguments (the last), or None."""
-    out = None
-    for i, a in enumerate(runner_args):
-        if a in ("-o", "--output") and i + 1 < len(runner_args):
-            out = runner_args[i + 1]
-        elif a.startswith("--output="):
-            out = a[len("--output="):]
-        elif a.startswith("-o") and len(a) > 2 and not a.startswith("--"):
-            out = a[2:]
-    return out
 
 
 def _a_file(path):
@@ -290,7 +277,7 @@ def cmd_test(args, runner_args):
         print("bindmatrix test: the runner arguments (%s): %s" % (" ".join(runner_args), why),
               file=sys.stderr)
         return 2
-    out = _named_output(runner_args)
+    out = runnerargs.output_of(runner_args)
     if out is not None and not _a_file(out):
         print("bindmatrix test: -o %s: the matrix's results are read back to judge them, so "
               "they go to a file" % out, file=sys.stderr)
@@ -448,21 +435,17 @@ class _Job:
                 forked.unregister(self)
 
     def stop(self, grace=5):
+        """A SIGTERM to its group; a SIGKILL after grace seconds, to what is left of it."""
         from . import forked
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.proc.pid, sig)
-            except OSError:
-                break                   # the group is gone
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=grace)
-                if sig == signal.SIGTERM:
-                    os.killpg(self.proc.pid, signal.SIGKILL)    # what it left in its group
             except subprocess.TimeoutExpired:
-                continue
-            except OSError:
                 pass
-            break
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass                        # the group is gone
         self.proc.wait()
         forked.unregister(self)
 

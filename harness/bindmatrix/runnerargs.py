@@ -5,6 +5,7 @@ runner runs: after 20 s of self-tests (test), or in every guest after its boot (
 runner is the one judge of its own options: it is asked to list the cases with them.
 
   refused(runner, cases, args, own=()) -> None, or why the arguments cannot be used
+  output_of(args)                       -> the results file -o/--output names, or None
 """
 
 import subprocess
@@ -14,9 +15,9 @@ def refused(runner, cases, args, own=()):
     """None when the runner takes args and they select at least one case; else a message.
     own: options the command sets itself (given again, they would fight over one setting)."""
     for a in args:
-        name = a.split("=", 1)[0]
-        if name in own:
-            return "%s is set by this command itself (it sets %s)" % (name, ", ".join(own))
+        for name in own:
+            if _names(a, name):
+                return "%s is set by this command itself (it sets %s)" % (name, ", ".join(own))
     try:
         proc = subprocess.run([runner, "--cases-default", cases, "--list"] + list(args),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -36,3 +37,23 @@ def refused(runner, cases, args, own=()):
     if not proc.stdout.strip():
         return "no case matches (%s)" % " ".join(args)
     return None
+
+
+def _names(arg, option):
+    """Whether the argument arg gives option: --output or --output=FILE; -o or -oFILE."""
+    if option.startswith("--"):
+        return arg == option or arg.startswith(option + "=")
+    return arg.startswith(option) and not arg.startswith("--")
+
+
+def output_of(args):
+    """The results file -o/--output names among the runner's arguments (the last), or None."""
+    out = None
+    for i, a in enumerate(args):
+        if a in ("-o", "--output"):
+            out = args[i + 1] if i + 1 < len(args) else None
+        elif _names(a, "--output"):
+            out = a[len("--output="):]
+        elif _names(a, "-o"):
+            out = a[2:]
+    return out

@@ -102,6 +102,7 @@ BAD_COMMAND_LINES = [
     (["host", "--", "-f", "no/such/case"], "no case matches (-f no/such/case)"),
     (["host", "--", "-o", "x.jsonl"], "-o is set by this command itself"),
     (["host", "--", "--host-label=x"], "--host-label is set by this command itself"),
+    (["host", "--", "-ox.jsonl"], "-o is set by this command itself"),
 ]
 
 
