@@ -435,19 +435,40 @@ class _Job:
                 forked.unregister(self)
 
     def stop(self, grace=5):
-        """A SIGTERM to its group; a SIGKILL after grace seconds, to what is left of it."""
+        """A SIGTERM to its group (the matrix's runner then stops its workers in order); a
+        SIGKILL to what is left of the group after grace seconds."""
         from . import forked
         try:
             os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and _group_lives(self.proc.pid):
+                self.proc.poll()                    # the leader, reaped as it ends
+                time.sleep(0.02)
             os.killpg(self.proc.pid, signal.SIGKILL)
         except OSError:
-            pass                        # the group is gone
+            pass                                    # the group is gone
         self.proc.wait()
         forked.unregister(self)
+
+
+def _group_lives(pgid):
+    """Whether a process of group pgid still runs: one that is not a zombie waiting for its
+    parent (or init) to reap it (/proc; elsewhere any member, zombies too)."""
+    if not os.path.isdir("/proc/self"):
+        try:
+            os.killpg(pgid, 0)
+            return True
+        except OSError:
+            return False
+    for pid in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue                                # not a process, or gone meanwhile
+        if fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
 
 
 def _background(cmd, tmp, name, **kw):
