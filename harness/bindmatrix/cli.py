@@ -335,7 +335,12 @@ def cmd_test(args, runner_args):
             # CI: every command the tests run starts a new interpreter, as a user's does; the
             # quick tier forks the warm test process instead (harness/tests/fixturekit.run_cli)
             env["BINDMATRIX_TEST_EXEC"] = "1"
-        spread = ["-n", "2"] if importlib.util.find_spec("xdist") else []   # pytest-xdist
+        # pytest-xdist, one process more than CPUs in the quick tier: a test that waits (a
+        # timeout, a signal, a browser) leaves its CPU to the others (on 2 CPUs 3 processes
+        # took 19.0 s, 2 took 20.1 and 4 took 19.5, medians side by side); --all, whose
+        # guests under QEMU are CPU-bound for minutes, one per CPU
+        workers = (os.cpu_count() or 1) + (0 if args.all else 1)
+        spread = ["-n", str(workers)] if importlib.util.find_spec("xdist") else []
         rc = subprocess.call([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
                               os.path.join(HARNESS, "tests"), "-q", "-rs", "--junitxml",
                               self_xml] + spread + ([] if args.all else ["-m", "not slow"]),

@@ -265,18 +265,16 @@ def test_results_given_through_a_pipe_are_read_once_and_judged_as_the_file(tmp_p
                        "--cases", SAMPLE_CASES, "--claims", "none"]}[command]
     env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER)
     try:
-        proc = subprocess.run([sys.executable, "-m", "bindmatrix.cli"] + args, env=env,
-                              cwd=str(tmp_path), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, universal_newlines=True, timeout=120)
+        code, text = run_cli(args, tmp_path, env)
     finally:
         for w in writers:
             if w.poll() is None:
                 w.kill()
             w.wait()
-    assert "Traceback" not in proc.stdout and proc.returncode != 2, proc.stdout
+    assert "Traceback" not in text and code != 2, text
     said = {"check": "5 cases:", "diff": "no case changed",
             "report": "bindmatrix report: 5 cases, 2 hosts"}[command]
-    assert said in proc.stdout, proc.stdout
+    assert said in text, text
 
 
 @pytest.mark.parametrize("command", ["check", "diff", "report"])
@@ -300,10 +298,7 @@ def test_control_characters_from_a_results_file_never_reach_the_terminal(tmp_pat
             "report": ["report", str(hostile), "-o", str(tmp_path / "out"), "--cases",
                        SAMPLE_CASES, "--claims", "none"]}[command]
     env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER)
-    proc = subprocess.run([sys.executable, "-m", "bindmatrix.cli"] + args, env=env,
-                          cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          timeout=120)
-    text = proc.stdout.decode("utf-8")
+    _, text = run_cli(args, tmp_path, env)
     assert not any(ch in text for ch in "\x1b\x07\x9b"), text
     assert "\\x1b]0;pwned\\x07" in text, text        # said, as text
 

@@ -106,15 +106,23 @@ BAD_COMMAND_LINES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """A folder with a partial run's results (base.jsonl) and a file of another kind."""
+    folder = tmp_path_factory.mktemp("inputs")
+    (folder / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    subprocess.run([RUNNER, "-q", "-o", str(folder / "base.jsonl"), "-f", "tcp/second-listener",
+                    os.path.join(os.path.dirname(HARNESS), "cases")], check=True)
+    return folder
+
+
 @pytest.mark.parametrize("argv,said", BAD_COMMAND_LINES,
                          ids=["_".join(a).strip("-") for a, _ in BAD_COMMAND_LINES])
-def test_a_command_line_that_cannot_be_carried_out_is_refused_at_once(tmp_path, argv, said):
+def test_a_command_line_that_cannot_be_carried_out_is_refused_at_once(tmp_path, inputs, argv,
+                                                                     said):
     """Exit 2, the reason, and nothing run or written (not even the output folder): a typo
     is not found a minute later, after a guest booted."""
-    (tmp_path / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
-    base = tmp_path / "base.jsonl"
-    subprocess.run([RUNNER, "-q", "-o", str(base), "-f", "tcp/second-listener",
-                    os.path.join(os.path.dirname(HARNESS), "cases")], check=True)
+    argv = [str(inputs / a) if a in ("base.jsonl", "passwd") else a for a in argv]
     code, out = kernels(tmp_path, *argv)
     assert code == 2, out
     assert said in out, out
