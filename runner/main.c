@@ -187,6 +187,12 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"stack", required_argument, 0, STACK}, {"sysctls", required_argument, 0, SYSCTLS},
         {"lock-wait-ms", required_argument, 0, LOCK_WAIT}, {"floor", required_argument, 0, FLOOR},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    /* the options that take a text: a file, a folder or a label, never empty */
+    const struct { int code; const char *name; const char **to; } texts[] = {
+        {'o', "--output", &o->output}, {HOST_LABEL, "--host-label", &o->host_label},
+        {ROOT, "--root", &o->root}, {MANIFEST_OUT, "--manifest-out", &o->manifest_out},
+        {OUTPUT_DIR, "--output-dir", &o->output_dir},
+        {CASES_DEFAULT, "--cases-default", &o->cases_default}, {STACK, "--stack", &o->stack}};
     long v;
     int c;
 
@@ -196,11 +202,15 @@ static int parse_options(int argc, char **argv, struct options *o)
     o->cases_default = "cases";
     o->stack = "kernel";
     while ((c = getopt_long(argc, argv, "o:j:f:qh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            if (take_text(optarg, "--output", &o->output))
+        size_t t = 0;
+        while (t < sizeof texts / sizeof texts[0] && texts[t].code != c)
+            t++;
+        if (t < sizeof texts / sizeof texts[0]) {
+            if (take_text(optarg, texts[t].name, texts[t].to))
                 return -1;
-            break;
+            continue;
+        }
+        switch (c) {
         case 'j':
             if (parse_int(optarg, "--jobs", 1, BM_MAX_WORKERS, &v))
                 return -1;
@@ -215,14 +225,6 @@ static int parse_options(int argc, char **argv, struct options *o)
             break;
         case LIST: o->list = true; break;
         case PRINT_HOST: o->print_host = true; break;
-        case HOST_LABEL:
-            if (take_text(optarg, "--host-label", &o->host_label))
-                return -1;
-            break;
-        case ROOT:
-            if (take_text(optarg, "--root", &o->root))
-                return -1;
-            break;
         case TIMEOUT:
             if (parse_int(optarg, "--timeout-ms", 10, 600000, &v))
                 return -1;
@@ -246,22 +248,6 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'q': o->quiet = true; break;
         case CAPTURE: o->capture = true; break;
         case MANIFEST: o->manifest = true; break;
-        case MANIFEST_OUT:
-            if (take_text(optarg, "--manifest-out", &o->manifest_out))
-                return -1;
-            break;
-        case OUTPUT_DIR:
-            if (take_text(optarg, "--output-dir", &o->output_dir))
-                return -1;
-            break;
-        case CASES_DEFAULT:
-            if (take_text(optarg, "--cases-default", &o->cases_default))
-                return -1;
-            break;
-        case STACK:
-            if (take_text(optarg, "--stack", &o->stack))
-                return -1;
-            break;
         case SYSCTLS: {
             int m = 0;
             while (bm_sysctl_mode_names[m] && strcmp(bm_sysctl_mode_names[m], optarg) != 0)

@@ -306,15 +306,6 @@ def _collect(pid, read_end, argv, timeout):
     return os.waitstatus_to_exitcode(status), text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def alive(pid):
-    """Whether pid is a process that has not ended (a zombie has)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 # runs a command as an ordinary user (65534), from root
 AS_USER = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 

@@ -10,7 +10,8 @@ import time
 import subprocess
 import sys
 
-from fixturekit import BIND_CASE, HARNESS, RUNNER, SAMPLE_RESULTS, alive, run_cli, scenario_tree
+from fixturekit import BIND_CASE, HARNESS, RUNNER, SAMPLE_RESULTS, run_cli, running, \
+    scenario_tree
 
 LINUX_RULES = """\
 - when: {reuse: [none, reuseaddr]}
@@ -457,9 +458,9 @@ def test_tests_background_jobs_end_with_all_they_started(tmp_path):
     forked.stop_all()
     assert job.proc.returncode is not None
     deadline = time.monotonic() + 10        # killed: gone once the kernel has ended it
-    while alive(grandchild) and time.monotonic() < deadline:
+    while running(grandchild) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert not alive(grandchild)
+    assert not running(grandchild)
     job.log.close()
 
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from fixturekit import HARNESS, RUNNER, alive, run_cli
+from fixturekit import HARNESS, RUNNER, run_cli, running
 
 
 def kernels(tmp_path, *args, path=None):
@@ -173,9 +173,9 @@ def test_kernels_stopped_by_a_signal_leaves_no_target_running(tmp_path, sig):
         proc.wait()
     assert proc.returncode == (143 if sig == "SIGTERM" else -signal.SIGKILL), text
     deadline = time.monotonic() + 10
-    while alive(target) and time.monotonic() < deadline:
+    while running(target) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert not alive(target), "the target's process %d outlived the command" % target
+    assert not running(target), "the target's process %d outlived the command" % target
     if sig == "SIGTERM":
         assert "terminated" in text and "Traceback" not in text, text
         assert not [p for p in os.listdir(str(out)) if p.endswith(".part")]
