@@ -374,3 +374,14 @@ def test_markdown_text_makes_no_link_or_mention():
     shown = markdown.md("6.1 [click](https://example.com) @org/team <img> a|b\nc")
     assert "\\[click\\]" in shown and "\\@org" in shown and "&lt;img>" in shown
     assert "\\|" in shown and "\n" not in shown
+
+
+def test_a_negative_row_limit_is_refused(tmp_path):
+    """--md-max-rows -5 left out the last five rows (a slice from the end); exit 2 now,
+    nothing written."""
+    out = tmp_path / "out"
+    assert cli.main([SAMPLE_RESULTS, "-o", str(out), "--cases", SAMPLE_CASES,
+                     "--md-max-rows", "-5"]) == 2
+    assert not out.exists()
+    assert cli.main([SAMPLE_RESULTS, "-o", str(out), "--cases", SAMPLE_CASES,
+                     "--md-max-rows", "0"]) == 0

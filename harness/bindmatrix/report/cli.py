@@ -69,6 +69,8 @@ def main(argv=None):
         return fail(["give one or more results files: ./bindmatrix report reports/*.jsonl"])
     if not os.path.isdir(args.cases):
         return fail(["%s: not a folder (--cases)" % args.cases])
+    if args.md_max_rows is not None and args.md_max_rows < 0:
+        return fail(["--md-max-rows must be 0 or more, not %d" % args.md_max_rows])
     # the records' schema is checked in a second process while this one reads and judges
     # them; nothing is written before its answer, and a bad file is reported as it says
     schema = results_mod.SchemaCheck(args.results)
