@@ -4,6 +4,7 @@
 #include "errnames.h"
 #include "names.h"
 #include "results.h"
+#include "sandbox.h"
 #include "sockopts.h"
 #include "sysinfo.h"
 
@@ -245,6 +246,12 @@ static json_t *vocabulary_json(void)
     json_object_set_new(v, "errors", errs);
     json_object_set_new(v, "runner_results", results);
     json_object_set_new(v, "sysctls", names_json(sysinfo_bind_sysctls()));
+    {   /* what a run may lack (a skipped case's "capability"; also option:NAME, sysctl:NAME) */
+        json_t *caps = json_array();
+        for (int c = 0; c < BM_CAP_COUNT; c++)
+            json_array_append_new(caps, bm_json_text(sandbox_cap_name((enum bm_cap)c)));
+        json_object_set_new(v, "capabilities", caps);
+    }
     return v;
 }
 

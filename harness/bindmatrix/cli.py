@@ -183,6 +183,9 @@ def cmd_run(args, runner_args):
         return 2
     if any(a in QUESTIONS for a in runner_args):
         os.execv(RUNNER, [RUNNER, "--cases-default", CASES] + list(runner_args))
+    refused = _allow_skip_refused("bindmatrix run", args.allow_skip)
+    if refused:
+        return refused
     out = runnerargs.output_of(runner_args)
     if out is not None and not _a_file(out):
         print("bindmatrix run: -o %s: run reads the results back to judge them, so they go to "
@@ -226,6 +229,28 @@ def cmd_run(args, runner_args):
             os.unlink(mpath)
 
 
+def _allow_skip_refused(prog, names, vocabulary=None):
+    """2 with the reason when an --allow-skip names no capability a run records (a typo
+    would let nothing pass, silently), else None.  vocabulary: the manifest's, else the
+    runner's own (a manifest of no case)."""
+    from . import capabilities
+    if not names:
+        return None
+    if vocabulary is None:
+        try:        # a filter no case id matches (ids hold no space): the vocabulary alone
+            vocabulary = manifest_mod.from_runner(paths=[CASES], filters=(" ",)).vocabulary
+        except manifest_mod.ManifestError as e:
+            print("%s: %s" % (prog, e), file=sys.stderr)
+            return 2
+    bad = capabilities.unknown(names, vocabulary)
+    if not bad:
+        return None
+    print("%s: --allow-skip %s: no such capability (a run records %s, option:NAME or "
+          "sysctl:NAME)" % (prog, bad[0], ", ".join(vocabulary.get("capabilities") or ())),
+          file=sys.stderr)
+    return 2
+
+
 def _a_file(path):
     """Whether path is (or will be) a file, that results can be read back from and written
     beside: not a stream such as /dev/stdout, a FIFO or a device."""
@@ -240,6 +265,9 @@ def cmd_check(args, _rest):
     except manifest_mod.ManifestError as e:
         print("bindmatrix check: %s" % e, file=sys.stderr)
         return 2
+    refused = _allow_skip_refused("bindmatrix check", args.allow_skip, manifest.vocabulary)
+    if refused:
+        return refused
     return check(args.results, manifest, strict=args.strict, junit=not args.no_junit,
                  summary=not args.no_junit, allow_skip=args.allow_skip)
 
@@ -277,6 +305,9 @@ def cmd_test(args, runner_args):
         print("bindmatrix test: the runner arguments (%s): %s" % (" ".join(runner_args), why),
               file=sys.stderr)
         return 2
+    refused = _allow_skip_refused("bindmatrix test", args.allow_skip)
+    if refused:
+        return refused
     out = runnerargs.output_of(runner_args)
     if out is not None and not _a_file(out):
         print("bindmatrix test: -o %s: the matrix's results are read back to judge them, so "

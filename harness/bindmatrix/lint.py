@@ -24,7 +24,8 @@ import re
 import sys
 from collections import defaultdict
 
-from . import documented as documented_mod, manifest as manifest_mod
+from . import capabilities as capabilities_mod, documented as documented_mod, \
+    manifest as manifest_mod
 from .compare import display_path
 from .expectations import ExpectationError, UNKNOWN, expectation_files, load_rules, when_holds
 from .yamlio import InputError, field_problem
@@ -327,10 +328,10 @@ def _stems():
     return KNOWN_STEMS
 
 
-def lint(manifest, claims=None, references=None):
+def lint(manifest, claims=None, references=None, capabilities=None):
     """(problems, files, rules) for every expectation file of the manifest's scenarios, their
-    case files' references, and a claims file (references: documented.load(), the OSes whose
-    documented rules need a version range)."""
+    case files' references, a claims file and a capabilities file (references:
+    documented.load(), the OSes whose documented rules need a version range)."""
     lt = _Lint(manifest, references)
     files = expectation_files(manifest)
     for scenario, path, stem in files:
@@ -339,6 +340,11 @@ def lint(manifest, claims=None, references=None):
     lt.scenarios()
     if claims and os.path.exists(claims):
         lt.claims(claims)
+    if capabilities and os.path.exists(capabilities):
+        try:
+            capabilities_mod.load(capabilities, manifest.vocabulary)
+        except InputError as e:
+            lt.problems.extend(e.problems)
     return lt.problems, len(files), lt.nrules
 
 
@@ -363,7 +369,10 @@ def main(argv=None):
         for p in e.problems:
             print(p)
         return 1
-    problems, nfiles, nrules = lint(manifest, claims[0] if claims else None, references)
+    caps = [os.path.join(r, "capabilities.yaml") for r in roots if os.path.isdir(r)
+            and os.path.exists(os.path.join(r, "capabilities.yaml"))]
+    problems, nfiles, nrules = lint(manifest, claims[0] if claims else None, references,
+                                    caps[0] if caps else None)
     for p in problems:
         print(p)
     print("bindmatrix lint: %d expectation files, %d rules, %d cases: %s"

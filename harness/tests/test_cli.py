@@ -492,3 +492,17 @@ def test_the_runner_refuses_an_option_value_it_cannot_use(tmp_path, argv, said):
                           universal_newlines=True, timeout=60)
     assert proc.returncode == 2 and said in proc.stdout, proc.stdout
     assert os.listdir(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize("command", ["check", "run", "test"])
+def test_an_allow_skip_that_names_no_capability_is_refused(tmp_path, command):
+    """--allow-skip other_usr (for other_user) would accept nothing, silently: exit 2 naming
+    the capabilities a run records, before anything runs."""
+    argv = {"check": ["check", SAMPLE_RESULTS], "run": ["run", "-f", "tcp/second-listener"],
+            "test": ["test"]}[command]
+    env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER,
+               BINDMATRIX_IN_TEST="1", BINDMATRIX_REPORTS=str(tmp_path / "reports"))
+    code, out = run_cli(argv + ["--allow-skip", "other_usr"], tmp_path, env, timeout=60)
+    assert code == 2 and "--allow-skip other_usr: no such capability" in out, out
+    assert "other_user" in out and "Running the cases" not in out
+    assert not (tmp_path / "reports").exists()

@@ -233,3 +233,16 @@ def test_two_scenarios_are_compared_release_by_release(tmp_path):
                                                   1),
                      scenarios=scen, extra={("tcp/story", "freebsd"): differs})
     assert any("does what" in p for p in found), found
+
+
+def test_a_capability_no_run_records_is_a_problem(tmp_path):
+    """cases/capabilities.yaml names what a run must have: a name the runner never records
+    (other_usr for other_user) would require nothing, silently."""
+    cases = scenario_tree(tmp_path, {"tcp/s": BIND_CASE})
+    caps = os.path.join(cases, "capabilities.yaml")
+    with open(caps, "w") as f:
+        f.write("linux:\n  privileged: [netns, option:reuseport]\n"
+                "  unprivileged: [other_usr, sysctl:net.ipv6.bindv6only]\n")
+    found, _files, _rules = lint.lint(manifest_of(cases), capabilities=caps)
+    assert found == ["%s:3: field 'linux.unprivileged': 'other_usr' is no capability a run "
+                     "records" % caps], found
