@@ -65,9 +65,8 @@ static void skip_for(struct run *r, enum bm_cap cap, const char *what)
         set_status(r, BM_STATUS_SKIPPED, "%s", reason);
 }
 
-/* Every option known (else the case file is wrong: error) and defined on this OS (else
- * skipped); false when the case stops. */
-/* What the OS lacks, whoever runs the case: an option it does not define. */
+/* What the OS lacks, whoever runs the case: every option known (else the case file is
+ * wrong: error) and defined on this OS (else skipped); false when the case stops. */
 static bool options_defined(struct run *r, const struct bm_opt *opts, size_t n)
 {
     for (size_t j = 0; j < n; j++) {
