@@ -183,15 +183,9 @@ def cmd_run(args, runner_args):
         return 2
     if any(a in QUESTIONS for a in runner_args):
         os.execv(RUNNER, [RUNNER, "--cases-default", CASES] + list(runner_args))
-    refused = _allow_skip_refused("bindmatrix run", args.allow_skip)
+    refused = _judging_refused("bindmatrix run", args, runner_args)
     if refused:
         return refused
-    out = runnerargs.output_of(runner_args)
-    if out is not None and not _a_file(out):
-        print("bindmatrix run: -o %s: run reads the results back to judge them, so they go to "
-              "a file; the runner alone writes to a stream (%s -o %s)"
-              % (out, display_path(RUNNER), out), file=sys.stderr)
-        return 2
     fd, mpath = tempfile.mkstemp(prefix="bindmatrix-manifest.", suffix=".json")
     os.close(fd)
     os.unlink(mpath)
@@ -227,6 +221,21 @@ def cmd_run(args, runner_args):
     finally:
         if os.path.exists(mpath):
             os.unlink(mpath)
+
+
+def _judging_refused(prog, args, runner_args):
+    """2 with the reason when the run that run and test judge cannot be: an --allow-skip of
+    no capability, or results sent to a stream; else None."""
+    refused = _allow_skip_refused(prog, args.allow_skip)
+    if refused:
+        return refused
+    out = runnerargs.output_of(runner_args)
+    if out is not None and not _a_file(out):
+        print("%s: -o %s: the results are read back to judge them, so they go to a file; the "
+              "runner alone writes to a stream (%s -o %s)" % (prog, out, display_path(RUNNER),
+                                                             out), file=sys.stderr)
+        return 2
+    return None
 
 
 def _allow_skip_refused(prog, names, vocabulary=None):
@@ -305,14 +314,9 @@ def cmd_test(args, runner_args):
         print("bindmatrix test: the runner arguments (%s): %s" % (" ".join(runner_args), why),
               file=sys.stderr)
         return 2
-    refused = _allow_skip_refused("bindmatrix test", args.allow_skip)
+    refused = _judging_refused("bindmatrix test", args, runner_args)
     if refused:
         return refused
-    out = runnerargs.output_of(runner_args)
-    if out is not None and not _a_file(out):
-        print("bindmatrix test: -o %s: the matrix's results are read back to judge them, so "
-              "they go to a file" % out, file=sys.stderr)
-        return 2
     # a self-test that starts ./bindmatrix test would start the self-tests again, without end
     if os.environ.get(IN_TEST):
         print("bindmatrix test: already inside a run of ./bindmatrix test (%s is set)" % IN_TEST,

@@ -383,7 +383,7 @@ def test_the_fuzz_runs_progress_is_shown_only_when_it_fails(tmp_path, capsys, rc
     (["-f", "no/such/case"], "no case matches (-f no/such/case)"),
     (["-j", "0"], "--jobs must be a number from 1 to 256"),
     (["--list"], "are for ./bindmatrix run"),
-    (["-o", "/dev/stdout"], "-o /dev/stdout: the matrix's results are read back"),
+    (["-o", "/dev/stdout"], "-o /dev/stdout: the results are read back to judge them"),
 ], ids=["bad-option", "no-case", "bad-value", "a-question", "a-stream"])
 def test_test_refuses_runner_arguments_it_cannot_use_before_it_starts(tmp_path, argv, said):
     """./bindmatrix test with runner arguments the matrix's run would refuse: exit 2 and the
@@ -438,7 +438,7 @@ def test_run_refuses_results_that_it_could_not_read_back(tmp_path, where):
         os.mkfifo(where)
     option = [where] if where.startswith("--") else ["-o", where]
     code, out = bm(tmp_path, "run", *option, "-f", "tcp/second-listener")
-    assert code == 2 and "run reads the results back to judge them" in out, out
+    assert code == 2 and "the results are read back to judge them" in out, out
     assert "Running the cases" not in out
 
 
