@@ -10,6 +10,7 @@ import copy
 import json
 import os
 import stat
+import threading
 from dataclasses import dataclass, field
 
 from . import SCHEMA_VERSION, readfile
@@ -48,6 +49,7 @@ class ResultSet:
 
 
 _validators = None
+_validators_made = threading.Lock()     # kernels reads guests' results from several threads
 
 
 def _variant(schema, kind):
@@ -64,13 +66,15 @@ def _load_validators():
     """Per record kind: a compiled validator (fastjsonschema: about the cost of parsing the
     line) and, to explain a failure precisely, jsonschema's Draft 2020-12 validator."""
     global _validators
-    if _validators is None:
+    with _validators_made:
+        if _validators is not None:
+            return _validators
         # imported here: a process whose records a SchemaCheck child checks needs none of it
         # (its import, which pulls in urllib and http.client, and the compiling: 60 ms)
         import fastjsonschema
         with open(SCHEMA_PATH, encoding="utf-8") as f:
             schema = json.load(f)
-        _validators = {}
+        made = {}           # published whole: another thread never sees a kind missing
         for kind in RECORD_KINDS:
             variant = _variant(schema, kind)
             fast = copy.deepcopy(variant)
@@ -81,10 +85,11 @@ def _load_validators():
             # condition can apply to (skipped and error cases: few).
             full = copy.deepcopy(fast)
             conditional = bool(fast["$defs"][kind].pop("allOf", None))
-            _validators[kind] = (fastjsonschema.compile(fast, handlers={}), variant,
-                                 fastjsonschema.compile(full, handlers={})
-                                 if conditional else None, fastjsonschema.JsonSchemaException)
-    return _validators
+            made[kind] = (fastjsonschema.compile(fast, handlers={}), variant,
+                          fastjsonschema.compile(full, handlers={})
+                          if conditional else None, fastjsonschema.JsonSchemaException)
+        _validators = made
+        return _validators
 
 
 _explainers = {}

@@ -172,3 +172,28 @@ def test_empty_file(tmp_path):
 
 def test_missing_file(tmp_path):
     expect_error(str(tmp_path / "nope.jsonl"), "nope.jsonl", "cannot read")
+
+
+def test_the_validators_are_made_once_and_whole_for_threads_that_read_at_once(monkeypatch):
+    """./bindmatrix kernels reads its guests' results from several threads: the first read
+    makes the validators, and a thread that reads meanwhile gets every kind of record's, not
+    the dict half filled (a KeyError: 'case' under load)."""
+    import threading
+    import time
+    import fastjsonschema
+    compile_ = fastjsonschema.compile
+
+    def slow_compile(*a, **kw):            # widens the moment the dict is being filled
+        time.sleep(0.01)
+        return compile_(*a, **kw)
+    monkeypatch.setattr(results_mod, "_validators", None)
+    monkeypatch.setattr(fastjsonschema, "compile", slow_compile)
+    seen = []
+    # the kinds each thread got, as it got them
+    threads = [threading.Thread(target=lambda: seen.append(set(results_mod._load_validators())))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert seen == [set(results_mod.RECORD_KINDS)] * 4, seen
