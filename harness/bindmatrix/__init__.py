@@ -11,7 +11,8 @@ Modules, one job each:
   compare       the text of a verdict (mismatch blocks, suggested rules)
   outcome       a case's outcome as comparable data and compact text
   lint / expect check expectation files against the manifest / write rules for new cases
-  summary, diffgate + diffcli, report/, bench, versions, oses, yamlio, atomic
+  summary, diffgate + diffcli, report/, bench, versions, oses, yamlio, atomic, runnerargs,
+  stamps
 """
 
 SCHEMA_VERSION = 1

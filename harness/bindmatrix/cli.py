@@ -27,6 +27,7 @@ import tempfile
 import time
 
 from . import manifest as manifest_mod, runnerargs
+from .atomic import is_stream
 from .compare import display_path
 
 HARNESS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -100,16 +101,16 @@ def check(results_path, manifest, strict=False, junit=True, summary=True, pytest
     rc = _pytest_alone(args, [_manifest_plugin(manifest)])
     # JUnit and the summary go beside a results file; results read from a stream
     # (/dev/stdin, <(ssh host cat ...), a FIFO) have no folder of their own to hold them
-    streamed = (junit or summary) and not _a_file(results_path)
+    streamed = is_stream(results_path)
     outputs = [] if streamed else write_outputs(conf, stem(results_path), strict, junit, summary)
     say("")
     say("results: %s" % display_path(results_path))
     for name, path in outputs:
         say("%-8s %s" % (name + ":", display_path(path)))
-    if not _a_file(results_path):
+    if streamed:
         say("the results came from a stream, not a file: %sthe packet evidence beside a "
             "results file is not checked" % ("JUnit and the summary are not written, and "
-                                             if streamed else ""))
+                                             if junit or summary else ""))
     failing = conf.failing(strict)
     if rc not in (0, 1) and not failing:
         return 1            # pytest itself failed (a usage error, an internal error)
@@ -230,7 +231,7 @@ def _judging_refused(prog, args, runner_args):
     if refused:
         return refused
     out = runnerargs.output_of(runner_args)
-    if out is not None and not _a_file(out):
+    if out is not None and is_stream(out):
         print("%s: -o %s: the results are read back to judge them, so they go to a file; the "
               "runner alone writes to a stream (%s -o %s)" % (prog, out, display_path(RUNNER),
                                                              out), file=sys.stderr)
@@ -258,13 +259,6 @@ def _allow_skip_refused(prog, names, vocabulary=None):
           "sysctl:NAME)" % (prog, bad[0], ", ".join(vocabulary.get("capabilities") or ())),
           file=sys.stderr)
     return 2
-
-
-def _a_file(path):
-    """Whether path is (or will be) a file, that results can be read back from and written
-    beside: not a stream such as /dev/stdout, a FIFO or a device."""
-    from .atomic import is_stream
-    return not is_stream(path)
 
 
 def cmd_check(args, _rest):
@@ -550,26 +544,18 @@ def lint_workflows():
     files = sorted(os.path.join(flows, f) for f in os.listdir(flows)
                    if f.endswith((".yml", ".yaml")))
     # a lint that passed on these same bytes (the workflows, the linter and its locked
-    # version) passes again: its stamp in build/, which a fresh clone (CI) does not have
-    import hashlib
-    digest = hashlib.sha256()
-    for path in files + [os.path.join(ci, "lint-workflows.cjs"),
-                         os.path.join(ci, "package-lock.json")]:
-        with open(path, "rb") as f:
-            digest.update(b"\0%s\0%s" % (path.encode(), f.read()))
+    # version) passes again (stamps.py)
+    from . import stamps
+    inputs = stamps.digest(files + [os.path.join(ci, "lint-workflows.cjs"),
+                                    os.path.join(ci, "package-lock.json")])
     stamp = os.path.join(BUILD, "workflow-lint-passed")
-    try:
-        with open(stamp) as f:
-            if f.read() == digest.hexdigest():
-                say("actionlint: the workflow and the linter are as when it last passed (%s)"
-                    % display_path(stamp))
-                return 0
-    except OSError:
-        pass
+    if stamps.holds(stamp, inputs):
+        say("actionlint: the workflow and the linter are as when it last passed (%s)"
+            % display_path(stamp))
+        return 0
     rc = subprocess.call(["node", os.path.join(ci, "lint-workflows.cjs")] + files)
     if rc == 0 and os.path.isdir(BUILD):
-        with open(stamp, "w") as f:
-            f.write(digest.hexdigest())
+        stamps.record(stamp, inputs)
     return rc
 
 

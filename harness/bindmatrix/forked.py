@@ -53,13 +53,13 @@ CODECS = {"json": (lambda m: json.dumps(m).encode(), lambda b: json.loads(b.deco
 PR_SET_PDEATHSIG = 1            # <linux/prctl.h>
 
 
-def die_with_us(cmd, sig="KILL"):
-    """cmd wrapped so that it gets sig when its parent (this process) dies, however it
+def die_with_us(cmd):
+    """cmd wrapped so that it gets SIGKILL when its parent (this process) dies, however it
     dies, even by a SIGKILL that no handler of ours sees: setpriv (util-linux) sets
     PR_SET_PDEATHSIG and execs it; preexec_fn would do the same but is unsafe in a threaded
     program.  cmd itself where there is no setpriv (not Linux)."""
     setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", sig, "--"] + list(cmd) if setpriv else list(cmd)
+    return [setpriv, "--pdeathsig", "KILL", "--"] + list(cmd) if setpriv else list(cmd)
 
 
 def _die_with(parent):

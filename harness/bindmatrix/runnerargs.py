@@ -1,4 +1,5 @@
-"""Runner arguments that a command hands on (test, kernels), checked before anything starts.
+"""Runner arguments that a command hands on (test, bench, kernels), checked before anything
+starts.
 
 A typo in them (`-f tcp/bind-confict`, `--jobz 2`) would otherwise surface only once the
 runner runs: after 20 s of self-tests (test), or in every guest after its boot (kernels).  The
