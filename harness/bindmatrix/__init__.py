@@ -12,7 +12,7 @@ Modules, one job each:
   outcome       a case's outcome as comparable data and compact text
   lint / expect check expectation files against the manifest / write rules for new cases
   summary, diffgate + diffcli, report/, bench, versions, oses, yamlio, atomic, runnerargs,
-  stamps
+  stamps, locks
 """
 
 SCHEMA_VERSION = 1

@@ -5,6 +5,7 @@ import json
 import locale
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import warnings
@@ -330,3 +331,28 @@ def user_writable_copy(*scenarios):
         yield tmp, runner, cases
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# holds the lock named by argv[1] (bindmatrix.locks) until its stdin closes
+_LOCK_HOLDER = """
+import sys
+from bindmatrix import locks
+with locks.exclusive(sys.argv[1], 10, "a test"):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(path):
+    """Another process holding a lock file: yields that process (its pid is in messages)."""
+    p = subprocess.Popen([sys.executable, "-c", _LOCK_HOLDER, str(path)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                         env=dict(os.environ, PYTHONPATH=HARNESS))
+    try:
+        assert p.stdout.readline() == "held\n"
+        yield p
+    finally:
+        p.stdin.close()
+        p.stdout.close()
+        p.wait(10)

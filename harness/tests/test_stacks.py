@@ -20,7 +20,7 @@ import pytest
 
 from bindmatrix.results import load_results
 from bindmatrix.stacks import channel, cpio, debian, guests, initramfs, kmods, qemu
-from fixturekit import DATA, SAMPLE_CASES, SAMPLE_RESULTS
+from fixturekit import DATA, SAMPLE_CASES, SAMPLE_RESULTS, lock_held_elsewhere
 
 FAKE_QEMU = os.path.join(DATA, "stacks", "fake-qemu")
 BUSYBOX = shutil.which("busybox")
@@ -648,6 +648,46 @@ def test_real_guest_that_never_powers_off(tmp_path):
     with pytest.raises(channel.ChannelError):
         channel.extract(b"" if not os.path.exists(boot.channel) else
                         open(boot.channel, "rb").read())
+
+
+def fake_tool(tmp_path, monkeypatch, name, script):
+    """A fake `name` first on PATH, running the shell script given."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    (bindir / name).write_text("#!/bin/sh\n" + script)
+    (bindir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bindir, os.environ["PATH"]))
+
+
+@pytest.mark.skipif(not shutil.which("apt-config"), reason="no apt")
+def test_an_apt_update_waits_for_another_process_using_the_same_cache(tmp_path, monkeypatch):
+    """Two processes fetching kernels of one release (two `kernels`, two test workers) made
+    apt refuse the second update: "Could not get lock .../lists/lock"."""
+    ran = tmp_path / "apt-get.ran"
+    fake_tool(tmp_path, monkeypatch, "apt-get", 'echo "$*" >> %s\n' % ran)
+    root = tmp_path / "apt"
+    mirror = debian.Mirror("http://deb.example/debian", "http://deb.example/debian-security",
+                           debian.DEFAULT_KEYRING)
+    busy = debian.PrivateApt(debian.RELEASES["bookworm"], mirror, str(root), lock_wait=0.2)
+    with lock_held_elsewhere(root / "bindmatrix.lock") as holder:
+        with pytest.raises(debian.DebianError, match="the apt state of bookworm: process %d "
+                           "held" % holder.pid):
+            busy.update()
+        assert not ran.exists() and not (root / "updated").exists()
+    busy.update()                               # its holder gone, the update runs
+    assert ran.read_text() == "-q update\n" and (root / "updated").exists()
+
+
+def test_a_kernel_another_process_unpacked_first_is_used(tmp_path, monkeypatch):
+    root = tmp_path / "unpacked" / "linux-image-x"
+    root.parent.mkdir()
+    # dpkg-deb as if another process had finished unpacking the same package meanwhile
+    fake_tool(tmp_path, monkeypatch, "dpkg-deb",
+              'mkdir -p "$3/boot" %s/boot && touch "$3/boot/vmlinuz-x" %s/boot/vmlinuz-x\n'
+              % (root, root))
+    assert debian.unpacked(str(tmp_path / "x.deb"), str(root)) == str(root)
+    assert os.listdir(root / "boot") == ["vmlinuz-x"]
+    assert not [n for n in os.listdir(root.parent) if n.startswith(".unpack-")]
 
 
 @pytest.mark.slow

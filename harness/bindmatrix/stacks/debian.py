@@ -12,15 +12,17 @@ to the machine's apt state or configuration.
   fetch(target)    -> Kernel     downloaded and unpacked: vmlinuz, modules folder, release
 """
 
+import contextlib
 import glob
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
+
+from .. import locks
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
@@ -32,6 +34,7 @@ METAPACKAGE = "linux-image-cloud-amd64"
 ARCH = "amd64"
 LISTS_MAX_AGE = 24 * 3600       # indexes younger than this are not fetched again
 APT_TIMEOUT = 600               # seconds for one apt command (a download is ~35 MB)
+LOCK_WAIT = APT_TIMEOUT + 60    # seconds to wait for another process's apt command
 
 
 class DebianError(Exception):
@@ -174,16 +177,23 @@ def _machine_acquire_settings():
 
 
 class PrivateApt:
-    """apt-get and apt-cache over one release's indexes, all state under root."""
+    """apt-get and apt-cache over one release's indexes, all state under root.  One caller
+    at a time, of this process's threads and of every process using the same cache (apt
+    refuses a second `apt-get update` on the same lists rather than waiting)."""
 
-    _locks = {}
-    _locks_guard = threading.Lock()
-
-    def __init__(self, release, mirror, root):
+    def __init__(self, release, mirror, root, lock_wait=LOCK_WAIT):
         self.release, self.mirror, self.root = release, mirror, root
         self.config = os.path.join(root, "apt.conf")
-        with self._locks_guard:
-            self.lock = self._locks.setdefault(os.path.abspath(root), threading.RLock())
+        self.lock_wait = lock_wait
+
+    @contextlib.contextmanager
+    def held(self):
+        try:
+            with locks.exclusive(os.path.join(self.root, "bindmatrix.lock"), self.lock_wait,
+                                 "the apt state of %s" % self.release.name):
+                yield
+        except locks.LockTimeout as e:
+            raise DebianError(str(e)) from None
 
     def keyrings(self):
         """The machine's keyring, and the release's own keyrings where the system has them
@@ -246,7 +256,7 @@ class PrivateApt:
     def update(self, max_age=LISTS_MAX_AGE):
         """Fetch the release's indexes unless fetched less than max_age seconds ago."""
         stamp = os.path.join(self.root, "updated")
-        with self.lock:
+        with self.held():
             if os.path.exists(stamp) and time.time() - os.path.getmtime(stamp) < max_age:
                 return
             self._write_config()
@@ -263,7 +273,8 @@ class PrivateApt:
         """The candidate (or the given =version) stanza of a package: {field: value}, or None
         when this release has no such package."""
         try:
-            out = self.run(["apt-cache", "show", "--no-all-versions", spec]).stdout
+            with self.held():       # apt-cache may rebuild pkgcache.bin an update replaces
+                out = self.run(["apt-cache", "show", "--no-all-versions", spec]).stdout
         except DebianError as e:
             if "No packages found" in str(e) or "Unable to locate" in str(e) \
                     or "Can't select" in str(e):
@@ -280,7 +291,7 @@ class PrivateApt:
 
     def download(self, package, dest):
         """The package's .deb into dest (a folder); returns its path."""
-        with tempfile.TemporaryDirectory(dir=dest, prefix=".download-") as tmp:
+        with tempfile.TemporaryDirectory(dir=dest, prefix=".download-") as tmp, self.held():
             self.run(["apt-get", "-q", "download", "%s=%s" % (package.name, package.version)],
                      cwd=tmp)
             debs = glob.glob(os.path.join(tmp, "*.deb"))
@@ -363,7 +374,11 @@ def unpacked(deb, root):
         try:
             subprocess.run(["dpkg-deb", "-x", deb, tmp], check=True, capture_output=True,
                            timeout=300)
-            os.rename(tmp, root)
+            try:
+                os.rename(tmp, root)
+            except OSError:
+                if not os.path.isdir(root):     # else another process unpacked it first
+                    raise
         except subprocess.CalledProcessError as e:
             raise DebianError("dpkg-deb -x %s: %s" % (deb, e.stderr.decode().strip())) from None
         finally:
@@ -397,8 +412,10 @@ def fetch(target, cache=CACHE, mirror=None, max_age=LISTS_MAX_AGE):
         os.makedirs(debs, exist_ok=True)
         deb = os.path.join(debs, "%s_%s_%s.deb" % (pkg.name, pkg.version.replace(":", "%3a"),
                                                    ARCH))
-        if not os.path.exists(deb):
-            deb = private_apt(pkg.release, cache, mirror).download(pkg, debs)
+        apt = private_apt(pkg.release, cache, mirror)
+        with apt.held():                # a process fetching it too downloads it only once
+            if not os.path.exists(deb):
+                deb = apt.download(pkg, debs)
         os.makedirs(os.path.dirname(root), exist_ok=True)
         unpacked(deb, root)
     return kernel_in(root, pkg)

@@ -1,0 +1,75 @@
+"""One holder at a time for state on disk that several processes share: a private apt's
+lists and caches, which two `./bindmatrix kernels` (or two test processes) on one checkout
+would otherwise update together, and apt then refuses ("Could not get lock").
+
+  exclusive(path, timeout, what)   a context: held by this process alone (flock on path,
+                                   and a thread lock, since flock does not order threads
+                                   that share one open file); LockTimeout, naming the
+                                   holder's pid, when it is not free within timeout seconds
+"""
+
+import contextlib
+import fcntl
+import os
+import threading
+import time
+
+POLL = 0.05                     # seconds between tries while another process holds it
+
+_threads = {}
+_threads_guard = threading.Lock()
+_mine = threading.local()       # paths this thread holds already: a nested call just goes on
+
+
+class LockTimeout(Exception):
+    pass
+
+
+def _thread_lock(path):
+    with _threads_guard:
+        return _threads.setdefault(path, threading.Lock())
+
+
+def _holder(fd):
+    try:
+        return os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+    except OSError:
+        return "?"
+
+
+@contextlib.contextmanager
+def exclusive(path, timeout, what):
+    path = os.path.abspath(path)
+    held = _mine.__dict__.setdefault("paths", set())
+    if path in held:
+        yield
+        return
+    deadline = time.monotonic() + timeout
+    local = _thread_lock(path)
+    if not local.acquire(timeout=timeout):
+        raise LockTimeout("%s: another thread held it for %g s" % (what, timeout))
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    # flock has no timeout of its own: try again until the deadline
+                    if time.monotonic() >= deadline:
+                        raise LockTimeout("%s: process %s held %s for %g s"
+                                          % (what, _holder(fd), path, timeout)) from None
+                    time.sleep(POLL)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+            held.add(path)
+            try:
+                yield
+            finally:
+                held.discard(path)
+        finally:
+            os.close(fd)            # releases the flock
+    finally:
+        local.release()
