@@ -107,10 +107,12 @@ def check(results_path, manifest, strict=False, junit=True, summary=True, pytest
     say("results: %s" % display_path(results_path))
     for name, path in outputs:
         say("%-8s %s" % (name + ":", display_path(path)))
-    if streamed:
-        say("the results came from a stream, not a file: %sthe packet evidence beside a "
-            "results file is not checked" % ("JUnit and the summary are not written, and "
-                                             if junit or summary else ""))
+    if streamed and (junit or summary):
+        say("the results came from a stream, not a file: JUnit and the summary are not "
+            "written")
+    if conf.evidence_unchecked:
+        from .evidence import unchecked_note
+        say(unchecked_note(conf.evidence_unchecked, conf.results.cases))
     failing = conf.failing(strict)
     if rc not in (0, 1) and not failing:
         return 1            # pytest itself failed (a usage error, an internal error)

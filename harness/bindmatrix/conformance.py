@@ -11,7 +11,7 @@ The verdicts are the judge's; pytest (harness/test_conformance.py) is a thin fro
 import collections
 import os
 
-from . import capabilities, judge as judge_mod, oses
+from . import capabilities, evidence, judge as judge_mod, oses
 from .compare import display_path, format_error, format_mismatch, format_missing, \
     suggest_when_expect
 from .expectations import ExpectationStore
@@ -27,7 +27,10 @@ class Conformance:
         self.store = ExpectationStore(manifest, oses.stem_of(results.run))
         self.required = capabilities.required(capabilities.load(), results.run) \
             - frozenset(allow_skip)
-        self.judged = judge_mod.judge_all(results, manifest, self.store, self.required)
+        # None and why, when the file has no packet evidence with it to check
+        self.evidence_dir, self.evidence_unchecked = evidence.kept(results.path, results.cases)
+        self.judged = judge_mod.judge_all(results, manifest, self.store, self.required,
+                                          self.evidence_dir)
         self.by_scenario = collections.OrderedDict()
         for item in self.judged:
             self.by_scenario.setdefault(item[0]["scenario"], []).append(item)

@@ -3,8 +3,10 @@ worker's capture of its namespace) must agree with what the case says it observe
 
   packets(path)          -> [Packet] decoded from a pcap file (Ethernet, Linux cooked
                             SLL / SLL2, BSD loopback; IPv4 and IPv6; TCP and UDP)
-  folder_of(results)     -> the folder a results file's evidence paths are relative to
-                            (None for results read from a stream: they have no folder)
+  kept(results, cases)   -> (folder, None): the folder a results file's evidence paths are
+                            relative to; or (None, why) when there is no evidence to check:
+                            results read from a stream, or copied without their folder
+  unchecked_note(why, cases) -> the line that says so
   assess(case, dir)      -> (None | "unusable" | "disagrees", [text]): whether the capture
                             could be read, and where it contradicts the observation
   problems(case, dir)    -> [text]: assess's texts alone
@@ -18,7 +20,7 @@ What is checked, where a case has evidence:
   - a socket put in TIME_WAIT: the first FIN of its connection came from its own port (the
     active close was on the side the state says).
 A disagreement makes the case an error naming both sides, and so does a capture that cannot
-be read as packets (missing, not a plain file, cut short) (judge.py).
+be read as packets (missing from its folder, not a plain file, cut short) (judge.py).
 """
 
 import os
@@ -161,14 +163,33 @@ def capture_of(case, results_dir):
     return None
 
 
-def folder_of(results_path):
-    """The folder of a results file, which its evidence paths are relative to; None when the
-    results are read from a stream (/dev/stdin, <(ssh host cat ...), a FIFO): no folder of
-    theirs holds the evidence, and the one the stream's name is in (/dev) is not it."""
+def kept(results_path, cases):
+    """Where the packet evidence of a results file is: (folder, None), the folder its cases'
+    evidence paths are relative to; or (None, why) when it has none to check, said once for
+    the whole file rather than as an error in each case:
+      - the results are read from a stream (/dev/stdin, <(ssh host cat ...), a FIFO): no
+        folder of theirs holds the evidence, and the one the stream's name is in (/dev) is
+        not it;
+      - not one of the evidence folders the cases name is beside the file: it was copied or
+        downloaded without them.
+    A folder that is there but lacks a case's file is that case's error (assess)."""
     from .atomic import is_stream
     if is_stream(results_path) or not os.path.isfile(results_path):
-        return None
-    return os.path.dirname(os.path.abspath(results_path))
+        return None, "the results came from a stream, not a file"
+    folder = os.path.dirname(os.path.abspath(results_path))
+    named = sorted({os.path.dirname(ev.get("path") or "") for case in cases
+                    for ev in case.get("evidence") or [] if ev.get("kind") == "pcap"})
+    if named and not any(os.path.isdir(os.path.join(folder, d)) for d in named):
+        return None, ("the results' evidence folder %s is missing (copied without it?)"
+                      % " or ".join(os.path.join(folder, d) for d in named[:2]))
+    return folder, None
+
+
+def unchecked_note(why, cases):
+    """What a command says once when kept() found no evidence to check."""
+    n = sum(1 for case in cases if case.get("evidence"))
+    return "%s: the packet evidence of its %d case%s that name some is not checked" % (
+        why, n, "" if n == 1 else "s")
 
 
 def problems(case, results_dir):

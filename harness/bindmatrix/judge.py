@@ -293,11 +293,11 @@ def leaves_unknown(rule, labels=None):
     return False
 
 
-def judge_all(results, manifest, store, required=frozenset()):
-    """[(case, casedef or None, Judgement)] for every case of a ResultSet."""
-    from . import evidence, oses
+def judge_all(results, manifest, store, required=frozenset(), evidence_dir=None):
+    """[(case, casedef or None, Judgement)] for every case of a ResultSet, their packet
+    evidence checked in evidence_dir (evidence.kept: None, none to check)."""
+    from . import oses
     out, cache = [], {}
-    evidence_dir = evidence.folder_of(results.path)
     has_files = oses.stem_of(results.run) is not None
     for case in results.cases:
         scen = case["scenario"]

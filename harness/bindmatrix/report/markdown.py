@@ -5,7 +5,7 @@ stays under SUMMARY_LIMIT), for any number of hosts.
 Narrow on purpose: hosts are named once, in the hosts table, and referred to as H1, H2...
 everywhere else, so no table grows wider than a screen; the differences are a list, each
 case's hosts grouped by the outcome they saw.  Sections come in the order readers need them
-(counts, claims, scenarios, differences) and every one stops at a row boundary when the
+(counts, warnings, claims, scenarios, differences) and every one stops at a row boundary when the
 budget runs out, saying how many more rows the HTML page has.
 """
 
@@ -124,6 +124,12 @@ def render(ctx, limit=PR_LIMIT, measure=len, job_summary=False):
         b.rows(["Documented, not run: " + ", ".join("%s = %s" % (n, h["os"]) for n, h in doc)
                 + " (their expected outcomes, from the expectation files).", ""], [],
                lambda k: "")
+    # what the reader must know to trust the rest (an input partial, evidence not checked)
+    # comes before the long lists, which the budget may cut
+    if ctx["warnings"]:
+        b.rows(["### Warnings", ""], ["- %s" % md(w) for w in ctx["warnings"]],
+               lambda k: "… and %d more warning%s (in the HTML report)."
+                         % (k, "" if k == 1 else "s"))
 
     if ctx["claims"]:
         cols = [n for n, _ in zip(names, ctx["hosts"])]
@@ -165,9 +171,6 @@ def render(ctx, limit=PR_LIMIT, measure=len, job_summary=False):
     else:
         b.add("No case differs between hosts, from its expectation, or from a documented OS.")
         b.add("")
-    if ctx["warnings"]:
-        b.rows(["### Warnings", ""], ["- %s" % md(w) for w in ctx["warnings"]],
-               lambda k: "… and %d more warnings." % k)
     return b.text()
 
 

@@ -13,6 +13,7 @@ error) for columns that ran, and
   undocumented    a documented column without a rule for this case
 """
 
+import functools
 from dataclasses import dataclass, field
 
 from .. import documented as documented_mod, judge as judge_mod, oses
@@ -50,12 +51,18 @@ class Host:
     def documented(self):
         return self.kind == "documented"
 
+    @functools.cached_property
+    def evidence(self):
+        """(the folder its cases' evidence paths are relative to, None) or (None, why there
+        is none to check): evidence.kept."""
+        from .. import evidence
+        if not self.path or self.results is None:
+            return None, None
+        return evidence.kept(self.path, self.results.cases)
+
     @property
     def evidence_dir(self):
-        """The folder its results file is in: evidence paths are relative to it (None: the
-        results came from a stream)."""
-        from .. import evidence
-        return evidence.folder_of(self.path) if self.path else None
+        return self.evidence[0]
 
 
 def host_label(run):
@@ -328,6 +335,7 @@ def from_conformance(conf):
     rs = conf.results
     host = Host(label=host_label(rs.run), os=rs.run["os"], release=rs.run["os_release"],
                 path=rs.path, run=rs.run, results=rs, counts=dict(rs.end))
+    host.evidence = (conf.evidence_dir, conf.evidence_unchecked)     # as it was judged
     scenarios = {}
     for case, casedef, j in conf.judged:
         name = case["scenario"]
@@ -341,8 +349,8 @@ def from_conformance(conf):
         s.rows.append(Row(id=case["id"], scenario=name, area=s.area, title=s.title, ref=s.ref,
                           axes=dict(case.get("axes") or {}), cells=[cell],
                           problem=cell.verdict in PROBLEMS))
-    return Matrix(hosts=[host], scenarios=list(scenarios.values()), warnings=[],
-                  manifest=conf.manifest)
+    return Matrix(hosts=[host], scenarios=list(scenarios.values()),
+                  warnings=evidence_warnings([host]), manifest=conf.manifest)
 
 
 def build(hosts, manifest):
@@ -405,7 +413,14 @@ def build(hosts, manifest):
         scenarios[proto["scenario"]].rows.append(row)
     return Matrix(hosts=hosts, scenarios=sorted(scenarios.values(),
                                                 key=lambda s: (s.area, s.name)),
-                  warnings=[], manifest=manifest)
+                  warnings=evidence_warnings(hosts), manifest=manifest)
+
+
+def evidence_warnings(hosts):
+    """A line for each host whose results have no packet evidence with them to check."""
+    from .. import evidence
+    return ["%s: %s" % (h.label, evidence.unchecked_note(h.evidence[1], h.results.cases))
+            for h in hosts if not h.documented and h.evidence[1]]
 
 
 def _view_key(v):
