@@ -94,10 +94,16 @@ def yaml_str(text):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    gating = [c.strip() for c in args.fail_on.split(",") if c.strip()]
+    gating = [c.strip() for c in args.fail_on.split(",")]
     unknown = [c for c in gating if c not in diffgate.CLASSES]
     if unknown:
-        return bad(["--fail-on: %r is not one of: %s" % (unknown[0], ", ".join(diffgate.CLASSES))])
+        # an empty one too: `--fail-on "$CLASSES"` with the variable unset must not open
+        # the gate to every change
+        return bad(["--fail-on %r: %s; give one or more of: %s" % (
+            args.fail_on, "%r is no class" % unknown[0] if unknown[0] else "a class is empty",
+            ", ".join(diffgate.CLASSES))])
+    if args.max_lines < 0:
+        return bad(["--max-lines must be 0 or more, not %d" % args.max_lines])
     problems, sets = [], []
     for path in (args.baseline, args.candidate):
         try:

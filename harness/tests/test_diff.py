@@ -167,7 +167,20 @@ def test_bad_input_exits_2(tmp_path, capsys):
     code, out, _ = run([SAMPLE_RESULTS, freebsd, "--force"], capsys)
     assert code == 0
     code, _, err = run([SAMPLE_RESULTS, SAMPLE_RESULTS, "--fail-on", "changed,oops"], capsys)
-    assert code == 2 and "'oops'" in err
+    assert code == 2 and "'oops' is no class" in err
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--fail-on", ""], "--fail-on '': a class is empty; give one or more of: changed, "),
+    (["--fail-on", "changed,"], "--fail-on 'changed,': a class is empty"),
+    (["--max-lines", "-1"], "--max-lines must be 0 or more, not -1"),
+], ids=["empty-fail-on", "trailing-comma", "negative-max-lines"])
+def test_options_that_would_open_the_gate_or_cut_the_list_wrongly_are_refused(args, says,
+                                                                              capsys):
+    """`--fail-on "$CLASSES"` with the variable unset gated nothing and passed every change;
+    a negative --max-lines sliced differences off the end."""
+    code, out, err = run([SAMPLE_RESULTS, SAMPLE_RESULTS] + args, capsys)
+    assert code == 2 and says in err and out == "", (out, err)
 
 
 def test_entry_point(candidate, tmp_path):
