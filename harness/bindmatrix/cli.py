@@ -87,6 +87,7 @@ def check(results_path, manifest, strict=False, junit=True, summary=True, pytest
     Returns 0 when no case fails, 1 otherwise, 2 when the results cannot be used."""
     from .conformance import Conformance
     from .results import ResultsError
+    from .summary import SummaryError
     try:
         conf = Conformance.of(results_path, manifest, allow_skip)
     except ResultsError as e:
@@ -102,7 +103,13 @@ def check(results_path, manifest, strict=False, junit=True, summary=True, pytest
     # JUnit and the summary go beside a results file; results read from a stream
     # (/dev/stdin, <(ssh host cat ...), a FIFO) have no folder of their own to hold them
     streamed = is_stream(results_path)
-    outputs = [] if streamed else write_outputs(conf, stem(results_path), strict, junit, summary)
+    try:
+        outputs = [] if streamed else write_outputs(conf, stem(results_path), strict, junit,
+                                                    summary)
+    except SummaryError as e:
+        for line in str(e).splitlines():
+            print("bindmatrix: %s" % line, file=sys.stderr)
+        return 2
     say("")
     say("results: %s" % display_path(results_path))
     for name, path in outputs:

@@ -328,10 +328,10 @@ def _stems():
     return KNOWN_STEMS
 
 
-def lint(manifest, claims=None, references=None, capabilities=None):
+def lint(manifest, claims=None, references=None, capabilities=None, summary=None):
     """(problems, files, rules) for every expectation file of the manifest's scenarios, their
-    case files' references, a claims file and a capabilities file (references:
-    documented.load(), the OSes whose documented rules need a version range)."""
+    case files' references, a claims file, a capabilities file and the summary's tables
+    (references: documented.load(), the OSes whose documented rules need a version range)."""
     lt = _Lint(manifest, references)
     files = expectation_files(manifest)
     for scenario, path, stem in files:
@@ -345,7 +345,23 @@ def lint(manifest, claims=None, references=None, capabilities=None):
             capabilities_mod.load(capabilities, manifest.vocabulary)
         except InputError as e:
             lt.problems.extend(e.problems)
+    if summary and os.path.exists(summary):
+        lt.problems.extend(_summary_problems(summary, manifest))
     return lt.problems, len(files), lt.nrules
+
+
+def _summary_problems(path, manifest):
+    """The summary's tables against the cases they pivot: every scenario, axis, value and
+    step they name must be the cases' own."""
+    from . import summary as summary_mod
+    try:
+        views = summary_mod.load_views(path)
+    except summary_mod.SummaryError as e:
+        return str(e).splitlines()
+    model = summary_mod.model_of(manifest.cases)
+    return summary_mod.check_views(views, display_path(path), model) + [
+        "%s: table %d: %r is not a scenario of these cases" % (display_path(path), n, scen)
+        for n, scen in summary_mod.absent(views, model)]
 
 
 def main(argv=None):
@@ -371,8 +387,10 @@ def main(argv=None):
         return 1
     caps = [os.path.join(r, "capabilities.yaml") for r in roots if os.path.isdir(r)
             and os.path.exists(os.path.join(r, "capabilities.yaml"))]
+    tables = [os.path.join(r, "summary.yaml") for r in roots if os.path.isdir(r)
+              and os.path.exists(os.path.join(r, "summary.yaml"))]
     problems, nfiles, nrules = lint(manifest, claims[0] if claims else None, references,
-                                    caps[0] if caps else None)
+                                    caps[0] if caps else None, tables[0] if tables else None)
     for p in problems:
         print(p)
     print("bindmatrix lint: %d expectation files, %d rules, %d cases: %s"

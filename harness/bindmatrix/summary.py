@@ -12,7 +12,7 @@ from collections import OrderedDict, defaultdict
 from . import outcome
 from .atomic import write_all
 from .compare import display_path
-from .yamlio import InputError, load_yaml
+from .yamlio import InputError, field_problem, load_yaml
 
 HARNESS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_VIEWS = os.path.join(os.path.dirname(HARNESS), "cases", "summary.yaml")
@@ -25,23 +25,94 @@ class SummaryError(Exception):
 
 
 def load_views(path):
-    """The table definitions, checked: a typo must not silently produce an empty table."""
+    """The table definitions, checked for shape: a typo must not silently produce an empty
+    table (check_views then holds them against the cases)."""
     try:
         views = load_yaml(path) or []
     except InputError as e:
         raise SummaryError("; ".join(e.problems)) from None
     if not isinstance(views, list):
         raise SummaryError("%s: a list of tables is expected" % path)
+    problems = []
     for i, v in enumerate(views):
-        where = "%s: table %d" % (path, i + 1)
+        where = "table %d" % (i + 1)
         if not isinstance(v, dict):
-            raise SummaryError("%s: must be a mapping" % where)
-        unknown = set(v) - VIEW_KEYS
-        missing = {"title", "scenario", "rows", "columns"} - set(v)
-        if unknown or missing:
-            raise SummaryError("%s: %s" % (where, "unknown keys %s" % sorted(unknown) if unknown
-                                           else "missing %s" % sorted(missing)))
+            problems.append("%s: %s: must be a mapping" % (path, where))
+            continue
+
+        def bad(key, message):
+            problems.append(field_problem(path, v.line_of(key) if hasattr(v, "line_of") else 0,
+                                          "%s.%s" % (where, key), message))
+        for key in sorted(set(v) - VIEW_KEYS):
+            bad(key, "unknown key (known: %s)" % ", ".join(sorted(VIEW_KEYS)))
+        for key in sorted({"title", "scenario", "rows", "columns"} - set(v)):
+            bad(key, "missing")
+        for key in ("title", "scenario"):
+            if key in v and not (isinstance(v[key], str) and v[key]):
+                bad(key, "a non-empty string is expected, not %r" % (v[key],))
+        for key in ("rows", "columns", "show"):
+            if key in v and not (isinstance(v[key], list) and v[key] and
+                                 all(isinstance(x, str) and x for x in v[key])):
+                bad(key, "a list of names is expected, not %r" % (v[key],))
+        if "where" in v and not (isinstance(v["where"], dict) and all(
+                isinstance(k, str) and not isinstance(x, (list, dict))
+                for k, x in v["where"].items())):
+            bad("where", "a mapping of axis: value is expected, not %r" % (v["where"],))
+    if problems:
+        raise SummaryError("\n".join(problems))
     return views
+
+
+def model_of(cases):
+    """{scenario: (axes {axis: {value, ...}}, step labels)} of cases: result records or the
+    manifest's CaseDefs, which both have axes and labelled steps."""
+    out = {}
+    for c in cases:
+        scen, axes = (c["scenario"], c["axes"]) if isinstance(c, dict) else (c.scenario, c.axes)
+        steps = c.get("steps") or [] if isinstance(c, dict) else c.steps
+        seen, labels = out.setdefault(scen, ({}, set()))
+        for axis, value in (axes or {}).items():
+            seen.setdefault(axis, set()).add(str(value))
+        labels.update(st["label"] for st in steps)
+    return out
+
+
+def check_views(views, path, model, values=True):
+    """Problems of views against the cases of model (model_of): axes, values and step
+    labels of a scenario it has must be its own (values=False: a partial run, which may
+    have only some of an axis's values).  A scenario it lacks is no problem here (a partial
+    run); absent(views, model) names them."""
+    problems = []
+    for i, v in enumerate(views):
+        if v["scenario"] not in model:
+            continue
+        axes, labels = model[v["scenario"]]
+
+        def bad(key, message):
+            problems.append(field_problem(path, v.line_of(key) if hasattr(v, "line_of") else 0,
+                                          "table %d.%s" % (i + 1, key), message))
+        for key in ("rows", "columns"):
+            for name in v[key]:
+                if name not in axes:
+                    bad(key, "%r is not an axis of %s (its axes: %s)"
+                        % (name, v["scenario"], ", ".join(axes) or "none"))
+        for name, value in (v.get("where") or {}).items():
+            if name not in axes:
+                bad("where", "%r is not an axis of %s (its axes: %s)"
+                    % (name, v["scenario"], ", ".join(axes) or "none"))
+            elif values and str(value) not in axes[name]:
+                bad("where", "%s has no %s=%s (its values: %s)"
+                    % (v["scenario"], name, value, ", ".join(sorted(axes[name]))))
+        for label in v.get("show") or []:
+            if label not in labels:
+                bad("show", "%r is not a step of %s (its steps: %s)"
+                    % (label, v["scenario"], ", ".join(sorted(labels))))
+    return problems
+
+
+def absent(views, model):
+    """The views whose scenario has no case in model: [(table number, scenario)]."""
+    return [(i + 1, v["scenario"]) for i, v in enumerate(views) if v["scenario"] not in model]
 
 
 def _cell_text(case, show):
@@ -145,9 +216,20 @@ def write(results, views, env, path, verdicts=None):
     write_all({path: render(results, views, env, verdicts)})
 
 
+def checked_views(views_path, results):
+    """The tables of views_path, held against the results' cases; SummaryError names every
+    problem at its line."""
+    views = load_views(views_path)
+    problems = check_views(views, views_path, model_of(results.cases),
+                           values=not results.run.get("partial"))
+    if problems:
+        raise SummaryError("\n".join(problems))
+    return views
+
+
 def text_for(results, views_path=DEFAULT_VIEWS, verdicts=None):
     """The summary of a results set, with the tables of cases/summary.yaml."""
-    return render(results, load_views(views_path), environment(), verdicts)
+    return render(results, checked_views(views_path, results), environment(), verdicts)
 
 
 def write_for(results, path, views_path=DEFAULT_VIEWS, verdicts=None):
@@ -169,10 +251,15 @@ def main(argv=None):
     args = ap.parse_args(argv)
     try:
         results = load(args.results)
-        views = load_views(args.views)
+        views = checked_views(args.views, results)
     except (ResultsError, SummaryError) as e:
-        print("bindmatrix summary: %s" % e, file=sys.stderr)
+        for line in str(e).splitlines():
+            print("bindmatrix summary: %s" % line, file=sys.stderr)
         return 2
+    if not results.run.get("partial"):
+        for n, scenario in absent(views, model_of(results.cases)):
+            print("bindmatrix summary: %s: table %d: no case of %s in %s: the table is left "
+                  "out" % (args.views, n, scenario, args.results), file=sys.stderr)
     out = args.output or (args.results[:-len(".jsonl")] if args.results.endswith(".jsonl")
                           else args.results) + ".summary.md"
     try:

@@ -246,3 +246,23 @@ def test_a_capability_no_run_records_is_a_problem(tmp_path):
     found, _files, _rules = lint.lint(manifest_of(cases), capabilities=caps)
     assert found == ["%s:3: field 'linux.unprivileged': 'other_usr' is no capability a run "
                      "records" % caps], found
+
+
+def test_summary_tables_that_name_what_the_cases_lack_are_problems(tmp_path):
+    """cases/summary.yaml pivots the cases: a scenario, axis, value or step it names that
+    they lack would make an empty or missing table in every summary."""
+    cases = scenario_tree(tmp_path, {"tcp/s": BIND_CASE})
+    tables = os.path.join(cases, "summary.yaml")
+    with open(tables, "w") as f:
+        f.write("- title: T\n  scenario: tcp/s\n  where: {family: ipv5}\n  rows: [reuse]\n"
+                "  columns: [famly]\n  show: [b.bind]\n"
+                "- title: U\n  scenario: tcp/gone\n  rows: [reuse]\n  columns: [family]\n")
+    found, _files, _rules = lint.lint(manifest_of(cases), summary=tables)
+    assert found == [
+        "%s:5: field 'table 1.columns': 'famly' is not an axis of tcp/s (its axes: family, "
+        "proto, reuse)" % tables,
+        "%s:3: field 'table 1.where': tcp/s has no family=ipv5 (its values: ipv4, ipv6)"
+        % tables,
+        "%s: table 2: 'tcp/gone' is not a scenario of these cases" % tables], found
+    code, out = run_cli(["lint", cases], tmp_path)
+    assert code == 1 and "table 2: 'tcp/gone' is not a scenario" in out, out

@@ -57,19 +57,81 @@ def test_axis_influence_counts_groups_where_only_that_axis_changes_the_outcome()
 def test_views_file_errors_name_the_table(tmp_path):
     p = tmp_path / "v.yaml"
     p.write_text("- {title: T, scenario: s, rows: [a], colums: [b]}\n")
-    with pytest.raises(summary.SummaryError, match=r"table 1: unknown keys \['colums'\]"):
+    with pytest.raises(summary.SummaryError, match=r"v.yaml:1: field 'table 1.colums': unknown "
+                       r"key .*\n.*v.yaml:1: field 'table 1.columns': missing"):
         summary.load_views(str(p))
 
 
+GOOD = "- title: T\n  scenario: tcp/x\n  rows: [a]\n  columns: [b]\n  show: [b.bind]\n"
+
+
+@pytest.mark.parametrize("text,line,field,says", [
+    (GOOD.replace("rows: [a]", "rows: a"), 3, "rows", "a list of names is expected, not 'a'"),
+    (GOOD.replace("rows: [a]", "rows: []"), 3, "rows", "a list of names is expected"),
+    (GOOD.replace("title: T", "title: [T]"), 1, "title", "a non-empty string is expected"),
+    (GOOD + "  where: {family: [ipv4]}\n", 6, "where", "a mapping of axis: value"),
+    (GOOD.replace("rows: [a]", "rows: [aa]"), 3, "rows",
+     "'aa' is not an axis of tcp/x (its axes: family, a, b)"),
+    (GOOD + "  where: {famly: ipv4}\n", 6, "where", "'famly' is not an axis of tcp/x"),
+    (GOOD + "  where: {family: ipv5}\n", 6, "where",
+     "tcp/x has no family=ipv5 (its values: ipv4, ipv6)"),
+    (GOOD.replace("show: [b.bind]", "show: [b.bnd]"), 5, "show",
+     "'b.bnd' is not a step of tcp/x (its steps: a.state, b.bind, b.listen)"),
+], ids=["rows-a-string", "rows-empty", "title-a-list", "where-a-list", "unknown-axis",
+        "unknown-where-axis", "unknown-value", "unknown-step"])
+def test_a_table_that_would_come_out_empty_or_garbled_is_refused_at_its_line(
+        tmp_path, text, line, field, says):
+    """Before, each of these wrote a summary: a table of '-' cells, a table pivoted on the
+    letters of 'a', or one that silently kept every family."""
+    p = tmp_path / "v.yaml"
+    p.write_text(text)
+    with pytest.raises(summary.SummaryError) as e:
+        views = summary.load_views(str(p))
+        problems = summary.check_views(views, str(p), summary.model_of(CASES))
+        if problems:
+            raise summary.SummaryError("\n".join(problems))
+    assert str(e.value).startswith("%s:%d: field 'table 1.%s': %s" % (p, line, field, says)), \
+        e.value
+
+
+def test_the_command_refuses_a_bad_table_writes_nothing_and_says_a_missing_scenario(tmp_path):
+    from fixturekit import SAMPLE_RESULTS, run_cli
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- title: T\n  scenario: tcp/second-listener\n  rows: [nope]\n"
+                   "  columns: [family]\n")
+    out = tmp_path / "s.md"
+    code, text = run_cli(["summary", SAMPLE_RESULTS, "--views", str(bad), "-o", str(out)],
+                         tmp_path)
+    assert code == 2 and "bad.yaml:3: field 'table 1.rows': 'nope' is not an axis of " \
+        "tcp/second-listener" in text, text
+    assert not out.exists()
+    other = tmp_path / "other.yaml"
+    other.write_text("- title: T\n  scenario: tcp/renamed\n  rows: [a]\n  columns: [b]\n")
+    code, text = run_cli(["summary", SAMPLE_RESULTS, "--views", str(other), "-o", str(out)],
+                         tmp_path)
+    assert code == 0 and "other.yaml: table 1: no case of tcp/renamed in %s: the table is " \
+        "left out" % SAMPLE_RESULTS in text, text
+    assert out.exists()
+
+
 def test_shipped_views_match_real_axes():
-    """Every table in cases/summary.yaml names a scenario and axes that exist (the manifest
-    says which)."""
+    """Every table in cases/summary.yaml names a scenario, axes, values and steps that exist
+    (the manifest says which); lint checks it so, and finds a table that does not."""
     import os
+    from bindmatrix import lint
     from fixturekit import REPO, manifest_of
-    m = manifest_of(os.path.join(REPO, "cases"))
-    views = summary.load_views(os.path.join(REPO, "cases", "summary.yaml"))
-    for v in views:
-        assert v["scenario"] in m.scenarios, v["title"]
-        known = set(m.scenarios[v["scenario"]].axes)
-        for axis in list(v["rows"]) + list(v["columns"]) + list(v.get("where") or {}):
-            assert axis in known, "%s: %s is not an axis of %s" % (v["title"], axis, v["scenario"])
+    cases = os.path.join(REPO, "cases")
+    m = manifest_of(cases)
+    assert lint._summary_problems(os.path.join(cases, "summary.yaml"), m) == []
+
+
+def test_a_partial_run_may_lack_the_value_a_table_fixes(tmp_path):
+    """`run -f 'tcp/x[family=ipv4'`: the tables that fix family=ipv6 are empty, not wrong;
+    an axis or step they name that the scenario has not is still refused."""
+    p = tmp_path / "v.yaml"
+    p.write_text(GOOD + "  where: {family: ipv6}\n")
+    views = summary.load_views(str(p))
+    ipv4 = summary.model_of([c for c in CASES if c["axes"]["family"] == "ipv4"])
+    assert summary.check_views(views, str(p), ipv4, values=False) == []
+    assert summary.check_views(views, str(p), ipv4) == [
+        "%s:6: field 'table 1.where': tcp/x has no family=ipv6 (its values: ipv4)" % p]
