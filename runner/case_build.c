@@ -98,7 +98,7 @@ static int choose(struct build *x, yaml_node_t *n, struct field *field, const ch
 static int choose_node(struct build *x, yaml_node_t *n, struct field *field,
                        const char *const *names, int *out)
 {
-    const char *s;
+    const char *s = NULL;   /* set by scalar() when it succeeds; -O3 cannot see it */
     return scalar(x, n, field, &s) || choose(x, n, field, s, names, out);
 }
 

@@ -107,7 +107,7 @@ int map_check_keys(const struct bm_template *t, yaml_node_t *map, const char *wh
 {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
         char *field;
-        const char *key;
+        const char *key = NULL; /* set by pair_key() when it succeeds */
         const char *const *a;
 
         if (pair_key(t, p, where, 0, &key, err))

@@ -57,8 +57,9 @@ static void skip_for(struct run *r, enum bm_cap cap, const char *what)
     const char *cause = sandbox_missing(r->env, cap);
     char reason[BM_TEXT_LEN];
 
-    snprintf(reason, sizeof reason, "%s%s%s%s", what, cause[0] ? " (" : "", cause,
-             cause[0] ? ")" : "");
+    if (snprintf(reason, sizeof reason, "%s%s%s%s", what, cause[0] ? " (" : "", cause,
+                 cause[0] ? ")" : "") >= (int)sizeof reason && cause[0])
+        reason[sizeof reason - 2] = ')';    /* cut short, but still closed */
     if (cap < BM_CAP_COUNT)
         skip(r, NULL, sandbox_cap_name(cap), reason);
     else
