@@ -45,6 +45,16 @@ def say(text=""):
     print(text, flush=True)
 
 
+def exec_runner(args):
+    """This process becomes the runner.  Python ignores SIGPIPE and SIGXFSZ, and exec keeps
+    what is ignored: restored, so that `./bindmatrix manifest | head` ends the runner as a
+    closed pipe ends any tool (141 under pipefail), not with "cannot write: Broken pipe"."""
+    for name in ("SIGPIPE", "SIGXFSZ"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    os.execv(RUNNER, [RUNNER] + list(args))
+
+
 def step(text):
     say("\n==> %s" % text)
 
@@ -192,7 +202,7 @@ def cmd_run(args, runner_args):
                  else ""), file=sys.stderr)
         return 2
     if any(a in QUESTIONS for a in runner_args):
-        os.execv(RUNNER, [RUNNER, "--cases-default", CASES] + list(runner_args))
+        exec_runner(["--cases-default", CASES] + list(runner_args))
     refused = _judging_refused("bindmatrix run", args, runner_args)
     if refused:
         return refused
@@ -583,7 +593,7 @@ def _add_check(totals, failed, name, rc):
 # ---- the other commands -----------------------------------------------------------------
 
 def cmd_manifest(_args, runner_args):
-    os.execv(RUNNER, [RUNNER, "--manifest", "--cases-default", CASES] + list(runner_args))
+    exec_runner(["--manifest", "--cases-default", CASES] + list(runner_args))
 
 
 def delegate(module):

@@ -506,3 +506,17 @@ def test_an_allow_skip_that_names_no_capability_is_refused(tmp_path, command):
     assert code == 2 and "--allow-skip other_usr: no such capability" in out, out
     assert "other_user" in out and "Running the cases" not in out
     assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize("command", ["manifest", "run --list"])
+def test_a_runner_answer_into_a_closed_pipe_ends_as_any_tool_does(command):
+    """`./bindmatrix manifest | head` under `set -o pipefail`: the runner the command becomes
+    dies of SIGPIPE (141), as cat or grep would.  It had inherited Python's ignored SIGPIPE
+    and printed "cannot write the manifest to standard output: Broken pipe", exit 1."""
+    from fixturekit import REPO
+    env = dict(os.environ, BINDMATRIX_PYTHON=sys.executable, BINDMATRIX_RUNNER=RUNNER)
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c",
+                           "%s %s | head -c 1 >/dev/null" % (os.path.join(REPO, "bindmatrix"),
+                                                             command)],
+                          env=env, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert proc.returncode == 128 + signal.SIGPIPE and proc.stderr == "", proc.stderr
