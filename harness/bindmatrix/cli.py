@@ -696,18 +696,56 @@ def _terminated(_sig, _frame):
     raise Terminated()
 
 
+class _Unbroken:
+    """A text stream whose reader may go away (`./bindmatrix run | head`): what is written
+    after that goes to /dev/null and the command carries on, so that what it writes to
+    files is whole (a run dying at its next line had new results beside the JUnit and
+    summary of the run before).  .lost says the reader went away."""
+
+    lost = False
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def _drop(self):
+        _Unbroken.lost = True
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, self._stream.fileno())    # its children's copies of the fd too
+        os.close(null)
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._drop()
+            return self._stream.write(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._drop()
+            self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def _main_for_shell():
     """main(), exiting as a shell tool does when its reader goes away (`| head`): quietly,
-    with 141 (SIGPIPE), not a traceback; the outputs were written before anything printed.
-    A ^C exits 130, also without a traceback."""
+    with 141 (SIGPIPE) when nothing else failed, not a traceback, and only once its files
+    are written.  A ^C exits 130, also without a traceback."""
     from . import forked
     # a SIGTERM (a CI job cancelled, `timeout`, `kill`) unwinds as a ^C does: what runs
     # under this process is stopped and its partial files removed on the way out
     signal.signal(signal.SIGTERM, _terminated)
+    sys.stdout, sys.stderr = _Unbroken(sys.stdout), _Unbroken(sys.stderr)
     try:
         code = main()
         sys.stdout.flush()
-    except BrokenPipeError:
+        if _Unbroken.lost and code == 0:
+            code = 141
+    except BrokenPipeError:             # a stream this process opened itself
         code = 141
     except KeyboardInterrupt:           # ^C: what it stopped says so itself; no traceback
         print("\nbindmatrix: interrupted", file=sys.stderr)
