@@ -235,12 +235,26 @@ def cmd_run(args, runner_args):
                 % ", ".join(["filter " + f for f in manifest.selection.get("filters", [])]
                             + ([] if manifest.selection.get("default_paths")
                                else ["paths " + " ".join(manifest.selection.get("paths", []))])))
+        _drop_outputs_before(out)
         step("Checking the results against the expectations")
         crc = check(out, manifest, strict=args.strict, allow_skip=args.allow_skip)
         return crc or (1 if rc else 0)
     finally:
         if os.path.exists(mpath):
             os.unlink(mpath)
+
+
+def _drop_outputs_before(results_path):
+    """The results are this run's now: the JUnit and summary of the run before must not stay
+    beside them if judging them is cut short (a ^C, a SIGTERM, a full disk).  Only plain
+    files: a symlink, a FIFO or a device there is the user's, written through later."""
+    import stat
+    for path in (stem(results_path) + ".junit.xml", stem(results_path) + ".summary.md"):
+        try:
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def _judging_refused(prog, args, runner_args):

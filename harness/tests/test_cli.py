@@ -539,3 +539,25 @@ def test_a_run_whose_reader_goes_away_still_writes_its_junit_and_summary(tmp_pat
     assert json.loads(out.read_text().splitlines()[0])["record"] == "run"
     for name in ("r.junit.xml", "r.summary.md"):
         assert "the run before's" not in (tmp_path / name).read_text(), name
+
+
+def test_a_run_cut_short_while_judging_leaves_no_junit_or_summary_of_the_run_before(
+        tmp_path, monkeypatch):
+    """A ^C (or SIGTERM) after the runner replaced the results and before their JUnit and
+    summary were written left the run before's beside them, as if they were this run's."""
+    from bindmatrix import cli
+    out = tmp_path / "r.jsonl"
+    for name in ("r.junit.xml", "r.summary.md"):
+        (tmp_path / name).write_text("the run before's\n")
+    os.symlink("elsewhere.md", str(tmp_path / "s.summary.md"))
+
+    def cut_short(*_args, **_kw):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "RUNNER", RUNNER)
+    monkeypatch.setattr(cli, "check", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(["run", "-o", str(out), "-f", "tcp/second"])
+    assert json.loads(out.read_text().splitlines()[0])["record"] == "run"
+    assert not (tmp_path / "r.junit.xml").exists() and not (tmp_path / "r.summary.md").exists()
+    cli._drop_outputs_before(str(tmp_path / "s.jsonl"))
+    assert os.path.islink(str(tmp_path / "s.summary.md"))    # the user's link is kept
