@@ -631,6 +631,9 @@ COMMANDS = {
     "summary": (delegate("summary"), True, "measured per-axis tables of one results file"),
     "bench": (delegate("bench"), True, "how fast the matrix runs, and whether it repeats"),
 }
+# what these make is what they print: their reader gone, they end at once (141); the others
+# finish the files they write first
+PRINT_ONLY = ("lint", "bench")
 
 
 def parser():
@@ -753,7 +756,8 @@ def _main_for_shell():
     # a SIGTERM (a CI job cancelled, `timeout`, `kill`) unwinds as a ^C does: what runs
     # under this process is stopped and its partial files removed on the way out
     signal.signal(signal.SIGTERM, _terminated)
-    sys.stdout, sys.stderr = _Unbroken(sys.stdout), _Unbroken(sys.stderr)
+    if sys.argv[1:2] not in [[name] for name in PRINT_ONLY]:
+        sys.stdout, sys.stderr = _Unbroken(sys.stdout), _Unbroken(sys.stderr)
     try:
         code = main()
         sys.stdout.flush()
