@@ -82,6 +82,8 @@ class Conformance:
             return format_error(case)
         if j.note.startswith("expectation file broken"):
             return "ERROR %s\n  %s" % (case["id"], j.note)
+        if j.note.startswith(judge_mod.FOREIGN):
+            return "NO EXPECTATION %s\n  %s" % (case["id"], j.note)
         return format_missing(case, run, run["os"], self.store.path_for(case["scenario"]),
                               casedef)
 
@@ -97,7 +99,7 @@ class Conformance:
         out = collections.OrderedDict()
         for c, d, j in self.items(scenarios):
             if j.verdict == "no-expectation" and c["status"] == "observed" \
-                    and not j.note.startswith("expectation file broken"):
+                    and not j.note.startswith(("expectation file broken", judge_mod.FOREIGN)):
                 path = self.store.path_for(c["scenario"]) or "(no expectation files)"
                 out.setdefault(path, []).append("\n".join(suggest_when_expect(c, d)))
         return out
@@ -127,7 +129,7 @@ class Conformance:
         shown = set()
         for c, d, j in self.failing(strict, scenarios):
             if j.verdict == "no-expectation" and c["status"] == "observed" \
-                    and not j.note.startswith("expectation file broken"):
+                    and not j.note.startswith(("expectation file broken", judge_mod.FOREIGN)):
                 continue          # listed below, grouped by file, with the rules to add
             text = self.block(c, d, j)
             head, _, body = text.partition("\n")

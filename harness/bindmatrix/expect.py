@@ -16,7 +16,7 @@ import os
 import sys
 from collections import OrderedDict
 
-from . import manifest as manifest_mod, oses
+from . import judge, manifest as manifest_mod, oses
 from .compare import yaml_scalar, display_path, expect_text
 from .expectations import ExpectationError, ExpectationStore, find_rule, norm
 from .results import ResultsError, load_results
@@ -110,6 +110,13 @@ def main(argv=None):
     store = ExpectationStore(manifest, stem)
     cases = results.by_id
     ran = {c["scenario"] for c in results.cases}
+    foreign = sorted(ran - set(manifest.scenarios))
+    if foreign:
+        # no file to write their rules to: saying "every case has a rule" would be false
+        print("bindmatrix expect: %s: %s" % (display_path(args.results),
+                                             judge.foreign_note(run, foreign[:3])),
+              file=sys.stderr)
+        return 2
     new = OrderedDict()
     for scen in manifest.scenarios.values():
         if scen.name not in ran:

@@ -293,6 +293,21 @@ def leaves_unknown(rule, labels=None):
     return False
 
 
+FOREIGN = "its scenario is not among the cases it is judged with"
+
+
+def foreign_note(run, scenarios=()):
+    """Why cases of these scenarios have no expectation: not one rule file is known for a
+    scenario the manifest lacks (a run of other cases, or of a folder inside cases/, whose
+    scenarios are named from that folder)."""
+    paths = (run.get("selection") or {}).get("paths") or []
+    many = len(scenarios) > 1
+    what = FOREIGN if not scenarios else "scenario%s %s %s not among the cases given" % (
+        "s" if many else "", ", ".join(scenarios), "are" if many else "is")
+    return "%s (the run read %s: give --cases the folder it read)" % (
+        what, " ".join(paths) or "other cases")
+
+
 def judge_all(results, manifest, store, required=frozenset(), evidence_dir=None):
     """[(case, casedef or None, Judgement)] for every case of a ResultSet, their packet
     evidence checked in evidence_dir (evidence.kept: None, none to check)."""
@@ -309,6 +324,10 @@ def judge_all(results, manifest, store, required=frozenset(), evidence_dir=None)
                     cache[scen] = store.rules_for(scen)
                 except ExpectationError as e:
                     cache[scen] = e
+        if manifest is not None and scen not in manifest.scenarios:
+            out.append((case, None, Judgement("no-expectation", None,
+                                              note=foreign_note(results.run))))
+            continue
         casedef = manifest.by_id.get(case["id"]) if manifest is not None else None
         out.append((case, casedef, judge(case, cache[scen], results.run, casedef, required,
                                          evidence_dir)))

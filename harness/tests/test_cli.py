@@ -561,3 +561,28 @@ def test_a_run_cut_short_while_judging_leaves_no_junit_or_summary_of_the_run_bef
     assert not (tmp_path / "r.junit.xml").exists() and not (tmp_path / "r.summary.md").exists()
     cli._drop_outputs_before(str(tmp_path / "s.jsonl"))
     assert os.path.islink(str(tmp_path / "s.summary.md"))    # the user's link is kept
+
+
+def test_results_of_a_folder_inside_a_suite_are_judged_with_that_folder(tmp_path):
+    """The runner names a scenario from the folder it is given: run on
+    my-suite/tcp/second-listener, its cases are second-listener[...], which my-suite does
+    not have.  check --cases my-suite said "add rules to (no expectation files)" and expect
+    said every case had a rule; both now say which folder the run read."""
+    import shutil
+    from fixturekit import REPO
+    suite = tmp_path / "my-suite"
+    folder = str(suite / "tcp" / "second-listener")
+    shutil.copytree(os.path.join(REPO, "cases", "tcp", "second-listener"), folder)
+    out = str(tmp_path / "r.jsonl")
+    subprocess.run([RUNNER, "-q", "-o", out, folder], check=True)
+    note = ("its scenario is not among the cases it is judged with (the run read %s: give "
+            "--cases the folder it read)" % folder)
+    code, text = bm(tmp_path, "check", "--no-junit", "--cases", str(suite), out)
+    assert code == 1 and note in text and "(no expectation files)" not in text, text
+    code, text = bm(tmp_path, "check", "--no-junit", "--cases", folder, out)
+    assert code == 0 and " 0 no-expectation" in text, text
+    code, text = bm(tmp_path, "expect", out, "--cases", str(suite))
+    assert code == 2 and "scenario second-listener is not among the cases given (the run " \
+        "read %s" % folder in text, text
+    code, text = bm(tmp_path, "expect", out, "--cases", folder)
+    assert code == 0 and "every observed case of" in text, text
