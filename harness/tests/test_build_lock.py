@@ -1,0 +1,85 @@
+"""./bindmatrix builds one at a time per checkout: two commands started together after a
+change ran two ninjas in one build folder, and one failed ("file truncated")."""
+
+import os
+import select
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from fixturekit import REPO
+
+# cmake, as the script calls it: a configure does nothing; a build holds $MARK (a folder
+# only one can make) until $GO exists, then leaves the runner the script looks for
+FAKE_CMAKE = """#!/bin/sh
+[ "$1" = --build ] || exit 0
+mkdir "$MARK" 2>/dev/null || { echo "fake cmake: two builds at once" >&2; exit 1; }
+i=0
+while [ ! -e "$GO" ]; do
+    i=$((i + 1)); [ $i -le 600 ] || exit 2; sleep 0.05
+done
+rmdir "$MARK"
+: > "$2/bindmatrix-runner" && chmod +x "$2/bindmatrix-runner"
+"""
+
+
+def wait_for(predicate, seconds=30):
+    end = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < end, "not within %d s" % seconds
+        time.sleep(0.02)
+
+
+def path_without(tmp_path, name):
+    """A PATH with every program of this one but name."""
+    bindir = tmp_path / "no-{}".format(name)
+    bindir.mkdir()
+    for d in os.environ["PATH"].split(":"):
+        if not os.path.isdir(d):
+            continue
+        for prog in os.listdir(d):
+            target = bindir / prog
+            if prog != name and not os.path.lexists(str(target)):
+                os.symlink(os.path.join(d, prog), str(target))
+    return str(bindir)
+
+
+@pytest.mark.parametrize("locker", ["flock", "python"])
+def test_a_second_build_waits_for_the_first(tmp_path, locker):
+    if locker == "flock" and not shutil.which("flock"):
+        pytest.skip("no flock(1) on this machine: the python branch is tested")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    shutil.copy(os.path.join(REPO, "bindmatrix"), str(repo / "bindmatrix"))
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "cmake").write_text(FAKE_CMAKE)
+    (fake / "cmake").chmod(0o755)
+    rest = os.environ["PATH"] if locker == "flock" else path_without(tmp_path, "flock")
+    env = dict(os.environ, PATH="%s:%s" % (fake, rest), BINDMATRIX_NO_DEPS="1",
+               MARK=str(tmp_path / "building"), GO=str(tmp_path / "go"))
+    cmd = [str(repo / "bindmatrix"), "build"]
+    first = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, universal_newlines=True)
+    second = None
+    try:
+        wait_for(lambda: os.path.isdir(env["MARK"]) or first.poll() is not None)
+        assert first.poll() is None, first.stderr.read()
+        second = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE,
+                                  universal_newlines=True)
+        said, end = "", time.monotonic() + 30
+        while "waiting for it" not in said and second.poll() is None \
+                and time.monotonic() < end:
+            if select.select([second.stderr], [], [], 0.5)[0]:
+                said += second.stderr.readline()
+        assert said == "bindmatrix: another build of this checkout is running; waiting " \
+            "for it\n", said + (second.stderr.read() if second.poll() is not None else "")
+        (tmp_path / "go").touch()
+        assert first.wait(30) == 0 and second.wait(30) == 0, second.stderr.read()
+    finally:
+        (tmp_path / "go").touch()
+        for p in (first, second):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
