@@ -1,5 +1,7 @@
-"""./bindmatrix builds one at a time per checkout: two commands started together after a
-change ran two ninjas in one build folder, and one failed ("file truncated")."""
+"""./bindmatrix builds one at a time per checkout, and installs one at a time per machine:
+two commands started together after a change ran two ninjas in one build folder, and one
+failed ("file truncated"); on a fresh machine the second's apt-get update failed ("Could not
+get lock")."""
 
 import os
 import select
@@ -83,3 +85,63 @@ def test_a_second_build_waits_for_the_first(tmp_path, locker):
             if p is not None and p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+# dpkg-query and apt-get, as the script calls them: nothing is installed until an
+# `apt-get install` (which holds $MARK until $GO exists, as the fake cmake does) says so
+FAKE_DPKG_QUERY = """#!/bin/sh
+[ -e "$INSTALLED" ] || exit 0
+shift 2
+for p in "$@"; do printf 'ii  %s\\n' "$p"; done
+"""
+FAKE_APT_GET = """#!/bin/sh
+echo "$1" >> "$APT_LOG"
+[ "$1" = update ] && exit 0
+mkdir "$MARK" 2>/dev/null || { echo "fake apt-get: two installs at once" >&2; exit 1; }
+i=0
+while [ ! -e "$GO" ]; do
+    i=$((i + 1)); [ $i -le 600 ] || exit 2; sleep 0.05
+done
+rmdir "$MARK"
+: > "$INSTALLED"
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the script installs packages only as root")
+def test_a_second_install_waits_and_installs_only_what_is_still_missing(tmp_path):
+    """Two commands on a fresh machine: apt-get update refuses a second at once ("Could not
+    get lock"), so the second waits, finds the packages installed and installs nothing."""
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    for name, text in (("dpkg-query", FAKE_DPKG_QUERY), ("apt-get", FAKE_APT_GET)):
+        (fake / name).write_text(text)
+        (fake / name).chmod(0o755)
+    env = dict(os.environ, PATH="%s:%s" % (fake, os.environ["PATH"]),
+               MARK=str(tmp_path / "installing"), GO=str(tmp_path / "go"),
+               INSTALLED=str(tmp_path / "installed"), APT_LOG=str(tmp_path / "apt.log"))
+    env.pop("BINDMATRIX_NO_DEPS", None)
+    cmd = [os.path.join(REPO, "bindmatrix"), "deps"]
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             universal_newlines=True)
+    second = None
+    try:
+        wait_for(lambda: os.path.isdir(env["MARK"]) or first.poll() is not None)
+        assert first.poll() is None, first.stderr.read()
+        second = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, universal_newlines=True)
+        said, end = "", time.monotonic() + 30
+        while "waiting for it" not in said and second.poll() is None \
+                and time.monotonic() < end:
+            if select.select([second.stderr], [], [], 0.5)[0]:
+                said += second.stderr.readline()
+        assert "another install of bindmatrix's packages is running; waiting for it" in said, \
+            said + (second.stderr.read() if second.poll() is not None else "")
+        (tmp_path / "go").touch()
+        assert first.wait(60) == 0 and second.wait(60) == 0, second.stderr.read()
+    finally:
+        (tmp_path / "go").touch()
+        for p in (first, second):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+    assert (tmp_path / "apt.log").read_text().split().count("install") == 1
