@@ -316,6 +316,10 @@ def judge_all(results, manifest, store, required=frozenset(), evidence_dir=None)
     has_files = oses.stem_of(results.run) is not None
     for case in results.cases:
         scen = case["scenario"]
+        if manifest is not None and scen not in manifest.scenarios:
+            out.append((case, None, Judgement("no-expectation", None,
+                                              note=foreign_note(results.run))))
+            continue
         if scen not in cache:
             if not has_files:
                 cache[scen] = None
@@ -324,10 +328,6 @@ def judge_all(results, manifest, store, required=frozenset(), evidence_dir=None)
                     cache[scen] = store.rules_for(scen)
                 except ExpectationError as e:
                     cache[scen] = e
-        if manifest is not None and scen not in manifest.scenarios:
-            out.append((case, None, Judgement("no-expectation", None,
-                                              note=foreign_note(results.run))))
-            continue
         casedef = manifest.by_id.get(case["id"]) if manifest is not None else None
         out.append((case, casedef, judge(case, cache[scen], results.run, casedef, required,
                                          evidence_dir)))
