@@ -194,6 +194,11 @@ MAX_CASES = 200000
 _piped = {}     # path -> the bytes a pipe gave: it can be read only once
 
 
+# what a results file downloaded from CI is often packed with: (magic bytes, how to unpack)
+COMPRESSED = ((b"\x1f\x8b", "gzip", "zcat"), (b"\xfd7zXZ\x00", "xz", "xzcat"),
+              (b"\x28\xb5\x2f\xfd", "zstd", "zstdcat"), (b"BZh", "bzip2", "bzcat"))
+
+
 def is_plain_file(path):
     try:
         return stat.S_ISREG(os.stat(path).st_mode)
@@ -211,6 +216,10 @@ def _read_lines(path):
             raise ResultsError(path, 0, str(e)) from None
         if not is_plain_file(path):
             _piped[path] = data
+    packed = next((c for c in COMPRESSED if data.startswith(c[0])), None)
+    if packed:
+        raise ResultsError(path, 0, "compressed with %s: give its text, e.g. <(%s %s)"
+                           % (packed[1], packed[2], path))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -137,3 +137,12 @@ def test_a_manifest_with_a_lone_surrogate_is_refused(tmp_path):
     manifest.write_text(text)
     code, out = cli(tmp_path, "check", SAMPLE_RESULTS, "--manifest", str(manifest))
     assert code == 2 and "m.json: field 'scenarios[0].title': not text: a lone UTF-16" in out, out
+
+
+def test_compressed_results_say_how_to_read_them(tmp_path):
+    """A results file downloaded from CI as .jsonl.gz (or renamed .jsonl): "not UTF-8:
+    invalid start byte" said nothing of what to do."""
+    name = os.path.join(BAD, "gzipped.jsonl")
+    code, out = cli(tmp_path, "check", name, "--cases", SAMPLE_CASES)
+    assert code == 2 and "%s: compressed with gzip: give its text, e.g. <(zcat %s)" % (
+        name, name) in out, out
