@@ -516,8 +516,8 @@ def test_a_runner_answer_into_a_closed_pipe_ends_as_any_tool_does(command):
     from fixturekit import REPO
     env = dict(os.environ, BINDMATRIX_PYTHON=sys.executable, BINDMATRIX_RUNNER=RUNNER)
     proc = subprocess.run(["bash", "-o", "pipefail", "-c",
-                           "%s %s | head -c 1 >/dev/null" % (os.path.join(REPO, "bindmatrix"),
-                                                             command)],
+                           '"$0" %s | head -c 1 >/dev/null' % command,
+                           os.path.join(REPO, "bindmatrix")],
                           env=env, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
     assert proc.returncode == 128 + signal.SIGPIPE and proc.stderr == "", proc.stderr
 

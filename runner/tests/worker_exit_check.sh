@@ -25,9 +25,13 @@ timeout 60 "$runner" -q -j 2 -o "$tmp/ok.jsonl" "$tmp/cases" 2>"$tmp/ok.err"
 rc=$?
 [[ $rc == 0 ]] || fail plain "exit $rc: $(cat "$tmp/ok.err")"
 
+# LD_PRELOAD splits at spaces, whatever the quoting: the shim by name, found in its folder
+# (a checkout under "My Projects" would preload "My" and "Projects/...")
+shim_dir=$(dirname "$shim") shim_name=$(basename "$shim")
 for jobs in 1 2; do
     out=$tmp/bad$jobs.jsonl
-    BM_SHIM_EXIT_STATUS=7 LD_PRELOAD=$shim timeout 60 "$runner" -q -j $jobs -o "$out" \
+    BM_SHIM_EXIT_STATUS=7 LD_LIBRARY_PATH="$shim_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+        LD_PRELOAD=$shim_name timeout 60 "$runner" -q -j $jobs -o "$out" \
         "$tmp/cases" 2>"$tmp/bad.err"
     rc=$?
     err=$(cat "$tmp/bad.err")
