@@ -513,11 +513,11 @@ def test_a_runner_answer_into_a_closed_pipe_ends_as_any_tool_does(command):
     """`./bindmatrix manifest | head` under `set -o pipefail`: the runner the command becomes
     dies of SIGPIPE (141), as cat or grep would.  It had inherited Python's ignored SIGPIPE
     and printed "cannot write the manifest to standard output: Broken pipe", exit 1."""
-    from fixturekit import REPO
-    env = dict(os.environ, BINDMATRIX_PYTHON=sys.executable, BINDMATRIX_RUNNER=RUNNER)
+    # what ./bindmatrix execs once it has built the runner
+    env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER)
     proc = subprocess.run(["bash", "-o", "pipefail", "-c",
-                           '"$0" %s | head -c 1 >/dev/null' % command,
-                           os.path.join(REPO, "bindmatrix")],
+                           '"$0" -m bindmatrix.cli %s | head -c 1 >/dev/null' % command,
+                           sys.executable],
                           env=env, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
     assert proc.returncode == 128 + signal.SIGPIPE and proc.stderr == "", proc.stderr
 
@@ -526,14 +526,13 @@ def test_a_run_whose_reader_goes_away_still_writes_its_junit_and_summary(tmp_pat
     """`./bindmatrix run | head -1`: the command carries on without its reader and ends
     with 141 once its files are written.  It died at its next line, after the runner had
     replaced the results, beside the JUnit and summary of the run before."""
-    from fixturekit import REPO
     out = tmp_path / "r.jsonl"
     for name in ("r.junit.xml", "r.summary.md"):
         (tmp_path / name).write_text("the run before's\n")
-    env = dict(os.environ, BINDMATRIX_PYTHON=sys.executable, BINDMATRIX_RUNNER=RUNNER,
+    env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER,
                BINDMATRIX_REPORTS=str(tmp_path / "reports"))
-    proc = subprocess.run(["bash", "-o", "pipefail", "-c", '"$0" run -o "$1" -f tcp/second '
-                           '2>&1 | head -c 1 >/dev/null', os.path.join(REPO, "bindmatrix"),
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", '"$0" -m bindmatrix.cli run -o "$1" '
+                           '-f tcp/second 2>&1 | head -c 1 >/dev/null', sys.executable,
                            str(out)], env=env, timeout=300)
     assert proc.returncode == 128 + signal.SIGPIPE
     assert json.loads(out.read_text().splitlines()[0])["record"] == "run"
