@@ -125,8 +125,10 @@ def test_host_sysctls_are_recorded_and_used_with_sysctls_host(tmp_path):
     out = {}
     for mode in ("default", "host"):
         out[mode] = str(tmp_path / ("%s.jsonl" % mode))
+        # the 12 cases of both wildcards, IPv6 first: those whose outcome bindv6only decides
         script = ("sysctl -qw net.ipv6.bindv6only=1 && exec %s -m bindmatrix.cli run -o %s "
-                  "--sysctls %s -f dualstack/bind" % (sys.executable, out[mode], mode))
+                  "--sysctls %s -f 'dualstack/bind[proto=tcp,first=v6,v6_addr=wildcard,"
+                  "v4_addr=wildcard,'" % (sys.executable, out[mode], mode))
         proc = subprocess.run(["unshare", "-n", "sh", "-c", script], env=env,
                               cwd=str(tmp_path), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, universal_newlines=True, timeout=300)
