@@ -13,17 +13,20 @@ import pytest
 
 from fixturekit import REPO
 
-# cmake, as the script calls it: a configure does nothing; a build holds $MARK (a folder
-# only one can make) until $GO exists, then leaves the runner the script looks for
-FAKE_CMAKE = """#!/bin/sh
-[ "$1" = --build ] || exit 0
-mkdir "$MARK" 2>/dev/null || { echo "fake cmake: two builds at once" >&2; exit 1; }
+# the work of a fake tool: it holds $MARK (a folder only one can make) until $GO exists
+# (polled, for at most 30 s); a second one at the same time fails
+HOLD = """mkdir "$MARK" 2>/dev/null || { echo "$0: two at once" >&2; exit 1; }
 i=0
 while [ ! -e "$GO" ]; do
     i=$((i + 1)); [ $i -le 600 ] || exit 2; sleep 0.05
 done
 rmdir "$MARK"
-: > "$2/bindmatrix-runner" && chmod +x "$2/bindmatrix-runner"
+"""
+# cmake, as the script calls it: a configure does nothing; a build holds, then leaves the
+# runner the script looks for
+FAKE_CMAKE = """#!/bin/sh
+[ "$1" = --build ] || exit 0
+""" + HOLD + """: > "$2/bindmatrix-runner" && chmod +x "$2/bindmatrix-runner"
 """
 
 
@@ -51,6 +54,35 @@ def path_without_flock(tmp_path):
     return str(bindir)
 
 
+def second_waits_for_first(cmd, env, says):
+    """Starts cmd; once the first holds $MARK (inside its fake tool), starts it again and
+    reads the second's stderr until it says it waits; then lets the first go ($GO).  Both
+    must end with 0.  Without a lock the second's fake tool finds $MARK and fails."""
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             universal_newlines=True)
+    second = None
+    try:
+        wait_for(lambda: os.path.isdir(env["MARK"]) or first.poll() is not None)
+        assert first.poll() is None, first.stderr.read()
+        second = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, universal_newlines=True)
+        said, end = "", time.monotonic() + 30
+        while "waiting for it" not in said and second.poll() is None \
+                and time.monotonic() < end:
+            if select.select([second.stderr], [], [], 0.5)[0]:
+                said += second.stderr.readline()
+        assert said == "bindmatrix: another %s is running; waiting for it\n" % says, \
+            said + (second.stderr.read() if second.poll() is not None else "")
+        open(env["GO"], "w").close()
+        assert first.wait(60) == 0 and second.wait(60) == 0, second.stderr.read()
+    finally:
+        open(env["GO"], "w").close()
+        for p in (first, second):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
+
+
 @pytest.mark.parametrize("locker", ["flock", "python"])
 def test_a_second_build_waits_for_the_first(tmp_path, locker):
     if locker == "flock" and not shutil.which("flock"):
@@ -66,33 +98,12 @@ def test_a_second_build_waits_for_the_first(tmp_path, locker):
     assert (shutil.which("flock", path=rest) is None) == (locker == "python")
     env = dict(os.environ, PATH="%s:%s" % (fake, rest), BINDMATRIX_NO_DEPS="1",
                MARK=str(tmp_path / "building"), GO=str(tmp_path / "go"))
-    cmd = [str(repo / "bindmatrix"), "build"]
-    first = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, universal_newlines=True)
-    second = None
-    try:
-        wait_for(lambda: os.path.isdir(env["MARK"]) or first.poll() is not None)
-        assert first.poll() is None, first.stderr.read()
-        second = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE,
-                                  universal_newlines=True)
-        said, end = "", time.monotonic() + 30
-        while "waiting for it" not in said and second.poll() is None \
-                and time.monotonic() < end:
-            if select.select([second.stderr], [], [], 0.5)[0]:
-                said += second.stderr.readline()
-        assert said == "bindmatrix: another build of this checkout is running; waiting " \
-            "for it\n", said + (second.stderr.read() if second.poll() is not None else "")
-        (tmp_path / "go").touch()
-        assert first.wait(30) == 0 and second.wait(30) == 0, second.stderr.read()
-    finally:
-        (tmp_path / "go").touch()
-        for p in (first, second):
-            if p is not None and p.poll() is None:
-                p.kill()
-                p.wait()
+    second_waits_for_first([str(repo / "bindmatrix"), "build"], env,
+                           "build of this checkout")
 
 
 # dpkg-query and apt-get, as the script calls them: nothing is installed until an
-# `apt-get install` (which holds $MARK until $GO exists, as the fake cmake does) says so
+# `apt-get install` (which holds, as the fake cmake does) says so
 FAKE_DPKG_QUERY = """#!/bin/sh
 [ -e "$INSTALLED" ] || exit 0
 shift 2
@@ -101,13 +112,7 @@ for p in "$@"; do printf 'ii  %s\\n' "$p"; done
 FAKE_APT_GET = """#!/bin/sh
 echo "$1" >> "$APT_LOG"
 [ "$1" = update ] && exit 0
-mkdir "$MARK" 2>/dev/null || { echo "fake apt-get: two installs at once" >&2; exit 1; }
-i=0
-while [ ! -e "$GO" ]; do
-    i=$((i + 1)); [ $i -le 600 ] || exit 2; sleep 0.05
-done
-rmdir "$MARK"
-: > "$INSTALLED"
+""" + HOLD + """: > "$INSTALLED"
 """
 
 
@@ -124,28 +129,6 @@ def test_a_second_install_waits_and_installs_only_what_is_still_missing(tmp_path
                MARK=str(tmp_path / "installing"), GO=str(tmp_path / "go"),
                INSTALLED=str(tmp_path / "installed"), APT_LOG=str(tmp_path / "apt.log"))
     env.pop("BINDMATRIX_NO_DEPS", None)
-    cmd = [os.path.join(REPO, "bindmatrix"), "deps"]
-    first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             universal_newlines=True)
-    second = None
-    try:
-        wait_for(lambda: os.path.isdir(env["MARK"]) or first.poll() is not None)
-        assert first.poll() is None, first.stderr.read()
-        second = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, universal_newlines=True)
-        said, end = "", time.monotonic() + 30
-        while "waiting for it" not in said and second.poll() is None \
-                and time.monotonic() < end:
-            if select.select([second.stderr], [], [], 0.5)[0]:
-                said += second.stderr.readline()
-        assert "another install of bindmatrix's packages is running; waiting for it" in said, \
-            said + (second.stderr.read() if second.poll() is not None else "")
-        (tmp_path / "go").touch()
-        assert first.wait(60) == 0 and second.wait(60) == 0, second.stderr.read()
-    finally:
-        (tmp_path / "go").touch()
-        for p in (first, second):
-            if p is not None and p.poll() is None:
-                p.kill()
-                p.wait()
+    second_waits_for_first([os.path.join(REPO, "bindmatrix"), "deps"], env,
+                           "install of bindmatrix's packages")
     assert (tmp_path / "apt.log").read_text().split().count("install") == 1
