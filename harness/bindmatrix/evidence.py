@@ -174,11 +174,11 @@ def kept(results_path, cases):
         downloaded without them.
     A folder that is there but lacks a case's file is that case's error (assess)."""
     from .atomic import is_stream
-    if is_stream(results_path) or not os.path.isfile(results_path):
-        return None, "the results came from a stream, not a file"
-    folder = os.path.dirname(os.path.abspath(results_path))
     named = sorted({os.path.dirname(ev.get("path") or "") for case in cases
                     for ev in case.get("evidence") or [] if ev.get("kind") == "pcap"})
+    if is_stream(results_path) or not os.path.isfile(results_path):
+        return None, "the results came from a stream, not a file" if named else None
+    folder = os.path.dirname(os.path.abspath(results_path))
     if named and not any(os.path.isdir(os.path.join(folder, d)) for d in named):
         return None, ("the results' evidence folder %s is missing (copied without it?)"
                       % " or ".join(os.path.join(folder, d) for d in named[:2]))
@@ -188,8 +188,8 @@ def kept(results_path, cases):
 def unchecked_note(why, cases):
     """What a command says once when kept() found no evidence to check."""
     n = sum(1 for case in cases if case.get("evidence"))
-    return "%s: the packet evidence of its %d case%s that name some is not checked" % (
-        why, n, "" if n == 1 else "s")
+    return "%s: the packet evidence of its %d %s is not checked" % (
+        why, n, "case that names some" if n == 1 else "cases that name some")
 
 
 def problems(case, results_dir):

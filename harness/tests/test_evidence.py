@@ -423,3 +423,23 @@ def test_results_copied_without_their_evidence_folder_say_so_once(captured, tmp_
     code, text = run_cli(["check", "--cases", CASES, str(alone)], tmp_path, env)
     assert code == 1 and " 1 error" in text and "not checked" not in text, text
     assert "the packet evidence cannot be used: " in text and gone in text
+
+
+def test_where_the_evidence_is_or_why_there_is_none_to_check(tmp_path):
+    """evidence.kept: a file whose cases name none has nothing to say, even from a stream;
+    one whose folder is there is checked there; one copied alone says so."""
+    plain = [{"id": "a"}]
+    named = [{"id": "b", "evidence": [{"kind": "pcap", "path": "r.evidence/b.pcap"}]}]
+    results = tmp_path / "r.jsonl"
+    results.write_text("{}\n")
+    assert evidence.kept("/dev/stdin", plain) == (None, None)
+    assert evidence.kept("/dev/stdin", named) == (None, "the results came from a stream, "
+                                                        "not a file")
+    assert evidence.kept(str(results), plain) == (str(tmp_path), None)
+    assert evidence.kept(str(results), named) == (None, "the results' evidence folder %s is "
+                                                        "missing (copied without it?)"
+                                                  % (tmp_path / "r.evidence"))
+    (tmp_path / "r.evidence").mkdir()
+    assert evidence.kept(str(results), named) == (str(tmp_path), None)
+    assert evidence.unchecked_note("why", named + plain) == \
+        "why: the packet evidence of its 1 case that names some is not checked"
