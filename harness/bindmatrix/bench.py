@@ -227,6 +227,9 @@ def _main(args, ap):
         ap.error("--test must be 0 or more, not %d" % args.test)
     if not args.runner:
         ap.error("--runner is required (./bindmatrix bench gives it)")
+    if not (os.path.isfile(args.runner) and os.access(args.runner, os.X_OK)):
+        ap.error("--runner %s: not an executable file (./bindmatrix build makes "
+                 "build/bindmatrix-runner)" % args.runner)
     why = runnerargs.refused(args.runner, CASES, args.runner_args, own=OWN_RUNNER_ARGS) \
         if args.runner_args else None
     if why:

@@ -35,9 +35,13 @@ def test_one_round_prints_each_measurement_and_target():
     (["--", "-f", "no/such/case"], "no case matches"),
     (["--", "-o", "x.jsonl"], "-o is set by this command itself"),
     (["--", "--manifest-out=m.json"], "--manifest-out is set by this command itself"),
-], ids=["negative-test", "no-runs", "bad-option", "no-case", "own-output", "own-manifest"])
+    (["--runner", "/nonexistent"], "--runner /nonexistent: not an executable file"),
+    (["--runner", "/etc/passwd"], "--runner /etc/passwd: not an executable file"),
+], ids=["negative-test", "no-runs", "bad-option", "no-case", "own-output", "own-manifest",
+        "no-runner", "not-a-runner"])
 def test_a_command_line_that_cannot_be_carried_out_is_refused_at_once(tmp_path, argv, said):
-    """Exit 2 and the reason before the first run (each round takes seconds)."""
+    """Exit 2 and the reason before the first run (each round takes seconds).  A --runner
+    that is no program said only "the benchmark's launcher process died"."""
     code, out = run_cli(["bench", "--runner", RUNNER] + argv, tmp_path, timeout=60)
     assert code == 2 and said in out, out
     assert "runner   median" not in out and "Traceback" not in out
