@@ -109,7 +109,7 @@ def check(results_path, manifest, strict=False, junit=True, summary=True, pytest
         args.append("--bindmatrix-strict")
     for cap in allow_skip:
         args += ["--allow-skip", cap]
-    rc = _pytest_alone(args, [_manifest_plugin(manifest)])
+    rc = _pytest_alone(args, [_manifest_plugin(manifest, conf)])
     # JUnit and the summary go beside a results file; results read from a stream
     # (/dev/stdin, <(ssh host cat ...), a FIFO) have no folder of their own to hold them
     streamed = is_stream(results_path)
@@ -163,16 +163,18 @@ def _interrupted_results(out):
     return cut if os.path.exists(cut) else None
 
 
-def _manifest_plugin(manifest):
-    """A pytest plugin handing the manifest already in memory to the conformance conftest,
-    so that it judges with the very objects this process holds (Conformance.of is memoized
-    on them)."""
+def _manifest_plugin(manifest, conf=None):
+    """A pytest plugin handing the manifest, and the results judged already, to the
+    conformance conftest: it shows the very verdicts the exit status is made of.  (Read
+    again, a results file another run replaced meanwhile printed "all match" under an
+    exit 1 that the first reading's verdicts made.)"""
     import pytest
 
     class ManifestPlugin:
         @pytest.hookimpl(tryfirst=True)
         def pytest_configure(self, config):
             config.bindmatrix_manifest = manifest
+            config.bindmatrix_conformance = conf
     return ManifestPlugin()
 
 
@@ -206,6 +208,31 @@ def cmd_run(args, runner_args):
     refused = _judging_refused("bindmatrix run", args, runner_args)
     if refused:
         return refused
+    from . import locks
+    folder = os.path.dirname(os.path.abspath(runnerargs.output_of(runner_args) or
+                                             os.path.join(REPORTS, "x")))
+    os.makedirs(folder, exist_ok=True)
+    try:
+        # one run into a folder at a time, its judging included: the runner's own lock
+        # ends with its run, and a second run then replaced the results and their evidence
+        # while the first judged them (its exit 1 said nothing of why)
+        with locks.exclusive(folder, RUN_LOCK_WAIT, "another run into %s" % folder,
+                             _say_waiting):
+            return _run_and_check(args, runner_args)
+    except locks.LockTimeout as e:
+        print("bindmatrix run: %s" % e, file=sys.stderr)
+        return 2
+
+
+RUN_LOCK_WAIT = 600     # seconds: a run and its judging take a few
+
+
+def _say_waiting(what):
+    print("bindmatrix run: %s is going on; waiting for it" % what, file=sys.stderr,
+          flush=True)
+
+
+def _run_and_check(args, runner_args):
     fd, mpath = tempfile.mkstemp(prefix="bindmatrix-manifest.", suffix=".json")
     os.close(fd)
     os.unlink(mpath)

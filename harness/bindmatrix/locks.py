@@ -1,8 +1,11 @@
 """One holder at a time for state on disk that several processes share: a private apt's
 lists and caches, which two `./bindmatrix kernels` (or two test processes) on one checkout
-would otherwise update together, and apt then refuses ("Could not get lock").
+would otherwise update together, and apt then refuses ("Could not get lock"); the folder a
+`./bindmatrix run` writes its results to and judges them in.
 
-  exclusive(path, timeout, what)   a context: held by this process alone (flock on path,
+  exclusive(path, timeout, what[, waiting])
+                                   a context: held by this process alone (flock on path, a
+                                   file made for it or a folder locked as itself,
                                    and a thread lock, since flock does not order threads
                                    that share one open file); LockTimeout, naming the
                                    holder's pid, when it is not free within timeout seconds
@@ -31,14 +34,17 @@ def _thread_lock(path):
 
 
 def _holder(fd):
+    """'process N' as the holder wrote it in the lock file; of a folder, not known."""
     try:
-        return os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-    except OSError:
-        return "?"
+        pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:     # a folder
+        pid = ""
+    return "process %s" % pid if pid else "another process"
 
 
 @contextlib.contextmanager
-def exclusive(path, timeout, what):
+def exclusive(path, timeout, what, waiting=None):
+    """waiting: called once, with what, when another process holds it (to say so)."""
     path = os.path.abspath(path)
     held = _mine.__dict__.setdefault("paths", set())
     if path in held:
@@ -49,21 +55,28 @@ def exclusive(path, timeout, what):
     if not local.acquire(timeout=timeout):
         raise LockTimeout("%s: another thread held it for %g s" % (what, timeout))
     try:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        folder = os.path.isdir(path)    # a folder is locked as itself: no file is made
+        if not folder:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        fd = os.open(path, (os.O_RDONLY | os.O_DIRECTORY if folder else
+                            os.O_RDWR | os.O_CREAT) | os.O_CLOEXEC, 0o644)
         try:
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
+                    if waiting is not None:
+                        waiting(what)
+                        waiting = None
                     # flock has no timeout of its own: try again until the deadline
                     if time.monotonic() >= deadline:
-                        raise LockTimeout("%s: process %s held %s for %g s"
+                        raise LockTimeout("%s: %s held %s for %g s"
                                           % (what, _holder(fd), path, timeout)) from None
                     time.sleep(POLL)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+            if not folder:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, b"%d\n" % os.getpid(), 0)
             held.add(path)
             try:
                 yield

@@ -587,3 +587,56 @@ def test_results_of_a_folder_inside_a_suite_are_judged_with_that_folder(tmp_path
         "read %s" % folder in text, text
     code, text = bm(tmp_path, "expect", out, "--cases", folder)
     assert code == 0 and "every observed case of" in text, text
+
+
+def test_a_run_waits_for_another_run_into_the_same_folder(tmp_path):
+    """Two runs into one folder: the second replaced the results and their evidence while
+    the first judged them, and the first exited 1 under a summary that said all matched.
+    Now the second waits for the first, judging included."""
+    from fixturekit import lock_held_elsewhere
+    out = tmp_path / "r.jsonl"
+    env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER)
+    with lock_held_elsewhere(tmp_path):          # the folder itself is locked
+        proc = subprocess.Popen([sys.executable, "-m", "bindmatrix.cli", "run", "-o", str(out),
+                                 "-f", "tcp/second"], env=env, cwd=str(tmp_path),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                universal_newlines=True)
+        try:
+            line = proc.stderr.readline()
+            assert line == "bindmatrix run: another run into %s is going on; waiting for " \
+                "it\n" % tmp_path, line
+            assert not out.exists()
+        except BaseException:
+            proc.kill()
+            raise
+    assert proc.wait(120) == 0, proc.stderr.read()
+    assert out.exists()
+
+
+def test_the_summary_printed_is_of_the_verdicts_the_exit_status_is_made_of(tmp_path):
+    """check judges the results once: the conformance run shows those verdicts, and does not
+    read the file again (another run may have replaced it meanwhile).  In a child of its
+    own: a pytest run inside this one leaves its modules behind."""
+    from bindmatrix import cli, conformance, manifest as manifest_mod
+    from fixturekit import SAMPLE_CASES
+    seen = tmp_path / "judged"
+    manifest = manifest_mod.from_runner(paths=[SAMPLE_CASES])
+    pid = os.fork()
+    if pid == 0:
+        try:
+            of = conformance.Conformance.of.__func__
+
+            def counted(cls, *args, **kw):
+                with open(str(seen), "a") as f:
+                    f.write(args[0] + "\n")
+                return of(cls, *args, **kw)
+            conformance.Conformance.of = classmethod(counted)
+            with open(os.devnull, "w") as null:
+                sys.stdout = null
+                code = cli.check(SAMPLE_RESULTS, manifest, junit=False, summary=False)
+            os._exit(0 if code in (0, 1) else 3)
+        except BaseException:
+            os._exit(4)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert seen.read_text() == SAMPLE_RESULTS + "\n"
