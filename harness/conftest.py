@@ -50,8 +50,9 @@ def pytest_configure(config):
             manifest = manifest_mod.load(mpath) if mpath else \
                 manifest_mod.from_runner(paths=[config.getoption("cases")])
         judged = getattr(config, "bindmatrix_conformance", None)    # given by ./bindmatrix
-        config.stash[CONFORMANCE_KEY] = judged or Conformance.of(
-            path, manifest, config.getoption("allow_skip"))
+        if judged is None:
+            judged = Conformance.of(path, manifest, config.getoption("allow_skip"))
+        config.stash[CONFORMANCE_KEY] = judged
     except (ResultsError, manifest_mod.ManifestError) as e:
         raise pytest.UsageError("cannot use the results: %s" % e) from None
     config.stash[SELECTED_KEY] = []

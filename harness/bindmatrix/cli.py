@@ -209,8 +209,8 @@ def cmd_run(args, runner_args):
     if refused:
         return refused
     from . import locks
-    folder = os.path.dirname(os.path.abspath(runnerargs.output_of(runner_args) or
-                                             os.path.join(REPORTS, "x")))
+    out = runnerargs.output_of(runner_args)
+    folder = os.path.dirname(os.path.abspath(out)) if out else os.path.abspath(REPORTS)
     os.makedirs(folder, exist_ok=True)
     try:
         # one run into a folder at a time, its judging included: the runner's own lock

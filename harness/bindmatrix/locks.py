@@ -9,6 +9,8 @@ would otherwise update together, and apt then refuses ("Could not get lock"); th
                                    and a thread lock, since flock does not order threads
                                    that share one open file); LockTimeout, naming the
                                    holder's pid, when it is not free within timeout seconds
+  flock_within(fd, deadline, what)  the wait itself, also for ./bindmatrix's own locks
+                                   (python3 -m bindmatrix.locks FD SECONDS WHAT)
 """
 
 import contextlib
@@ -42,6 +44,36 @@ def _holder(fd):
     return "process %s" % pid if pid else "another process"
 
 
+def flock_within(fd, deadline, what, waiting=None):
+    """An exclusive flock on fd by time.monotonic() deadline: True, or False when another
+    process held it all along (flock has no timeout of its own: tried again every POLL s).
+    waiting(what): called once, when it has to wait."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if waiting is not None:
+                waiting(what)
+                waiting = None
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL)
+
+
+def main(argv=None):
+    """python3 -m bindmatrix.locks FD SECONDS WHAT: flock the descriptor FD this process
+    inherited (./bindmatrix's lock where there is no flock(1)); the lock stays with the
+    open file when this process ends.  Exit 1 when it was not free within SECONDS."""
+    import sys
+    fd, seconds, what = (sys.argv[1:] if argv is None else argv)
+
+    def say(text):
+        print("bindmatrix: another %s is running; waiting for it" % text, file=sys.stderr,
+              flush=True)
+    return 0 if flock_within(int(fd), time.monotonic() + float(seconds), what, say) else 1
+
+
 @contextlib.contextmanager
 def exclusive(path, timeout, what, waiting=None):
     """waiting: called once, with what, when another process holds it (to say so)."""
@@ -61,19 +93,9 @@ def exclusive(path, timeout, what, waiting=None):
         fd = os.open(path, (os.O_RDONLY | os.O_DIRECTORY if folder else
                             os.O_RDWR | os.O_CREAT) | os.O_CLOEXEC, 0o644)
         try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if waiting is not None:
-                        waiting(what)
-                        waiting = None
-                    # flock has no timeout of its own: try again until the deadline
-                    if time.monotonic() >= deadline:
-                        raise LockTimeout("%s: %s held %s for %g s"
-                                          % (what, _holder(fd), path, timeout)) from None
-                    time.sleep(POLL)
+            if not flock_within(fd, deadline, what, waiting):
+                raise LockTimeout("%s: %s held %s for %g s"
+                                  % (what, _holder(fd), path, timeout))
             if not folder:
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, b"%d\n" % os.getpid(), 0)
@@ -86,3 +108,7 @@ def exclusive(path, timeout, what, waiting=None):
             os.close(fd)            # releases the flock
     finally:
         local.release()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -24,6 +24,12 @@ class SummaryError(Exception):
     pass
 
 
+def _table_problem(path, view, i, key, message):
+    """path:line: field 'table N.key': message (the line of the key, else of the table)."""
+    return field_problem(path, view.line_of(key) if hasattr(view, "line_of") else 0,
+                         "table %d.%s" % (i + 1, key), message)
+
+
 def load_views(path):
     """The table definitions, checked for shape: a typo must not silently produce an empty
     table (check_views then holds them against the cases)."""
@@ -41,8 +47,7 @@ def load_views(path):
             continue
 
         def bad(key, message):
-            problems.append(field_problem(path, v.line_of(key) if hasattr(v, "line_of") else 0,
-                                          "%s.%s" % (where, key), message))
+            problems.append(_table_problem(path, v, i, key, message))
         for key in sorted(set(v) - VIEW_KEYS):
             bad(key, "unknown key (known: %s)" % ", ".join(sorted(VIEW_KEYS)))
         for key in sorted({"title", "scenario", "rows", "columns"} - set(v)):
@@ -89,8 +94,7 @@ def check_views(views, path, model, values=True):
         axes, labels = model[v["scenario"]]
 
         def bad(key, message):
-            problems.append(field_problem(path, v.line_of(key) if hasattr(v, "line_of") else 0,
-                                          "table %d.%s" % (i + 1, key), message))
+            problems.append(_table_problem(path, v, i, key, message))
         for key in ("rows", "columns"):
             for name in v[key]:
                 if name not in axes:
