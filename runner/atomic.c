@@ -84,6 +84,15 @@ static char *link_target(const char *path)
     return NULL;
 }
 
+void atomic_buffer(FILE *f, char **buf, size_t size)
+{
+    *buf = malloc(size);
+    if (*buf && setvbuf(f, *buf, _IOFBF, size) != 0) {
+        free(*buf);
+        *buf = NULL;
+    }
+}
+
 /* Straight to the target: there is nothing to rename over (a device, a FIFO, a pipe, one
  * of our descriptors). */
 static int open_direct(struct bm_atomic *a, const char *path, int fd)
@@ -100,8 +109,10 @@ static int open_direct(struct bm_atomic *a, const char *path, int fd)
     } else {
         a->f = fopen(path, "w");
     }
-    if (a->f)
+    if (a->f) {
+        atomic_buffer(a->f, &a->buf, BM_ATOMIC_BUF);
         return 0;
+    }
     free(a->path);
     a->path = NULL;
     return -1;
@@ -129,8 +140,10 @@ int atomic_open(struct bm_atomic *a, const char *path)
     }
     a->path = target;
     a->tmp = bm_strf("%s.tmp.%ld", target, (long)getpid());
-    if (a->tmp && (a->f = fopen(a->tmp, "w")))
+    if (a->tmp && (a->f = fopen(a->tmp, "w"))) {
+        atomic_buffer(a->f, &a->buf, BM_ATOMIC_BUF);
         return 0;
+    }
     if (!a->tmp)
         errno = ENOMEM;
     free(a->path);
@@ -148,6 +161,7 @@ static int finish(struct bm_atomic *a, bool renamed, bool ok)
         unlink(a->tmp);
     free(a->tmp);
     free(a->path);
+    free(a->buf);               /* f, which used it, is closed */
     memset(a, 0, sizeof *a);
     errno = saved;
     return ok ? 0 : -1;

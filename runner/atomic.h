@@ -12,7 +12,16 @@ struct bm_atomic {
     FILE *f;            /* write here between open and commit */
     char *tmp;          /* NULL when writing straight to the target */
     char *path;         /* what is replaced: the target, or the end of its symlinks */
+    char *buf;          /* f's buffer (BM_ATOMIC_BUF), freed after f is closed */
 };
+
+/* What f writes at a time: stdio's own 4 KiB made a whole matrix's results (5 MB) 1,200
+ * write calls. */
+#define BM_ATOMIC_BUF (1 << 18)
+
+/* f with a buffer of `size` bytes, *buf (malloc'd; the caller frees it after fclose) or
+ * stdio's own when there is no memory for it. */
+void atomic_buffer(FILE *f, char **buf, size_t size);
 
 /* 0, or -1 with errno set. */
 int atomic_open(struct bm_atomic *a, const char *path);

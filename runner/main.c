@@ -1222,6 +1222,8 @@ static int write_manifest(struct bm_manifest_collector *m, const struct bm_case_
     return atomic_commit(&a);
 }
 
+static char *manifest_body_buf;     /* the body's buffer (atomic_buffer) */
+
 static void drop_manifest(struct bm_manifest_collector *m, FILE **body)
 {
     if (!*body)
@@ -1229,6 +1231,8 @@ static void drop_manifest(struct bm_manifest_collector *m, FILE **body)
     manifest_collect_free(m);
     fclose(*body);
     *body = NULL;
+    free(manifest_body_buf);
+    manifest_body_buf = NULL;
 }
 
 /* The workers that finished all their cases, once the results are written. */
@@ -1319,6 +1323,7 @@ int main(int argc, char **argv)
                 close(fd);
             return 1;
         }
+        atomic_buffer(manifest_body, &manifest_body_buf, BM_ATOMIC_BUF);
         manifest_collect_init(&manifest, manifest_body);
         if (!o.manifest_out) {
             chosen.on_case = manifest_collect;

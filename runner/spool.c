@@ -15,7 +15,7 @@ int spool_open(struct bm_spool *s, size_t n, const char *beside)
     s->off = calloc(n ? n : 1, sizeof *s->off);
     s->len = calloc(n ? n : 1, sizeof *s->len);
     s->out = malloc(BM_SPOOL_CHUNK);
-    s->win = malloc(BM_SPOOL_CHUNK);
+    s->win = malloc(BM_SPOOL_WINDOW);
     if (!s->off || !s->len || !s->out || !s->win) {
         spool_close(s);
         errno = ENOMEM;
@@ -120,14 +120,18 @@ const char *spool_get(struct bm_spool *s, size_t i)
         if (len > BM_SPOOL_CHUNK) {
             if (read_at(s->fd, s->buf, len, at) != 0)
                 return NULL;
+            s->nread += len;
             s->buf[len] = '\0';
             return s->buf;
         }
-        uint64_t left = s->end - at;
-        size_t want = left < BM_SPOOL_CHUNK ? (size_t)left : BM_SPOOL_CHUNK;
-        if (read_at(s->fd, s->win, want, at) != 0)
+        /* a quarter behind, the rest ahead: len <= BM_SPOOL_CHUNK fits after at */
+        uint64_t from = at > BM_SPOOL_WINDOW / 4 ? at - BM_SPOOL_WINDOW / 4 : 0;
+        uint64_t left = s->end - from;
+        size_t want = left < BM_SPOOL_WINDOW ? (size_t)left : BM_SPOOL_WINDOW;
+        if (read_at(s->fd, s->win, want, from) != 0)
             return NULL;
-        s->winoff = at;
+        s->nread += want;
+        s->winoff = from;
         s->nwin = want;
     }
     memcpy(s->buf, s->win + (at - s->winoff), len);

@@ -9,9 +9,12 @@
 #include <stdint.h>
 
 /* Lines go to the file through a buffer and come back through a window of it: a line
- * each was a pwrite and a pread per case, and the lines read in case order mostly sit
- * side by side (each worker's batch). */
+ * each was a pwrite and a pread per case.  Read in case order, the lines are near one
+ * another but not in order (the workers' batches interleave), so the window reaches back
+ * as well as forward: a 64 KiB window from each missed line read the 5 MB of a matrix
+ * 18 times over. */
 #define BM_SPOOL_CHUNK 65536
+#define BM_SPOOL_WINDOW (1 << 18)
 
 struct bm_spool {
     int fd;
@@ -26,6 +29,7 @@ struct bm_spool {
     char *win;              /* a window of the file, from winoff, nwin bytes */
     uint64_t winoff;
     size_t nwin;
+    uint64_t nread;         /* bytes read back so far: what the window saves is seen */
 };
 
 /* Room for n cases, in scratch space beside the file the lines will go to (atomic.h);
