@@ -170,6 +170,22 @@ def test_a_repeated_host_is_refused(tmp_path, capsys):
     assert (out / "report.md").read_text() == "old report\n"      # untouched
 
 
+def test_a_partial_run_beside_the_full_one_of_its_host_is_named_as_the_one_to_leave_out(
+        tmp_path, capsys):
+    """`report reports/*.jsonl` after a full and a filtered run: the partial one is named."""
+    partial = str(tmp_path / "linux.partial.jsonl")
+    _rewrite(edit_results(SAMPLE_RESULTS, partial), lambda lines: [
+        json.dumps(dict(json.loads(lines[0]), partial=True))] + lines[1:])
+    for order in ([SAMPLE_RESULTS, partial], [partial, SAMPLE_RESULTS]):
+        code = cli.main(order + ["-o", str(tmp_path / "out"), "--cases", SAMPLE_CASES])
+        err = capsys.readouterr().err
+        assert code == 2
+        assert ("%s is a partial run (a filter or some paths) and %s the full one"
+                % (partial, SAMPLE_RESULTS)) in err, err
+        assert "leave the partial one out" in err
+        assert not (tmp_path / "out").exists()
+
+
 def test_outputs(two_hosts, tmp_path, capsys):
     out = tmp_path / "out"
     code = cli.main(two_hosts + ["-o", str(out), "--cases", SAMPLE_CASES,

@@ -69,6 +69,21 @@ def host_label(run):
     return run.get("host") or "%s-%s" % (run.get("os", "unknown"), run.get("os_release", "?"))
 
 
+def _repeated(path, run, label, first_path, first_run):
+    """Why a second results file of one host is refused; `reports/*.jsonl` after a full and
+    a partial run (a filter or some paths) names both of them, and the partial one is what to
+    leave out."""
+    partial = [p for p, r in ((first_path, first_run), (path, run)) if r.get("partial")]
+    if len(partial) == 1:
+        full = first_path if partial[0] == path else path
+        return ("%s:1: field 'host': host %r twice: %s is a partial run (a filter or some "
+                "paths) and %s the full one; the report takes one run per host: leave the "
+                "partial one out, or give it a label of its own (bindmatrix-runner "
+                "--host-label)" % (path, label, partial[0], full))
+    return ("%s:1: field 'host': host %r repeats %s (each host once; give different runs "
+            "different labels with bindmatrix-runner --host-label)" % (path, label, first_path))
+
+
 def load_hosts(paths, checked=True):
     """Load every results file; all problems at once, nothing partial (checked=False: the
     records' schema is checked by the caller's results.SchemaCheck)."""
@@ -81,11 +96,9 @@ def load_hosts(paths, checked=True):
             continue
         label = host_label(rs.run)
         if label in seen:
-            problems.append("%s:1: field 'host': host %r repeats %s (each host once; give "
-                            "different runs different labels with bindmatrix-runner "
-                            "--host-label)" % (path, label, seen[label]))
+            problems.append(_repeated(path, rs.run, label, *seen[label]))
             continue
-        seen[label] = path
+        seen[label] = (path, rs.run)
         hosts.append(Host(label=label, os=rs.run["os"], release=rs.run["os_release"],
                           path=str(path), run=rs.run, results=rs, counts=dict(rs.end)))
     if problems:
