@@ -84,6 +84,76 @@ static char *link_target(const char *path)
     return NULL;
 }
 
+/* The folder a target path is in, for access() and realpath(): "." when it names none. */
+static char *folder_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+
+    if (!slash)
+        return bm_strf(".");
+    return slash == path ? bm_strf("/") : bm_strf("%.*s", (int)(slash - path), path);
+}
+
+int atomic_check(const char *path, char *why, size_t whylen)
+{
+    struct stat st;
+    char *target, *folder;
+    int rc = 0;
+
+    if (descriptor_of(path) >= 0)
+        return 0;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(why, whylen, "%s is a folder, not a file", path);
+        return -2;
+    }
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return 0;                       /* a device or a FIFO: written straight to */
+    if (!(target = link_target(path))) {
+        snprintf(why, whylen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    folder = folder_of(target);
+    if (!folder || access(folder, W_OK | X_OK) != 0) {
+        snprintf(why, whylen, "cannot write %s: %s: %s", path, folder ? folder : target,
+                 folder ? strerror(errno) : "out of memory");
+        rc = -1;
+    }
+    free(folder);
+    free(target);
+    return rc;
+}
+
+/* path as one spelling: its folder's real path and its name; NULL when not known. */
+static char *canonical(const char *path)
+{
+    char *target = link_target(path), *folder = target ? folder_of(target) : NULL, *out = NULL;
+    char real[PATH_MAX];
+    const char *slash = target ? strrchr(target, '/') : NULL;
+
+    if (folder && realpath(folder, real))
+        out = bm_strf("%s/%s", real, slash ? slash + 1 : target);
+    free(folder);
+    free(target);
+    return out;
+}
+
+bool atomic_same_target(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    char *ca, *cb;
+    bool same;
+
+    /* a device or a FIFO takes both streams, as the caller asked */
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+        return S_ISREG(sa.st_mode) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    ca = canonical(a);
+    cb = canonical(b);
+    same = ca && cb ? strcmp(ca, cb) == 0 : strcmp(a, b) == 0;
+    free(ca);
+    free(cb);
+    return same;
+}
+
 void atomic_buffer(FILE *f, char **buf, size_t size)
 {
     *buf = malloc(size);

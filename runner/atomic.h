@@ -6,6 +6,7 @@
 #ifndef BM_ATOMIC_H
 #define BM_ATOMIC_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 struct bm_atomic {
@@ -29,6 +30,14 @@ int atomic_open(struct bm_atomic *a, const char *path);
 /* Flushes, syncs and renames over the target; on any failure (a write error included) the
  * temporary file is removed.  Frees a either way.  0, or -1 with errno set. */
 int atomic_commit(struct bm_atomic *a);
+
+/* Whether atomic_open(path) can write there, asked before a run starts rather than found
+ * at its end: a folder, or a folder that is missing or cannot be written in, is refused.
+ * 0; -2 (a folder) or -1 (any other reason) with why, naming path. */
+int atomic_check(const char *path, char *why, size_t whylen);
+
+/* Whether a and b would write one file (after their symlinks; neither need exist yet). */
+bool atomic_same_target(const char *a, const char *b);
 
 /* Gives up: removes the temporary file, leaves the target as it was (a target written
  * directly keeps what was written), frees a. */

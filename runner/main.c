@@ -1371,6 +1371,30 @@ int main(int argc, char **argv)
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
     }
+    /* the outputs, checked before any case runs: found unwritable at the end, the run's work
+     * was lost (and the manifest, written first, was replaced by the results) */
+    {
+        char why[1200];
+        int bad = atomic_check(output, why, sizeof why);
+        const char *what = "the results";
+        if (!bad && o.manifest_out) {
+            bad = atomic_check(o.manifest_out, why, sizeof why);
+            what = "--manifest-out";
+        }
+        if (!bad && o.manifest_out && atomic_same_target(output, o.manifest_out)) {
+            snprintf(why, sizeof why, "%s is the results file too: give the manifest a file "
+                     "of its own", o.manifest_out);
+            bad = -1;
+        }
+        if (bad) {
+            fprintf(stderr, "bindmatrix-runner: %s: %s%s\n", what, why,
+                    bad == -2 && what[0] == 't' ? " (--output-dir DIR puts the results in a folder)" : "");
+            free(output);
+            drop_manifest(&manifest, &manifest_body);
+            case_list_free(&chosen);
+            return 2;
+        }
+    }
     if ((lock_fd = lock_output(output, o.lock_wait_ms)) == -2) {
         free(output);
         case_list_free(&chosen);

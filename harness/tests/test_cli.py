@@ -496,6 +496,34 @@ def test_the_runner_refuses_an_option_value_it_cannot_use(tmp_path, argv, said):
     assert os.listdir(str(tmp_path)) == []
 
 
+RUNNER_OUTPUTS_REFUSED = {
+    "results-a-folder": (["-o", "."], "the results: . is a folder, not a file (--output-dir DIR "
+                                      "puts the results in a folder)"),
+    "results-folder-missing": (["-o", "missing/r.jsonl"], "the results: cannot write "
+                               "missing/r.jsonl: missing: No such file or directory"),
+    "manifest-folder-missing": (["--manifest-out", "missing/m.json"], "--manifest-out: cannot "
+                                "write missing/m.json: missing: No such file or directory"),
+    "manifest-a-folder": (["--manifest-out", "."], "--manifest-out: . is a folder, not a file"),
+    "manifest-is-the-results": (["-o", "r.jsonl", "--manifest-out", "./r.jsonl"],
+                                "--manifest-out: ./r.jsonl is the results file too"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RUNNER_OUTPUTS_REFUSED))
+def test_outputs_the_runner_cannot_write_are_refused_before_its_first_case(tmp_path, name):
+    """exit 2 before any case runs, nothing written: a folder as -o, or a --manifest-out in a
+    folder that is not there, failed only once every case had run (exit 1), and a manifest
+    on the results' path was replaced by them (exit 0)."""
+    argv, said = RUNNER_OUTPUTS_REFUSED[name]
+    proc = subprocess.run([RUNNER, "-q", "-f", "tcp/second-listener",
+                           os.path.join(os.path.dirname(HARNESS), "cases")] + argv,
+                          cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=60)
+    assert proc.returncode == 2 and said in proc.stdout, proc.stdout
+    assert "cases (" not in proc.stdout                 # no case ran
+    assert os.listdir(str(tmp_path)) == []
+
+
 @pytest.mark.parametrize("command", ["check", "run", "test"])
 def test_an_allow_skip_that_names_no_capability_is_refused(tmp_path, command):
     """--allow-skip other_usr (for other_user) would accept nothing, silently: exit 2 naming

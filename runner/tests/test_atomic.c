@@ -283,3 +283,45 @@ Test(atomic, a_scratch_file_copied_into_place_leaves_nothing_beside_it)
     cr_assert_eq(unlink(path), 0);
     cr_assert_eq(rmdir(dir), 0, "the scratch file was unlinked, the temporary one renamed");
 }
+
+/* What a run checks before its first case: a folder, or a file in a folder that is missing,
+ * is refused; a new file, a FIFO, a descriptor name are fine. */
+Test(atomic, a_target_is_checked_before_anything_is_written)
+{
+    char path[256], why[512];
+
+    cr_assert_eq(atomic_check(dir, why, sizeof why), -2);
+    cr_assert(strstr(why, "is a folder"), "%s", why);
+    snprintf(path, sizeof path, "%s/missing/r.jsonl", dir);
+    cr_assert_eq(atomic_check(path, why, sizeof why), -1);
+    cr_assert(strstr(why, "No such file or directory") && strstr(why, path), "%s", why);
+    snprintf(path, sizeof path, "%s/new.jsonl", dir);
+    cr_assert_eq(atomic_check(path, why, sizeof why), 0);
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    cr_assert_eq(atomic_check(path, why, sizeof why), 0);
+    cr_assert_eq(atomic_check("/dev/stdout", why, sizeof why), 0);
+}
+
+/* -o and --manifest-out naming one file however spelt (a symlink, "./", a file not yet
+ * there) are one target; a FIFO takes both streams. */
+Test(atomic, one_file_spelt_two_ways_is_one_target)
+{
+    char a[256], b[256], link[256], dot[256], fifo[256];
+
+    snprintf(a, sizeof a, "%s/r.jsonl", dir);
+    snprintf(b, sizeof b, "%s/m.json", dir);
+    snprintf(link, sizeof link, "%s/link", dir);
+    snprintf(dot, sizeof dot, "%s/./r.jsonl", dir);
+    snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+    cr_assert(atomic_same_target(a, dot));              /* neither exists yet */
+    cr_assert_not(atomic_same_target(a, b));
+    cr_assert_eq(symlink("r.jsonl", link), 0);
+    cr_assert(atomic_same_target(a, link));             /* a dangling link to it */
+    FILE *f = fopen(a, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    cr_assert(atomic_same_target(link, a));             /* both there */
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    cr_assert_not(atomic_same_target(fifo, fifo));
+}
