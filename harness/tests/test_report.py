@@ -186,6 +186,17 @@ def test_a_partial_run_beside_the_full_one_of_its_host_is_named_as_the_one_to_le
         assert not (tmp_path / "out").exists()
 
 
+def test_a_file_given_as_the_output_folder_is_refused_before_the_report_is_made(tmp_path,
+                                                                               capsys):
+    """-o names a folder: a file there failed only once the report had been built."""
+    out = tmp_path / "report"
+    out.write_text("mine\n")
+    assert cli.main([SAMPLE_RESULTS, "-o", str(out), "--cases", SAMPLE_CASES]) == 2
+    err = capsys.readouterr().err
+    assert "-o %s: a file, not a folder" % out in err, err
+    assert out.read_text() == "mine\n"
+
+
 def test_outputs(two_hosts, tmp_path, capsys):
     out = tmp_path / "out"
     code = cli.main(two_hosts + ["-o", str(out), "--cases", SAMPLE_CASES,

@@ -71,6 +71,10 @@ def main(argv=None):
         return fail(["%s: not a folder (--cases)" % args.cases])
     if args.md_max_rows is not None and args.md_max_rows < 0:
         return fail(["--md-max-rows must be 0 or more, not %d" % args.md_max_rows])
+    # found only when the report is written, a file here cost the whole report's work first
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        return fail(["-o %s: a file, not a folder (the report is report.md, report.html, "
+                     "report.json and report.junit.xml in a folder)" % args.output])
     # the records' schema is checked in a second process while this one reads and judges
     # them; nothing is written before its answer, and a bad file is reported as it says
     schema = results_mod.SchemaCheck(args.results)
