@@ -16,6 +16,7 @@ Exit status:
 
 import argparse
 import json
+import os
 import sys
 
 from . import diffgate
@@ -104,6 +105,10 @@ def main(argv=None):
             ", ".join(diffgate.CLASSES))])
     if args.max_lines < 0:
         return bad(["--max-lines must be 0 or more, not %d" % args.max_lines])
+    # a folder where a file goes, found before the comparison is printed rather than after
+    for option, path in (("-o", args.output), ("--markdown", args.markdown)):
+        if path and os.path.isdir(path):
+            return bad(["%s %s: a folder, not a file" % (option, path)])
     problems, sets = [], []
     for path in (args.baseline, args.candidate):
         try:

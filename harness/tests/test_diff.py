@@ -174,11 +174,17 @@ def test_bad_input_exits_2(tmp_path, capsys):
     (["--fail-on", ""], "--fail-on '': a class is empty; give one or more of: changed, "),
     (["--fail-on", "changed,"], "--fail-on 'changed,': a class is empty"),
     (["--max-lines", "-1"], "--max-lines must be 0 or more, not -1"),
-], ids=["empty-fail-on", "trailing-comma", "negative-max-lines"])
+    (["-o", os.path.dirname(SAMPLE_RESULTS)],
+     "-o %s: a folder, not a file" % os.path.dirname(SAMPLE_RESULTS)),
+    (["--markdown", os.path.dirname(SAMPLE_RESULTS)],
+     "--markdown %s: a folder, not a file" % os.path.dirname(SAMPLE_RESULTS)),
+], ids=["empty-fail-on", "trailing-comma", "negative-max-lines", "output-a-folder",
+        "markdown-a-folder"])
 def test_options_that_would_open_the_gate_or_cut_the_list_wrongly_are_refused(args, says,
                                                                               capsys):
     """`--fail-on "$CLASSES"` with the variable unset gated nothing and passed every change;
-    a negative --max-lines sliced differences off the end."""
+    a negative --max-lines sliced differences off the end; a folder as -o failed only after
+    the whole comparison had been printed."""
     code, out, err = run([SAMPLE_RESULTS, SAMPLE_RESULTS] + args, capsys)
     assert code == 2 and says in err and out == "", (out, err)
 
