@@ -269,7 +269,9 @@ def main(argv=None):
     try:
         write(results, views, environment(), out)
     except OSError as e:
-        print("bindmatrix summary: cannot write %s: %s" % (out, e), file=sys.stderr)
+        print("bindmatrix summary: cannot write %s: %s" % (
+            out, "a folder, not a file" if os.path.isdir(out) else e.strerror or e),
+            file=sys.stderr)
         return 2
     print("summary: %s" % display_path(out))
     return 0

@@ -1,5 +1,7 @@
 """The measured summary: pivot tables and the axis-influence table."""
 
+import os
+
 import pytest
 
 from bindmatrix import summary
@@ -135,3 +137,11 @@ def test_a_partial_run_may_lack_the_value_a_table_fixes(tmp_path):
     assert summary.check_views(views, str(p), ipv4, values=False) == []
     assert summary.check_views(views, str(p), ipv4) == [
         "%s:6: field 'table 1.where': tcp/x has no family=ipv6 (its values: ipv4)" % p]
+
+
+def test_a_folder_as_the_output_is_said_in_words(tmp_path):
+    """-o names a file: a folder gave "[Errno 21] Is a directory: '...'"."""
+    from fixturekit import SAMPLE_RESULTS, run_cli
+    code, text = run_cli(["summary", SAMPLE_RESULTS, "-o", str(tmp_path)], tmp_path)
+    assert code == 2 and "cannot write %s: a folder, not a file" % tmp_path in text, text
+    assert "Errno" not in text and os.listdir(str(tmp_path)) == []
