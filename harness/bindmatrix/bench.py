@@ -351,6 +351,21 @@ def _main(args, ap):
                   "the bind-conflict floor (with nothing around the cases, the runner would be "
                   "there); its wall time is %.1fx that" % (
                       workers, inside, inside / floor["bind_conflict_us"], per_case / inside))
+        if inside:
+            # where the machine's CPUs went while the runner ran (the median run): the cases,
+            # what the runner does around them, and what it left to others or idle
+            cpus_here = os.cpu_count() or 1
+            own_ms = sum(cost.values()) / 1000.0 / args.runs
+            tree_ms = statistics.median(cpus) * 1000
+            room_ms = cpus_here * med * 1000
+            print("    CPU         %d CPUs x %.0f ms of wall = %.0f CPU-ms: the cases' own time "
+                  "%.0f, the runner around them %.0f (reading and checking the case files, "
+                  "building each case, result lines, the manifest, packet capture, its "
+                  "processes and namespaces), not the runner's %.0f (the kernel's own threads, "
+                  "and idle: the parent reads the case files alone for %.0f ms)" % (
+                      cpus_here, med * 1000, room_ms, own_ms, max(0, tree_ms - own_ms),
+                      max(0, room_ms - tree_ms),
+                      statistics.median(phases["load"]) if phases.get("load") else 0))
         if ref_times:
             ref = statistics.median(ref_times)
             ref_ratio = ref / ref_cases * 1e6 / floor["bind_conflict_us"]

@@ -21,6 +21,7 @@ def test_one_round_prints_each_measurement_and_target():
     assert proc.returncode == 0, out
     for want in ("  runner   median", "throughput", "phases      load", "floor       in-process",
                  "after each runner run, median", "per case", "the cases' own time alone",
+                 "CPU-ms: the cases' own time", "not the runner's",
                  "reference 3932 cases (bench-reference.txt",
                  "TIME_WAIT cases:", "costliest scenarios", "repeatable: every case"):
         assert want in out, (want, out)
