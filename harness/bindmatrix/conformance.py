@@ -119,6 +119,16 @@ class Conformance:
                          "(%s)" % (len(expected), "; ".join(
                              "%d: %s" % (n, r) for r, n in
                              collections.Counter(expected).most_common(3))))
+        todo = sorted({(j.rule.path, j.rule.line) for _c, _d, j in self.items(scenarios)
+                       if j.rule is not None and j.rule.placeholders})
+        if todo:
+            lines.append("  %d rule%s that judged these cases still hold the TODO placeholders "
+                         "./bindmatrix expect wrote (%s): fill in why and source (lint refuses "
+                         "them)" % (len(todo), "" if len(todo) == 1 else "s",
+                                    ", ".join("%s:%d" % (display_path(p), n)
+                                              for p, n in todo[:3])
+                                    + (", and %d more" % (len(todo) - 3) if len(todo) > 3
+                                       else "")))
         skips = self.skip_reasons(scenarios)
         if skips:
             lines.append("skipped, by reason:")

@@ -18,11 +18,11 @@ from collections import OrderedDict
 
 from . import judge, manifest as manifest_mod, oses
 from .compare import yaml_scalar, display_path, expect_text
-from .expectations import ExpectationError, ExpectationStore, find_rule, norm
+from .expectations import PLACEHOLDER, ExpectationError, ExpectationStore, find_rule, norm
 from .results import ResultsError, load_results
 
-TODO_WHY = "TODO: why the kernel does this"
-TODO_SOURCE = "TODO: a source a reader can follow (a man page, a function, a commit)"
+TODO_WHY = PLACEHOLDER + ": why the kernel does this"
+TODO_SOURCE = PLACEHOLDER + ": a source a reader can follow (a man page, a function, a commit)"
 
 
 def _matches(when, axes):

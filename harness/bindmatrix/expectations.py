@@ -37,6 +37,10 @@ DELIVERY_CLASSES = ("all", "none", "some")
 UNKNOWN = "?"
 
 
+# what `./bindmatrix expect` starts a rule's why and source with, for a person to replace
+PLACEHOLDER = "TODO"
+
+
 @dataclass
 class Rule:
     path: str
@@ -59,6 +63,11 @@ class Rule:
     @property
     def location(self):
         return "%s:%d" % (self.path, self.line)
+
+    @property
+    def placeholders(self):
+        """Its why and source that still hold what `expect` wrote for a person to replace."""
+        return [key for key in ("why", "source") if getattr(self, key).startswith(PLACEHOLDER)]
 
     @property
     def expects_skip(self):

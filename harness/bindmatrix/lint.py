@@ -30,7 +30,6 @@ from .compare import display_path
 from .expectations import ExpectationError, UNKNOWN, expectation_files, load_rules, when_holds
 from .yamlio import InputError, field_problem
 
-PLACEHOLDER = "TODO"
 # a document bindmatrix's authors had and its users do not: a source must be one a reader can
 # follow (a repository path and function, a man page, a commit, a test)
 UNFOLLOWABLE = re.compile(r"shared reference|bind-semantics\.md|\.\./shared", re.I)
@@ -94,7 +93,7 @@ class _Lint:
                 self.bad(rule.path, rule.text_lines.get(key, rule.line), key,
                          "cites a document the users of bindmatrix do not have: cite the "
                          "upstream source it points to")
-            if getattr(rule, key).startswith(PLACEHOLDER):
+            if key in rule.placeholders:
                 self.bad(rule.path, rule.text_lines.get(key, rule.line), key,
                          "still a placeholder (%r): say %s" % (
                              getattr(rule, key)[:40],

@@ -62,9 +62,13 @@ def test_expect_appends_rules_that_judge_every_case_and_keeps_existing_ones(tmp_
     # the placeholders keep lint failing until a person fills them in
     problems, _files, _rules = lint.lint(manifest_of(cases))
     assert sum("still a placeholder" in p for p in problems) == 4, problems
-    # and every case now has a rule: all match
+    # and every case now has a rule: all match, and the summary says which rules still hold
+    # the placeholders (a run passed with them, and only lint said so)
     conf = Conformance.of(results, manifest_of(cases))
     assert conf.counts()["match"] == 4
+    said = "\n".join(conf.summary_lines())
+    assert "2 rules that judged these cases still hold the TODO placeholders ./bindmatrix " \
+        "expect wrote (%s:10, %s:16): fill in why and source" % (path, path) in said, said
     assert expect.main([results, "--cases", cases]) == 0
     assert "every observed case" in capsys.readouterr().out
 
