@@ -92,7 +92,8 @@ class Child:
                 try:
                     data = encode(message)
                 except Exception as e:      # noqa: B902 - a value it cannot send
-                    data, code = encode({"error": "%s: %s" % (type(e).__name__, e)}), 1
+                    data, code = encode({"error": "its value cannot be sent as %s: %s: %s" % (
+                        codec, type(e).__name__, e)}), 1
                 while data:
                     data = data[os.write(wfd, data):]
             finally:
