@@ -113,9 +113,13 @@ int atomic_check(const char *path, char *why, size_t whylen)
         return -1;
     }
     folder = folder_of(target);
-    if (!folder || access(folder, W_OK | X_OK) != 0) {
+    const char *problem = !folder ? "out of memory"
+                          : stat(folder, &st) != 0 ? strerror(errno)
+                          : !S_ISDIR(st.st_mode) ? "not a folder"
+                          : access(folder, W_OK | X_OK) != 0 ? strerror(errno) : NULL;
+    if (problem) {
         snprintf(why, whylen, "cannot write %s: %s: %s", path, folder ? folder : target,
-                 folder ? strerror(errno) : "out of memory");
+                 problem);
         rc = -1;
     }
     free(folder);

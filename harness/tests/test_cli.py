@@ -504,6 +504,8 @@ RUNNER_OUTPUTS_REFUSED = {
     "manifest-folder-missing": (["--manifest-out", "missing/m.json"], "--manifest-out: cannot "
                                 "write missing/m.json: missing: No such file or directory"),
     "manifest-a-folder": (["--manifest-out", "."], "--manifest-out: . is a folder, not a file"),
+    "results-in-a-file": (["-o", "{runner}/r.jsonl"], "the results: cannot write "
+                          "{runner}/r.jsonl: {runner}: not a folder"),
     "manifest-is-the-results": (["-o", "r.jsonl", "--manifest-out", "./r.jsonl"],
                                 "--manifest-out: ./r.jsonl is the results file too"),
 }
@@ -515,6 +517,7 @@ def test_outputs_the_runner_cannot_write_are_refused_before_its_first_case(tmp_p
     folder that is not there, failed only once every case had run (exit 1), and a manifest
     on the results' path was replaced by them (exit 0)."""
     argv, said = RUNNER_OUTPUTS_REFUSED[name]
+    argv, said = [a.format(runner=RUNNER) for a in argv], said.format(runner=RUNNER)
     proc = subprocess.run([RUNNER, "-q", "-f", "tcp/second-listener",
                            os.path.join(os.path.dirname(HARNESS), "cases")] + argv,
                           cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -297,6 +297,10 @@ Test(atomic, a_target_is_checked_before_anything_is_written)
     cr_assert(strstr(why, "No such file or directory") && strstr(why, path), "%s", why);
     snprintf(path, sizeof path, "%s/new.jsonl", dir);
     cr_assert_eq(atomic_check(path, why, sizeof why), 0);
+    write_text(path, "a file\n");
+    snprintf(path, sizeof path, "%s/new.jsonl/r.jsonl", dir);     /* a file as its folder */
+    cr_assert_eq(atomic_check(path, why, sizeof why), -1);
+    cr_assert(strstr(why, "new.jsonl: not a folder"), "%s", why);
     snprintf(path, sizeof path, "%s/fifo", dir);
     cr_assert_eq(mkfifo(path, 0600), 0);
     cr_assert_eq(atomic_check(path, why, sizeof why), 0);
