@@ -1019,8 +1019,8 @@ static int sweep(struct run *r, size_t *last_received)
                     return -1;
             }
         }
-        fprintf(stderr, "bindmatrix-runner: %zu cases never reported back\n",
-                r->ncases - r->received);
+        fprintf(stderr, "bindmatrix-runner: %zu case%s never reported back\n",
+                r->ncases - r->received, r->ncases - r->received == 1 ? "" : "s");
         return -1;
     }
     *last_received = r->received;
@@ -1560,8 +1560,9 @@ int main(int argc, char **argv)
     if (evidence_placed)
         settle_evidence(evidence_dest, rc == 0, interrupted ? NULL : o.evidence_spare);
     if (rc == 0 && !o.quiet && !interrupted)
-        fprintf(stderr, "bindmatrix-runner: %zu cases (%ld observed, %ld skipped, %ld error) in %ld ms -> %s\n",
-                r.ncases, counts[0], counts[1], counts[2], now_ms() - t0, output);
+        fprintf(stderr, "bindmatrix-runner: %zu case%s (%ld observed, %ld skipped, %ld error) in %ld ms -> %s\n",
+                r.ncases, r.ncases == 1 ? "" : "s", counts[0], counts[1], counts[2], now_ms() - t0,
+                output);
     if (rc == 0 && interrupted)
         fprintf(stderr, "bindmatrix-runner: interrupted by %s: %zu finished cases -> %s\n",
                 stop_signal == SIGINT ? "SIGINT" : "SIGTERM", r.ncases, output);

@@ -145,8 +145,9 @@ def main(argv=None):
     allowed = [d for d in records + diffs if d.allowed_by is not None]
 
     show("bindmatrix diff: %s -> %s" % (host_label(base.run), host_label(cand.run)))
-    show("  baseline:  %s (%d cases)" % (display_path(base.path), len(base.cases)))
-    show("  candidate: %s (%d cases)" % (display_path(cand.path), len(cand.cases)))
+    for what, rs in (("baseline: ", base), ("candidate:", cand)):
+        show("  %s %s (%d case%s)" % (what, display_path(rs.path), len(rs.cases),
+                                      "" if len(rs.cases) == 1 else "s"))
     show("  " + " · ".join(["%d unchanged" % counts["unchanged"]] +
                            ["%d %s" % (counts[k], k) for k in diffgate.CLASSES]))
     if records:

@@ -345,4 +345,5 @@ def count(verdicts):
 def counts_line(counts, total=None):
     """'3932 cases: 3904 match, 0 mismatch, 0 unknown, 0 no-expectation, 0 error, 28 skipped'"""
     total = sum(counts.values()) if total is None else total
-    return "%d cases: %s" % (total, ", ".join("%d %s" % (counts[v], v) for v in VERDICTS))
+    return "%d case%s: %s" % (total, "" if total == 1 else "s",
+                              ", ".join("%d %s" % (counts[v], v) for v in VERDICTS))

@@ -392,8 +392,9 @@ def main(argv=None):
                                     caps[0] if caps else None, tables[0] if tables else None)
     for p in problems:
         print(p)
-    print("bindmatrix lint: %d expectation files, %d rules, %d cases: %s"
-          % (nfiles, nrules, len(manifest.cases),
+    print("bindmatrix lint: %d expectation file%s, %d rule%s, %d case%s: %s"
+          % (nfiles, "" if nfiles == 1 else "s", nrules, "" if nrules == 1 else "s",
+             len(manifest.cases), "" if len(manifest.cases) == 1 else "s",
              "%d problem%s" % (len(problems), "" if len(problems) == 1 else "s")
              if problems else "clean"))
     return 1 if problems else 0

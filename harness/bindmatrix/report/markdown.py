@@ -103,9 +103,10 @@ def render(ctx, limit=PR_LIMIT, measure=len, job_summary=False):
     doc = [(n, h) for n, h in zip(names, ctx["hosts"]) if h["documented"]]
     b.add("# %s" % md(ctx["title"]))
     b.add("")
-    b.add("%d cases on %d host%s%s: **%d** where the hosts' observed outcomes differ, **%d** "
+    b.add("%d case%s on %d host%s%s: **%d** where the hosts' observed outcomes differ, **%d** "
           "where an outcome differs from its expectation, errored or has none. Generated %s."
-          % (ctx["total"], len(run), "" if len(run) == 1 else "s",
+          % (ctx["total"], "" if ctx["total"] == 1 else "s", len(run),
+             "" if len(run) == 1 else "s",
              " and the documented expectations of %d OS%s" % (len(doc), "es" if len(doc) > 1
                                                               else "") if doc else "",
              ctx["n_disagree"], ctx["n_problem"], ctx["generated"]))
