@@ -98,6 +98,7 @@ def test_counts_line_uses_the_judges_words():
     counts = judge.count(["match", "match", "unknown", "skipped"])
     assert judge.counts_line(counts) == ("4 cases: 2 match, 0 mismatch, 1 unknown, "
                                          "0 no-expectation, 0 error, 1 skipped")
+    assert judge.counts_line(judge.count(["match"])).startswith("1 case: 1 match, ")
 
 
 DOCUMENTED = """\
