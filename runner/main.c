@@ -1375,8 +1375,10 @@ int main(int argc, char **argv)
      * was lost (and the manifest, written first, was replaced by the results) */
     {
         char why[1200];
+        const char *what = "the results", *hint = "";
         int bad = atomic_check(output, why, sizeof why);
-        const char *what = "the results";
+        if (bad == -2)
+            hint = " (--output-dir DIR puts the results in a folder)";
         if (!bad && o.manifest_out) {
             bad = atomic_check(o.manifest_out, why, sizeof why);
             what = "--manifest-out";
@@ -1387,8 +1389,7 @@ int main(int argc, char **argv)
             bad = -1;
         }
         if (bad) {
-            fprintf(stderr, "bindmatrix-runner: %s: %s%s\n", what, why,
-                    bad == -2 && what[0] == 't' ? " (--output-dir DIR puts the results in a folder)" : "");
+            fprintf(stderr, "bindmatrix-runner: %s: %s%s\n", what, why, hint);
             free(output);
             drop_manifest(&manifest, &manifest_body);
             case_list_free(&chosen);

@@ -127,6 +127,12 @@ def _discard(temps):
             pass
 
 
+def folder_instead(path):
+    """'PATH: a folder, not a file' when a file is to be written at path and a folder is
+    there: said before the work whose output it is, not after it (rename would fail)."""
+    return "%s: a folder, not a file" % path if path and os.path.isdir(path) else None
+
+
 def write_all(files):
     """files: {path: text}.  Creates missing parent folders.  Raises OSError on failure,
     having removed every temporary file it made."""

@@ -360,7 +360,6 @@ def _main(args, ap):
                   "the bind-conflict floor (with nothing around the cases, the runner would be "
                   "there); its wall time is %.1fx that" % (
                       workers, inside, inside / floor["bind_conflict_us"], per_case / inside))
-        if inside:
             # where the machine's CPUs went while the runner ran (the median run): the cases,
             # what the runner does around them, and what it left to others or idle
             cpus_here = os.cpu_count() or 1

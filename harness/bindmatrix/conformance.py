@@ -98,8 +98,7 @@ class Conformance:
         """{expectation file: [suggested rule lines]} for the cases with no expectation."""
         out = collections.OrderedDict()
         for c, d, j in self.items(scenarios):
-            if j.verdict == "no-expectation" and c["status"] == "observed" \
-                    and not j.note.startswith(("expectation file broken", judge_mod.FOREIGN)):
+            if _wants_rules(c, j):
                 path = self.store.path_for(c["scenario"]) or "(no expectation files)"
                 out.setdefault(path, []).append("\n".join(suggest_when_expect(c, d)))
         return out
@@ -138,8 +137,7 @@ class Conformance:
                 lines.append("  (%d more reasons)" % (len(skips) - 8))
         shown = set()
         for c, d, j in self.failing(strict, scenarios):
-            if j.verdict == "no-expectation" and c["status"] == "observed" \
-                    and not j.note.startswith(("expectation file broken", judge_mod.FOREIGN)):
+            if _wants_rules(c, j):
                 continue          # listed below, grouped by file, with the rules to add
             text = self.block(c, d, j)
             head, _, body = text.partition("\n")
@@ -158,3 +156,10 @@ class Conformance:
             for rule in rules:
                 lines.append("    " + rule.replace("\n", "\n    "))
         return lines
+
+
+def _wants_rules(case, j):
+    """An observed case with no rule that one added to its scenario's file would judge: not
+    one whose file is broken, nor one of a scenario foreign to the manifest."""
+    return j.verdict == "no-expectation" and case["status"] == "observed" \
+        and not j.note.startswith(("expectation file broken", judge_mod.FOREIGN))

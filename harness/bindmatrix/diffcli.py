@@ -16,11 +16,10 @@ Exit status:
 
 import argparse
 import json
-import os
 import sys
 
 from . import diffgate
-from .atomic import write_all
+from .atomic import folder_instead, write_all
 from .compare import display_path, show, yaml_scalar
 from .expectations import ExpectationError
 from .report.matrix import host_label
@@ -107,8 +106,8 @@ def main(argv=None):
         return bad(["--max-lines must be 0 or more, not %d" % args.max_lines])
     # a folder where a file goes, found before the comparison is printed rather than after
     for option, path in (("-o", args.output), ("--markdown", args.markdown)):
-        if path and os.path.isdir(path):
-            return bad(["%s %s: a folder, not a file" % (option, path)])
+        if folder_instead(path):
+            return bad(["%s %s" % (option, folder_instead(path))])
     problems, sets = [], []
     for path in (args.baseline, args.candidate):
         try:

@@ -374,22 +374,20 @@ def main(argv=None):
         print("bindmatrix lint: %s" % e, file=sys.stderr)
         return 2
     roots = args.paths or [manifest_mod.DEFAULT_CASES]
-    claims = [os.path.join(r, "claims.yaml") for r in roots if os.path.isdir(r)
-              and os.path.exists(os.path.join(r, "claims.yaml"))]
-    refs = [os.path.join(r, "documented.yaml") for r in roots if os.path.isdir(r)
-            and os.path.exists(os.path.join(r, "documented.yaml"))]
+
+    def suite_file(name):
+        """The first of the folders given that holds the suite's file name, or None."""
+        return next((os.path.join(r, name) for r in roots if os.path.isdir(r)
+                     and os.path.exists(os.path.join(r, name))), None)
     try:
-        references = documented_mod.load(refs[0] if refs else documented_mod.DEFAULT)
+        references = documented_mod.load(suite_file("documented.yaml") or
+                                         documented_mod.DEFAULT)
     except InputError as e:
         for p in e.problems:
             print(p)
         return 1
-    caps = [os.path.join(r, "capabilities.yaml") for r in roots if os.path.isdir(r)
-            and os.path.exists(os.path.join(r, "capabilities.yaml"))]
-    tables = [os.path.join(r, "summary.yaml") for r in roots if os.path.isdir(r)
-              and os.path.exists(os.path.join(r, "summary.yaml"))]
-    problems, nfiles, nrules = lint(manifest, claims[0] if claims else None, references,
-                                    caps[0] if caps else None, tables[0] if tables else None)
+    problems, nfiles, nrules = lint(manifest, suite_file("claims.yaml"), references,
+                                    suite_file("capabilities.yaml"), suite_file("summary.yaml"))
     for p in problems:
         print(p)
     print("bindmatrix lint: %d expectation file%s, %d rule%s, %d case%s: %s"

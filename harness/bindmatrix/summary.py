@@ -10,7 +10,7 @@ import os
 from collections import OrderedDict, defaultdict
 
 from . import outcome
-from .atomic import write_all
+from .atomic import folder_instead, write_all
 from .compare import display_path
 from .yamlio import InputError, field_problem, load_yaml
 
@@ -253,6 +253,11 @@ def main(argv=None):
     ap.add_argument("--views", default=DEFAULT_VIEWS,
                     help="table definitions (default: cases/summary.yaml)")
     args = ap.parse_args(argv)
+    out = args.output or (args.results[:-len(".jsonl")] if args.results.endswith(".jsonl")
+                          else args.results) + ".summary.md"
+    if folder_instead(out):
+        print("bindmatrix summary: cannot write %s" % folder_instead(out), file=sys.stderr)
+        return 2
     try:
         results = load(args.results)
         views = checked_views(args.views, results)
@@ -264,14 +269,11 @@ def main(argv=None):
         for n, scenario in absent(views, model_of(results.cases)):
             print("bindmatrix summary: %s: table %d: no case of %s in %s: the table is left "
                   "out" % (args.views, n, scenario, args.results), file=sys.stderr)
-    out = args.output or (args.results[:-len(".jsonl")] if args.results.endswith(".jsonl")
-                          else args.results) + ".summary.md"
     try:
         write(results, views, environment(), out)
     except OSError as e:
-        print("bindmatrix summary: cannot write %s: %s" % (
-            out, "a folder, not a file" if os.path.isdir(out) else e.strerror or e),
-            file=sys.stderr)
+        print("bindmatrix summary: cannot write %s: %s" % (out, e.strerror or e),
+              file=sys.stderr)
         return 2
     print("summary: %s" % display_path(out))
     return 0

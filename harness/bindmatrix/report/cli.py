@@ -165,7 +165,8 @@ def _report_with(args, schema, rules):
 def summary(matrix, claims, answers, ctx, files):
     n = len(matrix.run_hosts)
     show("bindmatrix report: %d case%s, %d host%s (%s)%s"
-         % (ctx["total"], "" if ctx["total"] == 1 else "s", n, "" if n == 1 else "s", ", ".join(h.label for h in matrix.run_hosts),
+         % (ctx["total"], "" if ctx["total"] == 1 else "s", n, "" if n == 1 else "s",
+            ", ".join(h.label for h in matrix.run_hosts),
             "; documented: %s" % ", ".join(h.label[:-len(" (documented)")]
                                            if h.label.endswith(" (documented)") else h.label
                                            for h in matrix.hosts if h.documented)
