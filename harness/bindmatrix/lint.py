@@ -64,21 +64,26 @@ class _Lint:
         self.rules[(scenario, stem)] = rules
         self.nrules += len(rules)
         scen = self.m.scenarios[scenario]
+        # each rule's cases, as positions in scen.cases: a case is tried against each rule
+        # once, not again for every later rule
+        matches = []
         for i, rule in enumerate(rules):
             self.texts(rule)
             self.version_range(rule, stem)
             self.when(rule, scen)
             self.words_of(rule)
-            matched = [c for c in scen.cases if when_holds(rule, c.axes)]
+            matched = {k for k, c in enumerate(scen.cases) if when_holds(rule, c.axes)}
+            matches.append(matched)
             if not matched:
                 if not any(a not in scen.axes for a in rule.when):
                     self.bad(path, rule.line, "when", "matches no case of %s" % scenario)
                 continue
-            takers = [r for r in rules[:i] if _takes_whenever(r, rule)]
-            takeable = [c for c in matched if not any(when_holds(r, c.axes) for r in takers)]
+            takers = [j for j in range(i) if matches[j] and _takes_whenever(rules[j], rule)]
+            takeable = [scen.cases[k] for k in sorted(matched.difference(
+                *(matches[j] for j in takers)))]
             if not takeable:
-                firsts = sorted({next(r for r in takers if when_holds(r, c.axes)).line
-                                 for c in matched})
+                firsts = sorted({next(rules[j].line for j in takers if k in matches[j])
+                                 for k in matched})
                 self.bad(path, rule.line, "when", "can never fire: the rule%s on line%s %s "
                          "take%s every case it matches" % (
                              "s" if len(firsts) > 1 else "", "s" if len(firsts) > 1 else "",
