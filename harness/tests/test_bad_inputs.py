@@ -107,6 +107,7 @@ def test_a_device_as_the_manifest_is_refused_not_read_for_ever(tmp_path):
 
 def test_a_results_file_over_the_size_limit_is_refused(tmp_path, monkeypatch):
     from bindmatrix import results
+    monkeypatch.setattr(results, "_loaded", {})     # read afresh, not as another test left it
     monkeypatch.setattr(results, "MAX_BYTES", os.path.getsize(SAMPLE_RESULTS) - 1)
     with pytest.raises(results.ResultsError, match="larger than"):
         results.load_results(SAMPLE_RESULTS)
