@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from bindmatrix import diffcli, diffgate
+from bindmatrix.compare import display_path
 from bindmatrix.results import load_results
 from fixturekit import SAMPLE_RESULTS, case_record, step, write_file
 from reportkit import REPO, edit_results, read_records, write_records
@@ -123,10 +124,10 @@ def test_an_allowlist_accepts_changes_and_reports_unused_entries(candidate, tmp_
     out_json = str(tmp_path / "diff.json")
     code, out, err = run([SAMPLE_RESULTS, candidate, "--allow", allow, "-o", out_json], capsys)
     assert code == 0, out
-    assert "allowed by %s:1: 6.8 lets a second" % allow in out
+    assert "allowed by %s:1: 6.8 lets a second" % display_path(allow) in out
     assert "PASS: 7 differences, none closing the gate (4 allowed)" in out   # 6 cases, os_release
     assert "allowlist entry %s:11 (case 'special/*', change changed) accepted nothing" \
-        % allow in err
+        % display_path(allow) in err
     doc = json.load(open(out_json))
     assert doc["verdict"] == "pass"
     assert doc["unused_allowlist"][0]["case"] == "special/*"
@@ -250,7 +251,8 @@ def test_an_allowlist_accepts_a_run_record_difference_with_its_reason(tmp_path, 
     md = str(tmp_path / "summary.md")
     code, out, _err = run([SAMPLE_RESULTS, cand, "--allow", allow, "--markdown", md], capsys)
     assert code == 0, out
-    assert "allowed by %s:1: the new image turns autobind reuse on" % allow in out
+    assert "allowed by %s:1: the new image turns autobind reuse on" % display_path(allow) \
+        in out
     text = open(md).read()
     assert text.startswith("## bindmatrix gate: PASS")
     assert "| `sysctls.net.ipv4.ip_autobind_reuse` | 0 | 1 | allowed: the new image" in text

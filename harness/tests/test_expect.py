@@ -4,6 +4,7 @@ without touching a rule that is there."""
 import os
 
 from bindmatrix import expect, lint
+from bindmatrix.compare import display_path
 from bindmatrix.conformance import Conformance
 from fixturekit import BIND_CASE, manifest_of, results_for, run_record, scenario_tree
 
@@ -68,7 +69,8 @@ def test_expect_appends_rules_that_judge_every_case_and_keeps_existing_ones(tmp_
     assert conf.counts()["match"] == 4
     said = "\n".join(conf.summary_lines())
     assert "2 rules that judged these cases still hold the TODO placeholders ./bindmatrix " \
-        "expect wrote (%s:10, %s:16): fill in why and source" % (path, path) in said, said
+        "expect wrote (%s:10, %s:16): fill in why and source" % ((display_path(path),) * 2) \
+        in said, said
     assert expect.main([results, "--cases", cases]) == 0
     assert "every observed case" in capsys.readouterr().out
 
