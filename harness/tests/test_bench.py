@@ -14,12 +14,13 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 
 @pytest.mark.slow
 def test_one_round_prints_each_measurement_and_target():
-    proc = subprocess.run([os.path.join(TOP, "bindmatrix"), "bench", "-n", "1", "--runner-only",
-                           "--no-scaling"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.run([os.path.join(TOP, "bindmatrix"), "bench", "-n", "1", "--runner-only"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True, cwd=TOP, timeout=300)
     out = proc.stdout
     assert proc.returncode == 0, out
     for want in ("  runner   median", "throughput", "phases      load", "floor       in-process",
+                 "x4 the cases: ", "the time of the matrix run beside each (",
                  "after each runner run, median", "per case", "the cases' own time alone",
                  "CPU-ms: the cases' own time", "not the runner's",
                  "reference 3932 cases (bench-reference.txt",
