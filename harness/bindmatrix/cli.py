@@ -139,18 +139,34 @@ def check(results_path, manifest, strict=False, junit=True, summary=True, pytest
 def _pytest_alone(args, plugins):
     """pytest.main without the plugins installed on this machine (pytest-xdist and whatever
     a user has): the conformance run needs only its own, and loading theirs cost a tenth of
-    `check`'s time here (and a broken one would break every run)."""
+    `check`'s time here (and a broken one would break every run).  A ^C or a SIGTERM that
+    pytest stopped on is raised again here: pytest returns from it with an exit status, and
+    the caller would go on to write its files."""
     import pytest
+    stop = _StopsPytest()
     key = "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
     before = os.environ.get(key)
     os.environ[key] = "1"
     try:
-        return pytest.main(args, plugins=plugins)
+        rc = pytest.main(args, plugins=list(plugins) + [stop])
     finally:
         if before is None:
             del os.environ[key]
         else:
             os.environ[key] = before
+    if stop.raised is not None:
+        raise stop.raised
+    return rc
+
+
+class _StopsPytest:
+    """Keeps the ^C or SIGTERM (Terminated) a pytest run stopped on."""
+
+    def __init__(self):
+        self.raised = None
+
+    def pytest_keyboard_interrupt(self, excinfo):
+        self.raised = excinfo.value
 
 
 def _interrupted_results(out):
@@ -735,9 +751,10 @@ def main(argv=None):
     return handler(None, argv[1:])
 
 
-class Terminated(BaseException):
-    """A SIGTERM, raised where this process was (BaseException: no `except Exception`
-    swallows it)."""
+class Terminated(KeyboardInterrupt):
+    """A SIGTERM, raised where this process was: a KeyboardInterrupt, so that no `except
+    Exception` swallows it and what stops cleanly on a ^C (pytest's run) stops on it alike;
+    _main_for_shell tells the two apart."""
 
 
 def _terminated(_sig, _frame):
@@ -796,12 +813,12 @@ def _main_for_shell():
             code = 141
     except BrokenPipeError:             # a stream this process opened itself
         code = 141
+    except Terminated:                  # first: it is a KeyboardInterrupt too
+        print("\nbindmatrix: terminated", file=sys.stderr)
+        code = 128 + signal.SIGTERM
     except KeyboardInterrupt:           # ^C: what it stopped says so itself; no traceback
         print("\nbindmatrix: interrupted", file=sys.stderr)
         code = 130
-    except Terminated:
-        print("\nbindmatrix: terminated", file=sys.stderr)
-        code = 128 + signal.SIGTERM
     except OSError as e:                # the machine's refusal (a folder that is a file, a
         # full disk, a permission): said as such, not as a traceback
         print("bindmatrix: %s%s" % (e.strerror or e, ": %s" % e.filename

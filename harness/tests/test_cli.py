@@ -220,6 +220,64 @@ def test_a_run_stopped_by_ctrl_c_says_where_its_finished_cases_are(tmp_path, how
         assert (tmp_path / r["evidence"][0]["path"]).is_file()
 
 
+# a pytest plugin for the conformance run `run` makes in process: it says when the run has
+# collected its tests, then waits there (30 s at most) for the signal the test sends
+HOLDS_THE_JUDGING = """\
+import os, select
+def pytest_collection_finish(session):
+    open(os.environ["HELD_MARK"], "w").close()
+    select.select([], [], [], 30)
+"""
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "kill"])
+def test_a_run_stopped_while_its_results_are_judged_exits_as_stopped(tmp_path, how):
+    """^C (or a SIGTERM) while `run` judges its results, inside the conformance run's pytest:
+    exit 130 (143), said once, no JUnit or summary written and none of the run before left
+    beside the new results.  pytest returns from a ^C with an exit status and made a SIGTERM
+    an internal error: `run` wrote both files, listed them, and exited 1, the mismatch code."""
+    (tmp_path / "holds_the_judging.py").write_text(HOLDS_THE_JUDGING)
+    mark = tmp_path / "held"
+    out = tmp_path / "r.jsonl"
+    (tmp_path / "r.junit.xml").write_text("the run before's\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([HARNESS, str(tmp_path)]),
+               BINDMATRIX_RUNNER=RUNNER, PYTEST_ADDOPTS="-p holds_the_judging",
+               HELD_MARK=str(mark))
+    proc = subprocess.Popen([sys.executable, "-m", "bindmatrix.cli", "run", "-o", str(out),
+                             "-f", "tcp/second-listener"], cwd=str(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            universal_newlines=True, env=env, start_new_session=True)
+    try:
+        for _ in range(400):                        # 20 s at most, polled
+            if mark.exists():
+                break
+            try:
+                proc.wait(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+        assert mark.exists() and proc.poll() is None, "the run never reached its judging"
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, signal.SIGTERM)
+        text = proc.communicate(timeout=30)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+    sig = signal.SIGINT if how == "ctrl-c" else signal.SIGTERM
+    assert proc.returncode == 128 + sig, text
+    assert text.count("bindmatrix: %s" % ("interrupted" if how == "ctrl-c" else "terminated")) \
+        == 1, text
+    assert "INTERNALERROR" not in text and "junit:" not in text, text
+    assert not (tmp_path / "r.junit.xml").exists() and not (tmp_path / "r.summary.md").exists()
+    assert json.loads(out.read_text().splitlines()[-1])["record"] == "end"  # the run's own
+    left = subprocess.run(["pgrep", "-s", str(proc.pid)], stdout=subprocess.PIPE,
+                          universal_newlines=True).stdout
+    assert left == "", left
+
+
 @pytest.mark.parametrize("stop", [KeyboardInterrupt, RuntimeError])
 def test_a_command_cut_short_leaves_none_of_its_children(monkeypatch, stop):
     """Whatever ends a command (^C, an error; its reader gone takes the same path), a child
