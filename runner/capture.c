@@ -247,7 +247,7 @@ long capture_case(struct bm_capture *cap, const char *path, const int *ports, si
  * mapping while the worker closes its own references, and drops it by exiting: the release
  * runs in the closer, beside the worker's next cases.  Up to CLOSERS at a time. */
 #define CLOSERS 8
-static pid_t closers[CLOSERS];
+static volatile pid_t closers[CLOSERS];     /* read by capture_stop_closers in a handler */
 
 static void reap(size_t i)
 {
@@ -260,6 +260,15 @@ void capture_reap(void)
 {
     for (size_t i = 0; i < CLOSERS; i++)
         reap(i);
+}
+
+void capture_stop_closers(void)
+{
+    for (size_t i = 0; i < CLOSERS; i++) {
+        if (closers[i] > 0)
+            kill(closers[i], SIGKILL);  /* it may still wait for the worker's pipe end */
+        reap(i);
+    }
 }
 
 #ifdef HAVE_PCAP
@@ -294,13 +303,14 @@ static bool hand_to_closer(pcap_t *p)
             ;
         _exit(0);   /* the last reference to the socket goes here */
     }
+    if (pid > 0)
+        closers[slot] = pid;    /* before a stop signal can come: its handler reaps it */
     sigprocmask(SIG_SETMASK, &old, NULL);
     close(sync[0]);
     if (pid < 0) {
         close(sync[1]);
         return false;
     }
-    closers[slot] = pid;
     pcap_close(p);  /* the worker's own references: not the last */
     close(sync[1]); /* now the closer may go */
     return true;

@@ -35,6 +35,10 @@ int capture_close(struct bm_capture *cap, char *why, size_t whylen);
 /* Waits for those children (call before exiting: none is left behind). */
 void capture_reap(void);
 
+/* Kills those children and waits for them: for a worker that stops on a signal, from its
+ * handler (kill and waitpid only, both async-signal-safe), so that none outlives it. */
+void capture_stop_closers(void);
+
 /* What records the namespace, for the evidence notes. */
 const char *capture_tool(void);
 

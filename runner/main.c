@@ -468,6 +468,7 @@ static void on_worker_stop(int sig)
     (void)sig;
     if (batch.len)
         (void)!write(batch.fd, batch.buf, (size_t)batch.len); /* async-signal-safe */
+    capture_stop_closers();     /* its children go first: none is left to init */
     _exit(6);
 }
 

@@ -112,6 +112,39 @@ check_stop() {
 check_stop TERM 143
 check_stop INT 130
 
+# of session $1, zombies too: what a stopped run must not leave behind even for an instant
+# (init would adopt it; a worker reaps its own children first)
+in_session() {
+    local n=0 f
+    for f in /proc/[0-9]*/stat; do
+        read -r -a st < "$f" 2>/dev/null || continue
+        [[ ${st[5]} == "$1" ]] && n=$((n + 1))
+    done
+    echo $n
+}
+
+# stopped after its captured cases, each worker has handed its capture to a child (the
+# closer, capture.c) and waits in an uncaptured accept(): the moment the runner has exited,
+# nothing of its session is left, not even the closers' zombies
+if [[ ${#capture[@]} -gt 0 ]]; then
+    mkdir -p "$tmp/reap/cap" "$tmp/reap/slow"
+    printf '%s\n' 'title: captured quick cases' 'ref: runner/tests/signal_check.sh' \
+        'capture: true' 'matrix: {n: [a, b, c, d]}' 'sockets: {a: {proto: udp, family: ipv4}}' \
+        'steps: [{op: bind, socket: a, addr: loopback, port: P1}]' > "$tmp/reap/cap/case.yaml"
+    sed '/^capture: true/d' "$tmp/cases/slow/case.yaml" > "$tmp/reap/slow/case.yaml"
+    for sig in TERM INT; do
+        setsid "$runner" -q --capture -j 2 --timeout-ms 3000 -o "$tmp/reap.jsonl" "$tmp/reap" \
+            2>"$tmp/stderr" &
+        pid=$!
+        until_ok 20 in_slow_case "$pid" 2 || fail "reap $sig" "the workers never reached a slow case"
+        kill -"$sig" "$pid"
+        wait "$pid"
+        left=$(in_session "$pid")
+        [[ $left == 0 ]] || fail "reap $sig" "$left processes of the run (zombies too) outlived it"
+        until_ok 5 none_alive "$pid"
+    done
+fi
+
 # SIGKILL: the workers, and their captures with them, die with it (PR_SET_PDEATHSIG)
 start_run
 until_ok 20 in_slow_case "$pid" 2 || fail KILL "the workers never reached a slow case"

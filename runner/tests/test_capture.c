@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void send_udp(int from, int port, int count)
@@ -175,22 +176,52 @@ Test(capture, a_full_ring_is_said)
     rmdir(dir);
 }
 
+/* The children this process has (alive or zombie), as /proc lists them; "" for none. */
+static void children_of_self(char *kids, size_t len)
+{
+    char path[64];
+    FILE *f;
+
+    kids[0] = '\0';
+    snprintf(path, sizeof path, "/proc/self/task/%ld/children", (long)getpid());
+    if ((f = fopen(path, "r"))) {
+        if (!fgets(kids, (int)len, f))
+            kids[0] = '\0';
+        fclose(f);
+    }
+}
+
 /* The capture is a socket of this process, not a process of its own: nothing to outlive
  * a worker that dies. */
 Test(capture, starts_no_process)
 {
-    char dir[] = "/tmp/bm-capture-XXXXXX", why[256], path[64], kids[256] = "";
+    char dir[] = "/tmp/bm-capture-XXXXXX", why[256], kids[256];
     struct bm_capture cap;
-    FILE *f;
 
     open_in_sandbox(&cap, dir);
-    snprintf(path, sizeof path, "/proc/self/task/%ld/children", (long)getpid());
-    if ((f = fopen(path, "r"))) {
-        if (!fgets(kids, sizeof kids, f))
-            kids[0] = '\0';
-        fclose(f);
-        cr_assert_str_eq(kids, "", "children: %s", kids);
-    }
+    children_of_self(kids, sizeof kids);
+    cr_assert_str_eq(kids, "", "children: %s", kids);
     cr_assert_eq(capture_close(&cap, why, sizeof why), 0, "%s", why);
+    rmdir(dir);
+}
+
+/* Closing hands the socket to a child (the closer); a worker stopped by a signal kills and
+ * reaps its closers in its handler (capture_stop_closers): afterwards it has no child, not
+ * even a zombie for init to adopt. */
+Test(capture, a_stopped_worker_leaves_no_closer)
+{
+    char dir[] = "/tmp/bm-capture-XXXXXX", why[256], kids[256];
+    struct bm_capture cap;
+
+    open_in_sandbox(&cap, dir);
+    cr_assert_eq(capture_close(&cap, why, sizeof why), 0, "%s", why);
+    children_of_self(kids, sizeof kids);
+    cr_assert_neq(kids[0], '\0', "closing the capture started no closer");
+    capture_stop_closers();
+    children_of_self(kids, sizeof kids);
+    cr_assert_str_eq(kids, "", "children left: %s", kids);
+    errno = 0;
+    cr_assert_eq(waitpid(-1, NULL, WNOHANG), -1, "a child is left");
+    cr_assert_eq(errno, ECHILD);
     rmdir(dir);
 }
