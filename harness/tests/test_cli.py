@@ -169,6 +169,30 @@ def _in_slow_cases(runner_pid):
     return len(workers) == 2 and all("poll" in c for c in chans)
 
 
+def _stopped_once(proc, ready, how, never):
+    """Once ready() (polled, 20 s at most) while proc runs: a ^C (SIGINT to its process
+    group) or a SIGTERM to proc alone ("kill"); what it wrote.  Killed if it outlives that."""
+    try:
+        for _ in range(400):
+            if ready():
+                break
+            try:
+                proc.wait(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+        assert proc.poll() is None and ready(), never
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, signal.SIGTERM)
+        return proc.communicate(timeout=30)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+
+
 @pytest.mark.parametrize("how", ["ctrl-c", "kill"])
 def test_a_run_stopped_by_ctrl_c_says_where_its_finished_cases_are(tmp_path, how):
     """^C during `./bindmatrix run` (SIGINT to its process group): exit 130, the results file
@@ -183,30 +207,15 @@ def test_a_run_stopped_by_ctrl_c_says_where_its_finished_cases_are(tmp_path, how
                              "-j", "2", "--timeout-ms", "5000", os.path.join(cases, "tcp", "slow")],
                             cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             universal_newlines=True, env=env, start_new_session=True)
-    try:
-        runner = None
-        for _ in range(400):                        # 20 s at most, polled
-            if runner is None:
-                found = subprocess.run(["pgrep", "-f", "-s", str(proc.pid), "bindmatrix-runner"],
-                                       stdout=subprocess.PIPE, universal_newlines=True).stdout
-                runner = int(found.split()[0]) if found.split() else None
-            if runner is not None and _in_slow_cases(runner):
-                break
-            try:
-                proc.wait(timeout=0.05)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-        assert runner is not None and proc.poll() is None, "the run never reached its slow cases"
-        if how == "ctrl-c":
-            os.killpg(proc.pid, signal.SIGINT)
-        else:
-            os.kill(proc.pid, signal.SIGTERM)
-        text = proc.communicate(timeout=30)[0]
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, 9)
-            proc.wait()
+    runner = []
+
+    def in_slow_cases():
+        if not runner:
+            found = subprocess.run(["pgrep", "-f", "-s", str(proc.pid), "bindmatrix-runner"],
+                                   stdout=subprocess.PIPE, universal_newlines=True).stdout
+            runner.extend(int(p) for p in found.split()[:1])
+        return bool(runner) and _in_slow_cases(runner[0])
+    text = _stopped_once(proc, in_slow_cases, how, "the run never reached its slow cases")
     cut = tmp_path / "r.interrupted.jsonl"
     sig = signal.SIGINT if how == "ctrl-c" else signal.SIGTERM
     assert proc.returncode == 128 + sig, text
@@ -247,25 +256,7 @@ def test_a_run_stopped_while_its_results_are_judged_exits_as_stopped(tmp_path, h
                              "-f", "tcp/second-listener"], cwd=str(tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             universal_newlines=True, env=env, start_new_session=True)
-    try:
-        for _ in range(400):                        # 20 s at most, polled
-            if mark.exists():
-                break
-            try:
-                proc.wait(timeout=0.05)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-        assert mark.exists() and proc.poll() is None, "the run never reached its judging"
-        if how == "ctrl-c":
-            os.killpg(proc.pid, signal.SIGINT)
-        else:
-            os.kill(proc.pid, signal.SIGTERM)
-        text = proc.communicate(timeout=30)[0]
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, 9)
-            proc.wait()
+    text = _stopped_once(proc, mark.exists, how, "the run never reached its judging")
     sig = signal.SIGINT if how == "ctrl-c" else signal.SIGTERM
     assert proc.returncode == 128 + sig, text
     assert text.count("bindmatrix: %s" % ("interrupted" if how == "ctrl-c" else "terminated")) \
