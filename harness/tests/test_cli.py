@@ -712,3 +712,37 @@ def test_the_summary_printed_is_of_the_verdicts_the_exit_status_is_made_of(tmp_p
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert seen.read_text() == SAMPLE_RESULTS + "\n"
+
+
+class _Ended(Exception):
+    pass
+
+
+def test_a_finished_command_ends_without_the_interpreters_teardown(monkeypatch):
+    """_exit_now: output flushed, then os._exit with the command's code; when a stream cannot
+    be flushed or a thread runs on, the code comes back for sys.exit and its teardown."""
+    import threading
+    from bindmatrix import cli as cli_mod
+
+    def ended(code):
+        raise _Ended(code)
+    monkeypatch.setattr(os, "_exit", ended)
+    with pytest.raises(_Ended) as e:
+        cli_mod._exit_now(3)
+    assert e.value.args == (3,)
+
+    class Unflushable:
+        def flush(self):
+            raise BrokenPipeError()
+    with monkeypatch.context() as m:
+        m.setattr(sys, "stdout", Unflushable())
+        assert cli_mod._exit_now(3) == 3
+
+    stop = threading.Event()
+    runs_on = threading.Thread(target=stop.wait, args=(30,))
+    runs_on.start()
+    try:
+        assert cli_mod._exit_now(3) == 3
+    finally:
+        stop.set()
+        runs_on.join()
