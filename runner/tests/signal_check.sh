@@ -49,16 +49,18 @@ in_poll() {
 }
 in_slow_case() { in_poll "$1" "$2" && sleep 0.1 && in_poll "$1" "$2"; }
 
-# live (not zombie) processes of session $1
-alive() {
+# processes of session $1: the live ones, or with "all" zombies too (what a stopped run
+# must not leave even for an instant: init would adopt it; a worker reaps its own first)
+in_session() {
     local n=0 f
     for f in /proc/[0-9]*/stat; do
         read -r -a st < "$f" 2>/dev/null || continue
         # fields after "(comm)": state is the 3rd, session the 6th (comm has no spaces here)
-        [[ ${st[5]} == "$1" && ${st[2]} != Z ]] && n=$((n + 1))
+        [[ ${st[5]} == "$1" && ( ${2:-} == all || ${st[2]} != Z ) ]] && n=$((n + 1))
     done
     echo $n
 }
+alive() { in_session "$1"; }
 none_alive() { [[ $(alive "$1") == 0 ]]; }
 
 # start_run: the runner in its own session on $tmp/r.jsonl; sets pid
@@ -112,17 +114,6 @@ check_stop() {
 check_stop TERM 143
 check_stop INT 130
 
-# of session $1, zombies too: what a stopped run must not leave behind even for an instant
-# (init would adopt it; a worker reaps its own children first)
-in_session() {
-    local n=0 f
-    for f in /proc/[0-9]*/stat; do
-        read -r -a st < "$f" 2>/dev/null || continue
-        [[ ${st[5]} == "$1" ]] && n=$((n + 1))
-    done
-    echo $n
-}
-
 # stopped after its captured cases, each worker has handed its capture to a child (the
 # closer, capture.c) and waits in an uncaptured accept(): the moment the runner has exited,
 # nothing of its session is left, not even the closers' zombies
@@ -139,7 +130,7 @@ if [[ ${#capture[@]} -gt 0 ]]; then
         until_ok 20 in_slow_case "$pid" 2 || fail "reap $sig" "the workers never reached a slow case"
         kill -"$sig" "$pid"
         wait "$pid"
-        left=$(in_session "$pid")
+        left=$(in_session "$pid" all)
         [[ $left == 0 ]] || fail "reap $sig" "$left processes of the run (zombies too) outlived it"
         until_ok 5 none_alive "$pid"
     done
