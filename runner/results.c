@@ -172,8 +172,10 @@ int results_write(const char *path, json_t *run, bm_line_fn line, void *ctx, siz
     json_t *end;
     char *s;
 
-    if (atomic_open(&a, path))
+    if (atomic_open(&a, path)) {
+        json_decref(phases);    /* taken: as on every other way out */
         return -1;
+    }
     s = json_dumps(run, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     fprintf(a.f, "%s\n", s);
     free(s);

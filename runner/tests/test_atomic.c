@@ -260,6 +260,25 @@ Test(atomic, results_and_manifest_follow_links_and_pipes)
     expect_only(left, 3);
 }
 
+/* results_write takes the phases' reference on every way out: one that cannot even be
+ * opened too (it leaked there). */
+Test(atomic, results_that_cannot_be_written_leave_no_reference_behind)
+{
+    char path[128];
+    const long counts[3] = { 0, 0, 0 };
+    json_t *run = json_pack("{s:s}", "record", "run"), *phases = json_object();
+
+    snprintf(path, sizeof path, "%s/no/such/folder/r.jsonl", dir);
+    json_incref(phases);                /* this test's own, to read the count after */
+    cr_assert_eq(results_write(path, run, NULL, NULL, 0, counts, 1, phases), -1);
+    cr_assert_eq(errno, ENOENT, "%s", strerror(errno));
+    cr_assert_eq(phases->refcount, 1, "results_write kept %zu references",
+                 phases->refcount - 1);
+    json_decref(phases);
+    json_decref(run);
+    expect_only(NULL, 0);
+}
+
 Test(atomic, a_scratch_file_copied_into_place_leaves_nothing_beside_it)
 {
     char dir[] = "/tmp/bm-copy-XXXXXX", path[64], back[32] = "";
