@@ -804,6 +804,10 @@ def _main_for_shell():
     # a SIGTERM (a CI job cancelled, `timeout`, `kill`) unwinds as a ^C does: what runs
     # under this process is stopped and its partial files removed on the way out
     signal.signal(signal.SIGTERM, _terminated)
+    # and a ^C stops it however it was started: a script's background job (`cmd &`) starts
+    # with SIGINT ignored, which Python keeps, and a run then judged its results to the end
+    # although its runner (which handles SIGINT itself) had stopped at once
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if sys.argv[1:2] not in [[name] for name in PRINT_ONLY]:
         sys.stdout, sys.stderr = _Unbroken(sys.stdout), _Unbroken(sys.stderr)
     try:

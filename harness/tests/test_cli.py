@@ -1,6 +1,7 @@
 """./bindmatrix's command line as a user types it: where results go (-o, a filter, PATHs),
 which expectation files judge them, and the upgrade gate's refusal of a partial baseline."""
 
+import contextlib
 import pytest
 import json
 import os
@@ -239,12 +240,26 @@ def pytest_collection_finish(session):
 """
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "kill"])
+@contextlib.contextmanager
+def started_ignoring_sigint(yes=True):
+    """A command started in here starts with SIGINT ignored, as a script's background job
+    (`cmd &`) and what it starts do (exec keeps what is ignored)."""
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN) if yes else None
+    try:
+        yield
+    finally:
+        if yes:
+            signal.signal(signal.SIGINT, before)
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "kill", "ctrl-c-to-a-background-job"])
 def test_a_run_stopped_while_its_results_are_judged_exits_as_stopped(tmp_path, how):
     """^C (or a SIGTERM) while `run` judges its results, inside the conformance run's pytest:
     exit 130 (143), said once, no JUnit or summary written and none of the run before left
     beside the new results.  pytest returns from a ^C with an exit status and made a SIGTERM
-    an internal error: `run` wrote both files, listed them, and exited 1, the mismatch code."""
+    an internal error: `run` wrote both files, listed them, and exited 1, the mismatch code.
+    A run started ignoring SIGINT (a script's `./bindmatrix run &`) stops on it all the same,
+    as its runner does: its judging went on to the end."""
     (tmp_path / "holds_the_judging.py").write_text(HOLDS_THE_JUDGING)
     mark = tmp_path / "held"
     out = tmp_path / "r.jsonl"
@@ -252,14 +267,18 @@ def test_a_run_stopped_while_its_results_are_judged_exits_as_stopped(tmp_path, h
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([HARNESS, str(tmp_path)]),
                BINDMATRIX_RUNNER=RUNNER, PYTEST_ADDOPTS="-p holds_the_judging",
                HELD_MARK=str(mark))
-    proc = subprocess.Popen([sys.executable, "-m", "bindmatrix.cli", "run", "-o", str(out),
-                             "-f", "tcp/second-listener"], cwd=str(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            universal_newlines=True, env=env, start_new_session=True)
-    text = _stopped_once(proc, mark.exists, how, "the run never reached its judging")
-    sig = signal.SIGINT if how == "ctrl-c" else signal.SIGTERM
+    background = how == "ctrl-c-to-a-background-job"
+    with started_ignoring_sigint(background):
+        proc = subprocess.Popen([sys.executable, "-m", "bindmatrix.cli", "run", "-o", str(out),
+                                 "-f", "tcp/second-listener"], cwd=str(tmp_path),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                universal_newlines=True, env=env, start_new_session=True)
+    ctrl_c = how != "kill"
+    text = _stopped_once(proc, mark.exists, "ctrl-c" if ctrl_c else how,
+                         "the run never reached its judging")
+    sig = signal.SIGINT if ctrl_c else signal.SIGTERM
     assert proc.returncode == 128 + sig, text
-    assert text.count("bindmatrix: %s" % ("interrupted" if how == "ctrl-c" else "terminated")) \
+    assert text.count("bindmatrix: %s" % ("interrupted" if ctrl_c else "terminated")) \
         == 1, text
     assert "INTERNALERROR" not in text and "junit:" not in text, text
     assert not (tmp_path / "r.junit.xml").exists() and not (tmp_path / "r.summary.md").exists()
