@@ -26,6 +26,7 @@ never noise to be averaged away (exit 1).  The targets are printed met or with t
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -78,9 +79,20 @@ def timed(cmd, **kw):
     return time.monotonic() - start, proc
 
 
+# what names a failed test in `test`'s output: pytest's section heading of each failure
+# ("____ test_x[a] ____") and ctest's list after "The following tests FAILED:"
+_PYTEST_FAILURE = re.compile(r"^_{3,} (\S.*?) _{3,}$")
+_CTEST_FAILURE = re.compile(r"^\s+\d+ - (\S+) \(")
+
+
 def tail(proc):
-    """The last lines a failed command printed, on one line."""
-    return " | ".join(proc.stdout.strip().splitlines()[-3:])
+    """The last lines a failed command printed, on one line, after the tests that failed in
+    it: a failure that does not come back outside the bench is named all the same."""
+    lines = proc.stdout.strip().splitlines()
+    names = [m.group(1) for m in map(_PYTEST_FAILURE.match, lines) if m]
+    names += [m.group(1) for m in map(_CTEST_FAILURE.match, lines) if m]
+    failed = "failed: %s | " % ", ".join(dict.fromkeys(names)) if names else ""
+    return failed + " | ".join(lines[-3:])
 
 
 class Launcher:

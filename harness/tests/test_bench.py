@@ -47,3 +47,30 @@ def test_a_command_line_that_cannot_be_carried_out_is_refused_at_once(tmp_path, 
     code, out = run_cli(["bench", "--runner", RUNNER] + argv, tmp_path, timeout=60)
     assert code == 2 and said in out, out
     assert "runner   median" not in out and "Traceback" not in out
+
+
+PYTEST_FAILED = """\
+=================================== FAILURES ===================================
+___ test_a_run_stopped_while_its_results_are_judged_exits_as_stopped[ctrl-c] ___
+E   subprocess.TimeoutExpired: ...
+_______________________ ERROR at setup of test_the_page ________________________
+1 failed, 1 error, 566 passed in 37.18s
+The following tests FAILED:
+\t 19 - signals (Failed)
+Errors while running CTest
+
+bindmatrix test: FAILED: harness-self-tests ctest
+5746 passed, 3 failed, 0 skipped
+"""
+
+
+def test_a_failed_command_is_named_with_the_tests_that_failed_in_it():
+    """A `test` that fails inside the bench (one started in the background, say) may pass when
+    run again outside it: the failure line names the tests, not only the last lines."""
+    from bindmatrix import bench
+    said = bench.tail(subprocess.CompletedProcess([], 1, stdout=PYTEST_FAILED))
+    assert said.startswith(
+        "failed: test_a_run_stopped_while_its_results_are_judged_exits_as_stopped[ctrl-c], "
+        "ERROR at setup of test_the_page, signals | "), said
+    assert said.endswith("5746 passed, 3 failed, 0 skipped"), said
+    assert bench.tail(subprocess.CompletedProcess([], 2, stdout="a\nb\nc\nd\n")) == "b | c | d"
