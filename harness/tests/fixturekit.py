@@ -328,6 +328,13 @@ def user_writable_copy(*scenarios):
         cases = os.path.join(tmp, "cases")
         for s in scenarios:
             shutil.copytree(os.path.join(REPO, "cases", s), os.path.join(cases, s))
+        # the folders copytree makes on the way follow the umask: under 077 the user could
+        # not read its cases
+        os.chmod(runner, 0o755)
+        for top, _, files in os.walk(cases):
+            os.chmod(top, 0o755)
+            for f in files:
+                os.chmod(os.path.join(top, f), 0o644)
         yield tmp, runner, cases
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
