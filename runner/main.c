@@ -1263,6 +1263,21 @@ static void free_run(struct run *r)
     free(r->workers);
 }
 
+/* A standard descriptor its starter closed (a daemon, `>&- 2>&-`) would be the next file the
+ * runner opens, and what it says on stderr would land in that file (the results' lock
+ * file, a scratch file): each closed one is opened on /dev/null first. */
+static void open_standard_descriptors(void)
+{
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            int got = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+            if (got >= 0 && got != fd) {    /* the lowest free number is fd's: not reached */
+                dup2(got, fd);
+                close(got);
+            }
+        }
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {0};
@@ -1283,6 +1298,7 @@ int main(int argc, char **argv)
     char evidence_dest[600] = "";   /* where this run's evidence ends up */
     bool evidence_placed = false;
 
+    open_standard_descriptors();
     if (parse_options(argc, argv, &o))
         return 2;
     sysinfo_host(host, sizeof host);

@@ -796,11 +796,28 @@ class _Unbroken:
         return getattr(self._stream, name)
 
 
+def _standard_streams():
+    """Each standard descriptor closed by whoever started this process (a daemon, `>&-`)
+    opened on /dev/null, as ./bindmatrix does: Python made sys.stdout None (the first print
+    raised), and the next file opened, here or in the runner, would take its number."""
+    for fd, name in enumerate(("stdin", "stdout", "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            got = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+            if got != fd:                   # the lowest free number is fd's: not reached
+                os.dup2(got, fd)
+                os.close(got)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "r" if fd == 0 else "w"))
+
+
 def _main_for_shell():
     """main(), exiting as a shell tool does when its reader goes away (`| head`): quietly,
     with 141 (SIGPIPE) when nothing else failed, not a traceback, and only once its files
     are written.  A ^C exits 130, also without a traceback."""
     from . import forked
+    _standard_streams()
     # a SIGTERM (a CI job cancelled, `timeout`, `kill`) unwinds as a ^C does: what runs
     # under this process is stopped and its partial files removed on the way out
     signal.signal(signal.SIGTERM, _terminated)

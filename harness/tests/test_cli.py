@@ -765,3 +765,30 @@ def test_a_finished_command_ends_without_the_interpreters_teardown(monkeypatch):
     finally:
         stop.set()
         runs_on.join()
+
+
+@pytest.mark.parametrize("closed", ["2", "1 2", "0 1 2"])
+@pytest.mark.parametrize("entry", ["./bindmatrix", "python3 -m bindmatrix.cli"])
+def test_a_run_started_with_its_standard_descriptors_closed_writes_whole_files(
+        tmp_path, entry, closed):
+    """A daemon or `>&- 2>&-` starts a command with stdout or stderr closed: the run ends as
+    any does, its messages in none of its files.  Before, the script took its interpreter's
+    path from an echo into the closed stdout and said no python3 had pytest; python3 -m
+    bindmatrix.cli raised (its sys.stdout was None); the runner wrote its closing line into
+    the results' lock file, which had taken stderr's number."""
+    command = [os.path.join(os.path.dirname(HARNESS), "bindmatrix")] if entry[0] == "." \
+        else [sys.executable, "-m", "bindmatrix.cli"]
+    shut = " ".join("%s>&-" % fd if fd != "0" else "<&-" for fd in closed.split())
+    out = tmp_path / "r.jsonl"
+    env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER,
+               BINDMATRIX_PYTHON=sys.executable)
+    proc = subprocess.run(["sh", "-c", 'exec "$@" ' + shut, "sh"] + command +
+                          ["run", "-o", str(out), "-f", "tcp/second-listener"],
+                          cwd=str(tmp_path), env=env, timeout=120)
+    assert proc.returncode == 0
+    assert json.loads(out.read_text().splitlines()[-1])["record"] == "end"
+    assert (tmp_path / "r.junit.xml").is_file() and (tmp_path / "r.summary.md").is_file()
+    assert (tmp_path / "r.jsonl.lock").read_text() == ""
+    said = [p.name for p in tmp_path.rglob("*") if p.is_file() and
+            b"bindmatrix" in p.read_bytes() and p.suffix not in (".jsonl", ".xml", ".md")]
+    assert said == [], said

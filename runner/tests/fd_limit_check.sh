@@ -3,7 +3,8 @@
 # sockets a worker keeps for its namespace): they run under a small descriptor limit too.
 # With room under the hard limit the runner raises its soft limit; with none (hard 256, as
 # macOS's soft default) it keeps no sockets and still runs every case.  One worker, so that
-# it has run the UDP probes (and kept their senders) when the TCP ones come.
+# it has run the UDP probes (and kept their senders) when the TCP ones come.  And a runner
+# started with its standard descriptors closed writes its messages into none of its files.
 # usage: fd_limit_check.sh RUNNER CASES
 set -u
 runner=$1 cases=$2
@@ -52,4 +53,22 @@ elif [[ $rc != 0 ]] || ! grep -q '"received":{"a":1000}' "$out"; then
 else
     echo "ok   1000 connections under soft 256, hard $room"
 fi
+# standard descriptors closed by whoever starts it (a daemon, `>&- 2>&-`): the next file the
+# runner opened took each number, and its closing line went into the results' lock file
+for closed in "2" "1 2" "0 1 2"; do
+    dir="$tmp/closed-${closed// /}"
+    mkdir -p "$dir"
+    shut=()
+    for fd in $closed; do shut+=("$fd>&-"); done
+    eval '"$runner" -f tcp/second-listener -o "$dir/r.jsonl" --manifest-out "$dir/m.json" \
+        "$cases"' "${shut[*]}"
+    rc=$?
+    said=$(grep -rl "bindmatrix-runner" "$dir" 2>/dev/null | tr '\n' ' ')
+    if [[ $rc != 0 || -n $said ]] || ! grep -q '"record":"end"' "$dir/r.jsonl"; then
+        echo "FAIL descriptors $closed closed: exit $rc; its messages went into: ${said:-none}"
+        failures=$((failures + 1))
+    else
+        echo "ok   descriptors $closed closed: exit 0, its files hold none of its messages"
+    fi
+done
 exit $((failures > 0))
