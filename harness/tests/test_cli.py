@@ -792,3 +792,20 @@ def test_a_run_started_with_its_standard_descriptors_closed_writes_whole_files(
     said = [p.name for p in tmp_path.rglob("*") if p.is_file() and
             b"bindmatrix" in p.read_bytes() and p.suffix not in (".jsonl", ".xml", ".md")]
     assert said == [], said
+
+
+@pytest.mark.parametrize("python", ["/bin/false", "/no/such/python3"])
+def test_a_python_named_in_bindmatrix_python_is_that_one_or_none(tmp_path, python):
+    """BINDMATRIX_PYTHON set to an interpreter that cannot run the harness is refused with its
+    name, exit 2, nothing written: before, the script went on with another python3 without a
+    word, and ran what was not asked for."""
+    results = tmp_path / "r.jsonl"
+    results.write_bytes(open(SAMPLE_RESULTS, "rb").read())
+    proc = subprocess.run([os.path.join(os.path.dirname(HARNESS), "bindmatrix"), "check",
+                           str(results)], cwd=str(tmp_path), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True, timeout=60,
+                          env=dict(os.environ, BINDMATRIX_PYTHON=python))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.startswith("bindmatrix: BINDMATRIX_PYTHON=%s is not a python3 that "
+                                  "imports pytest" % python), proc.stderr
+    assert proc.stdout == "" and sorted(p.name for p in tmp_path.iterdir()) == ["r.jsonl"]
