@@ -1,4 +1,6 @@
 #include "casefiles.h"
+#include "diag.h"
+#include "text.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -58,6 +60,27 @@ static int add_found(struct found *f, const char *path, const char *base)
     return 0;
 }
 
+/* A case file's path is part of its id and of the results, which are text: one whose
+ * folders' names are not UTF-8 is refused (jansson made no string of it, and the field went
+ * missing), named with '?' for each bad byte.  false with err set. */
+static bool utf8_path(const char *path, struct bm_error *err)
+{
+    size_t len = strlen(path), bad = bm_utf8_bad_at((const unsigned char *)path, len);
+    char shown[PATH_MAX];
+
+    if (bad == len)
+        return true;
+    bm_copy(shown, sizeof shown, path);
+    for (size_t at = bad; at < len; at++) {
+        at += bm_utf8_bad_at((const unsigned char *)shown + at, len - at);
+        if (at < len)
+            shown[at] = '?';
+    }
+    bm_fail(err, shown, 0, "", "a folder's name is not UTF-8 text (byte %zu): case ids and "
+            "results hold it as text", bad + 1);
+    return false;
+}
+
 static int by_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -113,6 +136,8 @@ static int walk(const char *dir, const char *base, struct found *f, struct bm_er
             continue;
         if (S_ISDIR(st.st_mode))
             rc = walk(path, base, f, err);
+        else if (strcmp(names[i], CASE_FILE) == 0 && !utf8_path(path, err))
+            rc = -1;
         else if (strcmp(names[i], CASE_FILE) == 0 && add_found(f, path, base))
             rc = bm_fail(err, path, 0, "", "out of memory");
     }

@@ -11,6 +11,7 @@
 #include "capture.h"
 #include "config.h"
 #include "casefiles.h"
+#include "diag.h"
 #include "exec.h"
 #include "expand.h"
 #include "atomic.h"
@@ -158,14 +159,37 @@ static int parse_int(const char *s, const char *what, long lo, long hi, long *ou
     return 0;
 }
 
+/* Whether text may go into the results: UTF-8 (else jansson makes no string of it, and the
+ * field it fills went missing without a word), and for a label no control character either
+ * (a newline in a host's name, its file's name).  0, or -1 with the reason said. */
+static int check_text(const char *text, const char *what, bool label)
+{
+    size_t len = strlen(text), bad = bm_utf8_bad_at((const unsigned char *)text, len);
+
+    if (bad < len) {
+        fprintf(stderr, "bindmatrix-runner: %s is not UTF-8 text (byte %zu): the results hold "
+                "it as text\n", what, bad + 1);
+        return -1;
+    }
+    for (size_t i = 0; label && i < len; i++)
+        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f) {
+            fprintf(stderr, "bindmatrix-runner: %s holds a control character (byte %zu): it "
+                    "labels the run in reports and file names\n", what, i + 1);
+            return -1;
+        }
+    return 0;
+}
+
 /* *to = text, which names a file, a folder or a label: never empty (an empty -o named no
  * file and failed only once the run was over).  0, or -1 with the reason said. */
-static int take_text(const char *text, const char *what, const char **to)
+static int take_text(const char *text, const char *what, bool label, const char **to)
 {
     if (!text[0]) {
         fprintf(stderr, "bindmatrix-runner: %s needs a text, not ''\n", what);
         return -1;
     }
+    if (check_text(text, what, label))
+        return -1;
     *to = text;
     return 0;
 }
@@ -188,11 +212,12 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"lock-wait-ms", required_argument, 0, LOCK_WAIT}, {"floor", required_argument, 0, FLOOR},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     /* the options that take a text: a file, a folder or a label, never empty */
-    const struct { int code; const char *name; const char **to; } texts[] = {
-        {'o', "--output", &o->output}, {HOST_LABEL, "--host-label", &o->host_label},
-        {ROOT, "--root", &o->root}, {MANIFEST_OUT, "--manifest-out", &o->manifest_out},
-        {OUTPUT_DIR, "--output-dir", &o->output_dir},
-        {CASES_DEFAULT, "--cases-default", &o->cases_default}, {STACK, "--stack", &o->stack}};
+    const struct { int code; const char *name; const char **to; bool label; } texts[] = {
+        {'o', "--output", &o->output, false}, {HOST_LABEL, "--host-label", &o->host_label, true},
+        {ROOT, "--root", &o->root, false}, {MANIFEST_OUT, "--manifest-out", &o->manifest_out, false},
+        {OUTPUT_DIR, "--output-dir", &o->output_dir, false},
+        {CASES_DEFAULT, "--cases-default", &o->cases_default, false},
+        {STACK, "--stack", &o->stack, true}};
     long v;
     int c;
 
@@ -206,7 +231,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         while (t < sizeof texts / sizeof texts[0] && texts[t].code != c)
             t++;
         if (t < sizeof texts / sizeof texts[0]) {
-            if (take_text(optarg, texts[t].name, texts[t].to))
+            if (take_text(optarg, texts[t].name, texts[t].label, texts[t].to))
                 return -1;
             continue;
         }
@@ -221,6 +246,8 @@ static int parse_options(int argc, char **argv, struct options *o)
                 fprintf(stderr, "bindmatrix-runner: too many --filter options\n");
                 return -1;
             }
+            if (check_text(optarg, "--filter", false))
+                return -1;
             o->filters[o->nfilters++] = optarg;
             break;
         case LIST: o->list = true; break;
@@ -1301,6 +1328,9 @@ int main(int argc, char **argv)
     open_standard_descriptors();
     if (parse_options(argc, argv, &o))
         return 2;
+    for (int i = optind; i < argc; i++)     /* the selection's paths, in the results */
+        if (check_text(argv[i], "a PATH", false))
+            return 2;
     sysinfo_host(host, sizeof host);
     if (o.print_host) {
         printf("%s\n", host);

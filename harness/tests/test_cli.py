@@ -565,6 +565,14 @@ RUNNER_OUTPUTS_REFUSED = {
                           "{runner}/r.jsonl: {runner}: not a folder"),
     "manifest-is-the-results": (["-o", "r.jsonl", "--manifest-out", "./r.jsonl"],
                                 "--manifest-out: ./r.jsonl is the results file too"),
+    # text the results hold that is not UTF-8 (jansson made no string of it: the field went
+    # missing), or a label with a control character in it (it names the results' file)
+    "stack-not-utf8": (["--stack", "e\udcff"], "--stack is not UTF-8 text (byte 2)"),
+    "host-label-control": (["--host-label", "a\nb"], "--host-label holds a control character "
+                           "(byte 2): it labels the run in reports and file names"),
+    "filter-not-utf8": (["-f", "\udcc3"], "--filter is not UTF-8 text (byte 1)"),
+    "output-not-utf8": (["-o", "r\udcff.jsonl"], "--output is not UTF-8 text (byte 2)"),
+    "path-not-utf8": (["c\udcff"], "a PATH is not UTF-8 text (byte 2)"),
 }
 
 
@@ -809,3 +817,20 @@ def test_a_python_named_in_bindmatrix_python_is_that_one_or_none(tmp_path, pytho
     assert proc.stderr.startswith("bindmatrix: BINDMATRIX_PYTHON=%s is not a python3 that "
                                   "imports pytest" % python), proc.stderr
     assert proc.stdout == "" and sorted(p.name for p in tmp_path.iterdir()) == ["r.jsonl"]
+
+
+def test_a_case_folder_whose_name_is_not_utf8_is_refused(tmp_path):
+    """A case's folders make its id and its results' fields, which are text: a name that is not
+    UTF-8 is refused with '?' for each bad byte, exit 2, nothing written (the selection's
+    paths and the manifest's dir went missing without a word, the file became cs?/...)."""
+    folder = os.path.join(os.fsencode(str(tmp_path)), b"cases", b"tcp", b"x\xffy")
+    os.makedirs(folder)
+    with open(os.path.join(folder, b"case.yaml"), "w") as f:
+        f.write(BIND_CASE)
+    proc = subprocess.run([RUNNER, "-q", "-o", "r.jsonl", "cases"], cwd=str(tmp_path),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=60)
+    assert proc.returncode == 2, proc.stdout
+    assert proc.stdout == ("bindmatrix-runner: cases/tcp/x?y/case.yaml: a folder's name is not "
+                           "UTF-8 text (byte 12): case ids and results hold it as text\n")
+    assert sorted(os.listdir(str(tmp_path))) == ["cases"]
