@@ -721,6 +721,21 @@ def parser():
     return p
 
 
+def _not_text(argv):
+    """Why an argument cannot be used, or None: every one ends up in a results file, a JUnit
+    file, a summary or a report (a path, a title, a filter), which are text, and one that is
+    not UTF-8 (Python holds its bytes as lone surrogates) stopped the command with a
+    traceback as it wrote them."""
+    for a in argv:
+        try:
+            a.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raw = a.encode("utf-8", "surrogateescape")
+            return ("the argument %s is not UTF-8 text (byte %d): the results and reports "
+                    "hold it as text" % (ascii(raw)[1:], len(a[:e.start].encode("utf-8")) + 1))
+    return None
+
+
 def main(argv=None):
     # A command builds hundreds of thousands of small objects (records, cells, views) that
     # live until it ends; the default thresholds walk them again and again in collections
@@ -735,6 +750,10 @@ def main(argv=None):
         print("bindmatrix: unknown command %r (./bindmatrix help)" % name, file=sys.stderr)
         return 2
     handler, rest_ok, _ = COMMANDS[name]
+    refused = _not_text(argv)
+    if refused:
+        print("bindmatrix %s: %s" % (name, refused), file=sys.stderr)
+        return 2
     from . import toolchain
     missing = toolchain.problems()
     if missing:

@@ -834,3 +834,22 @@ def test_a_case_folder_whose_name_is_not_utf8_is_refused(tmp_path):
     assert proc.stdout == ("bindmatrix-runner: cases/tcp/x?y/case.yaml: a folder's name is not "
                            "UTF-8 text (byte 12): case ids and results hold it as text\n")
     assert sorted(os.listdir(str(tmp_path))) == ["cases"]
+
+
+@pytest.mark.parametrize("argv", [["check", "h\udcff.jsonl"], ["summary", "h\udcff.jsonl"],
+                                  ["report", "-o", "out", "h\udcff.jsonl"],
+                                  ["report", "-o", "out", "--title", "a\udcffb", "r.jsonl"],
+                                  ["run", "-f", "tcp/second\udcff"]])
+def test_an_argument_that_is_not_utf8_is_refused_before_anything_is_written(tmp_path, argv):
+    """A results file whose name, or a title whose bytes, are not UTF-8 stopped check, summary
+    and report with a UnicodeEncodeError traceback once they wrote it into JUnit, a summary
+    or the page (exit 1): now exit 2, the argument named, nothing written."""
+    for name in ("h\udcff.jsonl", "r.jsonl"):
+        with open(os.path.join(os.fsencode(str(tmp_path)), os.fsencode(name)), "wb") as f:
+            f.write(open(SAMPLE_RESULTS, "rb").read())
+    before = sorted(os.listdir(os.fsencode(str(tmp_path))))
+    env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER)
+    code, out = run_cli(argv, tmp_path, env, timeout=60)
+    assert code == 2, out
+    assert "is not UTF-8 text (byte " in out and "Traceback" not in out, out
+    assert sorted(os.listdir(os.fsencode(str(tmp_path)))) == before
