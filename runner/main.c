@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <dirent.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -1347,6 +1348,11 @@ int main(int argc, char **argv)
         printf("{\"reps\":%d,\"bind_conflict_us\":%.2f,\"time_wait_us\":%.2f}\n", o.floor,
                fl.bind_conflict_us, fl.time_wait_us);
         return 0;
+    }
+    {   /* relative paths, and the absolute ones made of them (the manifest's dirs), hold it */
+        char here[PATH_MAX];
+        if (getcwd(here, sizeof here) && check_text(here, "the current folder", false))
+            return 2;
     }
     selection_init(&sel, (const char *const *)argv + optind, (size_t)(argc - optind),
                    &o.cases_default, o.filters, o.nfilters);

@@ -722,17 +722,21 @@ def parser():
 
 
 def _not_text(argv):
-    """Why an argument cannot be used, or None: every one ends up in a results file, a JUnit
-    file, a summary or a report (a path, a title, a filter), which are text, and one that is
-    not UTF-8 (Python holds its bytes as lone surrogates) stopped the command with a
-    traceback as it wrote them."""
-    for a in argv:
+    """Why an argument, or the folder the command runs in, cannot be used, or None: each ends
+    up in a results file, a JUnit file, a summary or a report (a path, a title, a filter, a
+    warning naming a folder), which are text, and one that is not UTF-8 (Python holds its
+    bytes as lone surrogates) stopped the command with a traceback as it wrote them."""
+    try:
+        here = os.getcwd()              # what relative paths, and the paths made of them, hold
+    except OSError:
+        here = ""
+    for what, a in [("the argument", a) for a in argv] + [("the current folder", here)]:
         try:
             a.encode("utf-8")
         except UnicodeEncodeError as e:
             raw = a.encode("utf-8", "surrogateescape")
-            return ("the argument %s is not UTF-8 text (byte %d): the results and reports "
-                    "hold it as text" % (ascii(raw)[1:], len(a[:e.start].encode("utf-8")) + 1))
+            return ("%s %s is not UTF-8 text (byte %d): the results and reports hold it as "
+                    "text" % (what, ascii(raw)[1:], len(a[:e.start].encode("utf-8")) + 1))
     return None
 
 

@@ -853,3 +853,23 @@ def test_an_argument_that_is_not_utf8_is_refused_before_anything_is_written(tmp_
     assert code == 2, out
     assert "is not UTF-8 text (byte " in out and "Traceback" not in out, out
     assert sorted(os.listdir(os.fsencode(str(tmp_path)))) == before
+
+
+def test_a_folder_whose_name_is_not_utf8_is_refused_as_the_current_one(tmp_path):
+    """Relative paths, and the absolute ones made of them (a warning naming the results'
+    evidence folder, the manifest's dirs), hold the current folder's name: report ended in a
+    traceback there, and the runner's manifest lost its dir.  Both refuse it, exit 2."""
+    here = os.path.join(os.fsencode(str(tmp_path)), b"d\xff")
+    os.mkdir(here)
+    with open(os.path.join(here, b"r.jsonl"), "wb") as f:
+        f.write(open(SAMPLE_RESULTS, "rb").read())
+    env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER)
+    code, out = run_cli(["report", "-o", "rep", "r.jsonl"], os.fsdecode(here), env, timeout=60)
+    assert code == 2 and "the current folder " in out and "is not UTF-8 text" in out, out
+    proc = subprocess.run([RUNNER, "-q", "-f", "tcp/second-listener", "-o", "x.jsonl",
+                           os.path.join(os.path.dirname(HARNESS), "cases")], cwd=here,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=60)
+    assert proc.returncode == 2, proc.stdout
+    assert proc.stdout.startswith("bindmatrix-runner: the current folder is not UTF-8 text")
+    assert sorted(os.listdir(here)) == [b"r.jsonl"]
