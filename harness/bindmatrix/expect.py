@@ -16,7 +16,7 @@ import os
 import sys
 from collections import OrderedDict
 
-from . import judge, manifest as manifest_mod, oses
+from . import atomic, judge, manifest as manifest_mod, oses
 from .compare import yaml_scalar, display_path, expect_text
 from .expectations import PLACEHOLDER, ExpectationError, ExpectationStore, find_rule, norm
 from .results import ResultsError, load_results
@@ -136,20 +136,23 @@ def main(argv=None):
     header = ("# added by ./bindmatrix expect from %s: check each rule, then fill in why and "
               "source" % os.path.basename(args.results))
     nrules = sum(sum(1 for line in lines if line.startswith("-")) for lines in new.values())
+    written = {}
     for path, lines in new.items():
         text = "\n".join([header] + lines) + "\n"
         if not args.write:
             print("# %s" % display_path(path))
             print(text)
             continue
-        prefix = ""
+        old = ""
         if os.path.exists(path):
             with open(path, encoding="utf-8") as f:
                 old = f.read()
-            prefix = "" if not old or old.endswith("\n") else "\n"
-            prefix += "\n" if old.strip() else ""
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(prefix + text)
+        prefix = "" if not old or old.endswith("\n") else "\n"
+        prefix += "\n" if old.strip() else ""
+        written[path] = old + prefix + text
+    # all the files or none: appended one by one, a failure (a full disk, a ^C) left some
+    # with their new rules and the others without
+    atomic.write_all(written)
     print("bindmatrix expect: %d rule%s for %d file%s%s" % (
         nrules, "" if nrules == 1 else "s", len(new), "" if len(new) == 1 else "s",
         " appended; fill in their why and source (lint refuses the placeholders)"

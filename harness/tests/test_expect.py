@@ -102,3 +102,31 @@ def test_names_from_a_results_file_cannot_write_yaml_of_their_own(tmp_path, caps
     assert len(rules) == 3                              # the three outcomes, nothing more
     assert all(set(r.expect) == {"b.bind", evil} for r in rules), [r.expect for r in rules]
     assert all(r.seen_on == ['6.1"\n- injected: yes'] for r in rules)
+
+
+def test_expect_writes_every_file_or_none(tmp_path):
+    """--write appended to the expectation files one by one: one it could not write (here a
+    link into a folder that is a file) left the files before it with their new rules and the
+    rest without.  Now nothing is changed, and no temporary file is left."""
+    cases = scenario_tree(tmp_path, {"tcp/s": BIND_CASE, "tcp/t": BIND_CASE},
+                          {("tcp/s", "linux"): EXISTING})
+    (tmp_path / "a-file").write_text("")
+    os.symlink(os.path.join("..", "..", "..", "a-file", "linux.yaml"),
+               os.path.join(cases, "tcp", "t", "linux.yaml"))
+    m = manifest_of(cases)
+    outs = outcomes()
+    outs.update({k.replace("tcp/s[", "tcp/t["): v for k, v in outs.items()})
+    results = results_for(m, outs, str(tmp_path / "r.jsonl"),
+                          run=run_record(os_release="6.18.44-test"))
+    before = {p: open(p, "rb").read() for p in _files(cases)}
+    try:
+        expect.main([results, "--cases", cases, "--write"])
+        raise AssertionError("a file that cannot be written was written")
+    except OSError:
+        pass
+    assert {p: open(p, "rb").read() for p in _files(cases)} == before
+
+
+def _files(top):
+    return sorted(os.path.join(d, f) for d, _, fs in os.walk(top) for f in fs
+                  if os.path.exists(os.path.join(d, f)))
