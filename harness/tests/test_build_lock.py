@@ -91,6 +91,7 @@ def test_a_second_build_waits_for_the_first(tmp_path, locker):
     repo.mkdir()
     shutil.copy(os.path.join(REPO, "bindmatrix"), str(repo / "bindmatrix"))
     os.symlink(os.path.join(REPO, "harness"), str(repo / "harness"))   # its Python lock
+    os.symlink(os.path.join(REPO, "ci"), str(repo / "ci"))             # ci/cmake-fresh
     fake = tmp_path / "fake"
     fake.mkdir()
     (fake / "cmake").write_text(FAKE_CMAKE)
@@ -133,3 +134,30 @@ def test_a_second_install_waits_and_installs_only_what_is_still_missing(tmp_path
     second_waits_for_first([os.path.join(REPO, "bindmatrix"), "deps"], env,
                            "install of bindmatrix's packages")
     assert (tmp_path / "apt.log").read_text().split().count("install") == 1
+
+
+@pytest.mark.parametrize("made_for", ["another checkout", "this checkout"])
+def test_a_build_folder_made_for_another_checkout_is_configured_again(tmp_path, made_for):
+    """A checkout moved or copied with its build folders: CMake refused the cache ("is
+    different than the directory ... where CMakeCache.txt was created") and the build
+    failed; a build.ninja made there would rebuild the old folder's files.  ci/cmake-fresh,
+    which ./bindmatrix, run-fuzz and sanitizer-check call first, drops that configuration
+    and keeps the rest (the stamps, a fuzz corpus)."""
+    here, build = tmp_path / "here", tmp_path / "here" / "build"
+    (build / "CMakeFiles").mkdir(parents=True)
+    source = str(tmp_path / "elsewhere") if made_for == "another checkout" else str(here)
+    (build / "CMakeCache.txt").write_text("CMAKE_HOME_DIRECTORY:INTERNAL=%s\n" % source)
+    for name in ("build.ninja", "stamp"):
+        (build / name).write_text("")
+    proc = subprocess.run([os.path.join(REPO, "ci", "cmake-fresh"), str(build), str(here)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=30)
+    assert proc.returncode == 0 and proc.stdout == "", proc.stderr
+    left = sorted(os.listdir(str(build)))
+    if made_for == "this checkout":
+        assert left == ["CMakeCache.txt", "CMakeFiles", "build.ninja", "stamp"]
+        assert proc.stderr == ""
+    else:
+        assert left == ["stamp"]
+        assert proc.stderr == ("bindmatrix: %s was configured for %s; configuring it again "
+                               "for %s\n" % (build, source, here))
