@@ -136,6 +136,9 @@ static int walk(const char *dir, const char *base, struct found *f, struct bm_er
             continue;
         if (S_ISDIR(st.st_mode))
             rc = walk(path, base, f, err);
+        else if (strcmp(names[i], "case.yml") == 0)    /* a typo, whose cases never ran */
+            rc = bm_fail(err, path, 0, "", "case files are named %s: this one would not be read",
+                         CASE_FILE);
         else if (strcmp(names[i], CASE_FILE) == 0 && !utf8_path(path, err))
             rc = -1;
         else if (strcmp(names[i], CASE_FILE) == 0 && add_found(f, path, base))

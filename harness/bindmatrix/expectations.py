@@ -479,7 +479,8 @@ class ExpectationStore:
 
 def expectation_files(manifest):
     """(scenario, path, stem) of every <os>.yaml beside a case.yaml in the manifest, sorted;
-    files with a stem that names no OS come with stem None."""
+    files with a stem that names no OS come with stem None, and so do <os>.yml files, whose
+    rules nothing would read (lint says so)."""
     found = []
     for s in manifest.scenarios.values():
         try:
@@ -491,6 +492,8 @@ def expectation_files(manifest):
                 stem = name[:-5]
                 found.append((s.name, os.path.join(s.dir, name),
                               stem if stem in oses.KNOWN_STEMS else None))
+            elif name.endswith(".yml"):
+                found.append((s.name, os.path.join(s.dir, name), None))
     return found
 
 

@@ -51,6 +51,11 @@ class _Lint:
     # ---- one file ------------------------------------------------------------------------
 
     def file(self, scenario, path, stem):
+        if stem is None and path.endswith(".yml"):
+            self.problems.append("%s: expectation files end in .yaml (%s): nothing reads "
+                                 "this one" % (display_path(path),
+                                               os.path.basename(path)[:-4] + ".yaml"))
+            return
         if stem is None:
             self.problems.append("%s: not an expectation file name (one of: %s)"
                                  % (display_path(path), ", ".join(sorted(

@@ -873,3 +873,19 @@ def test_a_folder_whose_name_is_not_utf8_is_refused_as_the_current_one(tmp_path)
     assert proc.returncode == 2, proc.stdout
     assert proc.stdout.startswith("bindmatrix-runner: the current folder is not UTF-8 text")
     assert sorted(os.listdir(here)) == [b"r.jsonl"]
+
+
+def test_a_case_file_named_case_yml_is_refused(tmp_path):
+    """case.yml (a typo) was skipped without a word: its scenario never ran, and the run was
+    whole without it.  Refused, exit 2, nothing written."""
+    cases = scenario_tree(tmp_path, {"tcp/a": BIND_CASE})
+    os.makedirs(os.path.join(cases, "tcp", "b"))
+    with open(os.path.join(cases, "tcp", "b", "case.yml"), "w") as f:
+        f.write(BIND_CASE)
+    proc = subprocess.run([RUNNER, "-q", "-o", "r.jsonl", "cases"], cwd=str(tmp_path),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, timeout=60)
+    assert proc.returncode == 2, proc.stdout
+    assert proc.stdout == ("bindmatrix-runner: cases/tcp/b/case.yml: case files are named "
+                           "case.yaml: this one would not be read\n")
+    assert sorted(os.listdir(str(tmp_path))) == ["cases"]

@@ -122,6 +122,18 @@ def test_a_file_named_for_no_os(tmp_path):
     assert any("windows.yaml: not an expectation file name" in p for p in found), found
 
 
+def test_an_expectation_file_ending_in_yml_is_a_problem(tmp_path):
+    """freebsd.yml: its rules were read by nothing and lint said nothing, so the cases it
+    meant to judge stayed without a rule for that OS."""
+    cases = scenario_tree(tmp_path, {"tcp/s": BIND_CASE})
+    with open(os.path.join(cases, "tcp", "s", "freebsd.yml"), "w") as f:
+        f.write(GOOD)
+    found, _files, _rules = lint.lint(manifest_of(cases))
+    path = display_path(os.path.join(cases, "tcp", "s", "freebsd.yml"))
+    assert found == ["%s: expectation files end in .yaml (freebsd.yaml): nothing reads this "
+                     "one" % path], found
+
+
 def test_the_same_case_in_two_scenarios_must_be_expected_the_same(tmp_path):
     story = BIND_CASE.replace("  reuse: [none, reuseaddr]\n", "").replace(
         "  family: [ipv4, ipv6]\n", "  family: [ipv4]\n").replace("$reuse", "none")
