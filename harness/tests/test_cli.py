@@ -819,20 +819,33 @@ def test_a_python_named_in_bindmatrix_python_is_that_one_or_none(tmp_path, pytho
     assert proc.stdout == "" and sorted(p.name for p in tmp_path.iterdir()) == ["r.jsonl"]
 
 
-def test_a_case_folder_whose_name_is_not_utf8_is_refused(tmp_path):
-    """A case's folders make its id and its results' fields, which are text: a name that is not
-    UTF-8 is refused with '?' for each bad byte, exit 2, nothing written (the selection's
-    paths and the manifest's dir went missing without a word, the file became cs?/...)."""
-    folder = os.path.join(os.fsencode(str(tmp_path)), b"cases", b"tcp", b"x\xffy")
-    os.makedirs(folder)
-    with open(os.path.join(folder, b"case.yaml"), "w") as f:
+# a case file the runner would have read wrongly or not at all: (its path below cases/, what
+# the runner says of it)
+CASE_FILES_REFUSED = {
+    # its folders make its id and its results' fields, which are text: the selection's
+    # paths and the manifest's dir went missing without a word, the file became cs?/...
+    "folder-not-utf8": (b"tcp/x\xffy/case.yaml", "cases/tcp/x?y/case.yaml: a folder's name is "
+                        "not UTF-8 text (byte 12): case ids and results hold it as text"),
+    # a typo: skipped without a word, its scenario never ran and the run was whole without it
+    "case-yml": (b"tcp/b/case.yml", "cases/tcp/b/case.yml: case files are named case.yaml: "
+                 "this one would not be read"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASE_FILES_REFUSED))
+def test_a_case_file_the_runner_cannot_read_as_meant_is_refused(tmp_path, name):
+    """Beside a good scenario: exit 2, the file named, nothing written."""
+    below, said = CASE_FILES_REFUSED[name]
+    scenario_tree(tmp_path, {"tcp/a": BIND_CASE})
+    path = os.path.join(os.fsencode(str(tmp_path)), b"cases", *below.split(b"/"))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
         f.write(BIND_CASE)
     proc = subprocess.run([RUNNER, "-q", "-o", "r.jsonl", "cases"], cwd=str(tmp_path),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True, timeout=60)
     assert proc.returncode == 2, proc.stdout
-    assert proc.stdout == ("bindmatrix-runner: cases/tcp/x?y/case.yaml: a folder's name is not "
-                           "UTF-8 text (byte 12): case ids and results hold it as text\n")
+    assert proc.stdout == "bindmatrix-runner: %s\n" % said
     assert sorted(os.listdir(str(tmp_path))) == ["cases"]
 
 
@@ -874,18 +887,3 @@ def test_a_folder_whose_name_is_not_utf8_is_refused_as_the_current_one(tmp_path)
     assert proc.stdout.startswith("bindmatrix-runner: the current folder is not UTF-8 text")
     assert sorted(os.listdir(here)) == [b"r.jsonl"]
 
-
-def test_a_case_file_named_case_yml_is_refused(tmp_path):
-    """case.yml (a typo) was skipped without a word: its scenario never ran, and the run was
-    whole without it.  Refused, exit 2, nothing written."""
-    cases = scenario_tree(tmp_path, {"tcp/a": BIND_CASE})
-    os.makedirs(os.path.join(cases, "tcp", "b"))
-    with open(os.path.join(cases, "tcp", "b", "case.yml"), "w") as f:
-        f.write(BIND_CASE)
-    proc = subprocess.run([RUNNER, "-q", "-o", "r.jsonl", "cases"], cwd=str(tmp_path),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True, timeout=60)
-    assert proc.returncode == 2, proc.stdout
-    assert proc.stdout == ("bindmatrix-runner: cases/tcp/b/case.yml: case files are named "
-                           "case.yaml: this one would not be read\n")
-    assert sorted(os.listdir(str(tmp_path))) == ["cases"]
