@@ -227,7 +227,15 @@ def cmd_run(args, runner_args):
     from . import locks
     out = runnerargs.output_of(runner_args)
     folder = os.path.dirname(os.path.abspath(out)) if out else os.path.abspath(REPORTS)
-    os.makedirs(folder, exist_ok=True)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except FileExistsError as e:
+        # something there is no folder: said as the runner says it, not as "File exists"
+        what = "a symlink that loops or leads to no folder" if os.path.islink(e.filename) \
+            else "not a folder"
+        print("bindmatrix run: the results: cannot write %s: %s: %s"
+              % (out or folder, e.filename, what), file=sys.stderr)
+        return 2
     try:
         # one run into a folder at a time, its judging included: the runner's own lock
         # ends with its run, and a second run then replaced the results and their evidence

@@ -887,3 +887,21 @@ def test_a_folder_whose_name_is_not_utf8_is_refused_as_the_current_one(tmp_path)
     assert proc.stdout.startswith("bindmatrix-runner: the current folder is not UTF-8 text")
     assert sorted(os.listdir(here)) == [b"r.jsonl"]
 
+
+
+@pytest.mark.parametrize("there", ["a file", "a symlink loop"])
+def test_a_run_into_a_folder_that_is_not_one_says_so(tmp_path, there):
+    """`run -o X/r.jsonl` where X is a file, or a symlink to itself, said only "bindmatrix:
+    File exists: X" (the folder it would make): now what is wrong with X, exit 2."""
+    x = tmp_path / "x"
+    if there == "a file":
+        x.write_text("")
+    else:
+        os.symlink("x", str(x))
+    env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER)
+    code, out = run_cli(["run", "-o", str(x / "r.jsonl"), "-f", "tcp/second-listener"],
+                        tmp_path, env, timeout=60)
+    what = "not a folder" if there == "a file" else "a symlink that loops or leads to no folder"
+    assert code == 2 and out == "bindmatrix run: the results: cannot write %s: %s: %s\n" % (
+        x / "r.jsonl", x, what), out
+    assert os.listdir(str(tmp_path)) == ["x"]
