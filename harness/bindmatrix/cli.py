@@ -233,8 +233,12 @@ def cmd_run(args, runner_args):
         # something there is no folder: said as the runner says it, not as "File exists"
         what = "a symlink that loops or leads to no folder" if os.path.islink(e.filename) \
             else "not a folder"
-        print("bindmatrix run: the results: cannot write %s: %s: %s"
-              % (out or folder, e.filename, what), file=sys.stderr)
+        if out:
+            print("bindmatrix run: the results: cannot write %s: %s: %s"
+                  % (out, e.filename, what), file=sys.stderr)
+        else:
+            print("bindmatrix run: %s: %s (the results go there; -o FILE puts them elsewhere)"
+                  % (e.filename, what), file=sys.stderr)
         return 2
     try:
         # one run into a folder at a time, its judging included: the runner's own lock

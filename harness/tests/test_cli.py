@@ -414,7 +414,8 @@ def test_a_reports_folder_that_is_a_file_is_said_not_a_traceback(tmp_path):
     code, out = bm(tmp_path, "run", "-f", "tcp/second")
     assert code == 2, out
     assert "Traceback" not in out
-    assert "bindmatrix: File exists: %s" % (tmp_path / "reports") in out
+    assert "bindmatrix run: %s: not a folder (the results go there; -o FILE puts them " \
+        "elsewhere)" % (tmp_path / "reports") in out, out
 
 
 FUZZ_LOG = """[30/30] Linking C executable fuzz_case_parse
