@@ -70,12 +70,8 @@ static bool utf8_path(const char *path, struct bm_error *err)
 
     if (bad == len)
         return true;
-    bm_copy(shown, sizeof shown, path);
-    for (size_t at = bad; at < len; at++) {
-        at += bm_utf8_bad_at((const unsigned char *)shown + at, len - at);
-        if (at < len)
-            shown[at] = '?';
-    }
+    bm_copy(shown, sizeof shown, path);     /* fits: walk made path in PATH_MAX */
+    bm_utf8_mark_bad((unsigned char *)shown, bad, len);
     bm_fail(err, shown, 0, "", "a folder's name is not UTF-8 text (byte %zu): case ids and "
             "results hold it as text", bad + 1);
     return false;

@@ -104,3 +104,9 @@ size_t bm_utf8_bad_at(const unsigned char *s, size_t len)
     }
     return len;
 }
+
+void bm_utf8_mark_bad(unsigned char *s, size_t bad, size_t len)
+{
+    for (; bad < len; bad += 1 + bm_utf8_bad_at(s + bad + 1, len - bad - 1))
+        s[bad] = '?';
+}

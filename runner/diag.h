@@ -30,4 +30,8 @@ char *bm_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * of the first bad byte of s[0..len), or len when it is all valid. */
 size_t bm_utf8_bad_at(const unsigned char *s, size_t len);
 
+/* Each byte of s[bad..len) that is not part of valid UTF-8 replaced by '?', in place (bad:
+ * what bm_utf8_bad_at answered): text that can be shown and written as JSON. */
+void bm_utf8_mark_bad(unsigned char *s, size_t bad, size_t len);
+
 #endif

@@ -117,8 +117,7 @@ void jw_str(struct bm_jw *w, const char *s)
             w->failed = true;
             return;
         }
-        for (; bad < len; bad += 1 + bm_utf8_bad_at(copy + bad + 1, len - bad - 1))
-            copy[bad] = '?';
+        bm_utf8_mark_bad(copy, bad, len);
         escaped(w, copy, len);
         free(copy);
     }

@@ -22,8 +22,7 @@ json_t *bm_json_text(const char *s)
         return json_stringn_nocheck(s, len);
     if (!(copy = strdup(s)))
         return NULL;
-    for (; bad < len; bad += 1 + bm_utf8_bad_at((unsigned char *)copy + bad + 1, len - bad - 1))
-        copy[bad] = '?';
+    bm_utf8_mark_bad((unsigned char *)copy, bad, len);
     j = json_stringn_nocheck(copy, len);
     free(copy);
     return j;
