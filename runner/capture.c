@@ -1,4 +1,5 @@
 #include "capture.h"
+#include "stopsig.h"
 #include "config.h"
 
 #include <errno.h>
@@ -289,14 +290,11 @@ static bool hand_to_closer(pcap_t *p)
         return false;
     /* a ^C meant for the worker must not run the worker's handler (which sends its lines)
      * in the closer: blocked across the fork, default in the closer */
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
+    stop_signals_fill(&stop);
     sigprocmask(SIG_BLOCK, &stop, &old);
     if ((pid = fork()) == 0) {
         char byte;
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
+        stop_signals_default();
         sigprocmask(SIG_SETMASK, &old, NULL);
         close(sync[1]);
         while (read(sync[0], &byte, 1) < 0 && errno == EINTR)

@@ -18,6 +18,7 @@
 #include "floor.h"
 #include "manifest.h"
 #include "spool.h"
+#include "stopsig.h"
 #include "results.h"
 #include "sandbox.h"
 #include "selection.h"
@@ -81,8 +82,8 @@ struct worker {
  * for them. */
 #define BM_MAX_WORKERS 256
 
-/* SIGINT or SIGTERM received by the parent: the run stops, its finished cases are written
- * marked interrupted, and it exits 128 + the signal. */
+/* A stop signal received by the parent (stopsig.h): the run stops, its finished cases are
+ * written marked interrupted, and it exits 128 + the signal. */
 static volatile sig_atomic_t stop_signal;
 
 static void on_stop_signal(int sig)
@@ -472,25 +473,25 @@ struct shared {
 static struct {
     int fd;
     char buf[1 << 16];
-    volatile sig_atomic_t len;   /* bytes of whole lines in buf: what SIGTERM may send */
+    volatile sig_atomic_t len;   /* bytes of whole lines in buf: what a stop may send */
 } batch;
 
 static int batch_flush(void)
 {
-    sigset_t term, old;
+    sigset_t stop, old;
     int rc;
 
-    /* SIGTERM waits: its handler must not send these lines a second time */
-    sigemptyset(&term);
-    sigaddset(&term, SIGTERM);
-    sigprocmask(SIG_BLOCK, &term, &old);
+    /* a stop signal waits: its handler must not send these lines a second time */
+    stop_signals_fill(&stop);
+    sigprocmask(SIG_BLOCK, &stop, &old);
     rc = batch.len ? write_all(batch.fd, batch.buf, (size_t)batch.len) : 0;
     batch.len = 0;
     sigprocmask(SIG_SETMASK, &old, NULL);
     return rc;
 }
 
-/* SIGTERM from a parent that stops the run (or a ^C): the finished lines still reach it. */
+/* SIGTERM from a parent that stops the run (or a ^C, a hangup): the finished lines still
+ * reach it. */
 static void on_worker_stop(int sig)
 {
     (void)sig;
@@ -538,8 +539,7 @@ static void worker_main(const struct bm_case_list *cases, const size_t *order, s
     batch.fd = fd;
     batch.len = 0;
     signal(SIGPIPE, SIG_DFL);
-    signal(SIGINT, on_worker_stop); /* a ^C reaches the whole process group */
-    signal(SIGTERM, on_worker_stop);
+    stop_signals_catch(on_worker_stop, true); /* a ^C reaches the whole process group */
     enter_sandbox_or_die(&env, o, parent, host);
     sandbox_pin_cpu(cpu);
     flushed = now_ms();
@@ -1416,14 +1416,7 @@ int main(int argc, char **argv)
     }
 
     /* from here a signal stops the run in order: nothing is left running or half-written */
-    {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_stop_signal; /* no SA_RESTART: poll() returns at once */
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-    }
+    stop_signals_catch(on_stop_signal, false); /* no SA_RESTART: poll() returns at once */
     /* the outputs, checked before any case runs: found unwritable at the end, the run's work
      * was lost (and the manifest, written first, was replaced by the results) */
     {
@@ -1597,7 +1590,7 @@ int main(int argc, char **argv)
         json_object_set_new(run, "partial", json_boolean(sel.partial || interrupted));
         if (interrupted)
             json_object_set_new(run, "interrupted",
-                                json_string(stop_signal == SIGINT ? "SIGINT" : "SIGTERM"));
+                                json_string(stop_signal_name(stop_signal)));
         json_object_set_new(run, "case_set_hash", json_string(hash));
         for (size_t i = 0; i < r.ncases; i++)
             counts[r.status[i]]++;
@@ -1619,7 +1612,7 @@ int main(int argc, char **argv)
                 output);
     if (rc == 0 && interrupted)
         fprintf(stderr, "bindmatrix-runner: interrupted by %s: %zu finished cases -> %s\n",
-                stop_signal == SIGINT ? "SIGINT" : "SIGTERM", r.ncases, output);
+                stop_signal_name(stop_signal), r.ncases, output);
 out:
     wait_finished(&r);
     if (o.evidence_part[0] && !evidence_placed)     /* a run that wrote no results */

@@ -15,6 +15,7 @@ Runner arguments pass through untouched; `run` adds only where results go by def
 """
 
 import argparse
+import errno
 import gc
 import importlib.util
 import json
@@ -71,18 +72,18 @@ def run_runner(runner_args, manifest_out):
     if "--capture" not in runner_args:
         ours.append("--capture")
     os.makedirs(REPORTS, exist_ok=True)
-    # a ^C (SIGINT to the whole group) or a SIGTERM is the runner's to handle: it stops its
-    # workers and keeps the finished cases; this process waits for it and says where they
-    # are (run()), with no traceback.  One sent to this process alone (kill PID) is passed
-    # on to the runner, which would not see it otherwise.  A handler, not SIG_IGN: the
-    # runner must not inherit it
+    # a ^C (SIGINT to the whole group), a SIGTERM or a SIGHUP is the runner's to handle: it
+    # stops its workers and keeps the finished cases; this process waits for it and says
+    # where they are (run()), with no traceback.  One sent to this process alone (kill PID,
+    # a hangup that reached only its session's leader) is passed on to the runner, which
+    # would not see it otherwise.  A handler, not SIG_IGN: the runner must not inherit it
+    from . import stops
     runner = []
 
     def pass_on(sig, _frame):
         if runner and runner[0].poll() is None:
             runner[0].send_signal(sig)
-    stops = (signal.SIGINT, signal.SIGTERM)
-    before = {sig: signal.signal(sig, pass_on) for sig in stops}
+    before = {sig: signal.signal(sig, pass_on) for sig in stops.caught()}
     try:
         runner.append(subprocess.Popen([RUNNER] + ours + list(runner_args)))
         return runner[0].wait()
@@ -160,7 +161,7 @@ def _pytest_alone(args, plugins):
 
 
 class _StopsPytest:
-    """Keeps the ^C or SIGTERM (Terminated) a pytest run stopped on."""
+    """Keeps the ^C, SIGTERM or SIGHUP (stops.Terminated) a pytest run stopped on."""
 
     def __init__(self):
         self.raised = None
@@ -261,6 +262,7 @@ def _say_waiting(what):
 
 
 def _run_and_check(args, runner_args):
+    from . import stops
     fd, mpath = tempfile.mkstemp(prefix="bindmatrix-manifest.", suffix=".json")
     os.close(fd)
     os.unlink(mpath)
@@ -272,7 +274,7 @@ def _run_and_check(args, runner_args):
             return rc or 2          # refused before anything ran; the runner said why
         manifest = manifest_mod.load(mpath)
         out = manifest.output
-        if rc in (128 + signal.SIGINT, 128 + signal.SIGTERM):   # stopped: out untouched
+        if rc - 128 in stops.caught():          # stopped: out untouched
             cut = _interrupted_results(out)
             if cut:
                 print("bindmatrix: interrupted: the finished cases are in %s, marked partial "
@@ -786,29 +788,23 @@ def main(argv=None):
     return handler(None, argv[1:])
 
 
-class Terminated(KeyboardInterrupt):
-    """A SIGTERM, raised where this process was: a KeyboardInterrupt, so that no `except
-    Exception` swallows it and what stops cleanly on a ^C (pytest's run) stops on it alike;
-    _main_for_shell tells the two apart."""
-
-
-def _terminated(_sig, _frame):
-    raise Terminated()
-
-
 class _Unbroken:
-    """A text stream whose reader may go away (`./bindmatrix run | head`): what is written
-    after that goes to /dev/null and the command carries on, so that what it writes to
-    files is whole (a run dying at its next line had new results beside the JUnit and
-    summary of the run before).  .lost says the reader went away."""
+    """A text stream whose reader may go away (`./bindmatrix run | head`), or whose terminal
+    may (a hangup, under nohup or `trap '' HUP`: each write then fails with EIO): what is
+    written after that goes to /dev/null and the command carries on, so that what it writes
+    to files is whole (a run dying at its next line had new results beside the JUnit and
+    summary of the run before).  .lost says a reader went away (exit 141)."""
 
     lost = False
 
     def __init__(self, stream):
         self._stream = stream
 
-    def _drop(self):
-        _Unbroken.lost = True
+    def _drop(self, error):
+        if not isinstance(error, BrokenPipeError) and error.errno != errno.EIO:
+            raise error
+        if isinstance(error, BrokenPipeError):
+            _Unbroken.lost = True
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, self._stream.fileno())    # its children's copies of the fd too
         os.close(null)
@@ -816,15 +812,15 @@ class _Unbroken:
     def write(self, text):
         try:
             return self._stream.write(text)
-        except BrokenPipeError:
-            self._drop()
+        except OSError as e:
+            self._drop(e)
             return self._stream.write(text)
 
     def flush(self):
         try:
             self._stream.flush()
-        except BrokenPipeError:
-            self._drop()
+        except OSError as e:
+            self._drop(e)
             self._stream.flush()
 
     def __getattr__(self, name):
@@ -850,16 +846,13 @@ def _standard_streams():
 def _main_for_shell():
     """main(), exiting as a shell tool does when its reader goes away (`| head`): quietly,
     with 141 (SIGPIPE) when nothing else failed, not a traceback, and only once its files
-    are written.  A ^C exits 130, also without a traceback."""
-    from . import forked
+    are written.  A ^C exits 130, a SIGTERM 143, a SIGHUP 129, also without a traceback."""
+    from . import forked, stops
     _standard_streams()
-    # a SIGTERM (a CI job cancelled, `timeout`, `kill`) unwinds as a ^C does: what runs
-    # under this process is stopped and its partial files removed on the way out
-    signal.signal(signal.SIGTERM, _terminated)
-    # and a ^C stops it however it was started: a script's background job (`cmd &`) starts
-    # with SIGINT ignored, which Python keeps, and a run then judged its results to the end
-    # although its runner (which handles SIGINT itself) had stopped at once
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # a SIGTERM (a CI job cancelled, `timeout`, `kill`) or a SIGHUP (the terminal gone)
+    # unwinds as a ^C does: what runs under this process is stopped and its partial files
+    # removed on the way out
+    stops.catch()
     if sys.argv[1:2] not in [[name] for name in PRINT_ONLY]:
         sys.stdout, sys.stderr = _Unbroken(sys.stdout), _Unbroken(sys.stderr)
     try:
@@ -869,12 +862,10 @@ def _main_for_shell():
             code = 141
     except BrokenPipeError:             # a stream this process opened itself
         code = 141
-    except Terminated:                  # first: it is a KeyboardInterrupt too
-        print("\nbindmatrix: terminated", file=sys.stderr)
-        code = 128 + signal.SIGTERM
-    except KeyboardInterrupt:           # ^C: what it stopped says so itself; no traceback
-        print("\nbindmatrix: interrupted", file=sys.stderr)
-        code = 130
+    except KeyboardInterrupt as stop:   # ^C, SIGTERM, SIGHUP: what it stopped says so
+        # itself; no traceback
+        print("\nbindmatrix: %s" % stops.said(stop), file=sys.stderr)
+        code = stops.code_of(stop)
     except OSError as e:                # the machine's refusal (a folder that is a file, a
         # full disk, a permission): said as such, not as a traceback
         print("bindmatrix: %s%s" % (e.strerror or e, ": %s" % e.filename

@@ -170,9 +170,16 @@ def _in_slow_cases(runner_pid):
     return len(workers) == 2 and all("poll" in c for c in chans)
 
 
-def _stopped_once(proc, ready, how, never):
-    """Once ready() (polled, 20 s at most) while proc runs: a ^C (SIGINT to its process
-    group) or a SIGTERM to proc alone ("kill"); what it wrote.  Killed if it outlives that."""
+# how a stop reaches a command: its signal, and whether it goes to the command's whole
+# process group (a ^C typed; a hangup, which the shell passes on to its jobs) or to the
+# command alone (`kill PID`)
+STOPS = {"ctrl-c": (signal.SIGINT, True), "kill": (signal.SIGTERM, False),
+         "hangup": (signal.SIGHUP, True)}
+
+
+def _stopped_once(proc, ready, how, never, stop=None):
+    """Once ready() (polled, 20 s at most) while proc runs: the signals of STOPS[how] (or
+    stop(), another way to stop it); what it wrote.  Killed if it outlives that."""
     try:
         for _ in range(400):
             if ready():
@@ -183,10 +190,10 @@ def _stopped_once(proc, ready, how, never):
             except subprocess.TimeoutExpired:
                 pass
         assert proc.poll() is None and ready(), never
-        if how == "ctrl-c":
-            os.killpg(proc.pid, signal.SIGINT)
-        else:
-            os.kill(proc.pid, signal.SIGTERM)
+        if stop:
+            return stop()
+        sig, group = STOPS[how]
+        (os.killpg if group else os.kill)(proc.pid, sig)
         return proc.communicate(timeout=30)[0]
     finally:
         if proc.poll() is None:
@@ -194,20 +201,97 @@ def _stopped_once(proc, ready, how, never):
             proc.wait()
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "kill"])
+@contextlib.contextmanager
+def started_ignoring(sig, yes=True):
+    """A command started in here starts with sig ignored, as a script's background job
+    (`cmd &`) and what it starts do with SIGINT, and nohup does with SIGHUP (exec keeps
+    what is ignored)."""
+    before = signal.signal(sig, signal.SIG_IGN) if yes else None
+    try:
+        yield
+    finally:
+        if yes:
+            signal.signal(sig, before)
+
+
+def _left_in_session(proc):
+    return subprocess.run(["pgrep", "-s", str(proc.pid)], stdout=subprocess.PIPE,
+                          universal_newlines=True).stdout
+
+
+def _on_a_terminal(argv, **kw):
+    """argv started as a session's leader with a terminal (a pty) of its own, as a command
+    typed over `ssh -t` is; returns the process and the terminal's master end, whose close
+    hangs the terminal up (the kernel sends SIGHUP to the session's leader, and the
+    command's writes to the terminal fail with EIO)."""
+    import fcntl
+    import termios
+    master, slave = os.openpty()
+
+    def take_the_terminal():
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    try:
+        proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
+                                start_new_session=True, preexec_fn=take_the_terminal, **kw)
+    finally:
+        os.close(slave)
+    return proc, master
+
+
+def _read_until_closed(master, until):
+    """What the terminal showed, read until until() holds (or 20 s)."""
+    import select
+    seen = b""
+    deadline = time.monotonic() + 20
+    while not until() and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.05)[0]:
+            try:
+                seen += os.read(master, 65536)
+            except OSError:
+                break
+    return seen.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "kill", "hangup", "nohup-then-kill",
+                                 "terminal-closed"])
 def test_a_run_stopped_by_ctrl_c_says_where_its_finished_cases_are(tmp_path, how):
     """^C during `./bindmatrix run` (SIGINT to its process group): exit 130, the results file
     as it was, and the finished cases where the message says, with their evidence.  The same
     for a SIGTERM to the command alone (kill PID; exit 143), which it passes on to the
-    runner: otherwise no signal would reach the runner and the run would go on."""
+    runner: otherwise no signal would reach the runner and the run would go on.  And for a
+    hangup (exit 129): passed on by the shell to the whole job, or, when the terminal of a
+    command that leads its session closes, sent to the command alone, whose message then
+    goes nowhere (EIO).  Before, a hangup killed the command and the runner outright,
+    leaving its workers running, raw captures and the command's temporary manifest.  Under
+    nohup (SIGHUP ignored at the start) the hangup is left ignored: a later SIGTERM is what
+    stops the run."""
     cases = scenario_tree(tmp_path, {"tcp/slow": SLOW_CASE})
     out = tmp_path / "r.jsonl"
     out.write_text("the previous run's\n")
-    env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER)
-    proc = subprocess.Popen([sys.executable, "-m", "bindmatrix.cli", "run", "-o", str(out),
-                             "-j", "2", "--timeout-ms", "5000", os.path.join(cases, "tcp", "slow")],
-                            cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            universal_newlines=True, env=env, start_new_session=True)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = dict(os.environ, PYTHONPATH=HARNESS, BINDMATRIX_RUNNER=RUNNER, TMPDIR=str(temp))
+    argv = [sys.executable, "-m", "bindmatrix.cli", "run", "-o", str(out), "-j", "2",
+            "--timeout-ms", "5000", os.path.join(cases, "tcp", "slow")]
+    master = stop = None
+    if how == "terminal-closed":
+        proc, master = _on_a_terminal(argv, cwd=str(tmp_path), env=env)
+
+        def stop():
+            os.close(master)
+            proc.wait(timeout=30)
+            return shown + "(the terminal closed)"
+        shown = ""
+    else:
+        with started_ignoring(signal.SIGHUP, how == "nohup-then-kill"):
+            proc = subprocess.Popen(argv, cwd=str(tmp_path), stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, universal_newlines=True,
+                                    env=env, start_new_session=True)
+        if how == "nohup-then-kill":
+            def stop():
+                os.killpg(proc.pid, signal.SIGHUP)
+                os.kill(proc.pid, signal.SIGTERM)
+                return proc.communicate(timeout=30)[0]
     runner = []
 
     def in_slow_cases():
@@ -216,11 +300,17 @@ def test_a_run_stopped_by_ctrl_c_says_where_its_finished_cases_are(tmp_path, how
                                    stdout=subprocess.PIPE, universal_newlines=True).stdout
             runner.extend(int(p) for p in found.split()[:1])
         return bool(runner) and _in_slow_cases(runner[0])
-    text = _stopped_once(proc, in_slow_cases, how, "the run never reached its slow cases")
+    if master is not None:
+        shown = _read_until_closed(master, in_slow_cases)
+    text = _stopped_once(proc, in_slow_cases, how, "the run never reached its slow cases",
+                         stop)
     cut = tmp_path / "r.interrupted.jsonl"
-    sig = signal.SIGINT if how == "ctrl-c" else signal.SIGTERM
+    sig = {"ctrl-c": signal.SIGINT, "hangup": signal.SIGHUP,
+           "terminal-closed": signal.SIGHUP}.get(how, signal.SIGTERM)
     assert proc.returncode == 128 + sig, text
-    assert "bindmatrix: interrupted: the finished cases are in %s, marked partial" % cut in text
+    if how != "terminal-closed":
+        assert "bindmatrix: interrupted: the finished cases are in %s, marked partial" % cut \
+            in text
     assert out.read_text() == "the previous run's\n"
     records = [json.loads(l) for l in cut.read_text().splitlines()]
     assert records[0]["partial"] is True and records[0]["interrupted"] == sig.name
@@ -228,6 +318,9 @@ def test_a_run_stopped_by_ctrl_c_says_where_its_finished_cases_are(tmp_path, how
     assert sorted(r["id"] for r in finished) == ["tcp/slow[n=q1]", "tcp/slow[n=q2]"]
     for r in finished:
         assert (tmp_path / r["evidence"][0]["path"]).is_file()
+    assert os.listdir(str(temp)) == []          # the command's manifest, for one
+    left = _left_in_session(proc)
+    assert left == "", left
 
 
 # a pytest plugin for the conformance run `run` makes in process: it says when the run has
@@ -240,51 +333,41 @@ def pytest_collection_finish(session):
 """
 
 
-@contextlib.contextmanager
-def started_ignoring_sigint(yes=True):
-    """A command started in here starts with SIGINT ignored, as a script's background job
-    (`cmd &`) and what it starts do (exec keeps what is ignored)."""
-    before = signal.signal(signal.SIGINT, signal.SIG_IGN) if yes else None
-    try:
-        yield
-    finally:
-        if yes:
-            signal.signal(signal.SIGINT, before)
-
-
-@pytest.mark.parametrize("how", ["ctrl-c", "kill", "ctrl-c-to-a-background-job"])
+@pytest.mark.parametrize("how", ["ctrl-c", "kill", "ctrl-c-to-a-background-job", "hangup"])
 def test_a_run_stopped_while_its_results_are_judged_exits_as_stopped(tmp_path, how):
-    """^C (or a SIGTERM) while `run` judges its results, inside the conformance run's pytest:
-    exit 130 (143), said once, no JUnit or summary written and none of the run before left
-    beside the new results.  pytest returns from a ^C with an exit status and made a SIGTERM
-    an internal error: `run` wrote both files, listed them, and exited 1, the mismatch code.
-    A run started ignoring SIGINT (a script's `./bindmatrix run &`) stops on it all the same,
-    as its runner does: its judging went on to the end."""
+    """^C (or a SIGTERM, a hangup) while `run` judges its results, inside the conformance
+    run's pytest: exit 130 (143, 129), said once, no JUnit or summary written and none of
+    the run before left beside the new results, and no temporary file left.  pytest
+    returns from a ^C with an exit status and made a SIGTERM an internal error: `run`
+    wrote both files, listed them, and exited 1, the mismatch code; a hangup killed it
+    where it was.  A run started ignoring SIGINT (a script's `./bindmatrix run &`) stops on
+    it all the same, as its runner does: its judging went on to the end."""
     (tmp_path / "holds_the_judging.py").write_text(HOLDS_THE_JUDGING)
     mark = tmp_path / "held"
     out = tmp_path / "r.jsonl"
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     (tmp_path / "r.junit.xml").write_text("the run before's\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([HARNESS, str(tmp_path)]),
                BINDMATRIX_RUNNER=RUNNER, PYTEST_ADDOPTS="-p holds_the_judging",
-               HELD_MARK=str(mark))
+               HELD_MARK=str(mark), TMPDIR=str(temp))
     background = how == "ctrl-c-to-a-background-job"
-    with started_ignoring_sigint(background):
+    with started_ignoring(signal.SIGINT, background):
         proc = subprocess.Popen([sys.executable, "-m", "bindmatrix.cli", "run", "-o", str(out),
                                  "-f", "tcp/second-listener"], cwd=str(tmp_path),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 universal_newlines=True, env=env, start_new_session=True)
-    ctrl_c = how != "kill"
-    text = _stopped_once(proc, mark.exists, "ctrl-c" if ctrl_c else how,
-                         "the run never reached its judging")
-    sig = signal.SIGINT if ctrl_c else signal.SIGTERM
+    how = "ctrl-c" if background else how
+    text = _stopped_once(proc, mark.exists, how, "the run never reached its judging")
+    sig = STOPS[how][0]
     assert proc.returncode == 128 + sig, text
-    assert text.count("bindmatrix: %s" % ("interrupted" if ctrl_c else "terminated")) \
-        == 1, text
+    said = {"ctrl-c": "interrupted", "kill": "terminated", "hangup": "hung up (SIGHUP)"}[how]
+    assert text.count("bindmatrix: %s" % said) == 1, text
     assert "INTERNALERROR" not in text and "junit:" not in text, text
     assert not (tmp_path / "r.junit.xml").exists() and not (tmp_path / "r.summary.md").exists()
     assert json.loads(out.read_text().splitlines()[-1])["record"] == "end"  # the run's own
-    left = subprocess.run(["pgrep", "-s", str(proc.pid)], stdout=subprocess.PIPE,
-                          universal_newlines=True).stdout
+    assert os.listdir(str(temp)) == []
+    left = _left_in_session(proc)
     assert left == "", left
 
 

@@ -1,5 +1,6 @@
 #!/bin/bash
-# SIGINT and SIGTERM stop a run cleanly, SIGKILL leaves nothing running, and two runs never
+# SIGINT, SIGTERM and SIGHUP stop a run cleanly (a SIGHUP ignored at the start, as nohup
+# does, is left ignored), SIGKILL leaves nothing running, and two runs never
 # share a results file.  The runner runs in a session of its own, so every process it starts
 # (its workers) is found through /proc by that session id.
 # usage: signal_check.sh RUNNER
@@ -63,26 +64,29 @@ in_session() {
 alive() { in_session "$1"; }
 none_alive() { [[ $(alive "$1") == 0 ]]; }
 
-# start_run: the runner in its own session on $tmp/r.jsonl; sets pid
+# start_run [IGNORED]: the runner in its own session on $tmp/r.jsonl, started with the
+# signal IGNORED ignored (as nohup ignores HUP) if given; sets pid
 start_run() {
-    setsid "$runner" -q "${capture[@]}" -j 2 --timeout-ms 3000 --manifest-out "$tmp/m.json" \
-        -o "$tmp/r.jsonl" "$tmp/cases" \
-        2>"$tmp/stderr" &
+    setsid bash -c '[[ -z $1 ]] || trap "" "$1"; shift; exec "$@"' - "${1:-}" \
+        "$runner" -q "${capture[@]}" -j 2 --timeout-ms 3000 --manifest-out "$tmp/m.json" \
+        -o "$tmp/r.jsonl" "$tmp/cases" 2>"$tmp/stderr" &
     pid=$!
 }
 
-# after SIG, the run exits 128+n, nothing of its session lives, the complete results are
-# untouched and the finished cases are in r.interrupted.jsonl, marked
+# after the signals SIGS (in turn), the run exits WANT, nothing of its session lives, the
+# complete results are untouched and the finished cases are in r.interrupted.jsonl, marked
+# by the last of SIGS; the runner starts with IGNORED ignored
+# usage: check_stop SIGS WANT [IGNORED]
 check_stop() {
-    local sig=$1 want=$2 rc left lines cases
+    local sigs=$1 want=$2 sig=${1##* } rc left lines cases s
     echo old > "$tmp/r.jsonl"
     rm -rf "$tmp/r.interrupted.jsonl" "$tmp/r.interrupted.evidence" "$tmp/r.evidence"
     mkdir "$tmp/r.evidence" && echo old > "$tmp/r.evidence/old.pcap"   # the complete run's
     # the run before's, whose files this run rewrites: what it does not rewrite must go
     mkdir -p "$tmp/r.evidence.spare" && echo stale > "$tmp/r.evidence.spare/stale.pcap"
-    start_run
+    start_run "${3:-}"
     until_ok 20 in_slow_case "$pid" 2 || fail "$sig" "the workers never reached a slow case"
-    kill -"$sig" "$pid"
+    for s in $sigs; do kill -"$s" "$pid"; done
     wait "$pid"
     rc=$?
     [[ $rc == "$want" ]] || fail "$sig" "exit status $rc, not $want: $(cat "$tmp/stderr")"
@@ -113,6 +117,9 @@ check_stop() {
 }
 check_stop TERM 143
 check_stop INT 130
+check_stop HUP 129
+# nohup: the hangup is left ignored (had it been caught, it would have stopped the run)
+check_stop "HUP TERM" 143 HUP
 
 # stopped after its captured cases, each worker has handed its capture to a child (the
 # closer, capture.c) and waits in an uncaptured accept(): the moment the runner has exited,
@@ -123,7 +130,7 @@ if [[ ${#capture[@]} -gt 0 ]]; then
         'capture: true' 'matrix: {n: [a, b, c, d]}' 'sockets: {a: {proto: udp, family: ipv4}}' \
         'steps: [{op: bind, socket: a, addr: loopback, port: P1}]' > "$tmp/reap/cap/case.yaml"
     sed '/^capture: true/d' "$tmp/cases/slow/case.yaml" > "$tmp/reap/slow/case.yaml"
-    for sig in TERM INT; do
+    for sig in TERM INT HUP; do
         setsid "$runner" -q --capture -j 2 --timeout-ms 3000 -o "$tmp/reap.jsonl" "$tmp/reap" \
             2>"$tmp/stderr" &
         pid=$!
