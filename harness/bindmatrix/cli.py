@@ -15,6 +15,7 @@ Runner arguments pass through untouched; `run` adds only where results go by def
 """
 
 import argparse
+import contextlib
 import errno
 import gc
 import importlib.util
@@ -34,6 +35,7 @@ from .compare import display_path
 HARNESS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOP = os.path.dirname(HARNESS)
 BUILD = os.environ.get("BINDMATRIX_BUILD") or os.path.join(TOP, "build")
+PYCACHE = os.path.join(BUILD, "pycache")   # ./bindmatrix test's compiled Python (_shared_bytecode)
 RUNNER = os.environ.get("BINDMATRIX_RUNNER") or os.path.join(BUILD, "bindmatrix-runner")
 REPORTS = os.environ.get("BINDMATRIX_REPORTS") or os.path.join(TOP, "reports")
 CASES = os.path.join(TOP, "cases")
@@ -104,8 +106,10 @@ def check(results_path, manifest, strict=False, junit=True, summary=True, pytest
     except ResultsError as e:
         print("bindmatrix: %s" % e, file=sys.stderr)
         return 2
-    args = [CONFORMANCE, "-q", "-p", "no:cacheprovider", "--tb=no", "-rN",
-            "--results", results_path] + list(pytest_args)
+    args = [CONFORMANCE, "-q", "--tb=no", "-rN", "--results", results_path]
+    for name in UNUSED_PYTEST_PLUGINS:
+        args += ["-p", "no:" + name]
+    args += list(pytest_args)
     if strict:
         args.append("--bindmatrix-strict")
     for cap in allow_skip:
@@ -135,6 +139,15 @@ def check(results_path, manifest, strict=False, junit=True, summary=True, pytest
     if rc not in (0, 1) and not failing:
         return 1            # pytest itself failed (a usage error, an internal error)
     return 1 if failing else 0
+
+
+# pytest's own plugins that the conformance run has no use for: one test per scenario, no
+# fixtures but pytestconfig, no files, warnings or logs of its own, its JUnit written by
+# check.  Registering them was a fifth of the pytest session inside `check`.
+UNUSED_PYTEST_PLUGINS = ("cacheprovider", "doctest", "junitxml", "legacypath", "logging",
+                         "monkeypatch", "nose", "pastebin", "recwarn", "setuponly", "setupplan",
+                         "stepwise", "tmpdir", "unittest", "warnings", "faulthandler",
+                         "threadexception", "unraisableexception")
 
 
 def _pytest_alone(args, plugins):
@@ -408,7 +421,7 @@ def cmd_test(args, runner_args):
         return 2
     os.environ[IN_TEST] = "1"           # for everything this run starts
     totals, failed = [0, 0, 0], []
-    with tempfile.TemporaryDirectory(prefix="bindmatrix-test.") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bindmatrix-test.") as tmp, _shared_bytecode():
         # the runner's unit tests mostly wait on sockets and signals, the macOS compile check
         # and the workflow lint are small: they run beside the harness's tests, and their
         # output follows
@@ -459,7 +472,9 @@ def cmd_test(args, runner_args):
         # took 19.0 s, 2 took 20.1 and 4 took 19.5, medians side by side); --all, whose
         # guests under QEMU are CPU-bound for minutes, one per CPU
         workers = (os.cpu_count() or 1) + (0 if args.all else 1)
-        spread = ["-n", str(workers)] if importlib.util.find_spec("xdist") else []
+        # loadgroup: the tests marked xdist_group(NAME) go to one process (the browser's)
+        spread = ["-n", str(workers), "--dist", "loadgroup"] \
+            if importlib.util.find_spec("xdist") else []
         # the quick tier leaves out the self-test that lints the repository: step [3/5]
         # lints the same files with the same function, beside it (--all runs both)
         quick = [] if args.all else ["-m", "not slow", "--deselect", REPOSITORY_LINT_TEST]
@@ -516,6 +531,30 @@ def cmd_test(args, runner_args):
 
 
 IN_TEST = "BINDMATRIX_IN_TEST"
+
+
+@contextlib.contextmanager
+def _shared_bytecode():
+    """With PYTHONDONTWRITEBYTECODE set, each of the hundred Python processes of a test run
+    compiled the harness, its tests and pytest's rewriting of them again, every run (the
+    self-tests took 2 to 4 CPU-s more of about 30).  They keep compiled files in the build
+    folder instead (build/pycache, PYTHONPYCACHEPREFIX), as the runner's objects are kept
+    there: nothing is written beside the sources.  A prefix the user set is theirs."""
+    names = ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+    before = {n: os.environ.get(n) for n in names}
+    if not before["PYTHONDONTWRITEBYTECODE"] or before["PYTHONPYCACHEPREFIX"]:
+        yield
+        return
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    os.environ["PYTHONPYCACHEPREFIX"] = PYCACHE
+    try:
+        yield
+    finally:
+        for n, v in before.items():
+            if v is None:
+                os.environ.pop(n, None)
+            else:
+                os.environ[n] = v
 # a node id, as pytest names it from its rootdir (harness/, where pytest.ini is)
 REPOSITORY_LINT_TEST = "tests/test_lint.py::test_the_repository_is_lint_clean"
 FUZZ_SECONDS = 2       # test: the seeds and known crashes again, and a few seconds' more

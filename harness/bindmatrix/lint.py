@@ -27,7 +27,8 @@ from collections import defaultdict
 from . import capabilities as capabilities_mod, documented as documented_mod, \
     manifest as manifest_mod
 from .compare import display_path
-from .expectations import ExpectationError, UNKNOWN, expectation_files, load_rules, when_holds
+from .expectations import (ExpectationError, UNKNOWN, expectation_files, load_rules, norm,
+                           when_holds)
 from .yamlio import InputError, field_problem
 
 # a document bindmatrix's authors had and its users do not: a source must be one a reader can
@@ -72,18 +73,21 @@ class _Lint:
         # each rule's cases, as positions in scen.cases: a case is tried against each rule
         # once, not again for every later rule
         matches = []
+        by_value = _axis_index(scen.cases)
         for i, rule in enumerate(rules):
             self.texts(rule)
             self.version_range(rule, stem)
             self.when(rule, scen)
             self.words_of(rule)
-            matched = {k for k, c in enumerate(scen.cases) if when_holds(rule, c.axes)}
+            matched = _matching(rule, by_value, len(scen.cases))
             matches.append(matched)
             if not matched:
                 if not any(a not in scen.axes for a in rule.when):
                     self.bad(path, rule.line, "when", "matches no case of %s" % scenario)
                 continue
-            takers = [j for j in range(i) if matches[j] and _takes_whenever(rules[j], rule)]
+            # only an earlier rule that matches some of these cases can take them
+            takers = [j for j in range(i) if not matches[j].isdisjoint(matched)
+                      and _takes_whenever(rules[j], rule)]
             takeable = [scen.cases[k] for k in sorted(matched.difference(
                 *(matches[j] for j in takers)))]
             if not takeable:
@@ -254,6 +258,28 @@ class _Lint:
                                      "than by %s:%d" % (c.id, oc.id, stem,
                                                         display_path(owhere[0]), owhere[1]))
                     seen.setdefault(key, (c, where))
+
+
+def _axis_index(cases):
+    """{axis: {value as a rule names it: positions of the cases with it}}: a rule's cases
+    are then a few set intersections, not every case tried against every rule."""
+    index = {}
+    for k, c in enumerate(cases):
+        for axis, v in c.axes.items():
+            if v is not None:
+                index.setdefault(axis, {}).setdefault(norm(v), set()).add(k)
+    return index
+
+
+def _matching(rule, by_value, ncases):
+    """The positions of the cases the rule's `when` holds for (as when_holds decides)."""
+    matched = set(range(ncases))
+    for axis, allowed in rule.when.items():
+        values = by_value.get(axis, {})
+        matched &= set().union(*(values.get(a, ()) for a in allowed))
+        if not matched:
+            break
+    return matched
 
 
 def _takes_whenever(earlier, later):

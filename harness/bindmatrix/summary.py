@@ -5,6 +5,7 @@ generated from a results file instead. The tables are data (cases/summary.yaml);
 them the summary lists, per scenario, which axes change the outcome at all.
 """
 
+import functools
 import itertools
 import os
 from collections import OrderedDict, defaultdict
@@ -185,16 +186,19 @@ def axis_influence(cases):
     for scenario, group in sorted(by_scenario.items()):
         axes = [a for a in group[0]["axes"] if len(_values(group, a)) > 1]
         signatures = [outcome.signature(c) for c in group]
+        values = [tuple(c["axes"][a] for a in axes) for c in group]
         rows = []
-        for axis in axes:
+        for i, axis in enumerate(axes):
             buckets = defaultdict(set)
-            for c, sig in zip(group, signatures):
-                key = tuple((a, c["axes"][a]) for a in axes if a != axis)
-                buckets[key].add(sig)
+            for vals, sig in zip(values, signatures):
+                buckets[vals[:i] + vals[i + 1:]].add(sig)       # every axis but this one
             changed = sum(1 for s in buckets.values() if len(s) > 1)
             rows.append((axis, changed, len(buckets)))
         out.append((scenario, len(group), rows))
     return out
+
+
+TEMPLATE = "summary.md.j2"
 
 
 def render(results, views, env, verdicts=None):
@@ -203,12 +207,13 @@ def render(results, views, env, verdicts=None):
     counts = defaultdict(int)
     for c in results.cases:
         counts[c["status"]] += 1
-    return env.get_template("summary.md.j2").render(
+    return env.get_template(TEMPLATE).render(
         run=results.run, counts=counts, total=len(results.cases), tables=tables,
         influence=axis_influence(results.cases), source=os.path.basename(results.path),
         verdicts=verdicts)
 
 
+@functools.lru_cache(maxsize=None)     # one per process: its templates are compiled once
 def environment():
     import jinja2
     return jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(HARNESS, "templates")),

@@ -158,14 +158,16 @@ def run_cli(args, cwd, env=None, timeout=120):
 
 def run_module(module, args, cwd, env=None, timeout=120):
     """`python3 -m MODULE ARGS` in cwd, as run_cli.  A command starts as a fork of this
-    process, which has imported the libraries already: a new interpreter spends a quarter of
-    a second importing them, a hundred times a run.  The module runs afresh as __main__, as
-    -m runs it; stdin is /dev/null.  An overrun kills the command and what it started, and
-    raises subprocess.TimeoutExpired, as subprocess.run does."""
+    process, which has imported the libraries and made what commands make alike (_warm)
+    already: a new interpreter spends a quarter of a second on them, a hundred times a run.
+    The module runs afresh as __main__, as -m runs it; stdin is /dev/null.  An overrun
+    kills the command and what it started, and raises subprocess.TimeoutExpired, as
+    subprocess.run does."""
     env = dict(os.environ, PYTHONPATH=HARNESS) if env is None else dict(env)
     argv = [sys.executable, "-m", module] + [str(a) for a in args]
     if fresh_interpreters():
         return _run_fresh(argv, cwd, env, timeout)
+    _warm()
     read_end, write_end = os.pipe()
     with warnings.catch_warnings():
         # Python 3.12+ warns of a fork beside another thread: pytest-xdist's worker has one
@@ -181,6 +183,24 @@ def run_module(module, args, cwd, env=None, timeout=120):
     except OSError:
         pass                            # it has, and exec'd or ended: its group is set
     return _collect(pid, read_end, argv, timeout)
+
+
+_warmed = []
+
+
+def _warm():
+    """What every command makes alike, made here once before the first fork: the results
+    schema's validators and the compiled templates (70 ms a command otherwise, much of it
+    importing fastjsonschema and jinja2).  A fresh interpreter (BINDMATRIX_TEST_EXEC=1, CI)
+    makes them in each command."""
+    if _warmed:
+        return
+    from bindmatrix import results, summary
+    from bindmatrix.report import render
+    results._load_validators()
+    summary.environment().get_template(summary.TEMPLATE)
+    render.environment().get_template(render.TEMPLATE)
+    _warmed.append(True)
 
 
 def _main_path(module):

@@ -289,3 +289,20 @@ def test_summary_tables_that_name_what_the_cases_lack_are_problems(tmp_path):
         "%s: table 2: 'tcp/gone' is not a scenario of these cases" % tables], found
     code, out = run_cli(["lint", cases], tmp_path)
     assert code == 1 and "table 2: 'tcp/gone' is not a scenario" in out, out
+
+
+def test_the_cases_a_rule_matches_are_those_when_holds_for():
+    """lint finds a rule's cases through an index of the axis values: the same cases as
+    when_holds gives, for text, booleans and numbers, an axis a case lacks, and no `when`."""
+    from types import SimpleNamespace
+    from bindmatrix.expectations import Rule, when_holds
+    cases = [SimpleNamespace(axes=axes) for axes in (
+        {"family": "ipv4", "v6only": True, "n": 2}, {"family": "ipv6", "v6only": False, "n": 2},
+        {"family": "ipv6", "v6only": True, "n": 16}, {"family": "ipv4", "v6only": None})]
+    index = lint._axis_index(cases)
+    for when in ({}, {"family": ["ipv6"]}, {"v6only": ["true"]}, {"n": ["2", "16"]},
+                 {"family": ["ipv4"], "v6only": ["false"]}, {"n": ["2"], "family": ["ipv6"]},
+                 {"v6only": ["false", "true"]}, {"missing": ["x"]}):
+        rule = Rule(path="x.yaml", line=1, index=0, when=when)
+        assert lint._matching(rule, index, len(cases)) == \
+            {k for k, c in enumerate(cases) if when_holds(rule, c.axes)}, when

@@ -21,6 +21,10 @@ from reportkit import CASES, CHROMIUM, edit_results, read_records, real_results
 # BINDMATRIX_REQUIRE_BROWSER=1: there a missing browser or runner fails instead of skipping.
 REQUIRED = bool(os.environ.get("BINDMATRIX_REQUIRE_BROWSER"))
 
+# one pytest-xdist process takes them all (./bindmatrix test runs --dist loadgroup): one
+# browser and one real run for the module, not one in each process (half a CPU-second each)
+pytestmark = pytest.mark.xdist_group("browser")
+
 
 def unavailable(why):
     if REQUIRED:
@@ -52,11 +56,17 @@ def screenshot(browser, url, width, height, path):
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("browser")
-    real, why = real_results(tmp / "real.jsonl")
-    if real is None:
+def real(tmp_path_factory):
+    """This host's results of a few scenarios, run here once for the module."""
+    path, why = real_results(tmp_path_factory.mktemp("real") / "real.jsonl")
+    if path is None:
         unavailable(why)
+    return path
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, real):
+    tmp = tmp_path_factory.mktemp("browser")
     cases = read_records(real)[1:-1]
     observed = [c["id"] for c in cases if c["status"] == "observed"]
     listener = next(c for c in observed if c.startswith("tcp/second-listener["))
@@ -129,13 +139,10 @@ def test_screenshot(browser, report):
 
 
 @pytest.fixture(scope="module")
-def six_hosts(tmp_path_factory):
+def six_hosts(tmp_path_factory, real):
     """Six hosts (one real run and five edited copies with long labels), the documented
     columns beside them."""
     tmp = tmp_path_factory.mktemp("six")
-    real, why = real_results(tmp / "real.jsonl")
-    if real is None:
-        unavailable(why)
     cases = [c for c in read_records(real)[1:-1] if c["status"] == "observed"]
     paths = [real]
     for k in range(1, 6):

@@ -6,6 +6,7 @@ report_json(matrix)                        -> report.json: every verdict, per ho
 """
 
 import datetime
+import functools
 import json
 import os
 import urllib.parse
@@ -42,6 +43,7 @@ def _json_script(value):
             .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
+@functools.lru_cache(maxsize=None)     # one per process: its templates are compiled once
 def environment():
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -215,9 +217,12 @@ def _asset(name):
         return f.read()
 
 
+TEMPLATE = "report.html.j2"
+
+
 def html(ctx):
     """The standalone page: report.css and report.js are inlined, nothing is fetched."""
-    return environment().get_template("report.html.j2").render(
+    return environment().get_template(TEMPLATE).render(
         css=_asset("report.css"), js=_asset("report.js").replace("</", "<\\/"), **ctx)
 
 
