@@ -150,6 +150,36 @@ UNUSED_PYTEST_PLUGINS = ("cacheprovider", "doctest", "junitxml", "legacypath", "
                          "threadexception", "unraisableexception")
 
 
+@contextlib.contextmanager
+def _environment(**changes):
+    """The variables set (None: unset) for the block, then as they were."""
+    before = {n: os.environ.get(n) for n in changes}
+    try:
+        for n, v in changes.items():
+            if v is None:
+                os.environ.pop(n, None)
+            else:
+                os.environ[n] = v
+        yield
+    finally:
+        for n, v in before.items():
+            if v is None:
+                os.environ.pop(n, None)
+            else:
+                os.environ[n] = v
+
+
+def _shared_bytecode():
+    """With PYTHONDONTWRITEBYTECODE set, each of the hundred Python processes of a test run
+    compiled the harness, its tests and pytest's rewriting of them again, every run (the
+    self-tests took 2 to 4 CPU-s more of about 30).  They keep compiled files in the build
+    folder instead (build/pycache, PYTHONPYCACHEPREFIX), as the runner's objects are kept
+    there: nothing is written beside the sources.  A prefix the user set is theirs."""
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
+        return _environment()
+    return _environment(PYTHONDONTWRITEBYTECODE=None, PYTHONPYCACHEPREFIX=PYCACHE)
+
+
 def _pytest_alone(args, plugins):
     """pytest.main without the plugins installed on this machine (pytest-xdist and whatever
     a user has): the conformance run needs only its own, and loading theirs cost a tenth of
@@ -158,16 +188,8 @@ def _pytest_alone(args, plugins):
     the caller would go on to write its files."""
     import pytest
     stop = _StopsPytest()
-    key = "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
-    before = os.environ.get(key)
-    os.environ[key] = "1"
-    try:
+    with _environment(PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"):
         rc = pytest.main(args, plugins=list(plugins) + [stop])
-    finally:
-        if before is None:
-            del os.environ[key]
-        else:
-            os.environ[key] = before
     if stop.raised is not None:
         raise stop.raised
     return rc
@@ -531,30 +553,6 @@ def cmd_test(args, runner_args):
 
 
 IN_TEST = "BINDMATRIX_IN_TEST"
-
-
-@contextlib.contextmanager
-def _shared_bytecode():
-    """With PYTHONDONTWRITEBYTECODE set, each of the hundred Python processes of a test run
-    compiled the harness, its tests and pytest's rewriting of them again, every run (the
-    self-tests took 2 to 4 CPU-s more of about 30).  They keep compiled files in the build
-    folder instead (build/pycache, PYTHONPYCACHEPREFIX), as the runner's objects are kept
-    there: nothing is written beside the sources.  A prefix the user set is theirs."""
-    names = ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
-    before = {n: os.environ.get(n) for n in names}
-    if not before["PYTHONDONTWRITEBYTECODE"] or before["PYTHONPYCACHEPREFIX"]:
-        yield
-        return
-    del os.environ["PYTHONDONTWRITEBYTECODE"]
-    os.environ["PYTHONPYCACHEPREFIX"] = PYCACHE
-    try:
-        yield
-    finally:
-        for n, v in before.items():
-            if v is None:
-                os.environ.pop(n, None)
-            else:
-                os.environ[n] = v
 # a node id, as pytest names it from its rootdir (harness/, where pytest.ini is)
 REPOSITORY_LINT_TEST = "tests/test_lint.py::test_the_repository_is_lint_clean"
 FUZZ_SECONDS = 2       # test: the seeds and known crashes again, and a few seconds' more
@@ -793,11 +791,14 @@ def _not_text(argv):
     return None
 
 
+# A command builds hundreds of thousands of small objects (records, cells, views) that live
+# until it ends; the default thresholds walk them again and again in collections that find
+# nothing (a quarter of `report`'s time).  Rarer collections, still on.
+GC_THRESHOLDS = (20000, 50, 1000)
+
+
 def main(argv=None):
-    # A command builds hundreds of thousands of small objects (records, cells, views) that
-    # live until it ends; the default thresholds walk them again and again in collections
-    # that find nothing (a quarter of `report`'s time).  Rarer collections, still on.
-    gc.set_threshold(20000, 50, 1000)
+    gc.set_threshold(*GC_THRESHOLDS)
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("help", "-h", "--help"):
         parser().print_help()

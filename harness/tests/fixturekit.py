@@ -1,6 +1,7 @@
 """Builders for results records and files used by the harness self-tests."""
 
 import contextlib
+import functools
 import json
 import locale
 import os
@@ -185,22 +186,17 @@ def run_module(module, args, cwd, env=None, timeout=120):
     return _collect(pid, read_end, argv, timeout)
 
 
-_warmed = []
-
-
+@functools.lru_cache(maxsize=None)      # once per process
 def _warm():
     """What every command makes alike, made here once before the first fork: the results
     schema's validators and the compiled templates (70 ms a command otherwise, much of it
     importing fastjsonschema and jinja2).  A fresh interpreter (BINDMATRIX_TEST_EXEC=1, CI)
     makes them in each command."""
-    if _warmed:
-        return
     from bindmatrix import results, summary
     from bindmatrix.report import render
     results._load_validators()
     summary.environment().get_template(summary.TEMPLATE)
     render.environment().get_template(render.TEMPLATE)
-    _warmed.append(True)
 
 
 def _main_path(module):
