@@ -153,20 +153,18 @@ UNUSED_PYTEST_PLUGINS = ("cacheprovider", "doctest", "junitxml", "legacypath", "
 @contextlib.contextmanager
 def _environment(**changes):
     """The variables set (None: unset) for the block, then as they were."""
+    def put(values):
+        for n, v in values.items():
+            if v is None:
+                os.environ.pop(n, None)
+            else:
+                os.environ[n] = v
     before = {n: os.environ.get(n) for n in changes}
     try:
-        for n, v in changes.items():
-            if v is None:
-                os.environ.pop(n, None)
-            else:
-                os.environ[n] = v
+        put(changes)
         yield
     finally:
-        for n, v in before.items():
-            if v is None:
-                os.environ.pop(n, None)
-            else:
-                os.environ[n] = v
+        put(before)
 
 
 def _shared_bytecode():
