@@ -56,6 +56,7 @@ struct options {
     const char *root;
     int workers;
     int timeout_ms, lock_wait_ms;
+    long watchdog_ms;       /* a case running longer has its worker killed (watch) */
     int floor;              /* --floor N: measure the in-process floor, N times each */
     long other_uid;
     enum bm_sysctl_mode sysctl_mode;
@@ -74,6 +75,9 @@ struct worker {
     int fd;                 /* read end of its pipe, -1 when closed */
     size_t *redo;           /* cases it runs first (again, after a crash), then it claims */
     size_t nredo;
+    unsigned long seen_begun; /* its count of cases begun, as the watchdog last saw it */
+    long seen_ms;           /* when the watchdog first saw that count */
+    unsigned long killed_at; /* the count when the watchdog killed it (0: it did not) */
     char buf[1 << 16];
     size_t buflen;
 };
@@ -128,6 +132,8 @@ static void usage(FILE *f)
             "      --root DIR         folder that case ids are relative to (default: the\n"
             "                         nearest folder named 'cases' above each case file)\n"
             "      --timeout-ms N     bound on every wait inside a case (default 2000)\n"
+            "      --watchdog-ms N    a case still running after N ms has its worker killed\n"
+            "                         and is an error (default: 10 x --timeout-ms + 5000)\n"
             "      --lock-wait-ms N   how long to wait for another run of the same results\n"
             "                         file to end before giving up (default 10000)\n"
             "      --other-uid N      uid for sockets with user: other (default 65534)\n"
@@ -199,7 +205,7 @@ static int take_text(const char *text, const char *what, bool label, const char 
 static int parse_options(int argc, char **argv, struct options *o)
 {
     enum { LIST = 256, PRINT_HOST, HOST_LABEL, ROOT, TIMEOUT, OTHER_UID, CAPTURE, MANIFEST,
-           MANIFEST_OUT, OUTPUT_DIR, CASES_DEFAULT, STACK, SYSCTLS, LOCK_WAIT, FLOOR };
+           MANIFEST_OUT, OUTPUT_DIR, CASES_DEFAULT, STACK, SYSCTLS, LOCK_WAIT, FLOOR, WATCHDOG };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"jobs", required_argument, 0, 'j'},
         {"filter", required_argument, 0, 'f'}, {"list", no_argument, 0, LIST},
@@ -212,6 +218,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"cases-default", required_argument, 0, CASES_DEFAULT},
         {"stack", required_argument, 0, STACK}, {"sysctls", required_argument, 0, SYSCTLS},
         {"lock-wait-ms", required_argument, 0, LOCK_WAIT}, {"floor", required_argument, 0, FLOOR},
+        {"watchdog-ms", required_argument, 0, WATCHDOG},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     /* the options that take a text: a file, a folder or a label, never empty */
     const struct { int code; const char *name; const char **to; bool label; } texts[] = {
@@ -264,6 +271,11 @@ static int parse_options(int argc, char **argv, struct options *o)
                 return -1;
             o->floor = (int)v;
             break;
+        case WATCHDOG:
+            if (parse_int(optarg, "--watchdog-ms", 100, 3600000, &v))
+                return -1;
+            o->watchdog_ms = v;
+            break;
         case LOCK_WAIT:
             if (parse_int(optarg, "--lock-wait-ms", 0, 600000, &v))
                 return -1;
@@ -293,6 +305,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         default: usage(stderr); return -1;
         }
     }
+    if (!o->watchdog_ms) /* past every wait a case may make, with room for a slow machine */
+        o->watchdog_ms = 10L * o->timeout_ms + 5000;
     return 0;
 }
 
@@ -458,6 +472,8 @@ static bool case_evidence(struct bm_capture *cap, const struct options *o, const
 struct shared {
     size_t next;            /* position in the run's order of the next case to claim */
     size_t started[BM_MAX_WORKERS]; /* per worker slot: the case it is running, or NONE */
+    unsigned long begun[BM_MAX_WORKERS]; /* per worker slot: how many cases it has begun, so
+                                            that the parent's watchdog sees one stay (watch) */
     int owner[];            /* per case: the slot of the worker that claimed it, or -1 */
 };
 #define NONE ((size_t)-1)
@@ -528,8 +544,6 @@ static void worker_main(const struct bm_case_list *cases, const size_t *order, s
                         const struct bm_env *parent, const struct bm_host_sysctls *host,
                         pid_t runner)
 {
-    /* a case that hangs past every internal timeout is killed by this watchdog */
-    unsigned watchdog = (unsigned)(o->timeout_ms * 10 / 1000 + 5);
     struct bm_capture cap = {0};
     struct bm_env env;
     bool capture_failed = false;    /* no evidence from this worker: said once */
@@ -563,6 +577,7 @@ static void worker_main(const struct bm_case_list *cases, const size_t *order, s
         /* claimed, then running: in this order, so a crash between the two blames nothing */
         __atomic_store_n(&sh->owner[idx], slot, __ATOMIC_RELEASE);
         __atomic_store_n(&sh->started[slot], idx, __ATOMIC_RELEASE);
+        __atomic_store_n(&sh->begun[slot], sh->begun[slot] + 1, __ATOMIC_RELEASE);
         c = case_list_get(cases, idx, &built); /* built here */
 
         /* a fresh namespace when this one runs out of unused ports; its capture is new too */
@@ -587,10 +602,8 @@ static void worker_main(const struct bm_case_list *cases, const size_t *order, s
             env.ids_switched = false;
         }
         memset(&out, 0, sizeof out);
-        alarm(watchdog);
         if (c)
             exec_case(c, &env, &out);
-        alarm(0);
         {
             char path[1300], note[700];
             struct bm_evidence ev = {path, note};
@@ -670,7 +683,33 @@ static int start_worker(struct run *r, struct worker *w, size_t *redo, size_t nr
     close(fds[1]);
     w->fd = fds[0];
     w->buflen = 0;
+    w->seen_begun = __atomic_load_n(&r->sh->begun[slot], __ATOMIC_ACQUIRE);
+    w->seen_ms = now_ms();
+    w->killed_at = 0;
     return 0;
+}
+
+/* The watchdog, in the parent (a worker's alarm() cost two system calls a case): a worker
+ * that has been in one case for --watchdog-ms is sent SIGALRM, which kills it, and reap
+ * blames that case.  Called whenever the parent wakes, at least every POLL_MS. */
+static void watch(struct run *r)
+{
+    long now = now_ms();
+
+    for (size_t w = 0; w < r->nworkers; w++) {
+        struct worker *k = &r->workers[w];
+        unsigned long begun = __atomic_load_n(&r->sh->begun[w], __ATOMIC_ACQUIRE);
+        if (k->pid <= 0 || k->fd < 0 || k->killed_at)
+            continue;
+        if (begun != k->seen_begun ||
+            __atomic_load_n(&r->sh->started[w], __ATOMIC_ACQUIRE) == NONE) {
+            k->seen_begun = begun;
+            k->seen_ms = now;
+        } else if (now - k->seen_ms >= r->o->watchdog_ms) {
+            k->killed_at = begun;
+            kill(k->pid, SIGALRM);
+        }
+    }
 }
 
 static int take_line(struct run *r, struct worker *w, char *line)
@@ -731,8 +770,8 @@ static int drain(struct run *r, struct worker *w)
 static void crash_reason(const struct run *r, int wstatus, char *reason, size_t len)
 {
     if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGALRM)
-        snprintf(reason, len, "timed out: no result within the watchdog (%d s)",
-                 r->o->timeout_ms * 10 / 1000 + 5);
+        snprintf(reason, len, "timed out: no result within the watchdog (%ld ms)",
+                 r->o->watchdog_ms);
     else if (WIFSIGNALED(wstatus))
         snprintf(reason, len, "the runner's worker died on signal %d (%s) during this case",
                  WTERMSIG(wstatus), strsignal(WTERMSIG(wstatus)));
@@ -852,6 +891,9 @@ static int reap(struct run *r, struct worker *w, int cpu)
         return -1;
     crash_reason(r, wstatus, reason, sizeof reason);
     crashed = __atomic_load_n(&r->sh->started[slot], __ATOMIC_ACQUIRE);
+    /* the watchdog's signal landed in a case begun after it was sent: not that case's fault */
+    if (w->killed_at && __atomic_load_n(&r->sh->begun[slot], __ATOMIC_ACQUIRE) != w->killed_at)
+        crashed = NONE;
     if (crashed < r->ncases && missing(r, crashed, slot) && blame(r, crashed, reason) != 0)
         return -1;
     return restart(r, w, slot, cpu);
@@ -1056,6 +1098,9 @@ static int sweep(struct run *r, size_t *last_received)
     return restart(r, &r->workers[0], ANY_WORKER, 0);
 }
 
+/* The longest the parent sleeps while workers run: the watchdog's resolution. */
+#define POLL_MS 200
+
 static int run_workers(struct run *r)
 {
     size_t pos = 0, swept = (size_t)-1;
@@ -1097,7 +1142,7 @@ static int run_workers(struct run *r)
         if (n == 0)
             continue;
         /* the manifest is collected in the parent's idle moments, a few cases at a time */
-        int ready = poll(pfd, n, r->manifest ? 0 : 200);
+        int ready = poll(pfd, n, r->manifest ? 0 : POLL_MS);
         if (ready < 0 && errno != EINTR) {
             rc = -1;
             break;
@@ -1114,6 +1159,7 @@ static int run_workers(struct run *r)
                 rc = reap(r, w, (int)(map[i] % r->ncpu));
         }
         progress(r, &last, false);
+        watch(r);
     }
     progress(r, &last, true);
     if (rc != 0 || stop_signal)

@@ -1,7 +1,9 @@
 #!/bin/bash
 # A worker that sent every result and then ended badly (a sanitizer's or valgrind's report
 # shows only in its exit status) fails the run: exit 1, a message naming the worker, and the
-# results kept in full.  exit_shim.so makes each worker end with status 7.
+# results kept in full.  exit_shim.so makes each worker end with status 7.  And a case that
+# hangs (the shim's listen() never returns) is killed by the parent's watchdog: that case is
+# an error saying so, the others are observed, and the run ends.
 # usage: worker_exit_check.sh RUNNER SHIM
 set -u
 runner=$1 shim=$2
@@ -41,6 +43,38 @@ for jobs in 1 2; do
     # every case's result is there and observed: what failed came after them
     [[ -f $out ]] && [[ $(grep -c '"status":"observed"' "$out") == 4 ]] ||
         fail "j$jobs" "the results are not all there: $(cat "$out" 2>/dev/null | head -c 300)"
+done
+# a case that hangs: its worker is killed after --watchdog-ms, the case is an error naming
+# the watchdog, the worker started in its place runs the rest
+mkdir -p "$tmp/cases/hang"
+cat > "$tmp/cases/hang/case.yaml" <<'YAML'
+title: a listen that never returns (exit_shim.so)
+ref: runner/tests/worker_exit_check.sh
+sockets: {a: {proto: tcp, family: ipv4}}
+steps:
+  - {op: bind, socket: a, addr: loopback, port: P1}
+  - {op: listen, socket: a}
+YAML
+for jobs in 1 2; do
+    out=$tmp/hang$jobs.jsonl
+    start=$SECONDS
+    BM_SHIM_HANG_LISTEN=1 LD_LIBRARY_PATH="$shim_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+        LD_PRELOAD=$shim_name timeout 60 "$runner" -q -j $jobs --watchdog-ms 300 -o "$out" \
+        "$tmp/cases" 2>"$tmp/hang.err"
+    rc=$?
+    [[ $rc == 0 ]] || fail "hang j$jobs" "exit $rc: $(cat "$tmp/hang.err")"
+    (( SECONDS - start < 30 )) || fail "hang j$jobs" "took $((SECONDS - start)) s"
+    line=$(grep '"id":"hang"' "$out" 2>/dev/null)
+    [[ $line == *'"status":"error"'* && $line == *"no result within the watchdog (300 ms)"* ]] ||
+        fail "hang j$jobs" "the hung case is not an error naming the watchdog: $line"
+    [[ $(grep -c '"status":"observed"' "$out") == 4 ]] ||
+        fail "hang j$jobs" "the other cases are not all observed: $(head -c 600 "$out")"
+done
+# no watchdog shorter than the waits it is there to bound, or beyond reason
+for bad in 99 3600001 x; do
+    "$runner" --watchdog-ms $bad --list "$tmp/cases" >/dev/null 2>"$tmp/bad.err" &&
+        fail "watchdog $bad" "accepted"
+    grep -q -- "--watchdog-ms" "$tmp/bad.err" || fail "watchdog $bad" "$(cat "$tmp/bad.err")"
 done
 [[ $failures == 0 ]] && echo "worker_exit_check: all passed"
 exit $((failures > 0))
