@@ -269,6 +269,19 @@ int atomic_scratch(const char *beside)
     if (descriptor_of(beside) < 0 && !(stat(beside, &st) == 0 && !S_ISREG(st.st_mode)))
         tmpl = slash ? bm_strf("%.*s/.bindmatrix-scratch.XXXXXX", (int)(slash - beside), beside)
                      : bm_strf(".bindmatrix-scratch.XXXXXX");
+#ifdef O_TMPFILE
+    /* a file with no name at all, that atomic_publish can give one (linkat); the mode a
+     * file fopen makes would have */
+    if (tmpl) {
+        char *dir = slash ? bm_strf("%.*s", (int)(slash - beside), beside) : bm_strf(".");
+        if (dir && (fd = open(slash == beside ? "/" : dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0666)) >= 0) {
+            free(dir);
+            free(tmpl);
+            return fd;
+        }
+        free(dir);
+    }
+#endif
     if (tmpl && (fd = mkstemp(tmpl)) >= 0) {
         unlink(tmpl);
         if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
@@ -306,3 +319,63 @@ int atomic_copy(FILE *f, const char *path)
     return atomic_commit(&a);
 }
 
+
+void atomic_start_writeback(FILE *f)
+{
+    if (fflush(f) != 0)
+        return;     /* the error stays on f, for the commit to find */
+#ifdef SYNC_FILE_RANGE_WRITE
+    /* the kernel starts writing it out now; the fsync at the commit then has less to wait
+     * for.  Advice only: a failure here changes nothing */
+    (void)sync_file_range(fileno(f), 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
+}
+
+/* The scratch file f gets the name `to` (a temporary one in the target's folder), if it
+ * can: a file opened O_TMPFILE can, through its /proc entry; another cannot (ENOENT). */
+static int name_scratch(FILE *f, const char *to)
+{
+#ifdef O_TMPFILE
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", fileno(f));
+    return linkat(AT_FDCWD, self, AT_FDCWD, to, AT_SYMLINK_FOLLOW);
+#else
+    (void)f;
+    (void)to;
+    errno = ENOTSUP;
+    return -1;
+#endif
+}
+
+int atomic_publish(FILE *f, const char *path)
+{
+    struct stat st, end;
+    bool exists;
+    char *target, *tmp = NULL;
+    int rc = -1, saved;
+
+    if (fflush(f) != 0 || ferror(f))
+        return -1;
+    exists = stat(path, &st) == 0;
+    /* where atomic_open writes directly (a device, a FIFO, a descriptor's name, a link that
+     * does not end where stat went), so does the copy */
+    if (descriptor_of(path) >= 0 || (exists && !S_ISREG(st.st_mode)) || !(target = link_target(path)))
+        return atomic_copy(f, path);
+    if (exists && (stat(target, &end) != 0 || end.st_dev != st.st_dev || end.st_ino != st.st_ino)) {
+        free(target);
+        return atomic_copy(f, path);
+    }
+    if (!(tmp = bm_strf("%s.tmp.%ld", target, (long)getpid())) || name_scratch(f, tmp) != 0) {
+        free(tmp);
+        free(target);
+        return atomic_copy(f, path);    /* no name for it here (no O_TMPFILE, no /proc) */
+    }
+    rc = fsync(fileno(f)) == 0 && rename(tmp, target) == 0 ? 0 : -1;
+    saved = errno;
+    if (rc != 0)
+        unlink(tmp);
+    free(tmp);
+    free(target);
+    errno = saved;
+    return rc;
+}

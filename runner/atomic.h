@@ -52,4 +52,13 @@ int atomic_copy(FILE *f, const char *path);
  * temporary folder; gone however the process ends.  -1 with errno set. */
 int atomic_scratch(const char *beside);
 
+/* Starts writing f out to its disk (Linux: sync_file_range), so that the fsync of a later
+ * commit or publish waits less; flushes f first.  Advice: nothing fails here. */
+void atomic_start_writeback(FILE *f);
+
+/* Scratch file f (atomic_scratch), whole, becomes path: it gets a name beside the target
+ * and is renamed over it, no byte copied, where the system allows it (O_TMPFILE, /proc);
+ * else f is copied as atomic_copy does.  f stays open.  0, or -1 with errno set. */
+int atomic_publish(FILE *f, const char *path);
+
 #endif

@@ -1276,25 +1276,42 @@ static void hash_case_of_run(void *hash, const struct bm_case *c)
     manifest_hash_add(hash, c);
 }
 
-/* --manifest-out, once the run is over: the cases the run's idle moments did not collect,
- * then the whole manifest written to path (atomic.h).  0, or -1 with errno set. */
-static int write_manifest(struct bm_manifest_collector *m, const struct bm_case_list *list,
-                          size_t *next, const char *path, const struct bm_selection *sel,
-                          const char *output, const char *evidence, char hash[BM_HASH_LEN])
+/* --manifest-out, once the run is over: the cases the run's idle moments did not collect
+ * and what follows them, written out (atomic_start_writeback) while the results are written;
+ * publish_manifest then gives it its name, before the results get theirs.  0, or -1 with
+ * errno set. */
+static int finish_manifest(struct bm_manifest_collector *m, const struct bm_case_list *list,
+                           size_t *next, char hash[BM_HASH_LEN])
 {
-    struct bm_atomic a;
-    int saved;
+    manifest_collect_more(m, list, next, SIZE_MAX);
+    if (manifest_finish(m, hash) != 0)
+        return -1;
+    atomic_start_writeback(m->body);
+    return 0;
+}
 
-    manifest_collect_more(m, list, next, SIZE_MAX);     /* what the idle moments left */
-    if (atomic_open(&a, path) != 0)
-        return -1;
-    if (manifest_emit(m, a.f, sel, output, evidence, hash) != 0) {
-        saved = errno;
-        atomic_abort(&a);
+struct publication {
+    FILE *body;             /* the whole manifest (manifest_begin, finish_manifest) */
+    const char *path;
+    bool due, done;         /* finished, to be published; published or tried */
+    int rc;
+};
+
+/* The manifest in its place (once; again: what the first time gave).  0, or -1 with errno
+ * set and the reason said. */
+static int publish_manifest(void *ctx)
+{
+    struct publication *p = ctx;
+
+    if (!p->due || p->done)
+        return p->rc;
+    p->done = true;
+    if ((p->rc = atomic_publish(p->body, p->path)) != 0) {
+        int saved = errno;
+        fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", p->path, strerror(errno));
         errno = saved;
-        return -1;
     }
-    return atomic_commit(&a);
+    return p->rc;
 }
 
 static char *manifest_body_buf;     /* the body's buffer (atomic_buffer) */
@@ -1368,6 +1385,7 @@ int main(int argc, char **argv)
     struct bm_case_hash case_hash;
     struct bm_manifest_collector manifest;
     FILE *manifest_body = NULL;     /* its cases: unlinked while the run lasts, gone if killed */
+    struct publication publication = {0};
     struct written written = {0};
     char evidence_dest[600] = "";   /* where this run's evidence ends up */
     bool evidence_placed = false;
@@ -1555,6 +1573,8 @@ int main(int argc, char **argv)
         goto out;
     }
     r.manifest = manifest_body ? &manifest : NULL;
+    publication.body = manifest_body;
+    publication.path = o.manifest_out;
     r.o = &o;
     r.env = &env;
     r.host = &host_sysctls;
@@ -1574,14 +1594,23 @@ int main(int argc, char **argv)
         rc = -1;
         goto out;
     }
+    /* the manifest is written whole where it is collected, so that it needs no copy */
+    if (manifest_body && manifest_begin(&manifest, &sel, output, o.capture ? o.evidence_dir : NULL) != 0) {
+        fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(errno));
+        rc = -1;
+        goto out;
+    }
     signal(SIGPIPE, SIG_IGN);
     r.parent = getpid();
     t_cases = now_ms();
     rc = run_all(&r);
-    if (manifest_body && write_manifest(&manifest, &chosen, &r.manifest_next, o.manifest_out, &sel, output,
-                                        o.capture ? o.evidence_dir : NULL, hash) != 0) {
-        fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(errno));
-        rc = -1;
+    if (manifest_body) {
+        if (finish_manifest(&manifest, &chosen, &r.manifest_next, hash) != 0) {
+            fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(errno));
+            rc = -1;
+        } else {
+            publication.due = true;
+        }
     }
     interrupted = stop_signal && r.received < r.ncases;
     if (interrupted) {
@@ -1643,13 +1672,17 @@ int main(int argc, char **argv)
         written.lines = &r.lines;
         json_t *phases = json_pack("{s:I, s:I}", "load", (json_int_t)(t_cases - t0),
                                    "cases", (json_int_t)(t_write - t_cases));
-        if (results_write(output, run, written_line, &written, r.ncases, counts, now_ms() - t0,
-                          phases) != 0) {
-            fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", output, strerror(errno));
+        if (results_write_then(output, run, written_line, &written, r.ncases, counts,
+                               now_ms() - t0, phases, publish_manifest, &publication) != 0) {
+            if (!publication.done || publication.rc == 0)
+                fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", output, strerror(errno));
             rc = -1;
         }
         json_decref(run);
     }
+    /* a run that wrote no results still leaves its manifest, as one that did */
+    if (publish_manifest(&publication) != 0)
+        rc = -1;
     if (evidence_placed)
         settle_evidence(evidence_dest, rc == 0, interrupted ? NULL : o.evidence_spare);
     if (rc == 0 && !o.quiet && !interrupted)

@@ -448,36 +448,81 @@ static bool copy_body(FILE *body, FILE *f)
     return !ferror(body);
 }
 
-int manifest_emit(struct bm_manifest_collector *m, FILE *f, const struct bm_selection *sel,
-                  const char *output, const char *evidence, char hash_out[BM_HASH_LEN])
+/* What comes before the cases, up to and with the cases' opening bracket. */
+static bool put_head(FILE *f, const struct bm_selection *sel, const char *output,
+                     const char *evidence)
+{
+    bool ok = fputc('{', f) != EOF &&
+              put_member(f, "schema", json_integer(BM_MANIFEST_SCHEMA), true) &&
+              put_member(f, "kind", bm_json_text("bindmatrix-manifest"), false) &&
+              put_member(f, "runner_version", bm_json_text(BINDMATRIX_VERSION), false) &&
+              put_member(f, "selection", selection_json(sel), false);
+
+    if (ok && output)
+        ok = put_member(f, "output", bm_json_text(output), false) &&
+             put_member(f, "evidence", evidence ? bm_json_text(evidence) : json_null(), false);
+    return ok && put_member(f, "vocabulary", vocabulary_json(), false) &&
+           fputs(",\"cases\":[", f) != EOF;
+}
+
+/* The hash made, and what follows the cases: its closing bracket, the scenarios, the hash. */
+static int put_tail(struct bm_manifest_collector *m, FILE *f, char hash_out[BM_HASH_LEN])
 {
     size_t k;
     json_t *scen;
-    bool ok;
 
     manifest_hash_end(&m->hash, hash_out);
     if (m->failed) {
         errno = m->failed;
         return -1;
     }
-    errno = 0;  /* what a failed write leaves is its own, not an earlier call's */
     json_array_foreach(m->scenarios, k, scen)
         axes_finish(json_object_get(scen, "axes"));
-    ok = fputc('{', f) != EOF &&
-         put_member(f, "schema", json_integer(BM_MANIFEST_SCHEMA), true) &&
-         put_member(f, "kind", bm_json_text("bindmatrix-manifest"), false) &&
-         put_member(f, "runner_version", bm_json_text(BINDMATRIX_VERSION), false) &&
-         put_member(f, "selection", selection_json(sel), false);
-    if (ok && output)
-        ok = put_member(f, "output", bm_json_text(output), false) &&
-             put_member(f, "evidence", evidence ? bm_json_text(evidence) : json_null(), false);
-    ok = ok && put_member(f, "vocabulary", vocabulary_json(), false) &&
-         fputs(",\"cases\":[", f) != EOF && copy_body(m->body, f) && fputc(']', f) != EOF &&
-         put_member(f, "scenarios", json_incref(m->scenarios), false) &&
-         put_member(f, "case_set_hash", bm_json_text(hash_out), false) && fputs("}\n", f) != EOF;
-    if (!ok && !errno)
+    return fputc(']', f) != EOF && put_member(f, "scenarios", json_incref(m->scenarios), false) &&
+           put_member(f, "case_set_hash", bm_json_text(hash_out), false) &&
+           fputs("}\n", f) != EOF ? 0 : -1;
+}
+
+static int failed_write(void)
+{
+    if (!errno)
         errno = EIO;
-    return ok ? 0 : -1;
+    return -1;
+}
+
+int manifest_emit(struct bm_manifest_collector *m, FILE *f, const struct bm_selection *sel,
+                  const char *output, const char *evidence, char hash_out[BM_HASH_LEN])
+{
+    errno = 0;  /* what a failed write leaves is its own, not an earlier call's */
+    if (m->headed || m->failed) {   /* a body with its head is published whole */
+        errno = m->failed ? m->failed : EINVAL;
+        return -1;
+    }
+    if (!put_head(f, sel, output, evidence) || !copy_body(m->body, f))
+        return failed_write();
+    return put_tail(m, f, hash_out) == 0 ? 0 : m->failed ? -1 : failed_write();
+}
+
+int manifest_begin(struct bm_manifest_collector *m, const struct bm_selection *sel,
+                   const char *output, const char *evidence)
+{
+    errno = 0;
+    if (m->n || m->headed) {
+        errno = EINVAL;
+        return -1;
+    }
+    m->headed = true;
+    return put_head(m->body, sel, output, evidence) ? 0 : failed_write();
+}
+
+int manifest_finish(struct bm_manifest_collector *m, char hash_out[BM_HASH_LEN])
+{
+    errno = 0;
+    if (!m->headed) {
+        errno = EINVAL;
+        return -1;
+    }
+    return put_tail(m, m->body, hash_out) == 0 ? 0 : m->failed ? -1 : failed_write();
 }
 
 void manifest_collect_free(struct bm_manifest_collector *m)

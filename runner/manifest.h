@@ -58,6 +58,7 @@ struct bm_manifest_collector {
     const char *scen_file;
     struct bm_case_hash hash;
     int failed;             /* errno of the first failure, or 0 */
+    bool headed;            /* manifest_begin wrote what comes before the cases in body */
 };
 void manifest_collect_init(struct bm_manifest_collector *m, FILE *body);
 void manifest_collect(void *collector, const struct bm_case *c);
@@ -69,6 +70,13 @@ int manifest_collect_more(struct bm_manifest_collector *m, const struct bm_case_
 int manifest_emit(struct bm_manifest_collector *m, FILE *f, const struct bm_selection *sel,
                   const char *output, const char *evidence, char hash_out[BM_HASH_LEN]);
 void manifest_collect_free(struct bm_manifest_collector *m);
+/* Or the whole manifest in body, which then needs no copy (a run's --manifest-out: body is
+ * published as the file, atomic_publish): manifest_begin before the first case is collected
+ * writes what comes before the cases there, manifest_finish after the last what follows
+ * them (and makes the hash).  0, or -1 with errno set, as manifest_emit. */
+int manifest_begin(struct bm_manifest_collector *m, const struct bm_selection *sel,
+                   const char *output, const char *evidence);
+int manifest_finish(struct bm_manifest_collector *m, char hash_out[BM_HASH_LEN]);
 
 /* The same manifest as a JSON value (made by manifest_stream: one way of writing it); NULL
  * when out of memory. */

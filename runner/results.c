@@ -166,6 +166,13 @@ static long mono_ms(void)
 int results_write(const char *path, json_t *run, bm_line_fn line, void *ctx, size_t n,
                   const long counts[3], long duration_ms, json_t *phases)
 {
+    return results_write_then(path, run, line, ctx, n, counts, duration_ms, phases, NULL, NULL);
+}
+
+int results_write_then(const char *path, json_t *run, bm_line_fn line, void *ctx, size_t n,
+                       const long counts[3], long duration_ms, json_t *phases,
+                       int (*then)(void *), void *then_ctx)
+{
     long start = mono_ms();
     struct bm_atomic a;
     json_t *end;
@@ -202,5 +209,14 @@ int results_write(const char *path, json_t *run, bm_line_fn line, void *ctx, siz
     json_decref(end);
     fprintf(a.f, "%s\n", s ? s : "");
     free(s);
+    if (then) {
+        atomic_start_writeback(a.f);    /* written out while `then` runs */
+        if (then(then_ctx) != 0) {
+            int saved = errno;
+            atomic_abort(&a);
+            errno = saved;
+            return -1;
+        }
+    }
     return atomic_commit(&a);
 }

@@ -42,5 +42,11 @@ int results_write(const char *path, json_t *run, bm_line_fn line, void *ctx, siz
                   const long counts[3], long duration_ms, json_t *phases);
 /* phases (may be NULL): the end record's "phases_ms", {load, cases, evidence, write}; the
  * write phase is measured here and added.  results_write takes the reference. */
+/* The same, calling then(then_ctx) once every line is written and before the file takes
+ * its name (a run's manifest goes first, while the results are written out); a failure
+ * there (-1, errno set) leaves the file as it was. */
+int results_write_then(const char *path, json_t *run, bm_line_fn line, void *ctx, size_t n,
+                       const long counts[3], long duration_ms, json_t *phases,
+                       int (*then)(void *), void *then_ctx);
 
 #endif

@@ -303,6 +303,90 @@ Test(atomic, a_scratch_file_copied_into_place_leaves_nothing_beside_it)
     cr_assert_eq(rmdir(dir), 0, "the scratch file was unlinked, the temporary one renamed");
 }
 
+/* A scratch file made whole becomes the target: where O_TMPFILE and /proc are, by a name
+ * given to the scratch file itself (the target is its inode: nothing was copied), with the
+ * old file replaced, a symlink kept one, a FIFO written through, and nothing left beside. */
+static FILE *scratch_with(const char *beside, const char *text)
+{
+    int fd = atomic_scratch(beside);
+    FILE *f;
+
+    cr_assert_geq(fd, 0, "%s", strerror(errno));
+    f = fdopen(fd, "w+");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    return f;
+}
+
+Test(atomic, a_scratch_file_is_published_in_place)
+{
+    char path[128], real[128], link[128], fifo[128];
+    struct stat st, mine;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/m.json", dir);
+    write_text(path, "old\n");
+    f = scratch_with(path, "new\n");
+    cr_assert_eq(fstat(fileno(f), &mine), 0);
+    cr_assert_eq(atomic_publish(f, path), 0, "%s", strerror(errno));
+    cr_assert_eq(stat(path, &st), 0);
+#ifdef O_TMPFILE
+    cr_assert_eq(st.st_ino, mine.st_ino, "the scratch file itself is the manifest (no copy)");
+#endif
+    fclose(f);
+    expect_text(path, "new\n");
+
+    /* through a link: the file at its end is replaced, the link stays */
+    snprintf(real, sizeof real, "%s/real.json", dir);
+    snprintf(link, sizeof link, "%s/latest.json", dir);
+    write_text(real, "old\n");
+    cr_assert_eq(symlink("real.json", link), 0);
+    f = scratch_with(link, "linked\n");
+    cr_assert_eq(atomic_publish(f, link), 0, "%s", strerror(errno));
+    fclose(f);
+    cr_assert_eq(lstat(link, &st), 0);
+    cr_assert(S_ISLNK(st.st_mode), "the link is still a link");
+    expect_text(real, "linked\n");
+
+    /* a FIFO is written through, not replaced */
+    snprintf(fifo, sizeof fifo, "%s/f", dir);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    int rd = open(fifo, O_RDONLY | O_NONBLOCK);
+    cr_assert_geq(rd, 0);
+    f = scratch_with(fifo, "through the fifo\n");
+    cr_assert_eq(atomic_publish(f, fifo), 0, "%s", strerror(errno));
+    fclose(f);
+    expect_fd_text(rd, "through the fifo\n");
+    close(rd);
+    cr_assert_eq(stat(fifo, &st), 0);
+    cr_assert(S_ISFIFO(st.st_mode));
+    static const char *const left[] = { "m.json", "real.json", "latest.json", "f" };
+    expect_only(left, 4);
+}
+
+/* A scratch file that cannot be given a name (unlinked after it was made, as where there is
+ * no O_TMPFILE) is copied into place: the same file, nothing left beside it. */
+Test(atomic, a_scratch_file_without_a_name_to_give_is_copied)
+{
+    char path[128], tmpl[128];
+    FILE *f;
+    int fd;
+
+    snprintf(path, sizeof path, "%s/m.json", dir);
+    snprintf(tmpl, sizeof tmpl, "%s/.scratch.XXXXXX", dir);
+    write_text(path, "old\n");
+    fd = mkstemp(tmpl);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(unlink(tmpl), 0);
+    f = fdopen(fd, "w+");
+    fputs("copied\n", f);
+    cr_assert_eq(atomic_publish(f, path), 0, "%s", strerror(errno));
+    fclose(f);
+    expect_text(path, "copied\n");
+    static const char *const left[] = { "m.json" };
+    expect_only(left, 1);
+}
+
 /* What a run checks before its first case: a folder, or a file in a folder that is missing,
  * is refused; a new file, a FIFO, a descriptor name are fine. */
 Test(atomic, a_target_is_checked_before_anything_is_written)

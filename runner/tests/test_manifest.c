@@ -217,6 +217,61 @@ Test(manifest, the_hash_is_fnv1a_over_sorted_compact_lines)
     case_list_free(&l);
 }
 
+/* A run's manifest is written whole in its body (begin, the cases, finish): byte for byte
+ * what manifest_emit writes around a body of cases alone, and the same hash. */
+static char *collected(const struct bm_case_list *l, const struct bm_selection *sel, bool whole,
+                       char hash[BM_HASH_LEN])
+{
+    struct bm_manifest_collector m;
+    FILE *body = tmpfile(), *out = tmpfile();
+    size_t next = 0, len;
+    char *text;
+
+    cr_assert(body && out);
+    manifest_collect_init(&m, body);
+    if (whole)
+        cr_assert_eq(manifest_begin(&m, sel, "r.jsonl", "r.evidence"), 0);
+    cr_assert_eq(manifest_collect_more(&m, l, &next, SIZE_MAX), 1);
+    if (whole) {
+        cr_assert_eq(manifest_finish(&m, hash), 0);
+        cr_assert_neq(manifest_emit(&m, out, sel, "r.jsonl", "r.evidence", hash), 0,
+                      "a body with its head is not emitted around again");
+        fclose(out);
+        out = body;
+    } else {
+        cr_assert_eq(manifest_emit(&m, out, sel, "r.jsonl", "r.evidence", hash), 0);
+        fclose(body);
+    }
+    manifest_collect_free(&m);
+    cr_assert_eq(fflush(out), 0);
+    len = (size_t)ftell(out);
+    text = calloc(len + 1, 1);
+    rewind(out);
+    cr_assert_eq(fread(text, 1, len, out), len);
+    fclose(out);
+    return text;
+}
+
+Test(manifest, written_whole_in_its_body_as_emitted_around_it)
+{
+    struct bm_case_list l;
+    struct bm_selection sel;
+    char hash1[BM_HASH_LEN], hash2[BM_HASH_LEN];
+
+    expand_text(scenario, &l);
+    selection_init(&sel, NULL, 0, default_dir, NULL, 0);
+    char *around = collected(&l, &sel, false, hash1), *whole = collected(&l, &sel, true, hash2);
+    cr_assert_str_eq(whole, around);
+    cr_assert_str_eq(hash2, hash1);
+    json_t *back = json_loads(whole, 0, NULL);
+    cr_assert_not_null(back);
+    cr_assert_eq(json_array_size(json_object_get(back, "cases")), 2);
+    json_decref(back);
+    free(around);
+    free(whole);
+    case_list_free(&l);
+}
+
 Test(manifest, written_atomically_with_the_run_paths)
 {
     struct bm_case_list l;
