@@ -393,11 +393,13 @@ static int emit(const struct bm_template *t, const struct shared_text *text, con
         return -1;
     if (!wanted(list, id))
         return 0;
-    if (list->lazy) { /* built once to check it, then only remembered */
-        if (build_one(t, text, idx, id, &scratch, err))
+    if (list->lazy) { /* built once to check it (unless its run will), then only remembered */
+        if (!list->unchecked && build_one(t, text, idx, id, &scratch, err))
             return -1;
         if (push_ref(list, t, idx, id))
             return bm_fail(err, t->file, 0, "", "out of memory");
+        if (list->unchecked)
+            return 0;
         c = &scratch;
     } else {
         if (push(list, &c))
@@ -411,14 +413,12 @@ static int emit(const struct bm_template *t, const struct shared_text *text, con
     return 0;
 }
 
-const struct bm_case *case_list_get(const struct bm_case_list *list, size_t i,
-                                    struct bm_case *scratch)
+const struct bm_case *case_list_build(const struct bm_case_list *list, size_t i,
+                                      struct bm_case *scratch, struct bm_error *err)
 {
     const struct bm_case_ref *r;
     struct shared_text text;
     size_t idx[BM_MAX_AXES];
-    struct bm_error err = {0};
-    int rc;
 
     if (!list->lazy)
         return &list->items[i];
@@ -426,9 +426,17 @@ const struct bm_case *case_list_get(const struct bm_case_list *list, size_t i,
     text = (struct shared_text){r->t->file, r->t->scenario, r->t->title, r->t->ref, r->t->why};
     for (size_t a = 0; a < BM_MAX_AXES; a++)
         idx[a] = r->idx[a];
-    rc = build_one(r->t, &text, idx, r->id, scratch, &err);
+    return build_one(r->t, &text, idx, r->id, scratch, err) ? NULL : scratch;
+}
+
+const struct bm_case *case_list_get(const struct bm_case_list *list, size_t i,
+                                    struct bm_case *scratch)
+{
+    struct bm_error err = {0};
+    const struct bm_case *c = case_list_build(list, i, scratch, &err);
+
     bm_error_free(&err);
-    return rc ? NULL : scratch;
+    return c;
 }
 
 const char *case_list_id(const struct bm_case_list *list, size_t i)

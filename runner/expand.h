@@ -20,6 +20,9 @@ struct bm_case_list {
     const char *const *filters;
     size_t nfilters;
     bool lazy;
+    /* a lazy list whose cases are not built to be checked as they are expanded: a run's
+     * manifest, which builds every case in order anyway, checks them (main.c); no on_case */
+    bool unchecked;
     /* optional: called with every case as it is expanded, in list order */
     void (*on_case)(void *ctx, const struct bm_case *c);
     void *on_case_ctx;
@@ -29,9 +32,12 @@ struct bm_case_list {
 };
 
 /* Case i: &items[i], or built into scratch (a lazy list); NULL only if building fails,
- * which cannot happen for a case that expanded. */
+ * which cannot happen for a case that expanded checked (not `unchecked`). */
 const struct bm_case *case_list_get(const struct bm_case_list *list, size_t i,
                                     struct bm_case *scratch);
+/* The same, saying in err why case i does not build (file, line, field). */
+const struct bm_case *case_list_build(const struct bm_case_list *list, size_t i,
+                                      struct bm_case *scratch, struct bm_error *err);
 /* Case i's id and case file without building it. */
 const char *case_list_id(const struct bm_case_list *list, size_t i);
 const char *case_list_file(const struct bm_case_list *list, size_t i);

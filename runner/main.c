@@ -312,6 +312,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 /* ---- worker side ---------------------------------------------------------------------- */
 
+/* A worker's exit status when its case does not build (an unchecked list, expand.h): the
+ * case file is wrong, which the run then says, as a refused case file, and stops. */
+#define WORKER_UNBUILT 8
+
 /* A runner killed outright takes its workers along (and their captures with them).  Changing the
  * effective uid (sockets of `user: other`, the sandbox's probe) clears the setting, so it is
  * armed before the first case and again after each case that acted as the other user. */
@@ -579,6 +583,8 @@ static void worker_main(const struct bm_case_list *cases, const size_t *order, s
         __atomic_store_n(&sh->started[slot], idx, __ATOMIC_RELEASE);
         __atomic_store_n(&sh->begun[slot], sh->begun[slot] + 1, __ATOMIC_RELEASE);
         c = case_list_get(cases, idx, &built); /* built here */
+        if (!c && cases->unchecked)
+            _exit(WORKER_UNBUILT);  /* the parent's pass over the cases says why */
 
         /* a fresh namespace when this one runs out of unused ports; its capture is new too */
         if (env.next_port + 4 * BM_MAX_STEPS > env.port_hi || env.next_priv_port + BM_MAX_STEPS > env.priv_port_hi) {
@@ -653,6 +659,8 @@ struct run {
     struct worker *workers;
     size_t nworkers, ncpu;
     bool worker_failed;     /* a worker that had sent every line then failed: exit 1 */
+    bool unbuilt;           /* a case did not build (a worker's or the manifest's pass): the
+                               run stops, refused as its case file is */
     struct bm_manifest_collector *manifest; /* --manifest-out: collected while the workers run */
     size_t manifest_next;   /* the next case it collects */
 };
@@ -889,6 +897,10 @@ static int reap(struct run *r, struct worker *w, int cpu)
     w->pid = 0;
     if (sandbox_failed(wstatus))
         return -1;
+    if (r->cases->unchecked && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == WORKER_UNBUILT) {
+        r->unbuilt = true;
+        return -1;
+    }
     crash_reason(r, wstatus, reason, sizeof reason);
     crashed = __atomic_load_n(&r->sh->started[slot], __ATOMIC_ACQUIRE);
     /* the watchdog's signal landed in a case begun after it was sent: not that case's fault */
@@ -1148,8 +1160,13 @@ static int run_workers(struct run *r)
             break;
         }
         if (ready == 0 && r->manifest &&
-            manifest_collect_more(r->manifest, r->cases, &r->manifest_next, 32) != 0)
-            r->manifest = NULL;     /* all collected, or failed: manifest_emit says which */
+            manifest_collect_more(r->manifest, r->cases, &r->manifest_next, 32) != 0) {
+            if (r->manifest->unbuilt) {     /* the run stops; main says why */
+                r->unbuilt = true;
+                rc = -1;
+            }
+            r->manifest = NULL;     /* all collected, or failed: finish_manifest says which */
+        }
         for (size_t i = 0; i < n && rc == 0; i++) {
             struct worker *w = &r->workers[map[i]];
             if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -1199,18 +1216,26 @@ static char *output_path(const struct options *o, const struct bm_selection *sel
  * second run on the same output cannot wipe the evidence or interleave with the first.  It
  * waits up to --lock-wait-ms (10 s) for the other run, then gives up.  An output that is not a regular file
  * (/dev/stdout, a FIFO) is not shared with anyone: no lock.  The fd, -1 when none, -2 when
- * the lock is held or cannot be made (said on stderr). */
-static int lock_output(const char *output, int wait_ms)
+ * the lock is held or cannot be made (said on stderr).  *made: the lock file is this run's
+ * own (its path, in lock_path), which a run that writes nothing removes (unlock_output). */
+static char *lock_path;
+
+static int lock_output(const char *output, int wait_ms, bool *made)
 {
     struct stat st;
     char *path;
     int fd;
 
+    *made = false;
     if (stat(output, &st) == 0 && !S_ISREG(st.st_mode))
         return -1;
     if (!(path = bm_strf("%s.lock", output)))
         return -2;
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+again:
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    *made = fd >= 0;
+    if (fd < 0 && errno == EEXIST)
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         fprintf(stderr, "bindmatrix-runner: cannot make %s: %s\n", path, strerror(errno));
     for (int tries = 0; fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0; tries++) {
@@ -1227,8 +1252,31 @@ static int lock_output(const char *output, int wait_ms)
         close(fd);
         fd = -1;
     }
-    free(path);
+    if (fd >= 0) {  /* the run that held it may have removed it: then lock the file there now */
+        struct stat mine;
+        if (fstat(fd, &mine) == 0 && (stat(path, &st) != 0 || st.st_ino != mine.st_ino ||
+                                      st.st_dev != mine.st_dev)) {
+            close(fd);
+            goto again;
+        }
+    }
+    if (fd >= 0 && *made)
+        lock_path = path;
+    else
+        free(path);
     return fd >= 0 ? fd : -2;
+}
+
+/* A run that wrote nothing (its case files refused) leaves no lock file of its own either:
+ * removed while still held, so a run waiting on it locks the next one (lock_output). */
+static void unlock_output(int fd, bool remove)
+{
+    if (remove && lock_path)
+        unlink(lock_path);
+    free(lock_path);
+    lock_path = NULL;
+    if (fd >= 0)
+        close(fd);
 }
 
 /* Where an interrupted run writes: never over a complete run's results, which stay as they
@@ -1381,9 +1429,9 @@ int main(int argc, char **argv)
     struct run r = {0};
     long t0 = now_ms(), t_cases = 0, t_write = 0, counts[3] = {0, 0, 0};
     int rc = 0, lock_fd = -1;
-    bool interrupted = false;
+    bool interrupted = false, bad_input = false, lock_made = false;
     struct bm_case_hash case_hash;
-    struct bm_manifest_collector manifest;
+    struct bm_manifest_collector manifest = {0};
     FILE *manifest_body = NULL;     /* its cases: unlinked while the run lasts, gone if killed */
     struct publication publication = {0};
     struct written written = {0};
@@ -1425,10 +1473,15 @@ int main(int argc, char **argv)
     /* every case is built where it is used (a worker, the manifest) and dropped: memory does
      * not grow with the number of cases */
     chosen.lazy = true;
+    /* a run's manifest builds every case, in order, while the workers run: that checks them,
+     * and the parent's part before the first case is shorter by a build of each.  A case
+     * that does not build stops the run as a refused case file does (exit 2, nothing
+     * written); until then its cases ran in the workers' private namespaces, which leave
+     * nothing behind (without one, the check comes first: below) */
+    chosen.unchecked = o.manifest_out && !o.list && !o.manifest;
     /* each case is built here, to be checked.  --manifest: its text is collected then (and
-     * makes the case set's hash); --manifest-out: the run collects the cases again while its
-     * workers run (here, it would make the parent's part before they start longer); else
-     * the hash alone */
+     * makes the case set's hash); --manifest-out: the run collects (and checks) the cases
+     * while its workers run (chosen.unchecked); else the hash alone */
     manifest_hash_init(&case_hash);
     if (o.manifest || o.manifest_out) {
         int fd = o.manifest_out ? atomic_scratch(o.manifest_out) : -1;
@@ -1506,7 +1559,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if ((lock_fd = lock_output(output, o.lock_wait_ms)) == -2) {
+    if ((lock_fd = lock_output(output, o.lock_wait_ms, &lock_made)) == -2) {
         free(output);
         case_list_free(&chosen);
         return stop_signal ? 128 + stop_signal : 2;
@@ -1600,12 +1653,22 @@ int main(int argc, char **argv)
         rc = -1;
         goto out;
     }
+    /* no private namespace: the cases would run in the runner's own, so all are checked first */
+    if (chosen.unchecked && !env.has[BM_CAP_NETNS])
+        manifest_collect_more(&manifest, &chosen, &r.manifest_next, SIZE_MAX);
     signal(SIGPIPE, SIG_IGN);
     r.parent = getpid();
     t_cases = now_ms();
-    rc = run_all(&r);
+    if (!manifest.unbuilt)
+        rc = run_all(&r);
     if (manifest_body) {
         if (finish_manifest(&manifest, &chosen, &r.manifest_next, hash) != 0) {
+            if (manifest.unbuilt) {     /* the first case in order that does not build */
+                fprintf(stderr, "bindmatrix-runner: %s\n", manifest.unbuilt);
+                bad_input = true;
+                rc = -1;
+                goto out;
+            }
             fprintf(stderr, "bindmatrix-runner: cannot write %s: %s\n", o.manifest_out, strerror(errno));
             rc = -1;
         } else {
@@ -1702,8 +1765,9 @@ out:
     free_run(&r);
     free(output);
     case_list_free(&chosen);
-    if (lock_fd >= 0)
-        close(lock_fd);
+    unlock_output(lock_fd, bad_input && lock_made);
+    if (bad_input)
+        return 2;
     if (stop_signal && (interrupted || rc != 0))
         return 128 + stop_signal;
     return rc == 0 && !r.worker_failed ? 0 : 1;

@@ -425,11 +425,15 @@ int manifest_collect_more(struct bm_manifest_collector *m, const struct bm_case_
 {
     for (; !m->failed && n > 0 && *next < list->n; n--, (*next)++) {
         struct bm_case scratch;
-        const struct bm_case *c = case_list_get(list, *next, &scratch);
-        if (!c)
-            m->failed = ENOMEM;
-        else
+        struct bm_error err = {0};
+        const struct bm_case *c = case_list_build(list, *next, &scratch, &err);
+        if (c) {
             manifest_collect(m, c);
+        } else {
+            m->unbuilt = bm_error_text(&err);
+            m->failed = m->unbuilt ? EINVAL : ENOMEM;
+        }
+        bm_error_free(&err);
     }
     return m->failed ? -1 : *next < list->n ? 0 : 1;
 }
@@ -527,6 +531,8 @@ int manifest_finish(struct bm_manifest_collector *m, char hash_out[BM_HASH_LEN])
 
 void manifest_collect_free(struct bm_manifest_collector *m)
 {
+    free(m->unbuilt);
+    m->unbuilt = NULL;
     json_decref(m->scenarios);
     m->scenarios = NULL;
 }

@@ -58,6 +58,8 @@ struct bm_manifest_collector {
     const char *scen_file;
     struct bm_case_hash hash;
     int failed;             /* errno of the first failure, or 0 */
+    char *unbuilt;          /* why a case did not build (file, line, field), or NULL: an
+                               unchecked list's (expand.h) is checked here; failed is EINVAL */
     bool headed;            /* manifest_begin wrote what comes before the cases in body */
 };
 void manifest_collect_init(struct bm_manifest_collector *m, FILE *body);

@@ -34,11 +34,30 @@ expect_refusal() {
     [[ $rss =~ ^[0-9]+$ && $rss -le $max_kib ]] || fail "$name" "peak RSS ${rss:-?} KiB over $max_kib"
 }
 
+# expect_run_refusal NAME FRAGMENT PATH...: a run, with --manifest-out as ./bindmatrix run
+# gives it, must refuse PATH as --list does, and leave nothing in its output folder: no
+# results, no manifest, no evidence, no lock file.  (A run's manifest pass checks the cases
+# while its workers run, in their private namespaces: main.c, chosen.unchecked.)
+expect_run_refusal() {
+    local name=$1 fragment=$2 out rc
+    shift 2
+    rm -rf "$tmp/out" && mkdir "$tmp/out"
+    out=$(timeout "$max_seconds" "$runner" -q --capture -o "$tmp/out/r.jsonl" \
+          --manifest-out "$tmp/out/m.json" "$@" 2>&1)
+    rc=$?
+    checked=$((checked + 1))
+    [[ $rc == 2 ]] || { fail "run $name" "exit status $rc, not 2: $out"; return; }
+    [[ $out == *"$fragment"* ]] || fail "run $name" "no '$fragment' in: $out"
+    [[ -z $(ls -A "$tmp/out") ]] || fail "run $name" "left $(ls -A "$tmp/out")"
+}
+
 for f in "$corpus"/*.yaml; do
     fragment=$(sed -n '1s/^# expect: //p' "$f")
     [[ -n $fragment ]] || { fail "$f" "no '# expect: ' first line"; continue; }
     expect_refusal "$f" "$f$fragment" "$f"
+    expect_run_refusal "$f" "$f$fragment" "$f"
 done
+
 
 mkcase() { mkdir -p "$tmp/$1" && printf '%s\n' "$2" > "$tmp/$1/case.yaml"; }
 # 100,000 levels took libyaml's loader 40 s before the depth limit
@@ -96,6 +115,24 @@ if [[ -w /dev/full ]]; then
             fail "full-device$what" "exit $rc: $err"
     done
 fi
+
+# a case that does not build among many that do, last or first in the run's order: the run
+# stops, says the same as --list, and writes nothing
+mkcase mixed/a "title: t
+matrix: {n: [$(seq -s, 1 30)], m: [$(seq -s, 1 10)]}
+$base"
+mkcase mixed/z "title: t
+ref: r
+matrix: {addr: [loopback, 192.0.2.1, 192.0.2.300]}
+sockets: {a: {proto: tcp, family: ipv4}}
+steps: [{op: bind, socket: a, addr: \$addr, port: P1}]"
+listed=$(timeout "$max_seconds" "$runner" --list "$tmp/mixed" 2>&1 >/dev/null)
+[[ $listed == *"mixed/z/case.yaml:5: field 'steps[0].addr'"* ]] ||
+    fail mixed "--list does not refuse z's third address: $listed"
+expect_run_refusal mixed-last "$listed" "$tmp/mixed"
+mv "$tmp/mixed/z" "$tmp/mixed/0"
+listed=${listed//mixed\/z/mixed\/0}
+expect_run_refusal mixed-first "$listed" "$tmp/mixed"
 
 echo "$checked checked, $failures failed"
 [[ $failures == 0 ]]
