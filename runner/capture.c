@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #ifdef HAVE_PCAP
 #include <pcap/pcap.h>
 #endif
@@ -157,6 +158,29 @@ static void take(u_char *user, const struct pcap_pkthdr *hdr, const u_char *data
 }
 #endif
 
+#ifdef HAVE_PCAP
+/* A rewritten file's last block is written whole: zeros after the packets, cut off again
+ * by the ftruncate that follows.  Writing part of a block of the old file that is not in the
+ * page cache makes the kernel read that block from disk first (ext4_block_write_begin),
+ * 0.1 to 0.5 ms a file where the run before last's pcaps have been evicted.  *end: where
+ * the packets end.  0, or -1 with errno set. */
+static int pad_to_block(FILE *f, off_t *end)
+{
+    static const char zeros[4096];
+    struct stat st;
+    long at = ftell(f);
+    size_t block = 4096, pad;
+
+    if (at < 0)
+        return -1;
+    *end = (off_t)at;
+    if (fstat(fileno(f), &st) == 0 && st.st_blksize > 0 && (size_t)st.st_blksize <= sizeof zeros)
+        block = (size_t)st.st_blksize;
+    pad = (block - (size_t)at % block) % block;
+    return fwrite(zeros, 1, pad, f) == pad ? 0 : -1;
+}
+#endif
+
 /* A packet not yet in the ring (a softirq still to run) would be missed by reading once: a
  * marker datagram is sent after the case's last packet and read for.  Packets reach the
  * ring in order, so every one before it is there once it is. */
@@ -168,6 +192,7 @@ long capture_case(struct bm_capture *cap, const char *path, const int *ports, si
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9)}; /* discard */
     long long deadline = now_ms() + timeout_ms;
     char marker[64];
+    off_t end = 0;
     struct reading r = {.ports = ports, .nports = nports, .marker = marker};
     int n = 0, fd = -1;
     bool sent, cut;
@@ -213,7 +238,7 @@ long capture_case(struct bm_capture *cap, const char *path, const int *ports, si
             break;
         poll(&pfd, 1, left);
     }
-    cut = pcap_dump_flush(r.dump) == 0 && ftruncate(fd, (off_t)ftell(f)) == 0;
+    cut = pad_to_block(f, &end) == 0 && pcap_dump_flush(r.dump) == 0 && ftruncate(fd, end) == 0;
     if (!cut)
         snprintf(why, whylen, "%s: %s", path, strerror(errno));
     pcap_dump_close(r.dump);

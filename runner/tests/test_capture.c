@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -141,6 +143,57 @@ Test(capture, the_end_marker_is_no_cases_packet)
     cr_assert_eq(capture_case(&cap, path, discard, 1, 2000, why, sizeof why), 0, "%s", why);
     cr_assert_eq(why[0], '\0', "the marker was seen: %s", why);
     cr_assert_eq(packets_in(path), 0);
+    capture_close(&cap, why, sizeof why);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* Bytes this process has had read from storage (/proc/self/io), or -1 without it. */
+static long long read_from_disk(void)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    char line[128];
+    long long n = -1;
+
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "read_bytes: %lld", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* A case's pcap is written over the file the run before last left there (the runner
+ * recycles them), longer than the new one and no longer in the page cache: the new packets
+ * alone are in it, and none of the old file was read from disk to write it (its last block
+ * is written whole, then cut: pad_to_block). */
+Test(capture, a_recycled_pcap_is_rewritten_without_reading_it)
+{
+    char dir[] = "/tmp/bm-capture-XXXXXX", path[128], why[256], junk[20000];
+    struct bm_capture cap;
+    const int port[] = {10051};
+    long long before;
+    struct stat st;
+    int fd;
+
+    open_in_sandbox(&cap, dir);
+    snprintf(path, sizeof path, "%s/c.pcap", dir);
+    memset(junk, 'j', sizeof junk);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert_eq(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
+    cr_assert_eq(fsync(fd), 0);     /* on disk, so that its pages can be dropped */
+    cr_assert_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    close(fd);
+    send_udp(0, 10051, 3);
+    before = read_from_disk();
+    cr_assert_eq(capture_case(&cap, path, port, 1, 2000, why, sizeof why), 3, "%s", why);
+    if (before >= 0)
+        cr_assert_eq(read_from_disk() - before, 0, "the old file was read to be written over");
+    cr_assert_eq(packets_in(path), 3);
+    cr_assert_eq(stat(path, &st), 0);
+    /* a pcap header and three one-byte datagrams, lo's link layer: far less than a block */
+    cr_assert_lt(st.st_size, 400, "the padding and the old file are cut: %lld bytes",
+                 (long long)st.st_size);
     capture_close(&cap, why, sizeof why);
     unlink(path);
     rmdir(dir);
