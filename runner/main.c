@@ -470,11 +470,14 @@ static bool case_evidence(struct bm_capture *cap, const struct options *o, const
 }
 
 /* The page the parent shares with its workers.  Workers take cases in the run's order from
- * one counter (`next`), so both end together whatever each case costs; each says which
+ * two counters, one over the cases that need a capture (the order's first `ncapture`) and
+ * one over the others, so that all end together whatever each case costs; each says which
  * case it claimed (`owner`) and which it is running (`started`), so that after a crash the
  * parent knows the case that killed it and the finished ones whose lines died with it. */
+enum { CAPTURED, PLAIN };
 struct shared {
-    size_t next;            /* position in the run's order of the next case to claim */
+    size_t next[2];         /* per part of the order (CAPTURED, PLAIN): the next to claim */
+    size_t ncapture;        /* where the PLAIN part starts */
     size_t started[BM_MAX_WORKERS]; /* per worker slot: the case it is running, or NONE */
     unsigned long begun[BM_MAX_WORKERS]; /* per worker slot: how many cases it has begun, so
                                             that the parent's watchdog sees one stay (watch) */
@@ -573,8 +576,18 @@ static void worker_main(const struct bm_case_list *cases, const size_t *order, s
         if (i < nredo) {
             idx = redo[i];
         } else {
-            size_t k = __atomic_fetch_add(&sh->next, 1, __ATOMIC_RELAXED);
-            if (k >= ncases)
+            /* the first worker takes the capture cases first, the others the rest: one
+             * capture opened (a grace period of RCU, 1 to 18 ms, spent waiting) while the
+             * others already run cases; whoever runs out takes from the other part */
+            size_t k = NONE;
+            for (int part = 0; part < 2 && k == NONE; part++) {
+                int from = slot == 0 ? part : 1 - part;
+                size_t end = from == CAPTURED ? sh->ncapture : ncases;
+                if (__atomic_load_n(&sh->next[from], __ATOMIC_RELAXED) < end &&
+                    (k = __atomic_fetch_add(&sh->next[from], 1, __ATOMIC_RELAXED)) >= end)
+                    k = NONE;
+            }
+            if (k == NONE)
                 break;
             idx = order[k];
         }
@@ -1125,11 +1138,16 @@ static int run_workers(struct run *r)
      * worker closes its capture when they are done (capture_close: its socket's slow
      * release then runs beside the other cases, not at the end), and the packets of the
      * other cases never pass through one */
-    for (int pass = r->o->capture ? 0 : 1; pass < 2; pass++)
+    for (int pass = r->o->capture ? 0 : 1; pass < 2; pass++) {
         for (size_t i = 0; i < r->ncases; i++)
             if (pass == 1 ? !r->o->capture || !case_list_capture(r->cases, i)
                           : case_list_capture(r->cases, i))
                 r->order[pos++] = i;
+        if (pass == 0)
+            r->sh->ncapture = pos;
+    }
+    r->sh->next[CAPTURED] = 0;
+    r->sh->next[PLAIN] = r->sh->ncapture;
     for (size_t i = 0; i < r->ncases; i++)
         r->sh->owner[i] = -1;
     for (size_t w = 0; w < r->nworkers; w++) {
@@ -1197,7 +1215,7 @@ static int run_all(struct run *r)
     if (page == MAP_FAILED)
         return -1;
     r->sh = page;
-    r->sh->next = 0;
+    r->sh->ncapture = 0;
     rc = run_workers(r);
     munmap(page, size);
     r->sh = NULL;
