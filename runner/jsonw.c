@@ -11,7 +11,7 @@ void jw_init(struct bm_jw *w, bool ascii)
     w->ascii = ascii;
 }
 
-static void put(struct bm_jw *w, const char *p, size_t n)
+void jw_put(struct bm_jw *w, const char *p, size_t n)
 {
     if (w->failed)
         return;
@@ -32,30 +32,16 @@ static void put(struct bm_jw *w, const char *p, size_t n)
     w->s[w->len] = '\0';
 }
 
-void jw_raw(struct bm_jw *w, const char *text)
-{
-    put(w, text, strlen(text));
-}
-
 void jw_int(struct bm_jw *w, long long v)
 {
     char n[24];
-    put(w, n, (size_t)snprintf(n, sizeof n, "%lld", v));
-}
-
-void jw_member(struct bm_jw *w, const char *name, const char *text)
-{
-    put(w, ",\"", 2);
-    jw_raw(w, name);
-    put(w, "\":", 2);
-    if (text)
-        jw_str(w, text);
+    jw_put(w, n, (size_t)snprintf(n, sizeof n, "%lld", v));
 }
 
 static void hex4(struct bm_jw *w, unsigned v)
 {
     char u[8];
-    put(w, u, (size_t)snprintf(u, sizeof u, "\\u%04X", v & 0xFFFFu));
+    jw_put(w, u, (size_t)snprintf(u, sizeof u, "\\u%04X", v & 0xFFFFu));
 }
 
 /* s[0..len) is valid UTF-8 here */
@@ -71,7 +57,7 @@ static void escaped(struct bm_jw *w, const unsigned char *s, size_t len)
             run++;
             continue;
         }
-        put(w, (const char *)s + i - run, run);
+        jw_put(w, (const char *)s + i - run, run);
         run = 0;
         switch (c) {
         case '"': esc = "\\\""; break;
@@ -101,14 +87,14 @@ static void escaped(struct bm_jw *w, const unsigned char *s, size_t len)
             }
         }
     }
-    put(w, (const char *)s + len - run, run);
+    jw_put(w, (const char *)s + len - run, run);
 }
 
 void jw_str(struct bm_jw *w, const char *s)
 {
     size_t len = strlen(s), bad = bm_utf8_bad_at((const unsigned char *)s, len);
 
-    put(w, "\"", 1);
+    jw_put(w, "\"", 1);
     if (bad == len) {
         escaped(w, (const unsigned char *)s, len);
     } else {
@@ -121,7 +107,7 @@ void jw_str(struct bm_jw *w, const char *s)
         escaped(w, copy, len);
         free(copy);
     }
-    put(w, "\"", 1);
+    jw_put(w, "\"", 1);
 }
 
 void jw_kv(struct bm_jw *w, const struct bm_kv *kv, size_t n, bool sorted)
@@ -147,19 +133,19 @@ void jw_kv(struct bm_jw *w, const struct bm_kv *kv, size_t n, bool sorted)
                 order[j] = order[j - 1];
                 order[j - 1] = t;
             }
-    put(w, "{", 1);
+    jw_put(w, "{", 1);
     for (size_t i = 0; i < m; i++) {
         size_t last = order[i];
         for (size_t j = last + 1; j < n; j++)   /* its last value */
             if (strcmp(kv[j].key, kv[order[i]].key) == 0)
                 last = j;
         if (i)
-            put(w, ",", 1);
+            jw_put(w, ",", 1);
         jw_str(w, kv[order[i]].key);
-        put(w, ":", 1);
+        jw_put(w, ":", 1);
         jw_str(w, kv[last].value);
     }
-    put(w, "}", 1);
+    jw_put(w, "}", 1);
 }
 
 char *jw_finish(struct bm_jw *w)
@@ -170,6 +156,6 @@ char *jw_finish(struct bm_jw *w)
         return NULL;
     }
     if (!w->s)
-        put(w, "", 0);
+        jw_put(w, "", 0);
     return w->s;
 }

@@ -74,7 +74,7 @@ static void step_text(struct bm_jw *w, const struct bm_case *c, const struct bm_
     if (deliver) {
         jw_raw(w, "\"count\":");
         jw_int(w, st->count);
-        jw_member(w, "family", bm_family_names[st->family]);
+        jw_member_word(w, "family", bm_family_names[st->family]);
         jw_member(w, "from", st->from);
         jw_raw(w, ",");
     }
@@ -84,19 +84,19 @@ static void step_text(struct bm_jw *w, const struct bm_case *c, const struct bm_
         jw_member(w, "line", NULL);
         jw_int(w, st->line);
     }
-    jw_member(w, "op", bm_op_names[st->op]);
+    jw_member_word(w, "op", bm_op_names[st->op]);
     if (st->op == BM_OP_SETSOCKOPT) {
         jw_member(w, "options", NULL);
         opts_text(w, st->opts, st->nopts);
     }
     if (st->has_port) {
         port_text(&st->port, port, sizeof port);
-        jw_member(w, "port", port);
+        jw_member_word(w, "port", port);
     }
     jw_member(w, "precondition", NULL);
     jw_raw(w, st->precondition ? "true" : "false");
     if (deliver) {
-        jw_member(w, "proto", bm_proto_names[st->proto]);
+        jw_member_word(w, "proto", bm_proto_names[st->proto]);
         jw_member(w, "receivers", NULL);
         jw_raw(w, "[");
         for (size_t i = 0; i < st->nreceivers; i++) {
@@ -109,7 +109,7 @@ static void step_text(struct bm_jw *w, const struct bm_case *c, const struct bm_
     if (st->sock >= 0)
         jw_member(w, "socket", c->sockets[st->sock].name);
     if (st->op == BM_OP_STATE)
-        jw_member(w, "state", bm_state_names[st->state]);
+        jw_member_word(w, "state", bm_state_names[st->state]);
     jw_raw(w, "}");
 }
 
@@ -129,12 +129,12 @@ char *manifest_case_text(const struct bm_case *c, bool lines)
     for (size_t i = 0; i < c->nsockets; i++) {
         const struct bm_socket *s = &c->sockets[i];
         jw_raw(&w, i ? ",{\"family\":" : "{\"family\":");
-        jw_str(&w, bm_family_names[s->family]);
+        jw_word(&w, bm_family_names[s->family]);
         jw_member(&w, "name", s->name);
         jw_member(&w, "options", NULL);
         opts_text(&w, s->opts, s->nopts);
-        jw_member(&w, "proto", bm_proto_names[s->proto]);
-        jw_member(&w, "user", bm_user_names[s->user]);
+        jw_member_word(&w, "proto", bm_proto_names[s->proto]);
+        jw_member_word(&w, "user", bm_user_names[s->user]);
         jw_raw(&w, "}");
     }
     jw_raw(&w, "]");
@@ -280,11 +280,15 @@ static json_t *folded(const char *s)
     return r;
 }
 
-static json_t *find_named(json_t *axes, const char *name)
+/* The axis named name; each case of a scenario has its axes in the same order, so the one
+ * at position `at` is looked at first. */
+static json_t *find_named(json_t *axes, size_t at, const char *name)
 {
     size_t i;
-    json_t *ax;
+    json_t *ax = json_array_get(axes, at);
 
+    if (ax && strcmp(json_string_value(json_object_get(ax, "name")), name) == 0)
+        return ax;
     json_array_foreach(axes, i, ax)
         if (strcmp(json_string_value(json_object_get(ax, "name")), name) == 0)
             return ax;
@@ -310,7 +314,7 @@ static void axes_add(json_t *axes, const struct bm_case *c)
 
     for (size_t a = 0; a < c->naxes; a++) {
         const struct bm_kv *kv = &c->axes[a];
-        if (!(ax = find_named(axes, kv->key))) {
+        if (!(ax = find_named(axes, a, kv->key))) {
             ax = json_pack("{s:s, s:[], s:b, s:b}", "name", kv->key, "values", "matrix",
                            a >= c->nfixed, "varies", 0);
             json_array_append_new(axes, ax);
@@ -400,9 +404,13 @@ void manifest_collect(void *collector, const struct bm_case *c)
     text[len - 1] = '\0';
     ok = (!m->n || fputc(',', m->body) != EOF) && fputs(text, m->body) != EOF &&
          fputs(",\"step_lines\":[", m->body) != EOF;
-    for (size_t k = 0; ok && k < c->nsteps; k++)
-        ok = fprintf(m->body, "%s%d", k ? "," : "", c->steps[k].line) > 0;
-    ok = ok && fputs("]}", m->body) != EOF;
+    {   /* the steps' lines, "3,5,9", put in one write to the body */
+        char lines[BM_MAX_STEPS * 12 + 4], *at = lines;
+        for (size_t k = 0; k < c->nsteps && k < BM_MAX_STEPS; k++)
+            at += sprintf(at, k ? ",%d" : "%d", c->steps[k].line);
+        strcpy(at, "]}");
+        ok = ok && fputs(lines, m->body) != EOF;
+    }
     free(text);
     if (!ok) {
         m->failed = errno ? errno : EIO;

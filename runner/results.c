@@ -90,7 +90,7 @@ char *results_case_line(const struct bm_case *c, const struct bm_outcome *o,
 
     jw_init(&w, true);
     case_head(&w, c);
-    jw_member(&w, "status", bm_status_names[o->status]);
+    jw_member_word(&w, "status", bm_status_names[o->status]);
     if (o->status != BM_STATUS_OBSERVED)
         jw_member(&w, "reason", o->reason[0] ? o->reason : "no reason given");
     if (o->status == BM_STATUS_SKIPPED && o->capability[0])
@@ -102,11 +102,11 @@ char *results_case_line(const struct bm_case *c, const struct bm_outcome *o,
 
         jw_raw(&w, i ? ",{\"label\":" : "{\"label\":");
         jw_str(&w, st->label);
-        jw_member(&w, "op", bm_op_names[st->op]);
+        jw_member_word(&w, "op", bm_op_names[st->op]);
         if (st->sock >= 0)
             jw_member(&w, "socket", c->sockets[st->sock].name);
         if (st->op == BM_OP_STATE)
-            jw_member(&w, "state", bm_state_names[st->state]);
+            jw_member_word(&w, "state", bm_state_names[st->state]);
         if (r->addr[0])
             jw_member(&w, "addr", r->addr);
         if (r->port) {

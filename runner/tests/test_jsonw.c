@@ -5,6 +5,7 @@
 #include "expand.h"
 #include "jsonw.h"
 #include "manifest.h"
+#include "names.h"
 #include "results.h"
 
 #include <criterion/criterion.h>
@@ -149,4 +150,25 @@ Test(jsonw, integers_are_jansson_s_digits)
         free(want);
         json_decref(j);
     }
+}
+
+/* jw_word writes the runner's own words as they are: none of them has a byte a JSON string
+ * escapes (a control character, a quote, a backslash) or that is not ASCII. */
+Test(jsonw, the_runner_s_own_words_need_no_escaping)
+{
+    const char *const *tables[] = {bm_op_names, bm_state_names, bm_proto_names, bm_family_names,
+                                   bm_user_names, bm_status_names};
+
+    for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++)
+        for (const char *const *word = tables[t]; *word; word++) {
+            struct bm_jw w;
+            char *quoted;
+            jw_init(&w, true);
+            jw_str(&w, *word);
+            quoted = jw_finish(&w);
+            for (const char *p = *word; *p; p++)
+                cr_assert(*p > 0x20 - 1 && *p < 0x7f && *p != '"' && *p != '\\', "'%s'", *word);
+            cr_assert_eq(strlen(quoted), strlen(*word) + 2, "'%s' is escaped as %s", *word, quoted);
+            free(quoted);
+        }
 }
